@@ -1,0 +1,33 @@
+# Two commands for a user: `make demo` and `make test`. Both create .venv and install
+# everything the project needs; nothing is installed by hand.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch first: 2.13.0 is the CPU wheel on our build machines; on a CUDA machine PyPI's
+# build of the same version brings CUDA. Elsewhere, for a small CPU-only install, run e.g.
+#   make demo TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC     ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+DEMO_OUT ?= demo_out
+
+.PHONY: demo test install bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@
+
+demo: install
+	PATH="$(abspath $(BIN)):$$PATH" bash tools/demo.sh "$(DEMO_OUT)"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python tools/bench/run_all.py --out bench_out
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,88 @@
+"""Shared fixtures: real third-party data from ../shared/data, devices, tolerances.
+
+The shared folder is never copied into the repo. When it is absent, tests that need it
+skip with the reason.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SHARED_DATA = Path(os.environ.get("DEOCC_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real test data not found at {path} (set DEOCC_SHARED_DATA or put ../shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Root of the real third-party fixtures (../shared/data)."""
+    return _need(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def sfm_dir(shared_data: Path) -> Path:
+    """Surrey Face Model files (eos share/)."""
+    return _need(shared_data / "3dmm" / "eos_sfm" / "share")
+
+
+@pytest.fixture(scope="session")
+def ddfa_dir(shared_data: Path) -> Path:
+    """3DDFA BFM mean mesh and 68-landmark basis."""
+    return _need(shared_data / "3dmm" / "3DDFA")
+
+
+@pytest.fixture(scope="session")
+def aflw_dir(shared_data: Path) -> Path:
+    """13 AFLW2000-3D samples (jpg + .mat with pt3d_68 and Pose_Para)."""
+    return _need(shared_data / "faces" / "PRNet_AFLW2000")
+
+
+@pytest.fixture(scope="session")
+def lp300w_dir(shared_data: Path) -> Path:
+    """One 300W-LP sample (jpg + .mat with pt2d)."""
+    return _need(shared_data / "faces" / "face3d_300WLP")
+
+
+@pytest.fixture(scope="session")
+def ibug_pts_image(shared_data: Path) -> tuple[Path, Path]:
+    """An iBUG 300-W photo and its ground-truth .pts."""
+    d = _need(shared_data / "faces" / "eos_examples")
+    return d / "image_0010.png", d / "image_0010.pts"
+
+
+@pytest.fixture(scope="session")
+def occluders_dir(shared_data: Path) -> Path:
+    """Real occluder images (MaskTheFace templates + cfg, RGBA cut-outs)."""
+    return _need(shared_data / "occluders")
+
+
+@pytest.fixture(scope="session")
+def faces_bulk_dir(shared_data: Path) -> Path:
+    """64 real photos without landmarks (deepface) and identities.tsv."""
+    return _need(shared_data / "faces_bulk" / "deepface")
+
+
+def _devices() -> list[str]:
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=_devices())
+def device(request: pytest.FixtureRequest) -> torch.device:
+    """cpu always, cuda when present."""
+    return torch.device(request.param)
+
+
+TOLERANCES = {np.float32: 1e-4, np.float64: 1e-10, torch.float32: 1e-4, torch.float64: 1e-10, torch.bfloat16: 1e-2}
+
+
+def tol(dtype: object) -> float:
+    """Absolute tolerance used across the suite for a dtype."""
+    return TOLERANCES[dtype]

@@ -1,0 +1,157 @@
+"""What the four console scripts share: error handling, logging, progress bars.
+
+The CLI layer parses and reports; ``deocc_core`` computes. A :class:`DeoccError` (a user
+or data problem) becomes one red line and exit code 1; a usage error (unknown option,
+missing input, unwritable output directory) one line and exit code 2; anything else is
+a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from deocc_core import __version__
+from deocc_core.errors import DeoccError
+
+__all__ = [
+    "make_app",
+    "run_app",
+    "setup_logging",
+    "progress_bar",
+    "writable_dir",
+    "stderr",
+    "stdout",
+    "VERSION_OPTION",
+    "VERBOSE_OPTION",
+]
+
+stderr = Console(stderr=True)
+stdout = Console()
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"deocc {__version__}")
+        raise typer.Exit()
+
+
+# For single-command scripts (deocc-train, deocc-infer, deocc-eval): add these two
+# parameters to the command and call setup_logging(verbose) first thing.
+VERSION_OPTION = typer.Option(
+    False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+)
+VERBOSE_OPTION = typer.Option(False, "--verbose", "-v", help="Log debug messages.")
+
+
+def make_app(name: str, help: str, *, group: bool = True) -> typer.Typer:
+    """A typer app. ``group=True``: subcommands, with ``--version``/``--verbose`` on the group.
+
+    ``group=False``: a single-command script; its command takes VERSION_OPTION/VERBOSE_OPTION.
+    """
+    app = typer.Typer(
+        name=name,
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    if not group:
+        return app
+
+    @app.callback()
+    def _main(
+        version: bool = typer.Option(
+            False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+        ),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    ) -> None:
+        setup_logging(verbose)
+
+    return app
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Route library logging to stderr through rich, once per process."""
+    root = logging.getLogger()
+    if any(isinstance(h, RichHandler) for h in root.handlers):
+        return
+    handler = RichHandler(console=stderr, show_path=False, rich_tracebacks=False, markup=False)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler])
+    for noisy in ("numba", "matplotlib", "PIL", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> None:
+    """Run a typer app and map errors to exit codes (see module docstring). Never returns."""
+    try:
+        code = app(args=argv, prog_name=prog, standalone_mode=False)
+    except typer.TyperException as e:  # usage errors (exit 2): bad option, missing path, ...
+        stderr.print(f"[red]{prog}: {e.format_message()}[/red]", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        stderr.print(f"[red]{prog}: interrupted[/red]")
+        sys.exit(130)
+    except DeoccError as e:
+        stderr.print(f"[red]{prog}: {e}[/red]", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def writable_dir(path: Path) -> Path:
+    """Create ``path`` if needed and check it is writable; a usage error otherwise."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise typer.BadParameter(f"cannot create output directory {path}: {e.strerror}") from None
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"output directory {path} is not writable")
+    return path
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None, unit: str = "it") -> Iterator[Callable[..., None]]:
+    """A rich progress bar; yields ``advance(n=1, total=None)`` for library callbacks.
+
+    Shows rate in ``unit``/s and ETA. Quiet (no bar) when stderr is not a terminal.
+    """
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=stderr, transient=False, disable=not stderr.is_terminal) as progress:
+        task = progress.add_task(description, total=total, rate="")
+
+        def advance(n: int = 1, total: int | None = None) -> None:
+            if total is not None:
+                progress.update(task, total=total)
+            progress.advance(task, n)
+            speed = progress.tasks[task].speed
+            progress.update(task, rate=f"{speed:.1f} {unit}/s" if speed else "")
+
+        yield advance
