@@ -51,7 +51,7 @@ def image_grid(
 
     Example:
         >>> image_grid([[np.zeros((8, 8, 3), np.uint8)] * 3] * 2).shape
-        (20, 30, 3)
+        (22, 32, 3)
     """
     h, w = to_rgb_u8(rows[0][0]).shape[:2]
     ncols = max(len(r) for r in rows)
