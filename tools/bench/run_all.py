@@ -1,0 +1,105 @@
+"""Run every benchmark in tools/bench/ and collect one JSON + a markdown table.
+
+Each ``bench_*.py`` prints one JSON object on stdout. This script runs them one after the
+other (never in parallel: they would share the two cores), adds the machine description and
+writes ``<out>/bench.json`` and ``<out>/bench.md``.
+
+    python tools/bench/run_all.py --out bench_out [--only render,synth]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def machine() -> dict[str, object]:
+    """What the figures were measured on."""
+    import torch
+
+    info: dict[str, object] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return info
+
+
+def _parse_json(stdout: str) -> object | None:
+    """The benchmark's JSON: the whole output, or else its last line that parses."""
+    for text in [stdout, *reversed(stdout.strip().splitlines())]:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+def _flatten(prefix: str, obj: object, out: dict[str, object]) -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(obj, (int, float, str, bool)) or obj is None:
+        out[prefix] = obj
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("bench_out"), help="output folder (default: bench_out)")
+    ap.add_argument("--only", default="", help="comma-separated bench names (default: all), e.g. render,synth")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark (default: 1800)")
+    args = ap.parse_args()
+    names = sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
+    if args.only:
+        wanted = set(args.only.split(","))
+        unknown = wanted - set(names)
+        if unknown:
+            ap.error(f"unknown benchmark(s) {sorted(unknown)}; valid: {names}")
+        names = [n for n in names if n in wanted]
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, object] = {"machine": machine(), "benchmarks": {}}
+    for name in names:
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, str(HERE / f"bench_{name}.py")], capture_output=True, text=True, timeout=args.timeout
+        )
+        entry: dict[str, object] = {"seconds": round(time.perf_counter() - t0, 1), "returncode": proc.returncode}
+        parsed = _parse_json(proc.stdout)
+        if parsed is None:
+            entry["error"] = (proc.stderr or proc.stdout)[-2000:]
+        else:
+            entry["result"] = parsed
+        results["benchmarks"][name] = entry  # type: ignore[index]
+        print(f"{name}: rc={proc.returncode} in {entry['seconds']} s", file=sys.stderr)
+    (args.out / "bench.json").write_text(json.dumps(results, indent=2))
+    lines = ["| benchmark | metric | value |", "|---|---|---|"]
+    for name, entry in results["benchmarks"].items():  # type: ignore[union-attr]
+        flat: dict[str, object] = {}
+        _flatten("", entry.get("result", {"error": entry.get("error", "")[:80]}), flat)
+        for k, v in flat.items():
+            if isinstance(v, float):
+                v = f"{v:.3g}"
+            lines.append(f"| {name} | {k} | {v} |")
+    (args.out / "bench.md").write_text("\n".join(lines) + "\n")
+    print(json.dumps({"out": str(args.out / "bench.json"), "benchmarks": names}))
+    return 0 if all(e["returncode"] == 0 for e in results["benchmarks"].values()) else 1  # type: ignore[union-attr]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
