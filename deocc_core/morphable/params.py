@@ -12,8 +12,8 @@ Convention:
     z toward the viewer). The weak-perspective camera maps a model-space vertex v to
     image pixels (x right, y down, origin at the centre of the top-left pixel) as
     ``x = scale * (R v)_x + tx``, ``y = -scale * (R v)_y + ty``; depth
-    ``z = scale * (R v)_z`` grows toward the viewer. Positive yaw turns the face
-    toward the image's left.
+    ``z = scale * (R v)_z`` grows toward the viewer. Positive yaw turns the nose
+    toward the image's right (+x); positive pitch tilts it down.
 """
 from __future__ import annotations
 

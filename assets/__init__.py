@@ -1,0 +1,1 @@
+"""Data files deocc generates and ships (the starter model); no code."""

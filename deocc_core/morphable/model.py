@@ -1,0 +1,502 @@
+"""The morphable model: one in-memory format (the .npz of DESIGN.md) and its loaders.
+
+Loaders turn the real formats users have into a :class:`MorphableModel`:
+
+- our ``.npz`` (and ``"starter"``, the embedded demo model);
+- the Surrey Face Model (eos cereal ``.bin``, read through ``eos-py``) with its
+  expression blendshapes, ``ibug_to_sfm.txt`` and ``sfm_model_contours.json`` found
+  beside it;
+- BFM2009 ``01_MorphableModel.mat`` (+ 3DDFA ``Exp_Pca.bin`` expression basis and the
+  no-neck crop ``indices.npy`` when given / found beside it);
+- Deep3DFaceRecon ``BFM_model_front.mat`` (BFM id 80 + 64 expression + albedo: the
+  paper's configuration);
+- 3DDFA_V2 ``bfm_noneck_v3.pkl`` (+ ``tri.pkl``), and 3DDFA ``train.configs`` folders
+  (mean shape ``u_shp.npy`` + ``u_exp.npy`` with ``w_shp_sim.npy``/``w_exp_sim.npy``
+  bases when present, ``keypoints_sim.npy`` landmarks, ``tri.mat``).
+
+Convention:
+    Vertices are model space, y up, z toward the viewer. Bases are xyz-interleaved per
+    vertex (row ``3*i + k`` is coordinate k of vertex i); coefficients multiply the basis
+    columns directly and their prior scale is ``id_std`` / ``exp_std``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from deocc_core.check import check_array
+from deocc_core.errors import FormatError, InputError
+
+__all__ = ["MorphableModel", "load_model", "starter_model_path", "FORMAT_VERSION"]
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+UM_TO_MM = np.float32(1e-3)  # BFM files are in micrometres
+F32 = npt.NDArray[np.float32]
+I32 = npt.NDArray[np.int32]
+
+
+@dataclass(frozen=True, eq=False)
+class MorphableModel:
+    """A linear 3D morphable model with 68 iBUG landmark vertices.
+
+    Attributes:
+        mean: ``[V, 3]`` float32 mean shape (neutral expression), model units.
+        id_basis: ``[3V, Kid]`` float32 identity basis; ``id_std`` ``[Kid]`` its prior std.
+        exp_basis: ``[3V, Kexp]`` float32 expression basis (``Kexp`` may be 0); ``exp_std``.
+        triangles: ``[T, 3]`` int32 vertex ids, counter-clockwise seen from the front.
+        landmarks68: ``[68]`` int32 vertex ids in iBUG order.
+        contour_right, contour_left: ``[k]`` int32 outline vertex ids (ear level → chin)
+            the fitter slides jaw landmarks 0-7 / 9-16 along on turned faces; may be empty.
+        albedo_mean: ``[V, 3]`` float32 in [0, 1] or None; ``albedo_basis`` ``[3V, Ka]``,
+            ``albedo_std`` ``[Ka]``.
+        id_names, exp_names: mode names (may be empty).
+        name, source, license, units: metadata.
+    """
+
+    mean: F32
+    id_basis: F32
+    id_std: F32
+    exp_basis: F32
+    exp_std: F32
+    triangles: I32
+    landmarks68: I32
+    contour_right: I32 = field(default_factory=lambda: np.zeros(0, np.int32))
+    contour_left: I32 = field(default_factory=lambda: np.zeros(0, np.int32))
+    albedo_mean: F32 | None = None
+    albedo_basis: F32 | None = None
+    albedo_std: F32 | None = None
+    id_names: tuple[str, ...] = ()
+    exp_names: tuple[str, ...] = ()
+    name: str = "unnamed"
+    source: str = ""
+    license: str = ""
+    units: str = "mm"
+
+    def __post_init__(self) -> None:
+        v = self.mean.shape[0] if self.mean.ndim == 2 else -1
+        check_array(self.mean, f"{self.name}: mean", (v, 3), np.float32)
+        check_array(self.id_basis, f"{self.name}: id_basis", (3 * v, self.id_basis.shape[1]), np.float32)
+        check_array(self.id_std, f"{self.name}: id_std", (self.id_basis.shape[1],), np.float32)
+        check_array(self.exp_basis, f"{self.name}: exp_basis", (3 * v, self.exp_basis.shape[1]), np.float32)
+        check_array(self.exp_std, f"{self.name}: exp_std", (self.exp_basis.shape[1],), np.float32)
+        check_array(self.triangles, f"{self.name}: triangles", (None, 3), np.int32)
+        check_array(self.landmarks68, f"{self.name}: landmarks68", (68,), np.int32)
+        for ids in (self.triangles, self.landmarks68, self.contour_right, self.contour_left):
+            if ids.size and (ids.min() < 0 or ids.max() >= v):
+                raise FormatError(f"{self.name}: vertex ids out of range [0, {v})")
+        if self.albedo_mean is not None:
+            check_array(self.albedo_mean, f"{self.name}: albedo_mean", (v, 3), np.float32)
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.mean.shape[0])
+
+    @property
+    def n_id(self) -> int:
+        return int(self.id_basis.shape[1])
+
+    @property
+    def n_exp(self) -> int:
+        return int(self.exp_basis.shape[1])
+
+    @property
+    def has_albedo(self) -> bool:
+        return self.albedo_mean is not None
+
+    def vertices(self, id_coef: npt.ArrayLike | None = None, exp_coef: npt.ArrayLike | None = None) -> F32:
+        """Shape for the given coefficients (zeros when None).
+
+        Returns:
+            ``[V, 3]`` float32, model units.
+
+        Example:
+            >>> m = load_model("starter")
+            >>> m.vertices().shape == (m.n_vertices, 3)
+            True
+        """
+        flat = self.mean.reshape(-1).astype(np.float32, copy=True)
+        if id_coef is not None:
+            flat += self.id_basis @ np.asarray(id_coef, np.float32)
+        if exp_coef is not None and self.n_exp:
+            flat += self.exp_basis @ np.asarray(exp_coef, np.float32)
+        return flat.reshape(-1, 3)
+
+    def landmark_basis(self) -> tuple[F32, F32]:
+        """Mean and stacked [id | exp] basis restricted to the 68 landmarks.
+
+        Returns:
+            ``([68, 3] float32, [68, 3, Kid + Kexp] float32)``.
+        """
+        rows = (3 * self.landmarks68[:, None] + np.arange(3)[None]).reshape(-1)
+        basis = np.concatenate([self.id_basis[rows], self.exp_basis[rows]], 1)
+        return self.mean[self.landmarks68], basis.reshape(68, 3, -1)
+
+    def albedo(self, coef: npt.ArrayLike | None = None) -> F32 | None:
+        """Per-vertex colour ``[V, 3]`` float32 in [0, 1], or None without a colour model."""
+        if self.albedo_mean is None:
+            return None
+        a = self.albedo_mean.reshape(-1).astype(np.float32, copy=True)
+        if coef is not None and self.albedo_basis is not None:
+            a += self.albedo_basis @ np.asarray(coef, np.float32)
+        return np.clip(a.reshape(-1, 3), 0.0, 1.0)
+
+    def with_landmarks(self, landmarks68: npt.ArrayLike) -> "MorphableModel":
+        """Copy with another 68-landmark vertex map."""
+        return replace(self, landmarks68=np.asarray(landmarks68, np.int32))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The .npz content (DESIGN.md keys)."""
+        out: dict[str, np.ndarray] = {"format_version": np.array(FORMAT_VERSION, np.int32)}
+        for f in fields(self):
+            val = getattr(self, f.name)
+            if val is None:
+                continue
+            if f.name.endswith("_names"):
+                val = np.array(list(val), dtype="U")
+            out[f.name] = np.asarray(val)
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write the .npz (byte-deterministic: fixed zip timestamps, sorted keys)."""
+        path = Path(path)
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for key, arr in sorted(self.to_arrays().items()):
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
+                info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, buf.getvalue())
+        return path
+
+    @cached_property
+    def sha256(self) -> str:
+        """Content hash of the geometry, bases and landmarks (identifies the model in shards)."""
+        h = hashlib.sha256()
+        for a in (self.mean, self.id_basis, self.exp_basis, self.triangles, self.landmarks68):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+
+def starter_model_path() -> Path:
+    """Path of the embedded starter model (``assets/starter_model.npz``)."""
+    local = Path(__file__).resolve().parents[2] / "assets" / "starter_model.npz"
+    if local.is_file():  # source checkout / editable install
+        return local
+    return Path(str(files("deocc_assets") / "starter_model.npz"))  # wheel install
+
+
+def load_model(path: str | Path, landmarks_index: str | Path | None = None) -> MorphableModel:
+    """Load any supported model format (see module docstring) into a :class:`MorphableModel`.
+
+    Args:
+        path: a model file or folder, or ``"starter"``.
+        landmarks_index: optional text file of 68 vertex ids (0-based, one per line or
+            whitespace separated, iBUG order) for models that lack them.
+
+    Raises:
+        InputError: missing file. FormatError: unknown/broken format or no 68 landmarks.
+
+    Example:
+        >>> m = load_model("starter")
+        >>> m.name, m.n_id >= 10, m.n_exp >= 10, m.has_albedo
+        ('deocc-starter', True, True, True)
+    """
+    p = starter_model_path() if str(path) == "starter" else Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: model file not found")
+    lm = _read_index(Path(landmarks_index)) if landmarks_index is not None else None
+    try:
+        if p.is_dir():
+            model = _load_dir(p, lm)
+        elif p.suffix == ".npz":
+            model = _load_npz(p)
+        elif p.suffix == ".bin":
+            model = _load_sfm(p, lm)
+        elif p.suffix == ".mat":
+            model = _load_bfm_mat(p, lm)
+        elif p.suffix == ".pkl":
+            model = _load_3ddfa_pkl(p, lm)
+        else:
+            raise FormatError(f"{p}: unknown model format '{p.suffix}' (expected .npz, .bin, .mat, .pkl or a 3DDFA folder)")
+    except (KeyError, ValueError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        if isinstance(e, FormatError):
+            raise
+        raise FormatError(f"{p}: not a readable morphable model ({type(e).__name__}: {e})") from None
+    if lm is not None:
+        model = model.with_landmarks(lm)
+    log.debug("loaded %s: %d vertices, %d id, %d exp modes", p, model.n_vertices, model.n_id, model.n_exp)
+    return model
+
+
+def _read_index(path: Path) -> I32:
+    if not path.is_file():
+        raise InputError(f"{path}: landmark index file not found")
+    ids = np.array(path.read_text().split(), dtype=np.int64)
+    if ids.size != 68:
+        raise FormatError(f"{path}: expected 68 vertex ids, found {ids.size}")
+    return ids.astype(np.int32)
+
+
+def _no_landmarks(p: Path) -> FormatError:
+    return FormatError(f"{p}: model has no 68 iBUG landmark vertex ids; pass --landmarks-index FILE (68 vertex ids)")
+
+
+def _load_npz(p: Path) -> MorphableModel:
+    with np.load(p, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files}
+    version = int(d.pop("format_version", 0))
+    if version != FORMAT_VERSION:
+        raise FormatError(f"{p}: model format version {version}, this deocc reads {FORMAT_VERSION}")
+    if "landmarks68" not in d:
+        raise _no_landmarks(p)
+    kw: dict = {}
+    for f in fields(MorphableModel):
+        if f.name not in d:
+            continue
+        v = d[f.name]
+        if f.name.endswith("_names"):
+            kw[f.name] = tuple(str(s) for s in v)
+        elif v.dtype.kind == "U":
+            kw[f.name] = str(v)
+        elif v.dtype.kind in "iu":
+            kw[f.name] = v.astype(np.int32)
+        else:
+            kw[f.name] = v.astype(np.float32)
+    return MorphableModel(**kw)
+
+
+def _load_sfm(p: Path, lm: I32 | None) -> MorphableModel:
+    import eos  # imported lazily: only this loader needs it
+
+    m = eos.morphablemodel.load_model(str(p))
+    shape = m.get_shape_model()
+    mean = np.asarray(shape.get_mean(), np.float32).reshape(-1, 3)
+    basis = np.asarray(shape.get_orthonormal_pca_basis(), np.float32)
+    std = np.sqrt(np.maximum(np.asarray(shape.get_eigenvalues(), np.float32), 0))
+    tris = np.asarray(shape.get_triangle_list(), np.int32)
+    exp_basis = np.zeros((basis.shape[0], 0), np.float32)
+    exp_names: tuple[str, ...] = ()
+    blend_files = sorted(p.parent.glob("expression_blendshapes_*.bin"))
+    if blend_files:
+        shapes = eos.morphablemodel.load_blendshapes(str(blend_files[0]))
+        cols = [np.asarray(b.deformation, np.float32) for b in shapes]
+        exp_names = tuple(b.name for b in shapes)
+        exp_basis = np.stack(cols, 1)
+    # blendshapes are full deformations: unit coefficient = the whole expression
+    exp_std = np.full(exp_basis.shape[1], 0.5, np.float32)
+    contours = [np.zeros(0, np.int32)] * 2
+    contour_file = p.parent / "sfm_model_contours.json"
+    if contour_file.is_file():
+        c = json.loads(contour_file.read_text())["model_contour"]
+        # contour lists run from the top (ear level) to the chin
+        contours = [np.array(c["right_contour"], np.int32), np.array(c["left_contour"], np.int32)]
+    if lm is None:
+        lm = _sfm_landmarks(p.parent / "ibug_to_sfm.txt", contours, p)
+    return MorphableModel(
+        mean, basis, std, exp_basis, exp_std, tris, lm, contours[0], contours[1],
+        exp_names=exp_names, name=p.stem, source=str(p), license="Surrey Face Model: non-commercial", units="mm",
+    )
+
+
+def _sfm_landmarks(mapping: Path, contours: list[I32], p: Path) -> I32:
+    """iBUG→SFM map (52 points) completed on the jaw by the contour lists."""
+    if not mapping.is_file():
+        raise _no_landmarks(p)
+    lm = -np.ones(68, np.int64)
+    for a, b in re.findall(r"^\s*(\d+)\s*=\s*(\d+)", mapping.read_text(), re.M):
+        lm[int(a) - 1] = int(b)
+    right, left = contours
+    if (lm < 0).any() and right.size >= 8 and left.size >= 8:
+        # jaw 0-7 on the subject's right contour (top → chin), 9-16 on the left (chin → top)
+        idx_r = np.linspace(0, right.size - 1, 9).round().astype(int)[:8]
+        idx_l = np.linspace(0, left.size - 1, 9).round().astype(int)[:8]
+        lm[:8] = np.where(lm[:8] < 0, right[idx_r], lm[:8])
+        lm[9:17] = np.where(lm[9:17] < 0, left[idx_l][::-1], lm[9:17])
+    for inner, outer in ((60, 48), (64, 54)):  # SFM leaves the inner mouth corners out
+        if lm[inner] < 0:
+            lm[inner] = lm[outer]
+    if (lm < 0).any():
+        raise FormatError(f"{mapping}: maps only {(lm >= 0).sum()} of 68 landmarks and no contour file completes them")
+    return lm.astype(np.int32)
+
+
+def _mat(p: Path) -> dict:
+    from scipy.io import loadmat
+
+    try:
+        return loadmat(str(p))
+    except NotImplementedError:  # MATLAB v7.3 = HDF5
+        import h5py
+
+        with h5py.File(p, "r") as f:
+            return {k: np.asarray(f[k]).T for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+
+
+def _bfm_keypoints(p: Path, n_vertices: int) -> I32 | None:
+    """68 BFM landmark vertex ids from a 3DDFA ``keypoints_sim.npy`` beside the file."""
+    for cand in (p.parent / "keypoints_sim.npy", p.parent / "train.configs" / "keypoints_sim.npy"):
+        if cand.is_file():
+            k = np.load(cand)
+            ids = (k.reshape(-1)[::3] // 3).astype(np.int32)
+            if ids.size == 68 and ids.max() < n_vertices:
+                return ids
+    return None
+
+
+def _load_bfm_mat(p: Path, lm: I32 | None) -> MorphableModel:
+    d = _mat(p)
+    if "meanshape" in d and "idBase" in d:  # Deep3DFaceRecon BFM_model_front.mat
+        mean = np.asarray(d["meanshape"], np.float32).reshape(-1, 3)
+        id_basis = np.asarray(d["idBase"], np.float32)
+        exp_basis = np.asarray(d["exBase"], np.float32)
+        # Deep3DFaceRecon's bases already carry the PCA scale (coefficients ~ N(0, 1))
+        kw = dict(
+            albedo_mean=np.clip(np.asarray(d["meantex"], np.float32).reshape(-1, 3) / 255.0, 0, 1),
+            albedo_basis=np.asarray(d["texBase"], np.float32) / 255.0,
+            albedo_std=np.ones(d["texBase"].shape[1], np.float32),
+        )
+        tris = np.asarray(d["tri"], np.int64) - 1
+        if lm is None and "keypoints" in d:
+            lm = (np.asarray(d["keypoints"], np.int64).reshape(-1) - 1).astype(np.int32)
+        id_std = np.ones(id_basis.shape[1], np.float32)
+        exp_std = np.ones(exp_basis.shape[1], np.float32)
+        name = "bfm-front"
+        units = "Deep3DFaceRecon units"
+    elif "shapeMU" in d and "shapePC" in d:  # BFM2009 01_MorphableModel.mat
+        # BFM2009 is in micrometres; we keep millimetres everywhere
+        mean = np.asarray(d["shapeMU"], np.float32).reshape(-1, 3) * UM_TO_MM
+        id_basis = np.asarray(d["shapePC"], np.float32)
+        id_std = np.asarray(d["shapeEV"], np.float32).reshape(-1) * UM_TO_MM
+        kw = {}
+        if "texMU" in d:
+            kw = dict(
+                albedo_mean=np.clip(np.asarray(d["texMU"], np.float32).reshape(-1, 3) / 255.0, 0, 1),
+                albedo_basis=np.asarray(d["texPC"], np.float32) / 255.0,
+                albedo_std=np.asarray(d["texEV"], np.float32).reshape(-1),
+            )
+        tris = np.asarray(d["tl"], np.int64)[:, ::-1] - 1  # BFM winds clockwise seen from the front
+        exp_basis, exp_std = _exp_pca_beside(p, mean.shape[0])
+        exp_std = exp_std * UM_TO_MM
+        name = "bfm2009"
+        units = "mm"
+    else:
+        raise FormatError(f"{p}: .mat is neither BFM2009 (shapeMU/shapePC) nor Deep3DFaceRecon (meanshape/idBase)")
+    if lm is None:
+        lm = _bfm_keypoints(p, mean.shape[0])
+    if lm is None:
+        raise _no_landmarks(p)
+    model = MorphableModel(
+        mean, id_basis, id_std, exp_basis, exp_std, tris.astype(np.int32), np.asarray(lm, np.int32),
+        name=name, source=str(p), license="Basel Face Model: academic use", units=units, **kw,
+    )
+    crop = p.parent / "indices.npy"
+    return _crop(model, np.load(crop).astype(np.int64)) if crop.is_file() and name == "bfm2009" else model
+
+
+def _exp_pca_beside(p: Path, n_vertices: int) -> tuple[F32, F32]:
+    """3DDFA ``Exp_Pca.bin``: int32 count n, mean [3V] f32, basis [3V, n] f32 (column-major), std? ."""
+    f = p.parent / "Exp_Pca.bin"
+    if not f.is_file():
+        return np.zeros((3 * n_vertices, 0), np.float32), np.zeros(0, np.float32)
+    raw = f.read_bytes()
+    n = int(np.frombuffer(raw[:4], np.int32)[0])
+    body = np.frombuffer(raw[4:], np.float32)
+    v3 = 3 * n_vertices
+    if body.size < v3 * (n + 1):
+        raise FormatError(f"{f}: {body.size} floats, expected at least {v3 * (n + 1)} for {n} modes")
+    basis = body[v3 : v3 * (n + 1)].reshape(n, v3).T.copy()
+    norms = np.linalg.norm(basis, axis=0)
+    return (basis / np.maximum(norms, 1e-12)).astype(np.float32), norms.astype(np.float32)
+
+
+def _crop(model: MorphableModel, keep: np.ndarray) -> MorphableModel:
+    """Restrict to a vertex subset (e.g. the 3DDFA no-neck indices); drops cut triangles."""
+    remap = -np.ones(model.n_vertices, np.int64)
+    remap[keep] = np.arange(keep.size)
+    rows = (3 * keep[:, None] + np.arange(3)).reshape(-1)
+    tris = remap[model.triangles]
+    tris = tris[(tris >= 0).all(1)]
+    lm = remap[model.landmarks68]
+    if (lm < 0).any():
+        raise FormatError(f"{model.source}: crop removes landmark vertices")
+    alb = {}
+    if model.albedo_mean is not None:
+        alb = dict(albedo_mean=model.albedo_mean[keep], albedo_basis=model.albedo_basis[rows], albedo_std=model.albedo_std)
+    return replace(
+        model, mean=model.mean[keep], id_basis=model.id_basis[rows], exp_basis=model.exp_basis[rows],
+        triangles=tris.astype(np.int32), landmarks68=lm.astype(np.int32),
+        contour_right=np.zeros(0, np.int32), contour_left=np.zeros(0, np.int32), **alb,
+    )
+
+
+def _load_3ddfa_pkl(p: Path, lm: I32 | None) -> MorphableModel:
+    with open(p, "rb") as f:
+        d = pickle.load(f)
+    if not isinstance(d, dict) or "u" not in d or "w_shp" not in d:
+        raise FormatError(f"{p}: not a 3DDFA_V2 bfm pickle (needs keys u, w_shp, w_exp, tri, keypoints)")
+    mean = np.asarray(d["u"], np.float32).reshape(-1, 3) * UM_TO_MM
+    w_shp = np.asarray(d["w_shp"], np.float32) * UM_TO_MM
+    w_exp = np.asarray(d["w_exp"], np.float32) * UM_TO_MM
+    tri = d.get("tri")
+    if tri is None and (p.parent / "tri.pkl").is_file():
+        with open(p.parent / "tri.pkl", "rb") as f:
+            tri = pickle.load(f)
+    if tri is None:
+        raise FormatError(f"{p}: no triangles (put 3DDFA_V2 tri.pkl beside it)")
+    tri = np.asarray(tri, np.int64)
+    tri = tri.T if tri.shape[0] == 3 else tri
+    if lm is None and "keypoints" in d:
+        lm = (np.asarray(d["keypoints"]).reshape(-1)[::3] // 3).astype(np.int32)
+    if lm is None:
+        raise _no_landmarks(p)
+    id_n, ex_n = np.linalg.norm(w_shp, axis=0), np.linalg.norm(w_exp, axis=0)
+    return MorphableModel(
+        mean, w_shp / np.maximum(id_n, 1e-12), id_n.astype(np.float32), w_exp / np.maximum(ex_n, 1e-12),
+        ex_n.astype(np.float32), tri.astype(np.int32), lm, name="bfm-noneck-3ddfa", source=str(p),
+        license="Basel Face Model: academic use", units="mm",
+    )
+
+
+def _load_dir(p: Path, lm: I32 | None) -> MorphableModel:
+    """A 3DDFA checkout folder (``train.configs/`` + ``visualize/tri.mat``) or an eos share/."""
+    sfm = sorted(p.glob("sfm_shape_*.bin"))
+    if sfm:
+        return _load_sfm(sfm[0], lm)
+    cfg = p / "train.configs" if (p / "train.configs").is_dir() else p
+    if not (cfg / "u_shp.npy").is_file():
+        raise FormatError(f"{p}: folder is neither an eos share/ (sfm_shape_*.bin) nor a 3DDFA train.configs (u_shp.npy)")
+    mean = (np.load(cfg / "u_shp.npy") + np.load(cfg / "u_exp.npy")).astype(np.float32).reshape(-1, 3) * UM_TO_MM
+    v3 = mean.size
+    tri_file = next((c for c in (p / "visualize" / "tri.mat", cfg / "tri.mat") if c.is_file()), None)
+    if tri_file is None:
+        raise FormatError(f"{p}: no tri.mat (visualize/tri.mat) for the 3DDFA mesh")
+    tris = (np.asarray(_mat(tri_file)["tri"], np.int64).T - 1)[:, ::-1]
+    bases = []
+    for name in ("w_shp_sim.npy", "w_exp_sim.npy"):
+        f = cfg / name
+        w = np.load(f).astype(np.float32) * UM_TO_MM if f.is_file() else np.zeros((v3, 0), np.float32)
+        n = np.linalg.norm(w, axis=0)
+        bases += [w / np.maximum(n, 1e-12), n.astype(np.float32)]
+    if not bases[0].shape[1]:
+        log.warning("%s: no w_shp_sim.npy: the model has the BFM mean mesh only (no shape modes)", p)
+    if lm is None:
+        lm = _bfm_keypoints(cfg / "x", mean.shape[0])
+    if lm is None:
+        raise _no_landmarks(p)
+    return MorphableModel(
+        mean, bases[0], bases[1], bases[2], bases[3], tris.astype(np.int32), lm, name="bfm-3ddfa",
+        source=str(p), license="Basel Face Model: academic use", units="mm",
+    )
