@@ -39,22 +39,17 @@ def _half_width(y):
 
 
 def _grid():
+    """Rows of constant y; each row spans the outline with the same number of columns."""
     n = int(HALF_WIDTH // STEP)
-    xs = np.arange(-n, n + 1) * STEP  # symmetric about x = 0
-    ys = np.arange(BOTTOM, TOP + 1e-6, STEP)
-    gx, gy = np.meshgrid(xs, ys)  # [R, C]
-    inside = np.abs(gx) <= _half_width(gy) + 1e-6
-    ids = -np.ones(gx.shape, np.int64)
-    ids[inside] = np.arange(inside.sum())
-    # two counter-clockwise triangles (seen from +z, y up) per cell with 4 corners inside
+    u = np.arange(-n, n + 1) / n  # symmetric about x = 0
+    ys = np.arange(BOTTOM + STEP, TOP - STEP + 1e-6, STEP)
+    gy = np.repeat(ys[:, None], u.size, 1)
+    gx = u[None, :] * _half_width(ys)[:, None]
+    ids = np.arange(gx.size).reshape(gx.shape)
+    # two counter-clockwise triangles (seen from +z, y up) per cell
     a, b, c, d = ids[:-1, :-1], ids[:-1, 1:], ids[1:, 1:], ids[1:, :-1]
-    ok = (a >= 0) & (b >= 0) & (c >= 0) & (d >= 0)
-    tris = np.concatenate([np.stack([a[ok], b[ok], c[ok]], 1), np.stack([a[ok], c[ok], d[ok]], 1)])
-    used = np.unique(tris)
-    remap = -np.ones(inside.sum(), np.int64)
-    remap[used] = np.arange(used.size)
-    x, y = gx[inside][used], gy[inside][used]
-    return x, y, remap[tris].astype(np.int32)
+    tris = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
+    return gx.reshape(-1), gy.reshape(-1), tris.astype(np.int32)
 
 
 def _depth(x, y):
@@ -171,7 +166,7 @@ def _albedo(x, y):
     a += np.outer(0.04 * _gauss(ax, y, 42, -12, 14, 12), [1.0, -0.2, -0.2])  # cheek blush
     lips = np.clip(_gauss(x, y, 0, -36, 18, 3.5) + _gauss(x, y, 0, -48, 15, 4.0), 0, 1)
     a = a * (1 - lips[:, None]) + np.array([0.72, 0.36, 0.36]) * lips[:, None]
-    brows = np.clip(1.6 * _gauss(ax, y, 36, 50, 18, 2.8), 0, 1)
+    brows = np.clip(1.6 * _gauss(ax, y, 37, 50 - 0.004 * (ax - 37) ** 2, 12, 2.6), 0, 1)
     a = a * (1 - brows[:, None]) + np.array([0.28, 0.19, 0.14]) * brows[:, None]
     eye = ((ax - 33) / 12) ** 2 + ((y - 30.5) / 3.8) ** 2 <= 1
     a[eye] = [0.93, 0.92, 0.9]

@@ -155,12 +155,12 @@ def fit_landmarks(
         :class:`FitResult`.
 
     Example:
+        >>> from deocc_core.morphable.model import load_model
         >>> m = load_model("starter")
-        >>> from deocc_core.morphable.camera import project
         >>> truth = Pose(0.8, 0.1, 0.3, -0.05, 128, 128)
         >>> lm = project(m.vertices()[m.landmarks68], truth)[:, :2]
         >>> r = fit_landmarks(m, lm)
-        >>> r.error_px < 1.0, abs(np.degrees(r.params.pose.yaw) - np.degrees(0.3)) < 3
+        >>> r.error_px < 1.0, bool(abs(np.degrees(r.params.pose.yaw) - np.degrees(0.3)) < 3)
         (True, True)
     """
     target = check_array(np.asarray(landmarks), "landmarks", (68, 2)).astype(np.float64)

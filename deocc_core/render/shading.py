@@ -1,0 +1,71 @@
+"""Vertex normals and second-order spherical-harmonics (Lambertian) shading."""
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from deocc_core.check import check_array
+
+__all__ = ["vertex_normals", "sh_basis", "shade_sh", "DEFAULT_SH"]
+
+# ambient + a soft light from the upper front (camera space, y up, z toward the viewer)
+DEFAULT_SH = np.array([0.85, 0.0, 0.25, 0.45, 0.0, 0.0, -0.08, 0.0, 0.0], np.float32)
+
+
+def vertex_normals(vertices: npt.NDArray[np.floating], triangles: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
+    """Area-weighted unit vertex normals, oriented outward (away from the mesh centroid).
+
+    Args:
+        vertices: ``[V, 3]``. triangles: ``[T, 3]``.
+
+    Returns:
+        ``[V, 3]`` float32 unit normals (zero for unused vertices).
+
+    Example:
+        >>> n = vertex_normals(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0.]]), np.array([[0, 1, 2]]))
+        >>> np.abs(n[:, 2]).tolist()
+        [1.0, 1.0, 1.0]
+    """
+    v = check_array(np.asarray(vertices), "vertices", (None, 3)).astype(np.float64)
+    t = np.asarray(triangles, np.int64)
+    fn = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, t[:, k], fn)
+    if (n * (v - v.mean(0))).sum() < 0:  # winding-independent: point away from the centre
+        n = -n
+    return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def sh_basis(normals: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+    """The 9 real SH basis functions (Lambertian-convolved constants) at unit normals.
+
+    Returns:
+        ``[V, 9]`` float32: order 1, y, z, x, xy, yz, 3z²-1, xz, x²-y².
+    """
+    n = check_array(np.asarray(normals), "normals", (None, 3)).astype(np.float32)
+    x, y, z = n[:, 0], n[:, 1], n[:, 2]
+    c0, c1, c2 = 1.0, 2.0 / 3.0, 0.25
+    return np.stack(
+        [np.full_like(x, c0), c1 * y, c1 * z, c1 * x, c2 * x * y, c2 * y * z, c2 * 0.5 * (3 * z * z - 1), c2 * x * z, c2 * 0.5 * (x * x - y * y)],
+        1,
+    ).astype(np.float32)
+
+
+def shade_sh(albedo: npt.NDArray[np.floating], normals: npt.NDArray[np.floating], sh: npt.ArrayLike = DEFAULT_SH) -> npt.NDArray[np.float32]:
+    """Lambertian SH shading.
+
+    Args:
+        albedo: ``[V, 3]`` in [0, 1]. normals: ``[V, 3]`` unit, camera space.
+        sh: ``[9]`` (grey light) or ``[9, 3]`` (coloured) coefficients.
+
+    Returns:
+        ``[V, 3]`` float32 colours clipped to [0, 1].
+
+    Example:
+        >>> shade_sh(np.full((1, 3), 0.5), np.array([[0, 0, 1.]]), np.eye(9)[0]).tolist()
+        [[0.5, 0.5, 0.5]]
+    """
+    sh = np.asarray(sh, np.float32)
+    light = sh_basis(normals) @ (sh if sh.ndim == 2 else sh[:, None])
+    return np.clip(np.asarray(albedo, np.float32) * light, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,107 @@
+"""The embedded starter model: format, anatomy, smooth modes, determinism, and how it renders."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deocc_core.landmarks.ibug import ibug_scheme
+from deocc_core.morphable.model import load_model, starter_model_path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("starter")
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("make_starter_model", ROOT / "tools" / "make_starter_model.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_keys_shapes_and_size(model):
+    z = np.load(starter_model_path())
+    v = z["mean"].shape[0]
+    assert 3000 <= v <= 6000 and starter_model_path().stat().st_size < 3e6
+    assert z["id_basis"].shape[1] >= 10 and z["exp_basis"].shape[1] >= 10 and z["albedo_basis"].shape[1] >= 3
+    assert {"jaw_open", "smile", "brow_raise"} <= set(model.exp_names)
+    assert model.albedo().min() >= 0 and model.albedo().max() <= 1
+    np.testing.assert_allclose(np.linalg.norm(model.id_basis, axis=0), 1, atol=1e-5)
+
+
+def test_landmarks_in_anatomical_order_and_mirrored(model):
+    lm = model.mean[model.landmarks68]
+    s = ibug_scheme()
+    y = {k: lm[v, 1].mean() for k, v in s.parts.items()}
+    assert y["brow_right"] > y["eye_right"] > lm[30, 1] > y["lips_outer"] > lm[8, 1]
+    assert lm[36, 0] < lm[39, 0] < 0 < lm[42, 0] < lm[45, 0]  # subject right = image left
+    np.testing.assert_allclose(lm[:, 0], -lm[s.mirror, 0], atol=3.0)
+    np.testing.assert_allclose(lm[:, 1], lm[s.mirror, 1], atol=3.0)
+    face_width = np.ptp(model.mean[:, 0])
+    assert 130 < face_width < 160
+
+
+def test_modes_are_smooth_and_do_what_they_say(model):
+    edges = np.concatenate([model.triangles[:, [0, 1]], model.triangles[:, [1, 2]], model.triangles[:, [2, 0]]])
+    for k in range(model.n_exp):
+        d = (model.exp_basis[:, k] * model.exp_std[k]).reshape(-1, 3)
+        mag = np.linalg.norm(d, axis=1)
+        assert mag.max() > 1.0, model.exp_names[k]  # each mode moves something by > 1 mm
+        jump = np.linalg.norm(d[edges[:, 0]] - d[edges[:, 1]], axis=1).max()
+        assert jump < 0.5 * mag.max(), model.exp_names[k]
+    lm = model.landmarks68
+
+    def dist(e, a, b):
+        v = model.vertices(exp_coef=e)
+        return np.linalg.norm(v[lm[a]] - v[lm[b]])
+
+    names = list(model.exp_names)
+    e0 = np.zeros(model.n_exp)
+    open_, smile = e0.copy(), e0.copy()
+    open_[names.index("jaw_open")] = model.exp_std[names.index("jaw_open")]
+    smile[names.index("smile")] = model.exp_std[names.index("smile")]
+    assert dist(open_, 62, 66) > dist(e0, 62, 66) + 3
+    assert dist(smile, 48, 54) > dist(e0, 48, 54) + 3
+
+
+def test_mesh_is_manifold_with_front_facing_normals(model):
+    from deocc_core.render.shading import vertex_normals
+
+    t = np.sort(np.concatenate([model.triangles[:, [0, 1]], model.triangles[:, [1, 2]], model.triangles[:, [2, 0]]]), 1)
+    _, counts = np.unique(t, axis=0, return_counts=True)
+    assert counts.max() <= 2
+    v = model.mean
+    fn = np.cross(v[model.triangles[:, 1]] - v[model.triangles[:, 0]], v[model.triangles[:, 2]] - v[model.triangles[:, 0]])
+    big = np.linalg.norm(fn, axis=1) > 1e-6
+    assert (fn[big, 2] > 0).mean() > 0.95  # counter-clockwise seen from the front
+    assert vertex_normals(v, model.triangles)[model.landmarks68[30], 2] > 0.5
+
+
+def test_generator_is_deterministic_and_asset_is_fresh(tmp_path):
+    gen = _generator()
+    out = tmp_path / "m.npz"
+    gen.save_npz_deterministic(out, gen.make_starter_model())
+    assert out.read_bytes() == starter_model_path().read_bytes(), "assets/starter_model.npz is stale: rerun tools/make_starter_model.py"
+
+
+def test_frontal_render_looks_like_a_face(model, tmp_path):
+    import cv2
+
+    from deocc_core.morphable.params import FitParams, Pose
+    from deocc_core.render import render_face
+
+    p = FitParams(np.zeros(model.n_id), np.zeros(model.n_exp), Pose(0.9, 0, 0, 0, 128, 128))
+    r = render_face(model, p, 256, 256)
+    cv2.imwrite(str(tmp_path / "starter_frontal.png"), r.image[:, :, ::-1])
+    ys, xs = np.nonzero(r.mask)
+    assert 1.2 < np.ptp(ys) / np.ptp(xs) < 1.7
+    lm = r.projected[model.landmarks68]
+    eye, lip = r.image[int(lm[37, 1]) + 2, int(lm[37, 0])], r.image[int(lm[51, 1]) + 3, int(lm[51, 0])]
+    assert lip[0] > lip[1] + 40  # red lips
+    assert (tmp_path / "starter_frontal.png").stat().st_size > 1000

@@ -1,0 +1,49 @@
+"""Rasterizer coverage and depth order, the face render and its mask on a real fit, OBJ."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.io import loadmat
+
+from deocc_core.morphable.fit import fit_landmarks
+from deocc_core.morphable.model import load_model
+from deocc_core.morphable.params import FitParams, Pose
+from deocc_core.render import rasterize, read_obj, render_face, write_obj
+
+
+def test_square_coverage_matches_area_and_nearer_wins():
+    v = np.array([[2, 2, 0], [12, 2, 0], [12, 12, 0], [2, 12, 0]], np.float32)
+    quad = np.array([[0, 1, 2], [0, 2, 3]])
+    r = rasterize(v, quad, 16, 16)
+    assert r.mask.sum() == 11 * 11  # pixel centres 2..12 inclusive, shared edge drawn once
+    front = np.concatenate([v, v + [0, 0, 5]])
+    r2 = rasterize(front, np.concatenate([quad, quad + 4]), 16, 16)
+    assert (r2.depth[r2.mask] == 5).all() and (r2.tri_id[r2.mask] >= 2).all()
+    np.testing.assert_allclose(r.bary.sum(2)[r.mask], 1, atol=1e-5)
+
+
+def test_render_of_a_real_fit_covers_the_face(sfm_dir, aflw_dir, tmp_path):
+    m = load_model(sfm_dir / "sfm_shape_3448.bin")
+    img = cv2.imread(str(aflw_dir / "image00050.jpg"))[:, :, ::-1]
+    lm = loadmat(aflw_dir / "image00050.mat")["pt3d_68"][:2].T - 1
+    fit = fit_landmarks(m, lm)
+    r = render_face(m, fit.params, *img.shape[:2], background=img)
+    inner = lm[17:].round().astype(int)  # brows, eyes, nose, mouth lie on the face
+    assert (r.mask[inner[:, 1], inner[:, 0]] == 255).mean() > 0.95
+    assert r.mask.mean() / 255 < 0.6
+    cv2.imwrite(str(tmp_path / "overlay.png"), r.image[:, :, ::-1])
+
+
+def test_far_side_is_hidden_on_a_profile():
+    m = load_model("starter")
+    r = render_face(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(0.8, 0, np.radians(70), 0, 128, 128)), 256, 256)
+    lm_vis = r.visible[m.landmarks68]
+    assert lm_vis[36] and not lm_vis[45]  # nose turns to +x: the subject's right side faces the camera
+
+
+def test_obj_round_trip(tmp_path):
+    m = load_model("starter")
+    path = write_obj(tmp_path / "face.obj", m.mean, m.triangles, m.albedo())
+    v, t = read_obj(path)
+    assert v.shape == m.mean.shape and (t == m.triangles).all()
+    assert not list(tmp_path.glob("*.partial"))
