@@ -1,1 +1,1 @@
-"""occluders."""
+"""Occluders: the six classes, procedural makers, real-asset packs, compositing, regions."""

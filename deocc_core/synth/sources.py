@@ -1,0 +1,230 @@
+"""Face sources: where samples start. Each is an indexable list of keys, so a shard's
+content depends only on (source, keys, seed) and builds are deterministic and resumable.
+
+- ``synthetic``: random identity / expression / pose / light / background rendered from a
+  model with albedo (the starter model by default). Its ground-truth params are known, but
+  the pipeline still fits its landmarks like a photo's (the render channel never equals GT).
+- ``folder``: any images; landmarks from a sidecar ``.pts`` / ``.mat`` or the detector;
+  identities from ``identities.tsv`` (image<TAB>identity) at the root, else the sub-folder
+  name, else the file stem.
+- ``aflw2000-3d``: ``imageNNNNN.jpg`` + ``.mat`` (``pt3d_68``, ``Pose_Para``).
+- ``300w3d``: the 300W-LP / 300W-3D layout (``<set>/<name>_<k>.jpg`` + ``.mat`` with
+  ``pt2d``, or ``landmarks/<set>/<name>_<k>_pts.mat``); the k views of one photo share an identity.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from deocc_core.errors import ConfigError, InputError
+from deocc_core.landmarks.readers import find_annotation, read_annotation, read_mat_annotation
+from deocc_core.morphable.camera import project
+from deocc_core.morphable.model import MorphableModel
+from deocc_core.morphable.params import FitParams, Pose
+
+__all__ = ["FaceRecord", "SkipInput", "FaceSource", "SOURCES", "make_source", "read_image", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+SOURCES = ("synthetic", "folder", "aflw2000-3d", "300w3d")
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One face ready for the sample pipeline.
+
+    Attributes:
+        image: ``[H, W, 3]`` uint8 RGB (the ground truth the occluder is pasted on).
+        landmarks: ``[68, 2]`` float32 pixels of ``image``.
+        identity: identity label (splits are identity-disjoint).
+        source_key: the key this record came from (plus ``#k`` for the k-th face of a photo).
+        params: ground-truth 3DMM params when known (synthetic), else None.
+        yaw_deg: head yaw when known (dataset pose or synthetic truth), our sign convention.
+    """
+
+    image: npt.NDArray[np.uint8]
+    landmarks: npt.NDArray[np.float32]
+    identity: str
+    source_key: str
+    params: FitParams | None = None
+    yaw_deg: float | None = None
+
+
+class SkipInput(Exception):
+    """An input that yields no face (unreadable image, no face found, ...); ``reason`` is a short tag."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+class FaceSource(Protocol):
+    name: str
+
+    def keys(self) -> list[str]: ...
+
+    def load(self, key: str) -> list[FaceRecord]: ...
+
+
+def read_image(path: Path) -> npt.NDArray[np.uint8]:
+    """Read an image file as uint8 RGB; :class:`SkipInput` ("unreadable") if it cannot be decoded."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise SkipInput("unreadable", str(path))
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def _list_images(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+class SyntheticSource:
+    """Random faces rendered from a morphable model with albedo.
+
+    Args:
+        model: the model (must have albedo). n: number of images.
+        size: image side, pixels. seed: base seed. per_identity: images per identity.
+    """
+
+    name = "synthetic"
+
+    def __init__(self, model: MorphableModel, n: int = 1000, size: int = 256, seed: int = 0, per_identity: int = 4) -> None:
+        if not model.has_albedo:
+            raise ConfigError(f"synthetic source needs a model with albedo; {model.name} has none (use --model starter)")
+        self.model, self.n, self.size, self.seed, self.per_identity = model, n, size, seed, per_identity
+
+    def keys(self) -> list[str]:
+        return [f"syn{i:07d}" for i in range(self.n)]
+
+    def load(self, key: str) -> list[FaceRecord]:
+        from deocc_core.render.face import render_face
+
+        i = int(key[3:])
+        ident = i // self.per_identity
+        m, s = self.model, self.size
+        rid = np.random.default_rng([self.seed, 1, ident])
+        rng = np.random.default_rng([self.seed, 2, i])
+        id_coef = rid.normal(size=m.n_id) * m.id_std * 0.8
+        alb = rid.normal(size=len(m.albedo_std)) * m.albedo_std * 0.8
+        exp_coef = rng.normal(size=m.n_exp) * m.exp_std * (rng.random(m.n_exp) < 0.3)
+        yaw = np.radians(np.clip(rng.normal(0, 25), -60, 60))
+        pose = Pose(
+            0.55 * s / np.ptp(m.mean[:, 0]) * rng.uniform(0.9, 1.1),
+            np.radians(rng.uniform(-12, 12)), yaw, np.radians(rng.uniform(-10, 10)),
+            (s - 1) / 2 + rng.uniform(-0.04, 0.04) * s, (s - 1) / 2 + rng.uniform(-0.02, 0.06) * s,
+        )
+        params = FitParams(id_coef.astype(np.float32), exp_coef.astype(np.float32), pose)
+        tint = rng.uniform(0.85, 1.1, 3)
+        sh = np.zeros((9, 3), np.float32)
+        sh[0] = rng.uniform(0.6, 0.95) * tint
+        sh[1:4] = rng.uniform([-0.3, 0.1, -0.45], [0.3, 0.5, 0.45])[:, None] * tint
+        low = rng.uniform(30, 225, (4, 4, 1)) * 0.6 + rng.uniform(30, 225, (4, 4, 3)) * 0.4  # muted colours
+        background = cv2.resize(low.astype(np.float32), (s, s), interpolation=cv2.INTER_CUBIC)
+        background = np.clip(background + rng.normal(0, 6, background.shape), 0, 255).astype(np.uint8)
+        r = render_face(m, params, s, s, albedo_coef=alb, sh=sh, background=background)
+        lm = project(m.vertices(id_coef, exp_coef)[m.landmarks68], pose)[:, :2]
+        return [FaceRecord(r.image, lm, f"syn-id{ident:06d}", key, params, float(np.degrees(yaw)))]
+
+
+class FolderSource:
+    """Photos in a folder tree; landmarks from sidecars or a detector (built lazily per process)."""
+
+    name = "folder"
+
+    def __init__(self, root: Path, detector: str = "dlib", max_faces: int = 8) -> None:
+        self.root, self.detector_name, self.max_faces = root, detector, max_faces
+        self._keys = _list_images(root)
+        self._detector = None
+        self._ids: dict[str, str] = {}
+        tsv = root / "identities.tsv"
+        if tsv.is_file():
+            with open(tsv, newline="") as f:
+                for row in csv.reader(f, delimiter="\t"):
+                    if len(row) >= 2 and row[0] != "image":
+                        self._ids[row[0]] = row[1]
+
+    def keys(self) -> list[str]:
+        return self._keys
+
+    def identity(self, key: str) -> str:
+        if key in self._ids:
+            return self._ids[key]
+        p = Path(key)
+        return p.parent.as_posix() if p.parent != Path(".") else p.stem
+
+    def load(self, key: str) -> list[FaceRecord]:
+        path = self.root / key
+        image = read_image(path)
+        ann = find_annotation(path)
+        if ann is not None:
+            return [FaceRecord(image, read_annotation(ann), self.identity(key), key)]
+        if self._detector is None:
+            from deocc_core.landmarks.detect import make_detector
+
+            self._detector = make_detector(self.detector_name)
+        faces = self._detector.detect(image)[: self.max_faces]
+        if not faces:
+            raise SkipInput("no face found", key)
+        ident = self.identity(key)
+        return [FaceRecord(image, f.landmarks, ident if len(faces) == 1 else f"{ident}#{k}", f"{key}#{k}") for k, f in enumerate(faces)]
+
+
+class MatSource:
+    """AFLW2000-3D (``name="aflw2000-3d"``) or 300W-LP / 300W-3D (``"300w3d"``): images with .mat annotations."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.root, self.name = root, name
+        self._keys = [k for k in _list_images(root) if find_annotation(root / k) is not None]
+        if not self._keys:
+            want = "imageNNNNN.jpg + imageNNNNN.mat" if name == "aflw2000-3d" else "<set>/<name>_<k>.jpg + .mat (pt2d) or landmarks/<set>/<name>_<k>_pts.mat"
+            raise InputError(f"{root}: no annotated images found for --source {name} (expected {want})")
+
+    def keys(self) -> list[str]:
+        return self._keys
+
+    def identity(self, key: str) -> str:
+        stem = Path(key).stem
+        # AFLW2000-3D has no identity labels: each image is its own identity
+        return stem if self.name == "aflw2000-3d" else re.sub(r"_\d+$", "", stem)
+
+    def load(self, key: str) -> list[FaceRecord]:
+        path = self.root / key
+        ann = find_annotation(path)
+        image = read_image(path)
+        yaw = read_mat_annotation(ann).yaw_deg if ann.suffix == ".mat" else None
+        return [FaceRecord(image, read_annotation(ann), self.identity(key), key, None, yaw)]
+
+
+def make_source(name: str, root: str | Path | None = None, *, model: MorphableModel | None = None, n: int = 1000,
+                size: int = 256, seed: int = 0, detector: str = "dlib") -> FaceSource:
+    """Build a source by name (see module docstring).
+
+    Raises:
+        ConfigError: unknown name, or synthetic without a model. InputError: missing root.
+
+    Example:
+        >>> from deocc_core.morphable.model import load_model
+        >>> src = make_source("synthetic", model=load_model("starter"), n=3, size=64)
+        >>> src.keys(), src.load("syn0000001")[0].image.shape
+        (['syn0000000', 'syn0000001', 'syn0000002'], (64, 64, 3))
+    """
+    if name == "synthetic":
+        if model is None:
+            raise ConfigError("the synthetic source needs a model")
+        return SyntheticSource(model, n=n, size=size, seed=seed)
+    if name not in SOURCES:
+        raise ConfigError(f"unknown source {name!r} (expected one of {', '.join(SOURCES)})")
+    if root is None:
+        raise ConfigError(f"--source {name} needs --root DIR")
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: source folder not found")
+    if name == "folder":
+        return FolderSource(root, detector)
+    return MatSource(root, name)
