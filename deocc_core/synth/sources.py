@@ -102,6 +102,9 @@ class SyntheticSource:
     def keys(self) -> list[str]:
         return [f"syn{i:07d}" for i in range(self.n)]
 
+    def identity(self, key: str) -> str:
+        return f"syn-id{int(key[3:]) // self.per_identity:06d}"
+
     def load(self, key: str) -> list[FaceRecord]:
         from deocc_core.render.face import render_face
 
@@ -129,7 +132,7 @@ class SyntheticSource:
         background = np.clip(background + rng.normal(0, 6, background.shape), 0, 255).astype(np.uint8)
         r = render_face(m, params, s, s, albedo_coef=alb, sh=sh, background=background)
         lm = project(m.vertices(id_coef, exp_coef)[m.landmarks68], pose)[:, :2]
-        return [FaceRecord(r.image, lm, f"syn-id{ident:06d}", key, params, float(np.degrees(yaw)))]
+        return [FaceRecord(r.image, lm, self.identity(key), key, params, float(np.degrees(yaw)))]
 
 
 class FolderSource:

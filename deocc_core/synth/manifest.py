@@ -1,0 +1,102 @@
+"""``manifest.json``: what a shard folder holds, rebuilt from per-shard sidecars.
+
+Each finished shard ``<split>-NNNNN.h5`` has a sidecar ``<split>-NNNNN.json`` (sha256,
+count, class / region histograms, identities) written atomically after it. The manifest is
+the union of the sidecars, so several ranks (or machines) can build into one folder (or
+folders that are later merged) without coordinating.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from deocc_core.errors import ConfigError, InputError
+
+__all__ = ["write_json_atomic", "sidecar_path", "collect_manifest", "read_manifest", "merge_folders", "MANIFEST"]
+
+MANIFEST = "manifest.json"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def sidecar_path(shard: Path) -> Path:
+    return shard.with_suffix(".json")
+
+
+def collect_manifest(folder: Path, expected: int | None = None) -> dict[str, Any]:
+    """Build and write ``manifest.json`` from the sidecars in ``folder``.
+
+    Args:
+        expected: total shard count the build planned (recorded; ``complete`` tells
+            whether every planned shard is present).
+    """
+    entries = []
+    for side in sorted(folder.glob("*-*.json")):
+        shard = side.with_suffix(".h5")
+        if shard.is_file():
+            entries.append(json.loads(side.read_text()))
+    if not entries:
+        raise InputError(f"{folder}: no finished shards (no <split>-NNNNN.h5 with its .json sidecar)")
+    configs = {e["config_hash"] for e in entries}
+    if len(configs) > 1:
+        raise ConfigError(f"{folder}: shards from {len(configs)} different build configs; rebuild or keep them in separate folders")
+    splits: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        s = splits.setdefault(e["split"], {"samples": 0, "shards": 0, "classes": Counter(), "regions": Counter(), "identities": set()})
+        s["samples"] += e["count"]
+        s["shards"] += 1
+        s["classes"].update(e["classes"])
+        s["regions"].update(e["regions"])
+        s["identities"].update(e["identities"])
+    manifest = {
+        "format_version": entries[0]["format_version"],
+        "config": entries[0]["config"],
+        "config_hash": entries[0]["config_hash"],
+        "model": entries[0]["model"],
+        "resolution": entries[0]["resolution"],
+        "planned_shards": expected,
+        "complete": expected is None or len(entries) == expected,
+        "splits": {
+            k: {"samples": v["samples"], "shards": v["shards"], "identities": len(v["identities"]),
+                "classes": dict(sorted(v["classes"].items())), "regions": dict(sorted(v["regions"].items()))}
+            for k, v in sorted(splits.items())
+        },
+        "shards": [{k: e[k] for k in ("file", "split", "index", "count", "sha256", "content_sha256")} for e in entries],
+    }
+    write_json_atomic(folder / MANIFEST, manifest)
+    return manifest
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """Read ``folder/manifest.json`` (InputError naming the folder if absent)."""
+    p = Path(folder) / MANIFEST
+    if not p.is_file():
+        raise InputError(f"{folder}: no {MANIFEST} (not a shard folder, or the build did not finish: rerun synth-occ build or synth-occ merge)")
+    return json.loads(p.read_text())
+
+
+def merge_folders(sources: list[Path], out: Path) -> dict[str, Any]:
+    """Gather shards + sidecars of several rank folders into ``out`` (hard links when possible)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for folder in sources:
+        for side in sorted(folder.glob("*-*.json")):
+            shard = side.with_suffix(".h5")
+            if not shard.is_file() or folder.resolve() == out.resolve():
+                continue
+            for src in (shard, side):
+                dst = out / src.name
+                if dst.exists():
+                    continue
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    shutil.copy2(src, dst)
+    return collect_manifest(out)

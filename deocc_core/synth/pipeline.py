@@ -1,0 +1,315 @@
+"""``synth-occ build``: faces → (align, fit, render, occlude) → sharded HDF5 tuples.
+
+Deterministic: the sample list of every shard is fixed by (source keys, split rule,
+per-shard size), and each sample draws from its own RNG seeded by (seed, split, shard,
+position, face, copy). Resumable: finished shards (final name + sidecar) are skipped.
+Distributed: shard t goes to rank ``t % world_size``. Parallel: a process pool over shards,
+each worker loading the model and source once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deocc_core import __version__
+from deocc_core.errors import ConfigError, InputError
+from deocc_core.morphable.fit import FitConfig, fit_landmarks
+from deocc_core.morphable.model import MorphableModel, load_model
+from deocc_core.morphable.params import pack_params
+from deocc_core.occluders.classes import OccluderClass, Region
+from deocc_core.occluders.composite import composite_occluder
+from deocc_core.render.face import render_face
+from deocc_core.synth.align import align_face
+from deocc_core.synth.manifest import collect_manifest, sidecar_path, write_json_atomic
+from deocc_core.synth.shards import FORMAT_VERSION, Sample, ShardWriter, content_sha256, file_sha256
+from deocc_core.synth.sources import FaceRecord, SkipInput, make_source
+from deocc_core.synth.splits import SPLITS, assign_split
+
+__all__ = ["BuildConfig", "BuildResult", "build", "make_samples", "plan_shards", "ShardTask", "parse_classes"]
+
+log = logging.getLogger(__name__)
+
+
+def parse_classes(spec: str) -> tuple[str, ...]:
+    """``"all"`` or comma-separated class names → sorted tuple of lower-case names.
+
+    Example:
+        >>> parse_classes("hand,mask")
+        ('hand', 'mask')
+    """
+    names = [m.name.lower() for m in OccluderClass]
+    if spec.strip().lower() == "all":
+        return tuple(names)
+    want = tuple(sorted({s.strip().lower() for s in spec.split(",") if s.strip()}))
+    bad = [w for w in want if w not in names]
+    if bad or not want:
+        raise ConfigError(f"unknown occluder class {', '.join(bad) or spec!r} (choose from all, {', '.join(names)})")
+    return want
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything that decides a build's content (hashed into every shard).
+
+    Attributes:
+        source: synthetic | folder | aflw2000-3d | 300w3d. root: source folder (None for synthetic).
+        model: model path or "starter". out: shard folder.
+        size: crop side, pixels. per_shard: samples per shard (approximate for folders
+            with several faces per photo). occluders: class names. per_face: occluded
+            copies per face. n_synthetic: faces of the synthetic source.
+        seed: base seed. test_fraction: share of identities in the test split.
+        max_yaw: skip faces turned further (degrees; the paper's range is ±60).
+        limit: use only the first N source keys. detector: landmark backend for folders.
+        occluder_assets: folder of real occluder images (MaskTheFace, RGBA PNGs) or None.
+    Not hashed (do not change the content): workers, rank, world_size, overwrite.
+    """
+
+    source: str
+    out: str
+    root: str | None = None
+    model: str = "starter"
+    size: int = 256
+    per_shard: int = 1024
+    occluders: tuple[str, ...] = tuple(m.name.lower() for m in OccluderClass)
+    per_face: int = 1
+    n_synthetic: int = 1000
+    seed: int = 0
+    test_fraction: float = 0.1
+    max_yaw: float = 60.0
+    limit: int | None = None
+    detector: str = "dlib"
+    occluder_assets: str | None = None
+    workers: int = 1
+    rank: int = 0
+    world_size: int = 1
+    overwrite: bool = False
+
+    def content(self) -> dict[str, Any]:
+        skip = {"workers", "rank", "world_size", "overwrite", "out"}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+    def content_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.content(), sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    split: str
+    index: int
+    keys: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}-{self.index:05d}"
+
+
+@dataclass
+class BuildResult:
+    """What a build did."""
+
+    out: Path
+    written: list[str] = field(default_factory=list)
+    skipped_existing: list[str] = field(default_factory=list)
+    samples: Counter = field(default_factory=Counter)
+    skipped_inputs: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    manifest: dict[str, Any] | None = None
+    planned: int = 0
+
+
+def _identity(source, key: str) -> str:
+    return source.identity(key) if hasattr(source, "identity") else key
+
+
+def plan_shards(config: BuildConfig, source) -> list[ShardTask]:
+    """Deterministic shard list: keys split by identity, chunked in key order."""
+    keys = source.keys()
+    if config.limit is not None:
+        keys = keys[: config.limit]
+    if not keys:
+        raise InputError(f"{config.root or config.source}: the source has no inputs")
+    by_split: dict[str, list[str]] = {s: [] for s in SPLITS}
+    for k in keys:
+        by_split[assign_split(_identity(source, k), test_fraction=config.test_fraction)].append(k)
+    per = max(1, config.per_shard // config.per_face)
+    tasks = []
+    for split in SPLITS:
+        ks = by_split[split]
+        for i in range(0, len(ks), per):
+            tasks.append(ShardTask(split, i // per, tuple(ks[i : i + per])))
+    return tasks
+
+
+def make_samples(record: FaceRecord, config: BuildConfig, model: MorphableModel, rng: np.random.Generator, packs=None) -> list[Sample]:
+    """Turn one face into ``per_face`` training tuples (the preview uses this too).
+
+    Raises:
+        SkipInput: yaw beyond ``max_yaw``.
+    """
+    if record.yaw_deg is not None and abs(record.yaw_deg) > config.max_yaw:
+        raise SkipInput("yaw beyond --max-yaw")
+    crop = align_face(record.image, record.landmarks, config.size)
+    fit = fit_landmarks(model, crop.landmarks, config=FitConfig())
+    if abs(np.degrees(fit.params.pose.yaw)) > config.max_yaw + 10:
+        raise SkipInput("yaw beyond --max-yaw")
+    render = render_face(model, fit.params, config.size, config.size)
+    classes = [OccluderClass[c.upper()] for c in config.occluders]
+    params = pack_params(fit.params)
+    out = []
+    for _ in range(config.per_face):
+        occ = composite_occluder(crop.image, crop.landmarks, rng, classes=classes, face_mask=render.mask, yaw=record.yaw_deg, packs=packs)
+        out.append(Sample(occ.image, render.image, crop.image, render.mask, occ.occ_mask, crop.landmarks, params,
+                          int(occ.occluder_class), int(occ.region), record.identity, record.source_key))
+    return out
+
+
+def _open_source(config: BuildConfig, model: MorphableModel):
+    return make_source(config.source, config.root, model=model, n=config.n_synthetic, size=max(config.size * 2, 128),
+                       seed=config.seed, detector=config.detector)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(config: BuildConfig, queue) -> None:
+    model = load_model(config.model)
+    packs = None
+    if config.occluder_assets:
+        from deocc_core.occluders.assets import load_asset_packs
+
+        packs = load_asset_packs(config.occluder_assets)
+    _WORKER.update(config=config, model=model, source=_open_source(config, model), queue=queue, packs=packs)
+
+
+def _build_shard(task: ShardTask) -> dict[str, Any]:
+    cfg: BuildConfig = _WORKER["config"]
+    model, source, queue = _WORKER["model"], _WORKER["source"], _WORKER["queue"]
+    out = Path(cfg.out)
+    path = out / f"{task.name}.h5"
+    split_id = SPLITS.index(task.split)
+    skipped: Counter = Counter()
+    classes: Counter = Counter()
+    regions: Counter = Counter()
+    identities: set[str] = set()
+    n_params = model.n_id + model.n_exp + 6
+    attrs = {"config": json.dumps(cfg.content(), sort_keys=True, default=list), "config_hash": cfg.content_hash(),
+             "seed": cfg.seed, "split": task.split, "shard_index": task.index, "model_name": model.name, "model_sha256": model.sha256}
+    with ShardWriter(path, cfg.size, n_params, len(task.keys) * cfg.per_face * 8, attrs) as writer:
+        for pos, key in enumerate(task.keys):
+            made = 0
+            try:
+                records = source.load(key)
+                for f_idx, rec in enumerate(records):
+                    rng = np.random.default_rng([cfg.seed, split_id, task.index, pos, f_idx])
+                    for s in make_samples(rec, cfg, model, rng, _WORKER["packs"]):
+                        writer.add(s)
+                        classes[OccluderClass(s.occluder_class).name.lower()] += 1
+                        regions[Region(s.region).name.lower()] += 1
+                        identities.add(s.identity)
+                        made += 1
+            except SkipInput as e:
+                skipped[e.reason] += 1
+            except InputError as e:  # a broken annotation: count it, keep building
+                skipped[type(e).__name__] += 1
+                log.warning("%s", e)
+            if queue is not None:
+                queue.put(made)
+    sha = file_sha256(path)
+    info = {"file": path.name, "split": task.split, "index": task.index, "count": writer.count, "sha256": sha,
+            "content_sha256": content_sha256(path),
+            "classes": dict(classes), "regions": dict(regions), "identities": sorted(identities), "skipped": dict(skipped),
+            "config": cfg.content(), "config_hash": cfg.content_hash(), "format_version": FORMAT_VERSION,
+            "package_version": __version__, "resolution": cfg.size, "model": {"name": model.name, "sha256": model.sha256}}
+    write_json_atomic(sidecar_path(path), info)
+    return info
+
+
+def _existing(out: Path, config: BuildConfig) -> dict[str, str]:
+    """name → config_hash of finished shards in ``out``."""
+    found = {}
+    for side in out.glob("*-*.json"):
+        if side.with_suffix(".h5").is_file():
+            found[side.stem] = json.loads(side.read_text()).get("config_hash", "?")
+    return found
+
+
+def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> BuildResult:
+    """Build (or resume) the shards of ``config`` assigned to this rank.
+
+    Args:
+        config: the build configuration.
+        progress: called as ``progress(n, total=None)`` per processed input.
+
+    Raises:
+        ConfigError: existing shards from another config (without ``overwrite``), bad rank.
+        InputError: missing source / model files.
+    """
+    t0 = time.perf_counter()
+    if not 0 <= config.rank < config.world_size:
+        raise ConfigError(f"rank {config.rank} outside world size {config.world_size}")
+    parse_classes(",".join(config.occluders))
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_model(config.model)
+    source = _open_source(config, model)
+    tasks = plan_shards(config, source)
+    mine = [t for i, t in enumerate(tasks) if i % config.world_size == config.rank]
+    existing = _existing(out, config)
+    other = sorted(n for n, h in existing.items() if h != config.content_hash())
+    if other and not config.overwrite:
+        raise ConfigError(f"{out}: holds {len(other)} shards from a different build config (e.g. {other[0]}.h5); use --overwrite or another --out")
+    for n in other:
+        (out / f"{n}.h5").unlink(missing_ok=True)
+        (out / f"{n}.json").unlink(missing_ok=True)
+    for stale in out.glob("*.partial"):
+        stale.unlink()
+    result = BuildResult(out, planned=len(tasks))
+    todo = []
+    for t in mine:
+        if t.name in existing and existing[t.name] == config.content_hash():
+            result.skipped_existing.append(t.name)
+        else:
+            todo.append(t)
+    total_keys = sum(len(t.keys) for t in todo)
+    if progress:
+        progress(0, total=total_keys)
+    infos = []
+    if config.workers <= 1 or len(todo) <= 1:
+        _init_worker(config, None)
+        for t in todo:
+            info = _build_shard(t)
+            infos.append(info)
+            if progress:
+                progress(len(t.keys))
+    else:
+        ctx = mp.get_context("spawn")
+        queue = ctx.Manager().Queue()
+        with ctx.Pool(min(config.workers, len(todo)), initializer=_init_worker, initargs=(config, queue)) as pool:
+            pending = pool.map_async(_build_shard, todo, chunksize=1)
+            while not pending.ready() or not queue.empty():
+                try:
+                    queue.get(timeout=0.2)
+                    if progress:
+                        progress(1)
+                except Exception:  # queue.Empty: nothing to report yet
+                    pass
+            infos = pending.get()
+    for info in infos:
+        result.written.append(info["file"])
+        result.samples[info["split"]] += info["count"]
+        result.skipped_inputs.update(info["skipped"])
+    if infos or result.skipped_existing:
+        result.manifest = collect_manifest(out, expected=len(tasks))
+    result.seconds = time.perf_counter() - t0
+    return result

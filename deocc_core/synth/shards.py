@@ -1,0 +1,239 @@
+"""Sharded HDF5 tuples: the one on-disk format between synthesis and training.
+
+One file per shard, N samples, chunk = one sample (random access for shuffling readers):
+
+=================  ===========================  =========================================
+dataset            shape / dtype                meaning
+=================  ===========================  =========================================
+occluded, render,  [N, H, W, 3] uint8 RGB       occluded input, 3DMM render, ground truth
+gt
+face_mask          [N, H, W] uint8 0/255        3DMM silhouette M
+occ_mask           [N, H, W] uint8              every pixel the occluder changed
+landmarks          [N, 68, 2] float32           crop pixels
+params             [N, P] float32               id | exp | pose (morphable/params.py)
+occluder_class,    [N] uint8                    enums; names in attrs (JSON)
+region
+identity,          [N] str                      identity label, source key
+source_key
+=================  ===========================  =========================================
+
+Attributes: ``format_version``, ``package_version``, ``model_name``, ``model_sha256``,
+``resolution``, ``config`` (build config JSON), ``config_hash``, ``seed``, ``split``,
+``shard_index``, ``occluder_classes`` / ``regions`` (JSON name → value), ``count``.
+A shard is written to ``<name>.partial`` and renamed only when complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import numpy.typing as npt
+
+from deocc_core import __version__
+from deocc_core.errors import FormatError, InputError
+from deocc_core.occluders.classes import OccluderClass, Region, enum_names
+
+__all__ = ["FORMAT_VERSION", "IMAGE_KEYS", "MASK_KEYS", "Sample", "ShardWriter", "ShardReader", "file_sha256", "content_sha256", "COMPRESSION"]
+
+FORMAT_VERSION = 1
+IMAGE_KEYS = ("occluded", "render", "gt")
+MASK_KEYS = ("face_mask", "occ_mask")
+STR_KEYS = ("identity", "source_key")
+ALL_KEYS = IMAGE_KEYS + MASK_KEYS + ("landmarks", "params", "occluder_class", "region") + STR_KEYS
+COMPRESSION: dict[str, Any] = {"compression": "lzf"}  # chosen by tools/bench/bench_synth.py
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training tuple (shapes as in the module table, without the N axis)."""
+
+    occluded: npt.NDArray[np.uint8]
+    render: npt.NDArray[np.uint8]
+    gt: npt.NDArray[np.uint8]
+    face_mask: npt.NDArray[np.uint8]
+    occ_mask: npt.NDArray[np.uint8]
+    landmarks: npt.NDArray[np.float32]
+    params: npt.NDArray[np.float32]
+    occluder_class: int
+    region: int
+    identity: str
+    source_key: str
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (streamed)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def content_sha256(path: str | Path) -> str:
+    """sha256 of a shard's datasets and attributes (not its file bytes: HDF5 may lay out
+    identical content differently). Equal content hashes = bit-identical samples."""
+    h = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        for k in ALL_KEYS:
+            a = f[k][:]
+            h.update(k.encode())
+            h.update(b"\0".join(x if isinstance(x, bytes) else str(x).encode() for x in a) if k in STR_KEYS else np.ascontiguousarray(a).tobytes())
+        for k in sorted(f.attrs):
+            if k != "package_version":
+                h.update(f"{k}={f.attrs[k]}".encode())
+    return h.hexdigest()
+
+
+class ShardWriter:
+    """Write one shard atomically.
+
+    Args:
+        path: final ``.h5`` path. size: image side. n_params: P. capacity: max samples.
+        attrs: extra attributes (config, split, seed, ...).
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "train-00000.h5"
+        >>> with ShardWriter(p, 8, 5, 4) as w:
+        ...     w.add(Sample(*[np.zeros((8, 8, 3), np.uint8)] * 3, *[np.zeros((8, 8), np.uint8)] * 2,
+        ...                  np.zeros((68, 2), np.float32), np.zeros(5, np.float32), 1, 0, "id", "k"))
+        >>> with ShardReader(p) as r:
+        ...     len(r), r.sample(0).identity
+        (1, 'id')
+    """
+
+    def __init__(self, path: str | Path, size: int, n_params: int, capacity: int, attrs: dict[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".partial")
+        self.size, self.n_params, self.capacity = size, n_params, capacity
+        self.attrs = attrs or {}
+        self.count = 0
+        self._f: h5py.File | None = None
+
+    def __enter__(self) -> "ShardWriter":
+        self.tmp.unlink(missing_ok=True)
+        f = self._f = h5py.File(self.tmp, "w", track_order=True)
+        s, n = self.size, self.capacity
+        # resizable: unwritten chunks cost nothing, and close() shrinks to the real count
+        kw = dict(COMPRESSION, track_times=False)
+        small = dict(track_times=False, chunks=True)
+        for k in IMAGE_KEYS:
+            f.create_dataset(k, (n, s, s, 3), np.uint8, chunks=(1, s, s, 3), maxshape=(None, s, s, 3), **kw)
+        for k in MASK_KEYS:
+            f.create_dataset(k, (n, s, s), np.uint8, chunks=(1, s, s), maxshape=(None, s, s), **kw)
+        f.create_dataset("landmarks", (n, 68, 2), np.float32, maxshape=(None, 68, 2), **small)
+        f.create_dataset("params", (n, self.n_params), np.float32, maxshape=(None, self.n_params), **small)
+        for k in ("occluder_class", "region"):
+            f.create_dataset(k, (n,), np.uint8, maxshape=(None,), **small)
+        for k in STR_KEYS:
+            f.create_dataset(k, (n,), h5py.string_dtype(), maxshape=(None,), **small)
+        return self
+
+    def add(self, sample: Sample) -> None:
+        """Append one sample (shapes checked against the shard)."""
+        f = self._f
+        if self.count >= self.capacity:
+            raise FormatError(f"{self.path}: shard full ({self.capacity} samples)")
+        i = self.count
+        for fl in fields(Sample):
+            v = getattr(sample, fl.name)
+            ds = f[fl.name]
+            if fl.name not in STR_KEYS and np.shape(v) != ds.shape[1:]:
+                raise FormatError(f"{self.path}: sample field {fl.name} has shape {np.shape(v)}, shard expects {ds.shape[1:]}")
+            ds[i] = v
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        f = self._f
+        if exc_type is not None:
+            f.close()
+            self.tmp.unlink(missing_ok=True)
+            return
+        for k in ALL_KEYS:
+            f[k].resize(self.count, axis=0)
+        attrs = {
+            "format_version": FORMAT_VERSION, "package_version": __version__, "resolution": self.size, "count": self.count,
+            "occluder_classes": json.dumps(enum_names(OccluderClass)), "regions": json.dumps(enum_names(Region)), **self.attrs,
+        }
+        for k, v in attrs.items():
+            f.attrs[k] = v
+        f.close()
+        with open(self.tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self.tmp, self.path)
+
+
+class ShardReader:
+    """Read a shard; validates the format version and the datasets on open.
+
+    Raises:
+        InputError: missing file. FormatError: not a deocc shard / wrong version / missing keys.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: shard not found")
+        try:
+            self._f = h5py.File(self.path, "r")
+        except OSError as e:
+            raise FormatError(f"{self.path}: not a readable HDF5 shard ({e})") from None
+        version = self._f.attrs.get("format_version")
+        if version != FORMAT_VERSION:
+            self._f.close()
+            raise FormatError(f"{self.path}: shard format version {version}, this deocc reads {FORMAT_VERSION}")
+        missing = [k for k in ALL_KEYS if k not in self._f]
+        if missing:
+            self._f.close()
+            raise FormatError(f"{self.path}: shard lacks datasets {', '.join(missing)}")
+
+    def __enter__(self) -> "ShardReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __len__(self) -> int:
+        return int(self._f["occluded"].shape[0])
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._f.attrs.items()}
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return json.loads(self._f.attrs.get("config", "{}"))
+
+    @property
+    def resolution(self) -> int:
+        return int(self._f.attrs["resolution"])
+
+    def dataset(self, key: str) -> h5py.Dataset:
+        return self._f[key]
+
+    def sample(self, i: int) -> Sample:
+        """Read sample ``i``."""
+        f = self._f
+        vals = {}
+        for fl in fields(Sample):
+            v = f[fl.name][i]
+            if fl.name in STR_KEYS:
+                v = v.decode() if isinstance(v, bytes) else str(v)
+            elif fl.name in ("occluder_class", "region"):
+                v = int(v)
+            vals[fl.name] = v
+        return Sample(**vals)
+
+    def arrays(self, key: str) -> np.ndarray:
+        """A whole dataset as an array (strings decoded)."""
+        a = self._f[key][:]
+        return np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object) if key in STR_KEYS else a
