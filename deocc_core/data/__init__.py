@@ -1,1 +1,1 @@
-"""data."""
+"""Streaming shard dataset for training and evaluation."""

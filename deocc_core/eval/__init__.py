@@ -1,1 +1,1 @@
-"""eval."""
+"""Evaluation: metrics, baselines, tables per region / class, HTML report."""

@@ -1,1 +1,1 @@
-"""infer."""
+"""Inference: de-occlude faces in photos, paste back, mesh export, expression edits."""

@@ -1,0 +1,164 @@
+"""Photo in, de-occluded photo out: detect → align → fit the 3DMM → render → G → paste back.
+
+Also: the fitted mesh coloured by the de-occluded face (OBJ), and expression editing (change
+the 3DMM expression, re-render, re-run G: the paper's attribute manipulation).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from deocc_core.check import check_array
+from deocc_core.errors import ConfigError, InputError
+from deocc_core.morphable.fit import FitResult, fit_landmarks
+from deocc_core.morphable.model import MorphableModel
+from deocc_core.morphable.params import FitParams
+from deocc_core.render.face import RenderResult, render_face
+from deocc_core.synth.align import align_face
+from deocc_core.train.config import TrainConfig
+from deocc_core.train.trainer import generator_input
+
+__all__ = ["FaceOutput", "deocclude_face", "paste_back", "vertex_colors", "expression_coefficients", "MIN_FACE_PX"]
+
+log = logging.getLogger(__name__)
+MIN_FACE_PX = 24  # landmark boxes smaller than this are reported, not processed
+
+
+@dataclass(frozen=True)
+class FaceOutput:
+    """One processed face.
+
+    Attributes:
+        crop: ``[S, S, 3]`` uint8 aligned input crop. render: its 3DMM render.
+        output: ``[S, S, 3]`` uint8 de-occluded crop. face_mask: ``[S, S]`` uint8 M.
+        inverse: ``[2, 3]`` crop → photo. fit: the landmark fit. render_result: full render.
+    """
+
+    crop: npt.NDArray[np.uint8]
+    render: npt.NDArray[np.uint8]
+    output: npt.NDArray[np.uint8]
+    face_mask: npt.NDArray[np.uint8]
+    inverse: npt.NDArray[np.float64]
+    fit: FitResult
+    render_result: RenderResult
+
+
+def _run_g(G: nn.Module, tcfg: TrainConfig, crop: np.ndarray, render: np.ndarray, device: torch.device) -> np.ndarray:
+    def t(a):
+        return torch.from_numpy(a).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(device)
+
+    with torch.no_grad():
+        out = G(generator_input({"occluded": t(crop), "render": t(render)}, tcfg.no_render))
+    return ((out[0].clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.float32] | None:
+    """Expression coefficients for a preset (``neutral``, ``smile``, ``open``, ``surprise``)
+    or a JSON file ``{"mode name": value in std units, ...}``; None for ``keep``.
+
+    Example:
+        >>> from deocc_core.morphable.model import load_model
+        >>> m = load_model("starter")
+        >>> c = expression_coefficients(m, "smile")
+        >>> int(np.argmax(c)) == list(m.exp_names).index("smile")
+        True
+    """
+    if spec == "keep":
+        return None
+    names = [n.lower() for n in model.exp_names]
+    presets = {"smile": ("smile", "happiness"), "open": ("jaw_open", "surprise"), "surprise": ("surprise", "jaw_open", "brow_raise")}
+    units: dict[str, float] = {}
+    if spec == "neutral":
+        pass
+    elif spec in presets:
+        hit = next((n for n in presets[spec] if n in names), None)
+        if hit is None:
+            raise ConfigError(f"model {model.name} has no expression mode for {spec!r} (modes: {', '.join(model.exp_names) or 'none'})")
+        units[hit] = 2.0
+    else:
+        p = Path(spec)
+        if not p.is_file():
+            raise InputError(f"{spec}: not an expression preset (neutral, smile, open, surprise) nor a JSON file")
+        try:
+            units = {k.lower(): float(v) for k, v in json.loads(p.read_text()).items()}
+        except (ValueError, AttributeError) as e:
+            raise InputError(f"{p}: expected a JSON object {{mode name: value in std units}} ({e})") from None
+        unknown = [k for k in units if k not in names]
+        if unknown:
+            raise InputError(f"{p}: unknown expression modes {', '.join(unknown)} (model has {', '.join(model.exp_names)})")
+    coef = np.zeros(model.n_exp, np.float32)
+    for k, v in units.items():
+        i = names.index(k)
+        coef[i] = v * model.exp_std[i]
+    return coef
+
+
+def deocclude_face(image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.floating], G: nn.Module, tcfg: TrainConfig,
+                   model: MorphableModel, device: torch.device, expression: str = "keep") -> FaceOutput:
+    """De-occlude one face of a photo.
+
+    Args:
+        image: ``[H, W, 3]`` uint8 RGB photo. landmarks: ``[68, 2]`` photo pixels.
+        G, tcfg: generator and its training config (crop size, render channel or not).
+        model: the 3DMM the training shards were built with.
+        expression: "keep" or an :func:`expression_coefficients` spec (re-render, re-run G).
+    """
+    lm = check_array(np.asarray(landmarks, np.float32), "landmarks", (68, 2))
+    if np.ptp(lm, axis=0).max() < MIN_FACE_PX:
+        raise InputError(f"face too small ({np.ptp(lm, axis=0).max():.0f} px < {MIN_FACE_PX} px)")
+    crop = align_face(image, lm, tcfg.size)
+    fit = fit_landmarks(model, crop.landmarks)
+    params = fit.params
+    exp = expression_coefficients(model, expression)
+    if exp is not None:
+        params = FitParams(params.id_coef, exp, params.pose)
+    rr = render_face(model, params, tcfg.size, tcfg.size)
+    out = _run_g(G, tcfg, crop.image, rr.image, device)
+    return FaceOutput(crop.image, rr.image, out, rr.mask, crop.inverse, replace(fit, params=params), rr)
+
+
+def paste_back(photo: npt.NDArray[np.uint8], crop_out: npt.NDArray[np.uint8], inverse: npt.NDArray[np.floating],
+               face_mask: npt.NDArray[np.uint8], feather: float = 0.04) -> npt.NDArray[np.uint8]:
+    """Warp a processed crop back into the photo, blended inside the face region only.
+
+    The face mask M is eroded and Gaussian-feathered (``feather`` × crop side) so the seam
+    falls inside the face; pixels outside M stay exactly the photo's.
+
+    Example:
+        >>> photo = np.zeros((64, 64, 3), np.uint8); crop = np.full((32, 32, 3), 200, np.uint8)
+        >>> m = np.zeros((32, 32), np.uint8); m[8:24, 8:24] = 255
+        >>> inv = np.array([[1.0, 0, 16], [0, 1.0, 16]])
+        >>> out = paste_back(photo, crop, inv, m)
+        >>> int(out[32, 32, 0]) > 150, int(out[0, 0, 0])
+        (True, 0)
+    """
+    h, w = photo.shape[:2]
+    s = crop_out.shape[0]
+    k = max(1, int(round(feather * s)))
+    alpha = cv2.erode((face_mask > 127).astype(np.uint8), np.ones((2 * k + 1, 2 * k + 1), np.uint8)).astype(np.float32)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), k / 1.5) * (face_mask > 127)
+    inv = np.asarray(inverse, np.float64)
+    warped = cv2.warpAffine(crop_out, inv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.warpAffine(alpha, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
+    return np.clip(photo * (1 - a) + warped * a + 0.5, 0, 255).astype(np.uint8)
+
+
+def vertex_colors(projected: npt.NDArray[np.floating], visible: npt.NDArray[np.bool_], image: npt.NDArray[np.uint8],
+                  fallback: npt.NDArray[np.floating] | None = None) -> npt.NDArray[np.float32]:
+    """Per-vertex colour ``[V, 3]`` in [0, 1] sampled (bilinear) from ``image`` at visible vertices;
+    hidden ones take ``fallback`` (e.g. the albedo) or the mean visible colour."""
+    h, w = image.shape[:2]
+    xy = np.asarray(projected[:, :2], np.float32)
+    mapx = np.clip(xy[:, 0], 0, w - 1).reshape(-1, 1)
+    mapy = np.clip(xy[:, 1], 0, h - 1).reshape(-1, 1)
+    col = cv2.remap(image, mapx, mapy, cv2.INTER_LINEAR).reshape(-1, 3).astype(np.float32) / 255.0
+    fb = np.broadcast_to(col[visible].mean(0) if visible.any() else np.full(3, 0.5, np.float32), col.shape) if fallback is None else fallback
+    return np.where(visible[:, None], col, fb).astype(np.float32)
