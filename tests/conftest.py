@@ -86,3 +86,24 @@ TOLERANCES = {np.float32: 1e-4, np.float64: 1e-10, torch.float32: 1e-4, torch.fl
 def tol(dtype: object) -> float:
     """Absolute tolerance used across the suite for a dtype."""
     return TOLERANCES[dtype]
+
+
+@pytest.fixture(scope="session")
+def tiny_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic shard folder (64 px, starter model): 48 faces, 12 per shard."""
+    from deocc_core.synth.pipeline import BuildConfig, build
+
+    out = tmp_path_factory.mktemp("shards")
+    build(BuildConfig(source="synthetic", out=str(out), size=64, per_shard=12, n_synthetic=48, test_fraction=0.25, seed=0))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder with a tiny trained generator (64 px, ngf 8, 6 steps)."""
+    from deocc_core.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("run")
+    train(TrainConfig(shards=str(tiny_shards), out=str(out), size=64, ngf=8, ndf=8, max_steps=6, stage2_steps=2, workers=0,
+                      val_every=3, checkpoint_every=3, log_every=1, val_fraction=0.2))
+    return out

@@ -67,7 +67,8 @@ class ShardDataset(IterableDataset):
     """Samples of one split of a shard folder as dicts of tensors.
 
     Yields ``occluded``, ``render``, ``gt`` ``[3, S, S]`` in [-1, 1], ``face_mask``,
-    ``occ_mask`` ``[1, S, S]`` in [0, 1], ``region``, ``occluder_class`` (int64).
+    ``occ_mask`` ``[1, S, S]`` in [0, 1], ``region``, ``occluder_class`` (int64), ``item``
+    (shard, index) ``[2]``.
 
     Args:
         folder: shard folder (with manifest.json). split: "train" or "test".
@@ -136,6 +137,7 @@ class ShardDataset(IterableDataset):
             out[k] = torch.from_numpy(arrays[k].astype(np.float32) / 255.0)[None]
         out["region"] = torch.tensor(int(f["region"][i]))
         out["occluder_class"] = torch.tensor(int(f["occluder_class"][i]))
+        out["item"] = torch.tensor([si, i])  # (shard, index): where the sample came from
         return out
 
     def __iter__(self):

@@ -143,6 +143,11 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
                                                    "paper_table1": PAPER_TABLE1, "samples": rows}, indent=1, default=str))
     (out / "results.md").write_text(_markdown(table, methods, len(rows)))
     (out / "report.html").write_text(_html(table, methods, rows, keep, len(rows)))
+    first = [i for i in sorted(keep) if keep[i]][:8]
+    tiles = [[keep[i]["occluded"], keep[i]["render"], *[keep[i][m] for m in methods if m != "input"], keep[i]["gt"]] for i in first]
+    header = "occluded | render | " + " | ".join(m for m in methods if m != "input") + " | gt"
+    grid = image_grid(tiles, labels=[f"{rows[i]['class']} / {rows[i]['region']}" + (f"   ({header})" if j == 0 else "") for j, i in enumerate(first)])
+    cv2.imwrite(str(out / "samples.png"), grid[:, :, ::-1])
     return EvalResult(table, len(rows), out)
 
 

@@ -39,7 +39,8 @@ def masked_psnr(pred: npt.NDArray[np.uint8], gt: npt.NDArray[np.uint8], mask: np
 
 def score(pred: npt.NDArray[np.uint8], gt: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]) -> ImageScores:
     """All four scores for uint8 RGB images ``[H, W, 3]`` and a bool mask ``[H, W]``."""
-    psnr = peak_signal_noise_ratio(gt, pred, data_range=255)
+    with np.errstate(divide="ignore"):  # identical images: infinite PSNR, capped below
+        psnr = peak_signal_noise_ratio(gt, pred, data_range=255)
     ssim, smap = structural_similarity(gt, pred, channel_axis=2, data_range=255, full=True)
     ssim_mask = float(smap.mean(2)[mask].mean()) if mask.any() else float("nan")
     return ImageScores(float(min(psnr, 100.0)), float(ssim), min(masked_psnr(pred, gt, mask), 100.0), ssim_mask)

@@ -31,12 +31,14 @@ def sidecar_path(shard: Path) -> Path:
     return shard.with_suffix(".json")
 
 
-def collect_manifest(folder: Path, expected: int | None = None) -> dict[str, Any]:
+def collect_manifest(folder: Path, expected: int | None = None, mixed: bool = False) -> dict[str, Any]:
     """Build and write ``manifest.json`` from the sidecars in ``folder``.
 
     Args:
         expected: total shard count the build planned (recorded; ``complete`` tells
             whether every planned shard is present).
+        mixed: allow shards of several build configs (a merged multi-source dataset);
+            they must share resolution and model.
     """
     entries = []
     for side in sorted(folder.glob("*-*.json")):
@@ -46,7 +48,10 @@ def collect_manifest(folder: Path, expected: int | None = None) -> dict[str, Any
     if not entries:
         raise InputError(f"{folder}: no finished shards (no <split>-NNNNN.h5 with its .json sidecar)")
     configs = {e["config_hash"] for e in entries}
-    if len(configs) > 1:
+    for key in ("resolution", "model"):
+        if len({json.dumps(e[key], sort_keys=True) for e in entries}) > 1:
+            raise ConfigError(f"{folder}: shards differ in {key}; a dataset needs one {key}")
+    if len(configs) > 1 and not mixed:
         raise ConfigError(f"{folder}: shards from {len(configs)} different build configs; rebuild or keep them in separate folders")
     splits: dict[str, dict[str, Any]] = {}
     for e in entries:
@@ -58,8 +63,8 @@ def collect_manifest(folder: Path, expected: int | None = None) -> dict[str, Any
         s["identities"].update(e["identities"])
     manifest = {
         "format_version": entries[0]["format_version"],
-        "config": entries[0]["config"],
-        "config_hash": entries[0]["config_hash"],
+        "config": entries[0]["config"] if len(configs) == 1 else [e["config"] for e in {e["config_hash"]: e for e in entries}.values()],
+        "config_hash": entries[0]["config_hash"] if len(configs) == 1 else "mixed",
         "model": entries[0]["model"],
         "resolution": entries[0]["resolution"],
         "planned_shards": expected,
@@ -84,19 +89,30 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def merge_folders(sources: list[Path], out: Path) -> dict[str, Any]:
-    """Gather shards + sidecars of several rank folders into ``out`` (hard links when possible)."""
+    """Gather shards + sidecars of several folders into ``out`` (hard links when possible).
+
+    Rank folders of one build merge into a plain manifest; folders of different builds
+    (sources) into a mixed one, their shards renamed ``<split>-<config hash>-NNNNN`` when
+    names collide."""
     out.mkdir(parents=True, exist_ok=True)
     for folder in sources:
+        if folder.resolve() == out.resolve():
+            continue
         for side in sorted(folder.glob("*-*.json")):
             shard = side.with_suffix(".h5")
-            if not shard.is_file() or folder.resolve() == out.resolve():
+            if not shard.is_file():
                 continue
-            for src in (shard, side):
-                dst = out / src.name
-                if dst.exists():
-                    continue
-                try:
-                    os.link(src, dst)
-                except OSError:
-                    shutil.copy2(src, dst)
-    return collect_manifest(out)
+            info = json.loads(side.read_text())
+            name = shard.stem
+            existing = out / f"{name}.json"
+            if existing.is_file() and json.loads(existing.read_text()).get("sha256") != info["sha256"]:
+                name = f"{info['split']}-{info['config_hash'][:8]}-{info['index']:05d}"
+            if (out / f"{name}.h5").exists():
+                continue
+            info["file"] = f"{name}.h5"
+            try:
+                os.link(shard, out / f"{name}.h5")
+            except OSError:
+                shutil.copy2(shard, out / f"{name}.h5")
+            write_json_atomic(out / f"{name}.json", info)
+    return collect_manifest(out, mixed=True)

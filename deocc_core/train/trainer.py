@@ -35,7 +35,7 @@ from deocc_core.train.config import ARCH_FIELDS, TrainConfig
 from deocc_core.train.losses import GANLoss, TVLoss, masked_l1
 from deocc_core.viz import image_grid
 
-__all__ = ["train", "TrainResult", "load_generator", "resolve_device", "generator_input", "masked_psnr"]
+__all__ = ["train", "TrainResult", "weights_sha256", "load_generator", "resolve_device", "generator_input", "masked_psnr"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class TrainResult:
     last_losses: dict[str, float] = field(default_factory=dict)
     val: dict[str, float] = field(default_factory=dict)
     images_per_second: float = 0.0
+    weights_sha256: str = ""
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -147,7 +148,7 @@ class _Run:
         self.step, self.epoch, self.batches_in_epoch, self.best = 0, 0, 0, -math.inf
         self._prepare_run_dir(resume)
         if self.world > 1:
-            ddp = dict(device_ids=[self.device.index] if self.device.type == "cuda" else None, broadcast_buffers=False)
+            ddp = dict(device_ids=[self.device.index] if self.device.type == "cuda" else None)
             self.G = nn.parallel.DistributedDataParallel(self.G, **ddp)
             self.Dg = nn.parallel.DistributedDataParallel(self.Dg, **ddp)
             self.Dl = nn.parallel.DistributedDataParallel(self.Dl, **ddp)
@@ -288,7 +289,7 @@ class _Run:
         G.eval()
         psnr_occ, l1_occ, n = 0.0, 0.0, 0
         first = None
-        for batch in DataLoader(self.val_set, batch_size=self.cfg.batch_size, num_workers=0):
+        for batch in DataLoader(self.val_set, batch_size=self.cfg.batch_size, num_workers=0, generator=torch.Generator()):
             b = self._to(batch)
             with self._autocast():
                 out = G(generator_input(b, self.cfg.no_render)).float()
@@ -311,7 +312,8 @@ class _Run:
         for k, v in values.items():
             self.tb.add_scalar(k, v, self.step)
         with open(self.run_dir / "log.jsonl", "a") as f:
-            f.write(json.dumps({"step": self.step, "epoch": self.epoch, "stage": self.stage, **values}) + "\n")
+            stage = 2 if self.step - 1 >= self.stage2_start else 1  # of the step just taken
+            f.write(json.dumps({"step": self.step, "epoch": self.epoch, "stage": stage, **values}) + "\n")
 
     def run(self, progress: Callable[..., None] | None) -> TrainResult:
         cfg = self.cfg
@@ -322,8 +324,10 @@ class _Run:
         try:
             while self.step < self.total:
                 self.train_set.set_epoch(self.epoch, self.batches_in_epoch, cfg.batch_size)
+                # own generator: creating a loader must not draw from the global RNG (exact resume)
+                gen = torch.Generator().manual_seed(cfg.seed * 100003 + self.epoch)
                 loader = DataLoader(self.train_set, batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=self.drop_last,
-                                    pin_memory=self.device.type == "cuda", persistent_workers=False)
+                                    pin_memory=self.device.type == "cuda", persistent_workers=False, generator=gen)
                 for batch in loader:
                     last = self.train_step(batch)
                     self.step += 1
@@ -361,7 +365,19 @@ class _Run:
         latest = self.ckpt_dir / "latest.pt"
         best = self.ckpt_dir / "best.pt"
         return TrainResult(self.step, secs, self.run_dir, latest if latest.is_file() else None, best if best.is_file() else None,
-                           last, val, imgs / max(secs, 1e-9))
+                           last, val, imgs / max(secs, 1e-9), weights_sha256(_unwrap(self.G)))
+
+
+def weights_sha256(net: nn.Module) -> str:
+    """Hash of a network's parameters (bit-exact comparisons across runs / ranks; BatchNorm
+    running statistics are per rank under DDP and left out)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(net.named_parameters()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def train(config: TrainConfig, progress: Callable[..., None] | None = None, resume: bool = False) -> TrainResult:

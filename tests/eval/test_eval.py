@@ -1,0 +1,73 @@
+"""Metrics against scikit-image and by hand, baselines, the evaluation table and report."""
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio
+
+from deocc_core.errors import ConfigError
+from deocc_core.eval.baselines import run_baseline
+from deocc_core.eval.evaluate import EvalConfig, evaluate
+from deocc_core.eval.metrics import masked_psnr, score
+from deocc_core.synth.manifest import read_manifest
+
+
+def test_metrics_match_references():
+    rng = np.random.default_rng(0)
+    gt = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    pred = np.clip(gt.astype(int) + rng.integers(-20, 21, gt.shape), 0, 255).astype(np.uint8)
+    mask = np.zeros((32, 32), bool)
+    mask[8:20, 4:30] = True
+    s = score(pred, gt, mask)
+    assert s.psnr == pytest.approx(peak_signal_noise_ratio(gt, pred, data_range=255))
+    d = (pred.astype(float) - gt)[mask]
+    assert masked_psnr(pred, gt, mask) == pytest.approx(10 * np.log10(255**2 / (d**2).mean()))
+    assert s.ssim_mask < 1 and score(gt, gt, mask).ssim == pytest.approx(1.0)
+
+
+def test_oracle_inpainting_beats_the_occluded_input_in_the_mask(tiny_shards):
+    from deocc_core.synth.inspect import shard_paths
+    from deocc_core.synth.shards import ShardReader
+
+    gains = []
+    with ShardReader(shard_paths(tiny_shards, "test")[0]) as r:
+        for i in range(len(r)):
+            s = r.sample(i)
+            m = s.occ_mask > 0
+            gains.append(masked_psnr(run_baseline("telea", s.occluded, s.occ_mask), s.gt, m) - masked_psnr(s.occluded, s.gt, m))
+    assert np.median(gains) > 0
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+
+def test_evaluate_groups_counts_and_writes_a_report(tiny_shards, tiny_run, tmp_path):
+    r = evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), checkpoints=(("tiny", str(tiny_run)),), baselines=("input", "telea")))
+    m = read_manifest(tiny_shards)["splits"]["test"]
+    assert r.n_samples == m["samples"]
+    for region, n in m["regions"].items():
+        assert r.table["tiny"][f"region:{region}"]["n"] == n
+    for cls, n in m["classes"].items():
+        assert r.table["telea"][f"class:{cls}"]["n"] == n
+    p = _Tags()
+    p.feed((tmp_path / "report.html").read_text())
+    assert p.tags.count("table") >= 3 and "img" in p.tags
+    assert "27.32" in (tmp_path / "results.md").read_text()  # the paper's row for reference
+    assert json.loads((tmp_path / "results.json").read_text())["n_samples"] == r.n_samples
+
+
+def test_checkpoint_of_another_resolution_is_refused(tiny_run, tmp_path):
+    from deocc_core.synth.pipeline import BuildConfig, build
+
+    build(BuildConfig(source="synthetic", out=str(tmp_path / "s32"), size=32, per_shard=8, n_synthetic=40, test_fraction=0.5))
+    with pytest.raises(ConfigError, match="64 px"):
+        evaluate(EvalConfig(shards=str(tmp_path / "s32"), out=str(tmp_path / "e"), checkpoints=(("tiny", str(tiny_run)),)))

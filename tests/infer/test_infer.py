@@ -1,0 +1,62 @@
+"""Inference: paste-back on a real photo, a full de-occlusion of a real face, mesh, expressions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deocc_core.errors import ConfigError
+from deocc_core.infer.pipeline import deocclude_face, expression_coefficients, paste_back, vertex_colors
+from deocc_core.landmarks.readers import read_pts
+from deocc_core.morphable.model import load_model
+from deocc_core.render import read_obj, render_face, write_obj
+from deocc_core.synth.align import align_face
+from deocc_core.synth.sources import read_image
+from deocc_core.train import load_generator
+
+
+def test_paste_back_of_the_crop_itself_changes_nothing_outside_the_face(ibug_pts_image):
+    img_path, pts = ibug_pts_image
+    photo = read_image(img_path)
+    lm = read_pts(pts)
+    crop = align_face(photo, lm, 256)
+    m = load_model("starter")
+    from deocc_core.morphable.fit import fit_landmarks
+
+    rr = render_face(m, fit_landmarks(m, crop.landmarks).params, 256, 256)
+    out = paste_back(photo, crop.image, crop.inverse, rr.mask)
+    warped_mask = np.zeros(photo.shape[:2], np.uint8)
+    import cv2
+
+    warped_mask = cv2.warpAffine(rr.mask, crop.inverse, photo.shape[1::-1]) > 0
+    assert (out[~warped_mask] == photo[~warped_mask]).all()
+    diff = np.abs(out.astype(int) - photo)[warped_mask]
+    assert diff.mean() < 6  # resampling error only: the identity "generator" blends invisibly
+
+
+def test_deocclude_a_real_face_with_a_trained_generator(ibug_pts_image, tiny_run, tmp_path):
+    img_path, pts = ibug_pts_image
+    photo = read_image(img_path)
+    G, cfg, _ = load_generator(tiny_run)
+    m = load_model("starter")
+    fo = deocclude_face(photo, read_pts(pts), G, cfg, m, torch.device("cpu"))
+    assert fo.output.shape == (64, 64, 3) and fo.face_mask.max() == 255
+    result = paste_back(photo, fo.output, fo.inverse, fo.face_mask)
+    assert result.shape == photo.shape and (result != photo).any()
+    cols = vertex_colors(fo.render_result.projected, fo.render_result.visible, fo.output, m.albedo())
+    path = write_obj(tmp_path / "face.obj", m.vertices(fo.fit.params.id_coef, fo.fit.params.exp_coef), m.triangles, cols)
+    v, t = read_obj(path)
+    assert v.shape == (m.n_vertices, 3) and t.shape == m.triangles.shape
+
+
+def test_expression_presets_and_files(tmp_path):
+    m = load_model("starter")
+    assert not expression_coefficients(m, "neutral").any()
+    assert expression_coefficients(m, "keep") is None
+    f = tmp_path / "e.json"
+    f.write_text('{"jaw_open": 1.5}')
+    c = expression_coefficients(m, str(f))
+    assert c[list(m.exp_names).index("jaw_open")] == pytest.approx(1.5 * m.exp_std[0])
+    sfm_like = m.__class__(**{**m.__dict__, "exp_names": tuple(f"mode{i}" for i in range(m.n_exp))})
+    with pytest.raises(ConfigError, match="no expression mode"):
+        expression_coefficients(sfm_like, "smile")
