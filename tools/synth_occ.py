@@ -229,6 +229,7 @@ def build_cmd(source: str = SOURCE_OPT, root: Path = ROOT_OPT, model: str = MODE
               per_shard: int = typer.Option(1024, "--per-shard", min=1, help="Samples per HDF5 shard."),
               occluders: str = OCC_OPT,
               per_face: int = typer.Option(1, "--per-face", min=1, help="Occluded copies per face."),
+              occluders_per_sample: int = typer.Option(1, "--occluders-per-sample", min=1, help="Occluders drawn on each sample (>1: overlapping occluders)."),
               n_synthetic: int = typer.Option(1000, "--n-synthetic", min=1, help="Faces from the synthetic source."),
               workers: int = typer.Option(max(1, (os.cpu_count() or 1)), "--workers", min=1, help="Worker processes (default: CPU count)."),
               seed: int = typer.Option(0, "--seed", help="Base seed: same seed + config = bit-identical shards."),
@@ -251,7 +252,8 @@ def build_cmd(source: str = SOURCE_OPT, root: Path = ROOT_OPT, model: str = MODE
     writable_dir(out)
     cfg = BuildConfig(
         source=source, out=str(out), root=str(root) if root else None, model=model, size=size, per_shard=per_shard,
-        occluders=parse_classes(occluders), per_face=per_face, n_synthetic=n_synthetic, seed=seed, test_fraction=test_fraction,
+        occluders=parse_classes(occluders), per_face=per_face, occluders_per_sample=occluders_per_sample, n_synthetic=n_synthetic,
+        seed=seed, test_fraction=test_fraction,
         max_yaw=max_yaw, limit=limit, detector=detector, occluder_assets=str(occluder_assets) if occluder_assets else None,
         workers=workers, rank=rank if rank is not None else (_env_int("SLURM_PROCID", "RANK") or 0),
         world_size=world_size if world_size is not None else (_env_int("SLURM_NTASKS", "WORLD_SIZE") or 1), overwrite=overwrite,

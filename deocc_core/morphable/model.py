@@ -12,7 +12,9 @@ Loaders turn the real formats users have into a :class:`MorphableModel`:
   paper's configuration);
 - 3DDFA_V2 ``bfm_noneck_v3.pkl`` (+ ``tri.pkl``), and 3DDFA ``train.configs`` folders
   (mean shape ``u_shp.npy`` + ``u_exp.npy`` with ``w_shp_sim.npy``/``w_exp_sim.npy``
-  bases when present, ``keypoints_sim.npy`` landmarks, ``tri.mat``).
+  bases when present, ``keypoints_sim.npy`` landmarks, ``tri.mat``);
+- 3DDFA ``c++/weights`` (``u_base.txt``, ``w_shp_base.txt``, ``w_exp_base.txt``): the BFM
+  restricted to the 68 landmarks, a mesh-less model for fitting only.
 
 Convention:
     Vertices are model space, y up, z toward the viewer. Bases are xyz-interleaved per
@@ -470,11 +472,29 @@ def _load_3ddfa_pkl(p: Path, lm: I32 | None) -> MorphableModel:
     )
 
 
+def _load_landmark_basis(p: Path) -> MorphableModel:
+    """3DDFA ``c++/weights``: the BFM restricted to the 68 landmarks (no mesh; fitting only)."""
+    u = np.loadtxt(p / "u_base.txt", dtype=np.float32).reshape(-1) * UM_TO_MM
+    bases = []
+    for name in ("w_shp_base.txt", "w_exp_base.txt"):
+        w = np.loadtxt(p / name, dtype=np.float32).reshape(u.size, -1) * UM_TO_MM
+        n = np.linalg.norm(w, axis=0)
+        bases += [w / np.maximum(n, 1e-12), n.astype(np.float32)]
+    if u.size != 204:
+        raise FormatError(f"{p}: u_base.txt has {u.size} values, expected 204 (68 landmarks x xyz)")
+    return MorphableModel(
+        u.reshape(68, 3), bases[0], bases[1], bases[2], bases[3], np.zeros((0, 3), np.int32), np.arange(68, dtype=np.int32),
+        name="bfm-68-landmarks", source=str(p), license="Basel Face Model: academic use", units="mm",
+    )
+
+
 def _load_dir(p: Path, lm: I32 | None) -> MorphableModel:
     """A 3DDFA checkout folder (``train.configs/`` + ``visualize/tri.mat``) or an eos share/."""
     sfm = sorted(p.glob("sfm_shape_*.bin"))
     if sfm:
         return _load_sfm(sfm[0], lm)
+    if (p / "w_shp_base.txt").is_file():
+        return _load_landmark_basis(p)
     cfg = p / "train.configs" if (p / "train.configs").is_dir() else p
     if not (cfg / "u_shp.npy").is_file():
         raise FormatError(f"{p}: folder is neither an eos share/ (sfm_shape_*.bin) nor a 3DDFA train.configs (u_shp.npy)")

@@ -115,23 +115,37 @@ def load_asset_packs(root: str | Path) -> list[AssetPack]:
     packs: list[AssetPack] = []
     for cfg_path in sorted(root.rglob("masks.cfg")):
         cfg = configparser.ConfigParser()
-        cfg.read(cfg_path)
+        try:
+            cfg.read(cfg_path)
+        except configparser.Error as e:
+            raise InputError(f"{cfg_path}: not a MaskTheFace masks.cfg ({str(e).splitlines()[0]})") from None
         base = cfg_path.parent.parent
         for name in cfg.sections():
             sec = cfg[name]
-            tpl = base / sec.get("template", "").strip()
-            if not tpl.is_file() or not all(k in sec for k in _MTF_TARGETS):
-                continue
-            anchors = np.array([[float(v) for v in sec[k].split(",")] for k in ("mask_a", "mask_b", "mask_c", "mask_d", "mask_e", "mask_f")])
+            if "template" not in sec:
+                continue  # MaskTheFace's special modes (empty, inpaint) have no image
+            tpl = base / sec["template"].strip()
+            missing = [k for k in _MTF_TARGETS if k not in sec]
+            if missing:
+                raise InputError(f"{cfg_path} [{name}]: missing anchor {', '.join(missing)}")
+            if not tpl.is_file():
+                raise InputError(f"{cfg_path} [{name}]: template {tpl} not found")
+            try:
+                anchors = np.array([[float(v) for v in sec[k].split(",")] for k in ("mask_a", "mask_b", "mask_c", "mask_d", "mask_e", "mask_f")])
+            except ValueError:
+                raise InputError(f"{cfg_path} [{name}]: anchors must be 'x, y' pixel pairs") from None
+            rgba = read_rgba(tpl)
+            if rgba[..., 3].min() > 0.99:
+                raise InputError(f"{tpl}: template has no transparency (needs an RGBA PNG)")
             view = "left" if name.endswith("_left") else "right" if name.endswith("_right") else "front"
-            packs.append(AssetPack(OccluderClass.MASK, name, read_rgba(tpl), anchors, view))
+            packs.append(AssetPack(OccluderClass.MASK, name, rgba, anchors, view))
     for png in sorted(root.rglob("*.png")):
         cls = _class_of(png.stem)
         if cls is None or "templates" in png.parts:
             continue
         rgba = read_rgba(png)
         if rgba[..., 3].min() > 0.99:
-            continue  # no transparency: cannot be cut out
+            raise InputError(f"{png}: occluder image has no transparency (needs an RGBA PNG with the background cut out)")
         packs.append(AssetPack(cls, png.stem, rgba))
     if not packs:
         raise InputError(f"{root}: no occluder images found (expected MaskTheFace masks.cfg or RGBA PNGs named mask*/glass*/sunglass*/cup*/scarf*/hand*)")

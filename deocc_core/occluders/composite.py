@@ -70,6 +70,7 @@ def composite_occluder(
     face_mask: npt.NDArray[np.uint8] | None = None,
     yaw: float | None = None,
     packs: "list | None" = None,
+    count: int = 1,
 ) -> Occlusion:
     """Draw one occluder of a random class (from ``classes``) on a face.
 
@@ -82,6 +83,8 @@ def composite_occluder(
         yaw: head yaw in degrees, when known.
         packs: optional :class:`deocc_core.occluders.assets.AssetPack` list; a pack of the
             drawn class is used instead of the procedural maker half of the time.
+        count: occluders drawn one over the other (the paper's failure case: > 1);
+            the class is the first one's, the mask and region cover them all.
 
     Returns:
         :class:`Occlusion`.
@@ -97,6 +100,13 @@ def composite_occluder(
     img = check_array(np.asarray(image), "image", (None, None, 3), np.uint8)
     lm = check_array(np.asarray(landmarks, np.float64), "landmarks", (68, 2))
     pool = list(classes) if classes else list(OccluderClass)
+    if count > 1:
+        first = composite_occluder(img, lm, rng, classes=classes, face_mask=face_mask, yaw=yaw, packs=packs)
+        out, occ = first.image, first.occ_mask
+        for _ in range(count - 1):
+            nxt = composite_occluder(out, lm, rng, classes=classes, face_mask=face_mask, yaw=yaw, packs=packs)
+            out, occ = nxt.image, np.maximum(occ, nxt.occ_mask)
+        return Occlusion(out, occ, first.occluder_class, classify_region(occ, lm, face_mask))
     h, w = img.shape[:2]
     for _attempt in range(4):
         cls = OccluderClass(pool[rng.integers(len(pool))])

@@ -67,7 +67,8 @@ class BuildConfig:
         model: model path or "starter". out: shard folder.
         size: crop side, pixels. per_shard: samples per shard (approximate for folders
             with several faces per photo). occluders: class names. per_face: occluded
-            copies per face. n_synthetic: faces of the synthetic source.
+            copies per face. occluders_per_sample: occluders drawn on each copy (> 1: the
+            paper's multi-occluder failure case). n_synthetic: faces of the synthetic source.
         seed: base seed. test_fraction: share of identities in the test split.
         max_yaw: skip faces turned further (degrees; the paper's range is ±60).
         limit: use only the first N source keys. detector: landmark backend for folders.
@@ -83,6 +84,7 @@ class BuildConfig:
     per_shard: int = 1024
     occluders: tuple[str, ...] = tuple(m.name.lower() for m in OccluderClass)
     per_face: int = 1
+    occluders_per_sample: int = 1
     n_synthetic: int = 1000
     seed: int = 0
     test_fraction: float = 0.1
@@ -168,7 +170,8 @@ def make_samples(record: FaceRecord, config: BuildConfig, model: MorphableModel,
     params = pack_params(fit.params)
     out = []
     for _ in range(config.per_face):
-        occ = composite_occluder(crop.image, crop.landmarks, rng, classes=classes, face_mask=render.mask, yaw=record.yaw_deg, packs=packs)
+        occ = composite_occluder(crop.image, crop.landmarks, rng, classes=classes, face_mask=render.mask, yaw=record.yaw_deg,
+                                 packs=packs, count=config.occluders_per_sample)
         out.append(Sample(occ.image, render.image, crop.image, render.mask, occ.occ_mask, crop.landmarks, params,
                           int(occ.occluder_class), int(occ.region), record.identity, record.source_key))
     return out

@@ -100,3 +100,40 @@ def test_region_rules_on_drawn_masks():
     assert classify_region(upper, lm) == Region.UPPER
     assert classify_region(most, lm) == Region.THREE_QUARTERS
     assert classify_region(occ, lm) == Region.OTHER
+
+
+def test_two_occluders_union_their_masks(faces):
+    a = faces[0]
+    one = composite_occluder(a.image, a.landmarks, np.random.default_rng(5), classes=[OccluderClass.SUNGLASSES])
+    two = composite_occluder(a.image, a.landmarks, np.random.default_rng(5), classes=[OccluderClass.SUNGLASSES, OccluderClass.MASK], count=2)
+    assert (two.occ_mask > 20).sum() > (one.occ_mask > 20).sum()
+
+
+def test_asset_pack_errors_are_clear(tmp_path):
+    from deocc_core.errors import InputError
+
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "masks.cfg").write_text("[surgical]\ntemplate: masks/t.png\nmask_a: 1, 2\n")
+    with pytest.raises(InputError, match=r"\[surgical\]: missing anchor mask_b"):
+        load_asset_packs(tmp_path)
+    other = tmp_path / "flat"
+    other.mkdir()
+    import cv2
+
+    cv2.imwrite(str(other / "glass_1.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match="no transparency"):
+        load_asset_packs(other)
+    with pytest.raises(InputError, match="not found"):
+        load_asset_packs(tmp_path / "nope")
+
+
+def test_contact_sheet_of_all_classes_on_real_faces(faces, tmp_path):
+    import cv2
+
+    from deocc_core.viz import image_grid
+
+    rng = np.random.default_rng(0)
+    rows = [[composite_occluder(a.image, a.landmarks, rng, classes=[c]).image for c in OccluderClass] for a in faces[:3]]
+    sheet = image_grid(rows)
+    cv2.imwrite(str(tmp_path / "contact_sheet.png"), sheet[:, :, ::-1])
+    assert sheet.shape[1] > 6 * 128

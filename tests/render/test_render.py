@@ -47,3 +47,21 @@ def test_obj_round_trip(tmp_path):
     v, t = read_obj(path)
     assert v.shape == m.mean.shape and (t == m.triangles).all()
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_silhouette_matches_the_convex_hull_of_projected_vertices():
+    m = load_model("starter")
+    for yaw in (0, 45):
+        r = render_face(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(0.8, 0.1, np.radians(yaw), 0, 128, 128)), 256, 256)
+        hull = np.zeros((256, 256), np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(r.projected[:, :2].astype(np.float32)).astype(np.int32)[:, 0], 255)
+        inside = (r.mask > 0) & (hull > 0)
+        assert inside.sum() >= 0.99 * (r.mask > 0).sum() and (r.mask > 0).sum() > 0.9 * (hull > 0).sum()
+
+
+def test_depth_orders_nose_before_cheeks_on_a_turned_head():
+    m = load_model("starter")
+    r = render_face(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(0.8, 0, np.radians(30), 0, 128, 128)), 256, 256)
+    z = r.projected[:, 2]
+    lm = m.landmarks68
+    assert z[lm[30]] > z[lm[0]] and z[lm[30]] > z[lm[16]] and z[lm[2]] > z[lm[14]]  # near cheek (subject right) before far
