@@ -1,6 +1,7 @@
 """Vertex normals and second-order spherical-harmonics (Lambertian) shading."""
 from __future__ import annotations
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -26,15 +27,32 @@ def vertex_normals(vertices: npt.NDArray[np.floating], triangles: npt.NDArray[np
         >>> np.abs(n[:, 2]).tolist()
         [1.0, 1.0, 1.0]
     """
-    v = check_array(np.asarray(vertices), "vertices", (None, 3)).astype(np.float64)
-    t = np.asarray(triangles, np.int64)
-    fn = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
-    n = np.zeros_like(v)
-    for k in range(3):
-        np.add.at(n, t[:, k], fn)
+    v = np.ascontiguousarray(check_array(np.asarray(vertices), "vertices", (None, 3)), np.float32)
+    n = _normals_kernel(v, np.ascontiguousarray(triangles, np.int64))
     if (n * (v - v.mean(0))).sum() < 0:  # winding-independent: point away from the centre
         n = -n
-    return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _normals_kernel(v, t):  # pragma: no cover - compiled
+    n = np.zeros(v.shape, np.float32)
+    for f in range(t.shape[0]):
+        a, b, c = t[f, 0], t[f, 1], t[f, 2]
+        e1 = v[b] - v[a]
+        e2 = v[c] - v[a]
+        cx = e1[1] * e2[2] - e1[2] * e2[1]
+        cy = e1[2] * e2[0] - e1[0] * e2[2]
+        cz = e1[0] * e2[1] - e1[1] * e2[0]
+        for k in (a, b, c):
+            n[k, 0] += cx
+            n[k, 1] += cy
+            n[k, 2] += cz
+    for i in range(n.shape[0]):
+        norm = np.sqrt(n[i, 0] ** 2 + n[i, 1] ** 2 + n[i, 2] ** 2)
+        if norm > 1e-12:
+            n[i] /= norm
+    return n
 
 
 def sh_basis(normals: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:

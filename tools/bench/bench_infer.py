@@ -1,0 +1,57 @@
+"""End-to-end deocc-infer ms per face at 256x256 on CPU, split into detect / landmarks / fit /
+render / G / paste (full-size generator, ngf 64, untrained weights: speed only). JSON."""
+from __future__ import annotations
+
+import json
+import time
+
+import _common  # noqa: F401
+import numpy as np
+import torch
+
+from _common import SHARED
+from deocc_core.infer.pipeline import paste_back
+from deocc_core.landmarks.detect import make_detector
+from deocc_core.morphable.fit import fit_landmarks
+from deocc_core.morphable.model import load_model
+from deocc_core.nets.networks import define_generator
+from deocc_core.render.face import render_face
+from deocc_core.synth.align import align_face
+from deocc_core.synth.sources import read_image
+from deocc_core.train.trainer import generator_input
+
+
+def main():
+    img = read_image(SHARED / "faces" / "PRNet_AFLW2000" / "image00050.jpg")
+    det = make_detector("dlib", mode="hog")
+    m = load_model("starter")
+    G = define_generator(256, ngf=64).eval()
+    t = {k: [] for k in ("detect", "landmarks", "fit", "render", "G", "paste")}
+    for it in range(6):
+        t0 = time.perf_counter()
+        boxes = det.boxes(img)
+        t1 = time.perf_counter()
+        lm = det.landmarks_in(img, boxes[0][0])
+        t2 = time.perf_counter()
+        crop = align_face(img, lm, 256)
+        fit = fit_landmarks(m, crop.landmarks)
+        t3 = time.perf_counter()
+        rr = render_face(m, fit.params, 256, 256)
+        t4 = time.perf_counter()
+        with torch.no_grad():
+            x = {k: torch.from_numpy(a).permute(2, 0, 1)[None].float().div(127.5).sub(1) for k, a in (("occluded", crop.image), ("render", rr.image))}
+            out = ((G(generator_input(x, False))[0].clamp(-1, 1) + 1) * 127.5).byte().permute(1, 2, 0).numpy()
+        t5 = time.perf_counter()
+        paste_back(img, out, crop.inverse, rr.mask)
+        t6 = time.perf_counter()
+        if it:  # first iteration: JIT / allocator warm-up
+            for k, a, b in (("detect", t0, t1), ("landmarks", t1, t2), ("fit", t2, t3), ("render", t3, t4), ("G", t4, t5), ("paste", t5, t6)):
+                t[k].append((b - a) * 1e3)
+    res = {k: round(float(np.median(v)), 2) for k, v in t.items()}
+    res["total_ms"] = round(sum(res.values()), 1)
+    res["threads"] = torch.get_num_threads()
+    print(json.dumps({"infer_ms_per_face_256_cpu": res}))
+
+
+if __name__ == "__main__":
+    main()

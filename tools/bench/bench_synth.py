@@ -1,0 +1,104 @@
+"""synth-occ build throughput at 256x256 (starter and Surrey models, 2 workers), the per-stage
+cost (align+fit / render / occlude / write) in one process, and shard compression: size and
+read speed for none / lzf / gzip 1 / gzip 4. JSON on stdout."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import _common  # noqa: F401
+import h5py
+import numpy as np
+
+from _common import SHARED
+from deocc_core.morphable.fit import fit_landmarks
+from deocc_core.morphable.model import load_model
+from deocc_core.occluders.composite import composite_occluder
+from deocc_core.render.face import render_face
+from deocc_core.synth import shards as shards_mod
+from deocc_core.synth.align import align_face
+from deocc_core.synth.pipeline import BuildConfig, build, make_samples
+from deocc_core.synth.shards import ShardReader, ShardWriter
+from deocc_core.synth.sources import make_source
+
+
+def stages(model_path, n=20):
+    m = load_model(model_path)
+    src = make_source("synthetic", model=load_model("starter"), n=n, size=512)
+    recs = [src.load(k)[0] for k in src.keys()]
+    t = dict(source_render=0.0, align_fit=0.0, render=0.0, occlude=0.0)
+    rng = np.random.default_rng(0)
+    make_samples(recs[0], BuildConfig(source="synthetic", out="x", size=256, model=str(model_path)), m, rng)  # warm
+    for r in recs:
+        t0 = time.perf_counter()
+        crop = align_face(r.image, r.landmarks, 256)
+        fit = fit_landmarks(m, crop.landmarks)
+        t1 = time.perf_counter()
+        rr = render_face(m, fit.params, 256, 256)
+        t2 = time.perf_counter()
+        composite_occluder(crop.image, crop.landmarks, rng, face_mask=rr.mask)
+        t3 = time.perf_counter()
+        t["align_fit"] += t1 - t0
+        t["render"] += t2 - t1
+        t["occlude"] += t3 - t2
+    t0 = time.perf_counter()
+    for k in src.keys():
+        src.load(k)
+    t["source_render"] = time.perf_counter() - t0
+    return {k: round(v / n * 1e3, 2) for k, v in t.items()}
+
+
+def throughput(model_path, n=120):
+    out = Path(tempfile.mkdtemp())
+    try:
+        cfg = BuildConfig(source="synthetic", out=str(out), size=256, per_shard=30, n_synthetic=n, workers=2, model=str(model_path))
+        r = build(cfg)
+        return {"samples": sum(r.samples.values()), "seconds": round(r.seconds, 2), "samples_per_s": round(sum(r.samples.values()) / r.seconds, 1)}
+    finally:
+        shutil.rmtree(out)
+
+
+def compression():
+    rng = np.random.default_rng(0)
+    src = make_source("synthetic", model=load_model("starter"), n=32, size=512)
+    m = load_model("starter")
+    cfg = BuildConfig(source="synthetic", out="x", size=256)
+    samples = [s for k in src.keys() for s in make_samples(src.load(k)[0], cfg, m, rng)]
+    res = {}
+    for name, opts in (("none", {}), ("lzf", {"compression": "lzf"}), ("gzip1", {"compression": "gzip", "compression_opts": 1}),
+                       ("gzip4", {"compression": "gzip", "compression_opts": 4})):
+        shards_mod.COMPRESSION.clear()
+        shards_mod.COMPRESSION.update(opts)
+        d = Path(tempfile.mkdtemp())
+        t = time.perf_counter()
+        with ShardWriter(d / "train-00000.h5", 256, len(samples[0].params), len(samples)) as w:
+            for s in samples:
+                w.add(s)
+        write_ms = (time.perf_counter() - t) / len(samples) * 1e3
+        size = (d / "train-00000.h5").stat().st_size
+        with ShardReader(d / "train-00000.h5") as r:
+            t = time.perf_counter()
+            for i in np.random.default_rng(1).permutation(len(r)):
+                r.sample(int(i))
+            read = len(r) / (time.perf_counter() - t)
+        res[name] = {"kb_per_sample": round(size / len(samples) / 1024, 1), "gb_per_100k": round(size / len(samples) * 1e5 / 1e9, 1),
+                     "random_read_samples_per_s": round(read, 1), "write_ms_per_sample": round(write_ms, 2)}
+        shutil.rmtree(d)
+    shards_mod.COMPRESSION.clear()
+    shards_mod.COMPRESSION.update({"compression": "lzf"})
+    return res
+
+
+def main():
+    sfm = SHARED / "3dmm" / "eos_sfm" / "share" / "sfm_shape_3448.bin"
+    res = {"stage_ms_per_sample_1_process": {"starter": stages("starter"), "surrey": stages(sfm)},
+           "build_2_workers_256px": {"starter": throughput("starter"), "surrey": throughput(sfm)},
+           "compression_256px": compression()}
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
