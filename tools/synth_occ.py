@@ -271,6 +271,24 @@ def build_cmd(source: str = SOURCE_OPT, root: Path = ROOT_OPT, model: str = MODE
         raise DeoccError(f"{sum(r.skipped_inputs.values())} inputs skipped (--strict)")
 
 
+@app.command("splits")
+def splits(source: str = SOURCE_OPT, root: Path = ROOT_OPT,
+           out: Path = typer.Option(..., "--out", help="Prefix of the lists, e.g. data_manifests/aflw2000-3d."),
+           test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=1.0, help="Share of identities in the test split."),
+           n_synthetic: int = typer.Option(1000, "--n-synthetic", min=1, help="Faces of the synthetic source.")) -> None:
+    """Write the identity-disjoint split lists of a source (key, identity per line + checksum)."""
+    from deocc_core.morphable.model import load_model
+    from deocc_core.synth.pipeline import BuildConfig, _identity, _open_source
+    from deocc_core.synth.splits import write_split_lists
+
+    writable_dir(out.parent if str(out.parent) else Path("."))
+    cfg = BuildConfig(source=source, out=".", root=str(root) if root else None, n_synthetic=n_synthetic)
+    src = _open_source(cfg, load_model("starter"))
+    paths = write_split_lists(out, ((k, _identity(src, k)) for k in src.keys()), test_fraction=test_fraction)
+    for split, p in paths.items():
+        stdout.print(f"{split}: {p}")
+
+
 @app.command("verify")
 def verify(folder: Path = typer.Argument(..., exists=True, file_okay=False, help="Shard folder."),
            no_checksums: bool = typer.Option(False, "--no-checksums", help="Skip the sha256 check (faster).")) -> None:

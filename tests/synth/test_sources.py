@@ -74,3 +74,24 @@ def test_splits_are_identity_disjoint_and_stable():
     assert split == {i: assign_split(i, test_fraction=0.2) for i in ids}
     assert 50 < sum(s == "test" for s in split.values()) < 110
     assert assign_split("x", salt="a") == assign_split("x", salt="a")
+
+
+def test_split_lists_round_trip_and_detect_edits(tmp_path):
+    from deocc_core.synth.splits import read_split_list, write_split_lists
+
+    keys = [(f"img{i}.jpg", f"person{i % 7}") for i in range(40)]
+    paths = write_split_lists(tmp_path / "ds", keys, test_fraction=0.3)
+    train, test = read_split_list(paths["train"]), read_split_list(paths["test"])
+    assert len(train) + len(test) == 40 and not {i for _, i in train} & {i for _, i in test}
+    paths["test"].write_text(paths["test"].read_text().replace("person", "persom", 1))
+    with pytest.raises(ValueError, match="checksum"):
+        read_split_list(paths["test"])
+
+
+def test_committed_split_lists_are_intact():
+    from pathlib import Path
+
+    from deocc_core.synth.splits import read_split_list
+
+    lists = sorted((Path(__file__).resolve().parents[2] / "data_manifests").glob("*.txt"))
+    assert lists and all(read_split_list(p) for p in lists)
