@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import least_squares
+from numba import njit
 
 from deocc_core.check import check_array
 from deocc_core.errors import InputError
@@ -39,7 +39,7 @@ class FitConfig:
         max_id: fit at most this many leading identity modes (the rest stay 0).
         max_exp: at most this many expression modes.
         rounds: contour-sliding rounds (1 = fixed jaw vertices).
-        max_nfev: LM function evaluations per round.
+        max_iter: Levenberg-Marquardt iterations per round (each: one Jacobian, one solve).
     """
 
     rho_id: float = 2.0
@@ -47,7 +47,7 @@ class FitConfig:
     max_id: int = 40
     max_exp: int = 30
     rounds: int = 3
-    max_nfev: int = 100
+    max_iter: int = 50
 
 
 @dataclass(frozen=True)
@@ -59,16 +59,20 @@ class FitResult:
         projected: ``[68, 2]`` float32 fitted landmark positions, pixels.
         vertex_ids: ``[68]`` int32 model vertices used (jaw ones slid along the contour).
         error_px: weighted mean landmark error, pixels.
+        residual_px: ``[68]`` float32 per-landmark reprojection error, pixels (also where w = 0).
         nme: ``error_px`` / sqrt(landmark box area) of the targets.
-        nfev: total residual evaluations.
+        iterations: total LM iterations over all rounds.
+        converged: the last round stopped on its tolerance, not on ``max_iter``.
     """
 
     params: FitParams
     projected: npt.NDArray[np.float32]
     vertex_ids: npt.NDArray[np.int32]
     error_px: float
+    residual_px: npt.NDArray[np.float32]
     nme: float
-    nfev: int
+    iterations: int
+    converged: bool
 
 
 def landmark_nme(pred: npt.NDArray[np.floating], target: npt.NDArray[np.floating], weights=None) -> float:
@@ -96,45 +100,110 @@ def _rotation_derivatives(pitch: float, yaw: float, roll: float) -> tuple[np.nda
     return rz @ ry @ rx, rz @ ry @ drx, rz @ dry @ rx, drz @ ry @ rx
 
 
-def _solve(mean, basis, target, w, prior_scale, x0, max_nfev):
-    """One LM run. mean [N,3], basis [N,3,K], target [N,2], w [N], prior_scale [K]."""
-    k = basis.shape[2]
+@njit(cache=True)
+def _residuals(mean, basis, target, sw, prior, x, with_jac, res, jac):
+    """Residuals ``[2N + K]`` (and Jacobian ``[2N + K, K + 6]`` when with_jac) of Eq. 2 at x."""
+    n, k = mean.shape[0], basis.shape[2]
+    s, pitch, yaw, roll, tx, ty = x[k], x[k + 1], x[k + 2], x[k + 3], x[k + 4], x[k + 5]
+    ca, sa, cb, sb, cc, sc = np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw), np.cos(roll), np.sin(roll)
+    # R = Rz(roll) Ry(yaw) Rx(pitch) and its partial derivatives, rows 0 and 1 only (x, y)
+    r = np.empty((4, 2, 3))
+    rx = np.array([[1.0, 0, 0], [0, ca, -sa], [0, sa, ca]])
+    ry = np.array([[cb, 0, sb], [0, 1.0, 0], [-sb, 0, cb]])
+    rz = np.array([[cc, -sc, 0], [sc, cc, 0], [0, 0, 1.0]])
+    drx = np.array([[0.0, 0, 0], [0, -sa, -ca], [0, ca, -sa]])
+    dry = np.array([[-sb, 0, cb], [0, 0, 0.0], [-cb, 0, -sb]])
+    drz = np.array([[-sc, -cc, 0], [cc, -sc, 0], [0, 0, 0.0]])
+    full = (rz @ ry @ rx, rz @ ry @ drx, rz @ dry @ rx, drz @ ry @ rx)
+    for m in range(4):
+        for a in range(2):
+            for b in range(3):
+                r[m, a, b] = full[m][a, b]
+    sign = (1.0, -1.0)  # image y points down
+    offs = (tx, ty)
+    for i in range(n):
+        p = np.empty(3)
+        for b in range(3):
+            acc = mean[i, b]
+            for c in range(k):
+                acc += basis[i, b, c] * x[c]
+            p[b] = acc
+        for a in range(2):
+            q = r[0, a, 0] * p[0] + r[0, a, 1] * p[1] + r[0, a, 2] * p[2]
+            row = 2 * i + a
+            res[row] = sw[i] * (sign[a] * s * q + offs[a] - target[i, a])
+            if with_jac:
+                g = sw[i] * sign[a] * s
+                for c in range(k):
+                    jac[row, c] = g * (r[0, a, 0] * basis[i, 0, c] + r[0, a, 1] * basis[i, 1, c] + r[0, a, 2] * basis[i, 2, c])
+                jac[row, k] = sw[i] * sign[a] * q
+                for m in range(1, 4):
+                    jac[row, k + m] = g * (r[m, a, 0] * p[0] + r[m, a, 1] * p[1] + r[m, a, 2] * p[2])
+                jac[row, k + 4] = sw[i] if a == 0 else 0.0
+                jac[row, k + 5] = sw[i] if a == 1 else 0.0
+    for c in range(k):
+        res[2 * n + c] = prior[c] * x[c]
+        if with_jac:
+            jac[2 * n + c, c] = prior[c]
+
+
+@njit(cache=True)
+def _solve(mean, basis, target, w, prior, x0, max_iter):
+    """Levenberg-Marquardt (Marquardt diagonal damping) on Eq. 2; float64 throughout.
+
+    mean [N,3], basis [N,3,K], target [N,2], w [N], prior [K], x0 [K+6] → (x, iterations, converged).
+    """
+    n, k = mean.shape[0], basis.shape[2]
+    m, p = 2 * n + k, k + 6
     sw = np.sqrt(w)
+    res = np.zeros(m)
+    jac = np.zeros((m, p))
+    trial = np.zeros(m)
+    x = x0.copy()
+    _residuals(mean, basis, target, sw, prior, x, True, res, jac)
+    cost = (res * res).sum()
+    lam = 1e-3
+    it = 0
+    converged = False
+    while it < max_iter and not converged:
+        it += 1
+        jtj = jac.T @ jac
+        grad = jac.T @ res
+        improved = False
+        for _ in range(12):
+            a = jtj.copy()
+            for d in range(p):
+                a[d, d] += lam * (jtj[d, d] + 1e-9)
+            step = np.linalg.solve(a, -grad)
+            xn = x + step
+            _residuals(mean, basis, target, sw, prior, xn, False, trial, jac)
+            cn = (trial * trial).sum()
+            if cn < cost:
+                rel = (cost - cn) / max(cost, 1e-30)
+                x = xn
+                cost = cn
+                lam = max(lam * 0.3, 1e-9)
+                improved = True
+                converged = rel < 1e-7 or np.abs(step).max() < 1e-9
+                break
+            lam *= 10.0
+        if not improved:
+            converged = True  # no descent direction left: at a minimum to working precision
+            break
+        _residuals(mean, basis, target, sw, prior, x, True, res, jac)
+    return x, it, converged
 
-    def unpack(x):
-        return x[:k], x[k:]
 
-    def fun(x):
-        c, pose = unpack(x)
-        s, pitch, yaw, roll, tx, ty = pose
-        p3 = mean + basis @ c
-        q = p3 @ rotation_matrix(pitch, yaw, roll).T
-        res = np.stack([s * q[:, 0] + tx - target[:, 0], -s * q[:, 1] + ty - target[:, 1]], 1) * sw[:, None]
-        return np.concatenate([res.reshape(-1), c * prior_scale])
-
-    def jac(x):
-        c, pose = unpack(x)
-        s, pitch, yaw, roll = pose[:4]
-        r, dp, dy, dr = _rotation_derivatives(pitch, yaw, roll)
-        p3 = mean + basis @ c
-        n = len(p3)
-        j = np.zeros((2 * n + k, k + 6))
-        jr = j[: 2 * n].reshape(n, 2, k + 6)
-        jr[:, 0, :k] = s * np.einsum("j,njk->nk", r[0], basis)
-        jr[:, 1, :k] = -s * np.einsum("j,njk->nk", r[1], basis)
-        q = p3 @ r.T
-        jr[:, 0, k], jr[:, 1, k] = q[:, 0], -q[:, 1]
-        for col, d in zip((k + 1, k + 2, k + 3), (dp, dy, dr)):
-            dq = p3 @ d.T
-            jr[:, 0, col], jr[:, 1, col] = s * dq[:, 0], -s * dq[:, 1]
-        jr[:, 0, k + 4] = 1.0
-        jr[:, 1, k + 5] = 1.0
-        jr *= sw[:, None, None]
-        j[2 * n :, :k] = np.diag(prior_scale)
-        return j
-
-    sol = least_squares(fun, x0, jac=jac, method="lm", max_nfev=max_nfev, x_scale="jac")
-    return sol.x, sol.nfev
+def _fit_subset(model: MorphableModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertex ids (landmarks + contours), their mean [C,3] and [id | exp] basis [C,3,Kid+Kexp], float64."""
+    cached = model.__dict__.get("_fit_subset")
+    if cached is None:
+        cand = np.unique(np.concatenate([model.landmarks68, model.contour_right, model.contour_left]).astype(np.int64))
+        rows = (3 * cand[:, None] + np.arange(3)[None]).reshape(-1)
+        basis = np.concatenate([model.id_basis[rows], model.exp_basis[rows]], 1).astype(np.float64)
+        cached = (cand, model.mean[cand].astype(np.float64), basis.reshape(cand.size, 3, -1))
+        model.__dict__["_fit_subset"] = cached  # frozen dataclass: cache like functools.cached_property does
+    return cached
 
 
 def fit_landmarks(
@@ -172,24 +241,27 @@ def fit_landmarks(
         raise InputError(f"only {(w > 0).sum()} usable landmarks; need at least 6 to fit a pose")
     kid, kexp = min(model.n_id, config.max_id), min(model.n_exp, config.max_exp)
     norm = max(np.sqrt(np.prod(np.ptp(target[w > 0], axis=0))), 1e-6) / 100.0
-    flat_mean = model.mean.astype(np.float64)
-    id_b = model.id_basis[:, :kid].astype(np.float64).reshape(-1, 3, kid)
-    exp_b = model.exp_basis[:, :kexp].astype(np.float64).reshape(-1, 3, kexp)
+    # only landmark and contour rows of the bases enter the fit (cached per model)
+    cand, sub_mean, sub_basis = _fit_subset(model)
+    sub_basis = np.concatenate([sub_basis[:, :, :kid], sub_basis[:, :, model.n_id : model.n_id + kexp]], 2)
+    row_of = {int(v): i for i, v in enumerate(cand)}
     prior = np.concatenate([np.sqrt(config.rho_id) / model.id_std[:kid], np.sqrt(config.rho_exp) / np.maximum(model.exp_std[:kexp], 1e-9)])
 
     ids = model.landmarks68.astype(np.int64).copy()
+    rows = np.array([row_of[int(v)] for v in ids])
     coef = np.zeros(kid + kexp)
-    pose = estimate_pose(flat_mean[ids], target, w)
-    nfev = 0
+    pose = estimate_pose(sub_mean[rows], target, w)
+    iterations, converged = 0, False
     slide = config.rounds > 1 and model.contour_right.size >= 8 and model.contour_left.size >= 8
+    scaled_target = target / norm  # residuals in % of face size: priors weigh the same at any image scale
     for rnd in range(max(config.rounds, 1)):
-        basis = np.concatenate([id_b[ids], exp_b[ids]], 2)
         x0 = np.concatenate([coef, pose.as_array().astype(np.float64)])
-        scaled_target = target / norm  # residuals in % of face size
         x0[-2:] /= norm
         x0[kid + kexp] /= norm
-        x, n = _solve(flat_mean[ids], basis, scaled_target, w, prior, x0, config.max_nfev)
-        nfev += n
+        x, n, converged = _solve(
+            np.ascontiguousarray(sub_mean[rows]), np.ascontiguousarray(sub_basis[rows]), scaled_target, w, prior, x0, config.max_iter
+        )
+        iterations += n
         coef = x[: kid + kexp]
         pa = x[kid + kexp :].copy()
         pa[0] *= norm
@@ -197,20 +269,20 @@ def fit_landmarks(
         pose = Pose.from_array(pa)
         if not slide or rnd == config.rounds - 1:
             break
-        verts = model.mean.astype(np.float64) + (
-            np.concatenate([id_b, exp_b], 2).reshape(-1, kid + kexp) @ coef
-        ).reshape(-1, 3)
         for jaw, contour in ((_JAW_RIGHT, model.contour_right), (_JAW_LEFT, model.contour_left)):
-            proj = project(verts[contour], pose)[:, :2].astype(np.float64)
+            crow = np.array([row_of[int(v)] for v in contour])
+            verts = sub_mean[crow] + sub_basis[crow] @ coef
+            proj = project(verts, pose)[:, :2].astype(np.float64)
             d = np.linalg.norm(proj[None] - target[jaw][:, None], axis=2)
             ids[jaw] = contour[d.argmin(1)]
+            rows[jaw] = crow[d.argmin(1)]
     id_coef = np.zeros(model.n_id, np.float32)
     exp_coef = np.zeros(model.n_exp, np.float32)
     id_coef[:kid], exp_coef[:kexp] = coef[:kid], coef[kid:]
     params = FitParams(id_coef, exp_coef, pose)
-    pred = project(model.vertices(id_coef, exp_coef)[ids], pose)[:, :2]
+    pred = project(sub_mean[rows] + sub_basis[rows] @ coef, pose)[:, :2]
     err = np.linalg.norm(pred - target, axis=1)
     return FitResult(
         params, pred.astype(np.float32), ids.astype(np.int32), float((err * w).sum() / w.sum()),
-        landmark_nme(pred, target, w), int(nfev),
+        err.astype(np.float32), landmark_nme(pred, target, w), int(iterations), bool(converged),
     )
