@@ -224,7 +224,7 @@ def load_model(path: str | Path, landmarks_index: str | Path | None = None) -> M
         if p.is_dir():
             model = _load_dir(p, lm)
         elif p.suffix == ".npz":
-            model = _load_npz(p)
+            model = _load_npz(p, lm)
         elif p.suffix == ".bin":
             model = _load_sfm(p, lm)
         elif p.suffix == ".mat":
@@ -246,7 +246,11 @@ def load_model(path: str | Path, landmarks_index: str | Path | None = None) -> M
 def _read_index(path: Path) -> I32:
     if not path.is_file():
         raise InputError(f"{path}: landmark index file not found")
-    ids = np.array(path.read_text().split(), dtype=np.int64)
+    text = "\n".join(line.split("#", 1)[0] for line in path.read_text().splitlines())  # '#' starts a comment
+    try:
+        ids = np.array(text.split(), dtype=np.int64)
+    except ValueError:
+        raise FormatError(f"{path}: landmark index file must hold integer vertex ids ('#' comments allowed)") from None
     if ids.size != 68:
         raise FormatError(f"{path}: expected 68 vertex ids, found {ids.size}")
     return ids.astype(np.int32)
@@ -256,14 +260,16 @@ def _no_landmarks(p: Path) -> FormatError:
     return FormatError(f"{p}: model has no 68 iBUG landmark vertex ids; pass --landmarks-index FILE (68 vertex ids)")
 
 
-def _load_npz(p: Path) -> MorphableModel:
+def _load_npz(p: Path, lm: I32 | None = None) -> MorphableModel:
     with np.load(p, allow_pickle=False) as z:
         d = {k: z[k] for k in z.files}
     version = int(d.pop("format_version", 0))
     if version != FORMAT_VERSION:
         raise FormatError(f"{p}: model format version {version}, this deocc reads {FORMAT_VERSION}")
     if "landmarks68" not in d:
-        raise _no_landmarks(p)
+        if lm is None:
+            raise _no_landmarks(p)
+        d["landmarks68"] = lm
     kw: dict = {}
     for f in fields(MorphableModel):
         if f.name not in d:
@@ -335,6 +341,12 @@ def _sfm_landmarks(mapping: Path, contours: list[I32], p: Path) -> I32:
     return lm.astype(np.int32)
 
 
+def _unit_columns(w: np.ndarray) -> tuple[F32, F32]:
+    """Split a scaled basis ``[3V, K]`` into unit-norm columns and their norms (the prior std)."""
+    n = np.linalg.norm(w, axis=0)
+    return (w / np.maximum(n, 1e-12)).astype(np.float32), n.astype(np.float32)
+
+
 def _mat(p: Path) -> dict:
     from scipy.io import loadmat
 
@@ -361,10 +373,12 @@ def _bfm_keypoints(p: Path, n_vertices: int) -> I32 | None:
 def _load_bfm_mat(p: Path, lm: I32 | None) -> MorphableModel:
     d = _mat(p)
     if "meanshape" in d and "idBase" in d:  # Deep3DFaceRecon BFM_model_front.mat
-        mean = np.asarray(d["meanshape"], np.float32).reshape(-1, 3)
-        id_basis = np.asarray(d["idBase"], np.float32)
-        exp_basis = np.asarray(d["exBase"], np.float32)
-        # Deep3DFaceRecon's bases already carry the PCA scale (coefficients ~ N(0, 1))
+        # Deep3DFaceRecon stores BFM micrometres / 1e5 (decimetres): x100 gives mm. Its bases
+        # carry the PCA std (coefficients ~ N(0, 1)); we store unit columns and std = the norm.
+        dm_to_mm = 100.0
+        mean = np.asarray(d["meanshape"], np.float32).reshape(-1, 3) * dm_to_mm
+        id_basis, id_std = _unit_columns(np.asarray(d["idBase"], np.float64) * dm_to_mm)
+        exp_basis, exp_std = _unit_columns(np.asarray(d["exBase"], np.float64) * dm_to_mm)
         kw = dict(
             albedo_mean=np.clip(np.asarray(d["meantex"], np.float32).reshape(-1, 3) / 255.0, 0, 1),
             albedo_basis=np.asarray(d["texBase"], np.float32) / 255.0,
@@ -373,10 +387,8 @@ def _load_bfm_mat(p: Path, lm: I32 | None) -> MorphableModel:
         tris = np.asarray(d["tri"], np.int64) - 1
         if lm is None and "keypoints" in d:
             lm = (np.asarray(d["keypoints"], np.int64).reshape(-1) - 1).astype(np.int32)
-        id_std = np.ones(id_basis.shape[1], np.float32)
-        exp_std = np.ones(exp_basis.shape[1], np.float32)
         name = "bfm-front"
-        units = "Deep3DFaceRecon units"
+        units = "mm"
     elif "shapeMU" in d and "shapePC" in d:  # BFM2009 01_MorphableModel.mat
         # BFM2009 is in micrometres; we keep millimetres everywhere
         mean = np.asarray(d["shapeMU"], np.float32).reshape(-1, 3) * UM_TO_MM
@@ -389,49 +401,99 @@ def _load_bfm_mat(p: Path, lm: I32 | None) -> MorphableModel:
                 albedo_basis=np.asarray(d["texPC"], np.float32) / 255.0,
                 albedo_std=np.asarray(d["texEV"], np.float32).reshape(-1),
             )
-        tris = np.asarray(d["tl"], np.int64)[:, ::-1] - 1  # BFM winds clockwise seen from the front
-        exp_basis, exp_std = _exp_pca_beside(p, mean.shape[0])
-        exp_std = exp_std * UM_TO_MM
-        name = "bfm2009"
-        units = "mm"
+        tris = np.asarray(d["tl"], np.int64)[:, ::-1] - 1  # 1-based; BFM winds clockwise seen from the front
+        return _bfm2009_with_expressions(p, mean, id_basis, id_std, tris, lm, kw)
     else:
         raise FormatError(f"{p}: .mat is neither BFM2009 (shapeMU/shapePC) nor Deep3DFaceRecon (meanshape/idBase)")
     if lm is None:
-        lm = _bfm_keypoints(p, mean.shape[0])
-    if lm is None:
         raise _no_landmarks(p)
-    model = MorphableModel(
+    return MorphableModel(
         mean, id_basis, id_std, exp_basis, exp_std, tris.astype(np.int32), np.asarray(lm, np.int32),
         name=name, source=str(p), license="Basel Face Model: academic use", units=units, **kw,
     )
+
+
+def _bfm2009_with_expressions(p: Path, mean: F32, id_basis: F32, id_std: F32, tris: np.ndarray, lm: I32 | None, kw: dict) -> MorphableModel:
+    """BFM2009 (53,490 vertices) + the 3DDFA/Guo et al. expression basis found beside it.
+
+    ``Exp_Pca.bin`` covers the 53,215-vertex trimmed BFM, so when it is present the model is
+    first restricted with ``BFM_exp_idx.mat`` (``trimIndex``, 1-based ids into the 53,490);
+    3DDFA ``keypoints_sim.npy`` landmarks and the no-neck ``indices.npy`` (38,365 ids) live in
+    that trimmed space too and are applied after it.
+    """
+    n_vertices = mean.shape[0]
+    empty = (np.zeros((3 * n_vertices, 0), np.float32), np.zeros(0, np.float32))
+    model = MorphableModel(
+        mean, id_basis, id_std, *empty, tris.astype(np.int32), np.zeros(68, np.int32),  # landmarks set below
+        name="bfm2009", source=str(p), license="Basel Face Model: academic use", units="mm", **kw,
+    )
+    exp = _read_exp_pca(p.parent / "Exp_Pca.bin") if (p.parent / "Exp_Pca.bin").is_file() else None
+    trim_file = p.parent / "BFM_exp_idx.mat"
+    trimmed = False
+    if exp is not None and exp[0].shape[0] != 3 * n_vertices or exp is None and trim_file.is_file():
+        if not trim_file.is_file():
+            raise FormatError(
+                f"{p.parent / 'Exp_Pca.bin'}: expression basis has {exp[0].shape[0] // 3} vertices, the model {n_vertices}; "
+                "put BFM_exp_idx.mat (trimIndex) beside the model"
+            )
+        keep = np.asarray(_mat(trim_file)["trimIndex"], np.int64).reshape(-1) - 1  # 1-based → 0-based
+        model, trimmed = _crop(model, keep, placeholder_landmarks=True), True
+    if exp is not None:
+        basis, std = exp
+        if basis.shape[0] != 3 * model.n_vertices:
+            raise FormatError(f"{p.parent / 'Exp_Pca.bin'}: {basis.shape[0] // 3} vertices, trimmed model has {model.n_vertices}")
+        model = replace(model, exp_basis=basis, exp_std=std)
+    if lm is None:  # 3DDFA keypoints index the 53,215-vertex (trimmed) BFM only
+        found = _bfm_keypoints(p, model.n_vertices) if trimmed or model.n_vertices == 53215 else None
+        if found is None:
+            raise _no_landmarks(p)
+        model = model.with_landmarks(found)
     crop = p.parent / "indices.npy"
-    return _crop(model, np.load(crop).astype(np.int64)) if crop.is_file() and name == "bfm2009" else model
+    if crop.is_file() and (trimmed or model.n_vertices == 53215):
+        keep = np.load(crop).astype(np.int64).reshape(-1)
+        if keep.max() < model.n_vertices:
+            model = _crop(model, keep, placeholder_landmarks=lm is not None)
+    return model  # a user --landmarks-index (lm) refers to this final vertex set: load_model applies it
 
 
-def _exp_pca_beside(p: Path, n_vertices: int) -> tuple[F32, F32]:
-    """3DDFA ``Exp_Pca.bin``: int32 count n, mean [3V] f32, basis [3V, n] f32 (column-major), std? ."""
-    f = p.parent / "Exp_Pca.bin"
-    if not f.is_file():
-        return np.zeros((3 * n_vertices, 0), np.float32), np.zeros(0, np.float32)
+def _read_exp_pca(f: Path) -> tuple[F32, F32]:
+    """3DDFA / Guo et al. ``Exp_Pca.bin``: int32 n, then float32 mean ``[3V]`` and basis ``[n, 3V]``.
+
+    Layout as read by Deep3DFaceRecon's ``LoadExpBasis`` (little-endian, C order: the n rows
+    are the modes, each xyz-interleaved per vertex); V follows from the file size. Units are
+    the BFM's micrometres. The per-mode std is ``std_exp.txt`` beside it when present (its
+    ``expEV``), times the column norm; columns are stored with unit norm here.
+
+    Returns:
+        ``([3V, n] float32 unit columns, [n] float32 std in mm)``.
+    """
     raw = f.read_bytes()
-    n = int(np.frombuffer(raw[:4], np.int32)[0])
-    body = np.frombuffer(raw[4:], np.float32)
-    v3 = 3 * n_vertices
-    if body.size < v3 * (n + 1):
-        raise FormatError(f"{f}: {body.size} floats, expected at least {v3 * (n + 1)} for {n} modes")
-    basis = body[v3 : v3 * (n + 1)].reshape(n, v3).T.copy()
+    n = int(np.frombuffer(raw[:4], "<i4")[0])
+    body = np.frombuffer(raw[4:], "<f4")
+    if n <= 0 or body.size % (n + 1):
+        raise FormatError(f"{f}: {body.size} floats after the header do not split into a mean and {n} modes")
+    v3 = body.size // (n + 1)
+    basis = body[v3:].reshape(n, v3).T.astype(np.float64)  # skip the (all-zero) mean offset
     norms = np.linalg.norm(basis, axis=0)
-    return (basis / np.maximum(norms, 1e-12)).astype(np.float32), norms.astype(np.float32)
+    ev = f.parent / "std_exp.txt"
+    scale = np.loadtxt(ev, dtype=np.float64).reshape(-1)[:n] if ev.is_file() else np.ones(n)
+    std = norms * scale * float(UM_TO_MM)
+    return (basis / np.maximum(norms, 1e-12)).astype(np.float32), std.astype(np.float32)
 
 
-def _crop(model: MorphableModel, keep: np.ndarray) -> MorphableModel:
-    """Restrict to a vertex subset (e.g. the 3DDFA no-neck indices); drops cut triangles."""
+def _crop(model: MorphableModel, keep: np.ndarray, placeholder_landmarks: bool = False) -> MorphableModel:
+    """Restrict to a vertex subset (e.g. the 3DDFA no-neck indices); drops cut triangles.
+
+    With ``placeholder_landmarks`` the landmark ids are not real yet (set later) and may be cut.
+    """
     remap = -np.ones(model.n_vertices, np.int64)
     remap[keep] = np.arange(keep.size)
     rows = (3 * keep[:, None] + np.arange(3)).reshape(-1)
     tris = remap[model.triangles]
     tris = tris[(tris >= 0).all(1)]
     lm = remap[model.landmarks68]
+    if placeholder_landmarks:
+        lm = np.maximum(lm, 0)
     if (lm < 0).any():
         raise FormatError(f"{model.source}: crop removes landmark vertices")
     alb = {}
@@ -440,8 +502,13 @@ def _crop(model: MorphableModel, keep: np.ndarray) -> MorphableModel:
     return replace(
         model, mean=model.mean[keep], id_basis=model.id_basis[rows], exp_basis=model.exp_basis[rows],
         triangles=tris.astype(np.int32), landmarks68=lm.astype(np.int32),
-        contour_right=np.zeros(0, np.int32), contour_left=np.zeros(0, np.int32), **alb,
+        contour_right=_kept(remap, model.contour_right), contour_left=_kept(remap, model.contour_left), **alb,
     )
+
+
+def _kept(remap: np.ndarray, ids: I32) -> I32:
+    new = remap[ids]
+    return new[new >= 0].astype(np.int32)
 
 
 def _load_3ddfa_pkl(p: Path, lm: I32 | None) -> MorphableModel:

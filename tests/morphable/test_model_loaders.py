@@ -45,20 +45,51 @@ def _tiny(v=80, k=4, rng=np.random.default_rng(0)):
     return mean, rng.normal(size=(3 * v, k)), tri
 
 
-def test_bfm2009_mat_format(tmp_path):
-    mean, basis, tri = _tiny()
+def _write_exp_pca(path, basis):
+    """Exp_Pca.bin exactly as 3DDFA ships it: int32 n, float32 mean [3V], float32 modes [n, 3V]."""
+    v3, n = basis.shape
+    path.write_bytes(np.int32(n).tobytes() + np.zeros(v3, "<f4").tobytes() + basis.T.astype("<f4").tobytes())
+
+
+def test_bfm2009_mat_with_trim_expressions_keypoints_and_no_neck_crop(tmp_path):
+    mean, basis, tri = _tiny(v=80)
     savemat(tmp_path / "01_MorphableModel.mat", {
         "shapeMU": (mean * 1000).reshape(-1, 1), "shapePC": basis, "shapeEV": np.full((4, 1), 2000.0),
         "texMU": np.full((mean.size, 1), 128.0), "texPC": np.zeros((mean.size, 2)), "texEV": np.ones((2, 1)),
         "tl": tri + 1,
     })
-    with pytest.raises(FormatError, match="68 iBUG"):
-        load_model(tmp_path / "01_MorphableModel.mat")
-    np.save(tmp_path / "keypoints_sim.npy", (3 * np.arange(68)[:, None] + np.arange(3)).reshape(-1))
-    m = load_model(tmp_path / "01_MorphableModel.mat")
+    m = load_model(tmp_path / "01_MorphableModel.mat", landmarks_index=_index_file(tmp_path, range(68)))
     np.testing.assert_allclose(m.mean, mean, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(m.id_std, 2.0)  # micrometres → mm
     assert m.has_albedo and abs(m.albedo_mean.mean() - 128 / 255) < 1e-6
+    # BFM winds clockwise: we flip to counter-clockwise
+    assert m.triangles[0].tolist() == tri[0, ::-1].tolist()
+    with pytest.raises(FormatError, match="--landmarks-index"):
+        load_model(tmp_path / "01_MorphableModel.mat")
+
+    # Exp_Pca.bin covers a trimmed vertex set (53,215 of 53,490 in the real files)
+    keep = np.arange(3, 78)  # 75 vertices
+    exp = np.random.default_rng(1).normal(size=(3 * keep.size, 3)) * 500.0
+    _write_exp_pca(tmp_path / "Exp_Pca.bin", exp)
+    with pytest.raises(FormatError, match="BFM_exp_idx.mat"):
+        load_model(tmp_path / "01_MorphableModel.mat")
+    savemat(tmp_path / "BFM_exp_idx.mat", {"trimIndex": (keep + 1)[:, None]})  # 1-based
+    np.save(tmp_path / "keypoints_sim.npy", (3 * np.arange(68)[:, None] + np.arange(3)).reshape(-1))  # trimmed space
+    m = load_model(tmp_path / "01_MorphableModel.mat")
+    assert (m.n_vertices, m.n_exp) == (75, 3)
+    np.testing.assert_allclose(m.mean, mean[keep], rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(m.exp_basis * m.exp_std, exp * 1e-3, rtol=1e-4, atol=1e-6)
+    assert m.landmarks68.tolist() == list(range(68))
+
+    np.save(tmp_path / "indices.npy", np.arange(0, 72, dtype=np.int32))  # 3DDFA no-neck crop, trimmed space
+    m = load_model(tmp_path / "01_MorphableModel.mat")
+    assert m.n_vertices == 72 and m.triangles.max() < 72
+
+
+def _index_file(tmp_path, ids):
+    f = tmp_path / "lm.txt"
+    f.write_text("# 68 vertex ids\n" + "\n".join(str(i) for i in ids))
+    return f
 
 
 def test_deep3d_front_mat_format(tmp_path):
@@ -68,7 +99,9 @@ def test_deep3d_front_mat_format(tmp_path):
         "texBase": np.zeros((mean.size, 3)), "tri": tri + 1, "keypoints": np.arange(1, 69)[None],
     })
     m = load_model(tmp_path / "BFM_model_front.mat")
-    assert (m.n_id, m.n_exp, m.landmarks68[0]) == (4, 2, 0) and m.has_albedo
+    assert (m.n_id, m.n_exp, m.landmarks68[0]) == (4, 2, 0) and m.has_albedo  # keypoints 1-based
+    np.testing.assert_allclose(m.mean, mean * 100, rtol=1e-5)  # decimetres → mm
+    np.testing.assert_allclose(m.id_basis * m.id_std, basis * 100, rtol=1e-4, atol=1e-4)
 
 
 def test_3ddfa_v2_pickle_format(tmp_path):
@@ -95,3 +128,51 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     m = load_model("starter")
     with pytest.raises(FormatError, match="out of range"):
         MorphableModel(m.mean, m.id_basis, m.id_std, m.exp_basis, m.exp_std, m.triangles, np.full(68, 10**6, np.int32))
+
+
+def test_real_3ddfa_files_match_their_published_facts(ddfa_dir, shared_data):
+    from scipy.io import loadmat
+
+    m = load_model(ddfa_dir)
+    kp = np.load(ddfa_dir / "train.configs" / "keypoints_sim.npy")
+    assert m.landmarks68.tolist() == (kp[::3] // 3).tolist()
+    assert m.mean[m.landmarks68, 2].argmax() == 30  # iBUG 30, the nose tip, is the frontmost landmark
+    tri = loadmat(ddfa_dir / "visualize" / "tri.mat")["tri"]
+    assert tri.min() == 1 and tri.max() == 53215  # 1-based on disk ...
+    assert m.triangles.min() == 0 and m.triangles.max() == 53214  # ... 0-based here
+    # the mesh faces the viewer: counter-clockwise triangles have normals with +z
+    v = m.mean[m.triangles]
+    nz = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])[:, 2]
+    assert (nz > 0).mean() > 0.6
+    v2 = shared_data / "3dmm" / "3DDFA_V2" / "configs"
+    idx = np.load(v2 / "indices.npy")
+    assert idx.size == 38365 and idx.max() < m.n_vertices
+    import pickle
+
+    tri_nn = pickle.loads((v2 / "tri.pkl").read_bytes())
+    assert tri_nn.shape == (3, 76073) and tri_nn.max() == 38364
+
+
+def test_real_68_landmark_bfm_basis(ddfa_dir):
+    m = load_model(ddfa_dir / "c++" / "weights")
+    assert (m.n_vertices, m.n_id, m.n_exp, len(m.triangles)) == (68, 40, 10, 0)
+    dense = load_model(ddfa_dir)
+    # u_base is the dense mean (u_shp + u_exp) at the 68 keypoints
+    np.testing.assert_allclose(m.mean, dense.mean[dense.landmarks68], atol=1e-3)
+
+
+def test_surrey_landmarks_match_ibug_to_sfm(sfm_dir):
+    m = load_model(sfm_dir / "sfm_shape_3448.bin")
+    assert m.landmarks68[8] == 33 and m.landmarks68[17] == 225  # "9 = 33", "18 = 225" (1-based iBUG)
+    assert m.n_vertices == 3448 and m.exp_names == ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
+
+
+def test_model_without_landmarks_names_the_option(tmp_path):
+    m = load_model("starter")
+    arrays = m.to_arrays()
+    del arrays["landmarks68"]
+    np.savez(tmp_path / "nolm.npz", **arrays)
+    with pytest.raises(FormatError, match="--landmarks-index FILE"):
+        load_model(tmp_path / "nolm.npz")
+    ok = load_model(tmp_path / "nolm.npz", landmarks_index=_index_file(tmp_path, range(100, 168)))
+    assert ok.landmarks68[0] == 100
