@@ -36,17 +36,61 @@ def test_zero_weights_ignore_occluded_landmarks(sfm):
     assert r.error_px < 1.0 and abs(r.params.pose.yaw - 0.3) < np.radians(2)
 
 
-def test_real_aflw2000_landmarks_fit_within_3_percent(sfm, aflw_dir):
-    nmes, yaw_err = [], []
+def _aflw(aflw_dir):
+    """(landmarks [68,2], Pose_Para yaw radians) for the shared AFLW2000-3D samples.
+
+    pt3d_68 rows 0, 1 are image x, y (MATLAB 1-based: subtract 1); Pose_Para is
+    [pitch, yaw, roll, tx, ty, tz, scale] in radians.
+    """
+    out = []
     for mat in sorted(aflw_dir.glob("*.mat")):
         d = loadmat(mat)
-        lm = d["pt3d_68"][:2].T - 1.0
-        r = fit_landmarks(sfm, lm)
-        nmes.append(r.nme)
-        yaw_err.append(abs(abs(np.degrees(r.params.pose.yaw)) - abs(np.degrees(d["Pose_Para"][0, 1]))))
+        out.append((d["pt3d_68"][:2].T - 1.0, float(d["Pose_Para"][0, 1])))
+    return out
+
+
+def test_real_aflw2000_landmarks_fit_within_3_percent(sfm, aflw_dir):
+    # measured: mean NME 0.0225 (box-normalised, 13 faces, yaw -55..71 deg); eos's own
+    # fit_shape_and_pose gives 0.0295 on its 52 mapped points of the same faces
+    nmes = [fit_landmarks(sfm, lm).nme for lm, _ in _aflw(aflw_dir)]
     assert len(nmes) >= 10
     assert np.mean(nmes) < 0.03, nmes
-    assert np.median(yaw_err) < 10, yaw_err
+    assert max(nmes) < 0.04, nmes  # no blow-up on the 45-71 deg profiles
+
+
+def test_fitted_yaw_is_the_negated_aflw_yaw(sfm, aflw_dir):
+    """AFLW2000-3D / 300W-LP Pose_Para yaw = -our yaw (ours: positive turns the nose to image right)."""
+    ours, theirs = [], []
+    for lm, yaw in _aflw(aflw_dir):
+        ours.append(fit_landmarks(sfm, lm).params.pose.yaw)
+        theirs.append(-yaw)
+    ours, theirs = np.degrees(ours), np.degrees(theirs)
+    turned = np.abs(theirs) > 10
+    assert turned.sum() >= 6 and (np.sign(ours[turned]) == np.sign(theirs[turned])).all(), (ours, theirs)
+    assert np.median(np.abs(ours - theirs)) < 10, (ours, theirs)  # measured median 2.7 deg, max 12 (a 38 deg face)
+
+
+def test_real_68_landmark_bfm_basis_fits_aflw(ddfa_dir, aflw_dir):
+    m = load_model(ddfa_dir / "c++" / "weights")
+    nmes = [fit_landmarks(m, lm).nme for lm, _ in _aflw(aflw_dir)]
+    assert np.mean(nmes) < 0.015, nmes  # measured 0.0093: the BFM landmark basis is richer than SFM's
+
+
+def test_real_300w_lp_profile(sfm, lp300w_dir):
+    d = loadmat(next(iter(sorted(lp300w_dir.glob("*.mat")))))
+    r = fit_landmarks(sfm, d["pt2d"].T - 1.0)
+    yaw = -np.degrees(d["Pose_Para"][0, 1])  # -(-44 deg)
+    assert r.nme < 0.035 and r.converged  # measured 0.027
+    assert abs(np.degrees(r.params.pose.yaw) - yaw) < 10  # measured 47.9 vs 44.0
+
+
+def test_real_ibug_pts(sfm, ibug_pts_image):
+    text = ibug_pts_image[1].read_text()
+    pts = np.array([ln.split() for ln in text[text.index("{") + 1 : text.index("}")].split("\n") if ln.strip()], float) - 1.0  # 1-based
+    r = fit_landmarks(sfm, pts)
+    inter_ocular = np.linalg.norm(pts[36] - pts[45])
+    assert r.error_px / inter_ocular < 0.06  # measured 0.039 (eos reports ~0.04 on its mapped points)
+    assert r.residual_px.shape == (68,) and np.isclose(r.residual_px.mean(), r.error_px, rtol=1e-4)
 
 
 def test_contour_sliding_helps_turned_faces(sfm, aflw_dir):
