@@ -40,6 +40,7 @@ class FitConfig:
         max_exp: at most this many expression modes.
         rounds: contour-sliding rounds (1 = fixed jaw vertices).
         max_iter: Levenberg-Marquardt iterations per round (each: one Jacobian, one solve).
+        tol: stop a round when an accepted step lowers the cost by less than this fraction.
     """
 
     rho_id: float = 2.0
@@ -48,6 +49,7 @@ class FitConfig:
     max_exp: int = 30
     rounds: int = 3
     max_iter: int = 50
+    tol: float = 1e-6
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def _residuals(mean, basis, target, sw, prior, x, with_jac, res, jac):
 
 
 @njit(cache=True)
-def _solve(mean, basis, target, w, prior, x0, max_iter):
+def _solve(mean, basis, target, w, prior, x0, max_iter, tol):
     """Levenberg-Marquardt (Marquardt diagonal damping) on Eq. 2; float64 throughout.
 
     mean [N,3], basis [N,3,K], target [N,2], w [N], prior [K], x0 [K+6] → (x, iterations, converged).
@@ -167,8 +169,13 @@ def _solve(mean, basis, target, w, prior, x0, max_iter):
     converged = False
     while it < max_iter and not converged:
         it += 1
-        jtj = jac.T @ jac
-        grad = jac.T @ res
+        # the prior rows of J are diagonal: J^T J = Jd^T Jd + diag(prior^2), same for the gradient
+        jd = jac[: 2 * n]
+        jtj = jd.T @ jd
+        grad = jd.T @ res[: 2 * n]
+        for c in range(k):
+            jtj[c, c] += prior[c] * prior[c]
+            grad[c] += prior[c] * res[2 * n + c]
         improved = False
         for _ in range(12):
             a = jtj.copy()
@@ -184,7 +191,7 @@ def _solve(mean, basis, target, w, prior, x0, max_iter):
                 cost = cn
                 lam = max(lam * 0.3, 1e-9)
                 improved = True
-                converged = rel < 1e-7 or np.abs(step).max() < 1e-9
+                converged = rel < tol or np.abs(step).max() < 1e-9
                 break
             lam *= 10.0
         if not improved:
@@ -259,7 +266,7 @@ def fit_landmarks(
         x0[-2:] /= norm
         x0[kid + kexp] /= norm
         x, n, converged = _solve(
-            np.ascontiguousarray(sub_mean[rows]), np.ascontiguousarray(sub_basis[rows]), scaled_target, w, prior, x0, config.max_iter
+            np.ascontiguousarray(sub_mean[rows]), np.ascontiguousarray(sub_basis[rows]), scaled_target, w, prior, x0, config.max_iter, config.tol
         )
         iterations += n
         coef = x[: kid + kexp]
