@@ -26,7 +26,7 @@ from deocc_core.synth.align import align_face
 from deocc_core.train.config import TrainConfig
 from deocc_core.train.trainer import generator_input
 
-__all__ = ["FaceOutput", "deocclude_face", "paste_back", "vertex_colors", "expression_coefficients", "MIN_FACE_PX"]
+__all__ = ["FaceOutput", "PhotoOutput", "deocclude", "deocclude_face", "paste_back", "vertex_colors", "expression_coefficients", "MIN_FACE_PX"]
 
 log = logging.getLogger(__name__)
 MIN_FACE_PX = 24  # landmark boxes smaller than this are reported, not processed
@@ -123,6 +123,63 @@ def deocclude_face(image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.float
     rr = render_face(model, params, tcfg.size, tcfg.size)
     out = _run_g(G, tcfg, crop.image, rr.image, device)
     return FaceOutput(crop.image, rr.image, out, rr.mask, crop.inverse, replace(fit, params=params), rr)
+
+
+@dataclass(frozen=True)
+class PhotoOutput:
+    """One processed photo.
+
+    Attributes:
+        image: ``[H, W, 3]`` uint8 RGB photo with every processed face pasted back.
+        faces: the processed faces, in detection order (left to right).
+        skipped: one line per face that was found but not processed (e.g. too small).
+    """
+
+    image: npt.NDArray[np.uint8]
+    faces: tuple[FaceOutput, ...]
+    skipped: tuple[str, ...]
+
+
+def deocclude(image: npt.NDArray[np.uint8], G: nn.Module, tcfg: TrainConfig, model: MorphableModel, detector: object | None,
+              device: torch.device, *, landmarks: list[npt.NDArray[np.floating]] | None = None,
+              expression: str = "keep") -> PhotoOutput:
+    """De-occlude every face of a photo: detect (or take ``landmarks``), process, paste back.
+
+    Args:
+        image: ``[H, W, 3]`` uint8 RGB photo.
+        G, tcfg: generator and its training config. model: the shards' 3DMM.
+        detector: a :func:`deocc_core.landmarks.detect.make_detector` detector; unused when
+            ``landmarks`` (a list of ``[68, 2]`` arrays in photo pixels) is given.
+        device: where G runs. expression: see :func:`deocclude_face`.
+
+    Returns:
+        PhotoOutput; a photo without faces comes back unchanged with no faces (not an error).
+
+    Example:
+        >>> from deocc_core.morphable.model import load_model
+        >>> from deocc_core.nets.networks import define_generator
+        >>> from deocc_core.train.config import TrainConfig
+        >>> photo = np.zeros((40, 40, 3), np.uint8)
+        >>> r = deocclude(photo, define_generator(64, ngf=8), TrainConfig(shards="", out="", size=64),
+        ...               load_model("starter"), None, torch.device("cpu"), landmarks=[])
+        >>> len(r.faces), bool((r.image == photo).all())
+        (0, True)
+    """
+    check_array(image, "image", (None, None, 3), np.uint8)
+    if landmarks is None:
+        if detector is None:
+            raise ConfigError("deocclude: give a detector or the landmarks")
+        landmarks = [f.landmarks for f in detector.detect(image)]  # type: ignore[attr-defined]
+    result, faces, skipped = image, [], []
+    for k, lm in enumerate(landmarks):
+        try:
+            fo = deocclude_face(image, lm, G, tcfg, model, device, expression)
+        except InputError as e:
+            skipped.append(f"face {k}: {e}")
+            continue
+        result = paste_back(result, fo.output, fo.inverse, fo.face_mask)
+        faces.append(fo)
+    return PhotoOutput(result, tuple(faces), tuple(skipped))
 
 
 def paste_back(photo: npt.NDArray[np.uint8], crop_out: npt.NDArray[np.uint8], inverse: npt.NDArray[np.floating],

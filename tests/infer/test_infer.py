@@ -60,3 +60,30 @@ def test_expression_presets_and_files(tmp_path):
     sfm_like = m.__class__(**{**m.__dict__, "exp_names": tuple(f"mode{i}" for i in range(m.n_exp))})
     with pytest.raises(ConfigError, match="no expression mode"):
         expression_coefficients(sfm_like, "smile")
+
+
+def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_outputs(ibug_pts_image, tiny_run, tmp_path):
+    import shutil
+
+    from deocc_core.infer.run import InferConfig, run_inference
+    from deocc_core.synth.sources import read_image as read
+
+    img_path, pts = ibug_pts_image
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    # a working copy in tmp (never in the repo): the photo + its sidecar, an unannotated copy, an unreadable file
+    shutil.copy(img_path, photos / f"a{img_path.suffix}")
+    shutil.copy(pts, photos / "a.pts")
+    shutil.copy(img_path, photos / f"b{img_path.suffix}")
+    (photos / "c.png").write_bytes(b"not an image")
+    calls = []
+    r = run_inference(InferConfig(inputs=(str(photos),), ckpt=str(tiny_run), out=str(tmp_path / "o"), landmarks_from="pts",
+                                  mesh=True, side_by_side=True, device="cpu"), progress=lambda n=1, total=None: calls.append(n))
+    assert r.n_images == 3 and r.n_faces == 1 and sum(calls) == 3
+    assert len(r.problems) == 2 and any("c.png" in p for p in r.problems) and any("b" + img_path.suffix in p for p in r.problems)
+    photo = read(img_path)
+    assert read(r.outputs[0]).shape == photo.shape
+    sbs = read(tmp_path / "o" / "a_side_by_side.png")
+    assert sbs.shape == (photo.shape[0], 2 * photo.shape[1], 3)
+    v, t = read_obj(tmp_path / "o" / "a_face0.obj")
+    assert v.shape[1] == 3 and len(t) > 0
