@@ -26,7 +26,7 @@ app.add_typer(model_app, name="model")
 
 # --- model info / convert, fit (3DMM core) -------------------------------------------
 
-LANDMARKS_INDEX = typer.Option(None, "--landmarks-index", help="Text file of 68 vertex ids (iBUG order) for models without them.")
+LANDMARKS_INDEX = typer.Option(None, "--landmarks-index", help="Text file of 68 vertex ids (0-based, iBUG order, one per line, '#' comments) for models without them. Default: none (use the model's own).")
 
 
 @model_app.command("info")
@@ -75,9 +75,9 @@ def _landmarks_for(image_path: Path, image: np.ndarray, how: str, detector) -> l
 
 @app.command("fit")
 def fit(images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Photos to fit."),
-        landmarks_from: str = typer.Option("detector", "--landmarks-from", help="pts | mat (sidecar files) | detector (dlib)."),
-        model: str = typer.Option("starter", "--model", help="Model path or 'starter'."),
-        out: Path = typer.Option(Path("fit_out"), "--out", help="Output folder."),
+        landmarks_from: str = typer.Option("detector", "--landmarks-from", help="Where the 68 landmarks come from: pts | mat (sidecar file beside the image) | detector (dlib). Default: detector."),
+        model: str = typer.Option("starter", "--model", help="Model file/folder (any supported format) or 'starter'. Default: starter."),
+        out: Path = typer.Option(Path("fit_out"), "--out", help="Output folder for <stem>_params.json, _render.png, _overlay.png, .obj. Default: fit_out."),
         landmarks_index: Path = LANDMARKS_INDEX) -> None:
     """Fit the 3DMM to each face: params JSON (angles in degrees), error, render, overlay PNG, OBJ mesh."""
     import cv2
@@ -119,7 +119,8 @@ def fit(images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, he
                 Path(f"{stem}_params.json").write_text(json.dumps({
                     "image": str(path), "model": m.name, "angles_deg": pose.degrees(), "scale": pose.scale,
                     "translation": [pose.tx, pose.ty], "id_coef": r.params.id_coef.tolist(), "exp_coef": r.params.exp_coef.tolist(),
-                    "landmark_error_px": r.error_px, "nme": r.nme}, indent=1))
+                    "landmark_error_px": r.error_px, "nme": r.nme, "landmark_residual_px": np.round(r.residual_px, 3).tolist(),
+                    "iterations": r.iterations, "converged": r.converged, "vertex_ids": r.vertex_ids.tolist()}, indent=1))
                 stdout.print(f"{path.name}: yaw {pose.degrees()['yaw']:+.1f}°, error {r.error_px:.2f} px (NME {r.nme:.4f}) → {stem}_*.png/.obj/.json")
             advance()
 
