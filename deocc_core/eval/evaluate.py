@@ -72,7 +72,7 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     Raises:
         ConfigError: split missing, checkpoint of another resolution, unknown baseline.
     """
-    from deocc_core.train.trainer import generator_input, load_generator, resolve_device
+    from deocc_core.train.trainer import load_generator, resolve_device
 
     folder = Path(config.shards)
     manifest = read_manifest(folder)
@@ -92,45 +92,33 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     if not methods:
         raise ConfigError("nothing to evaluate: give --ckpt and/or --baselines")
     paths = shard_paths(folder, config.split)
-    total = sum(min(len(ShardReader(p)), 10**12) for p in paths)
+    by_name = {p.name: p for p in paths}
+    total = 0
+    for p in paths:
+        with ShardReader(p) as r:
+            total += len(r)
     total = min(total, config.limit) if config.limit else total
     if progress:
         progress(0, total=total)
     rows: list[dict[str, Any]] = []
-    keep: dict[int, dict[str, np.ndarray]] = {}
     done = 0
     for p in paths:
+        if config.limit and done >= config.limit:
+            break
         with ShardReader(p) as r:
             n = len(r)
             for s0 in range(0, n, config.batch_size):
-                idx = list(range(s0, min(n, s0 + config.batch_size)))
                 if config.limit and done >= config.limit:
                     break
-                idx = idx[: config.limit - done] if config.limit else idx
-                occ = r.dataset("occluded")[idx[0] : idx[-1] + 1]
-                gt = r.dataset("gt")[idx[0] : idx[-1] + 1]
-                ren = r.dataset("render")[idx[0] : idx[-1] + 1]
-                om = r.dataset("occ_mask")[idx[0] : idx[-1] + 1]
-                regions = r.dataset("region")[idx[0] : idx[-1] + 1]
-                classes = r.dataset("occluder_class")[idx[0] : idx[-1] + 1]
-                outs: dict[str, np.ndarray] = {}
-                if nets:
-                    b = {"occluded": torch.from_numpy(occ).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device),
-                         "render": torch.from_numpy(ren).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)}
-                    with torch.no_grad():
-                        for name, G, tcfg in nets:
-                            outs[name] = _to_u8(G(generator_input(b, tcfg.no_render)))
-                for k in range(len(idx)):
-                    mask = om[k] > 0
-                    row = {"shard": p.name, "index": idx[k], "region": Region(int(regions[k])).name.lower(),
-                           "class": OccluderClass(int(classes[k])).name.lower()}
-                    images = {"occluded": occ[k], "gt": gt[k], "render": ren[k]}
+                stop = min(n, s0 + config.batch_size, s0 + config.limit - done) if config.limit else min(n, s0 + config.batch_size)
+                batch = _run_methods(r, s0, stop, nets, methods, device)
+                for k in range(stop - s0):
+                    mask = batch["occ_mask"][k] > 0
+                    row = {"shard": p.name, "index": s0 + k, "region": Region(int(batch["region"][k])).name.lower(),
+                           "class": OccluderClass(int(batch["occluder_class"][k])).name.lower()}
                     for m in methods:
-                        out = outs[m][k] if m in outs else run_baseline(m, occ[k], om[k])
-                        images[m] = out
-                        row[m] = asdict(score(out, gt[k], mask))
+                        row[m] = asdict(score(batch[m][k], batch["gt"][k], mask))
                     rows.append(row)
-                    keep[len(rows) - 1] = images if len(keep) < 4000 else {}
                     done += 1
                     if progress:
                         progress(1)
@@ -142,13 +130,49 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     (out / "results.json").write_text(json.dumps({"config": asdict(config), "n_samples": len(rows), "table": table,
                                                    "paper_table1": PAPER_TABLE1, "samples": rows}, indent=1, default=str))
     (out / "results.md").write_text(_markdown(table, methods, len(rows)))
-    (out / "report.html").write_text(_html(table, methods, rows, keep, len(rows)))
-    first = [i for i in sorted(keep) if keep[i]][:8]
+    # images only for the few samples shown: re-read and re-run them (memory stays O(batch) at any scale)
+    picks = _picks(rows, methods[0])
+    wanted = sorted({i for ids in picks.values() for i in ids} | set(range(min(8, len(rows)))))
+    keep: dict[int, dict[str, np.ndarray]] = {}
+    for i in wanted:
+        with ShardReader(by_name[rows[i]["shard"]]) as r:
+            b = _run_methods(r, rows[i]["index"], rows[i]["index"] + 1, nets, methods, device)
+        keep[i] = {k: v[0] for k, v in b.items() if k in ("occluded", "gt", "render", *methods)}
+    (out / "report.html").write_text(_html(table, methods, rows, keep, picks, len(rows)))
+    first = list(range(min(8, len(rows))))
     tiles = [[keep[i]["occluded"], keep[i]["render"], *[keep[i][m] for m in methods if m != "input"], keep[i]["gt"]] for i in first]
     header = "occluded | render | " + " | ".join(m for m in methods if m != "input") + " | gt"
     grid = image_grid(tiles, labels=[f"{rows[i]['class']} / {rows[i]['region']}" + (f"   ({header})" if j == 0 else "") for j, i in enumerate(first)])
     cv2.imwrite(str(out / "samples.png"), grid[:, :, ::-1])
     return EvalResult(table, len(rows), out)
+
+
+def _run_methods(r: ShardReader, start: int, stop: int, nets: list, methods: list[str], device: torch.device) -> dict[str, np.ndarray]:
+    """Samples ``start:stop`` of an open shard and every method's uint8 output for them."""
+    from deocc_core.train.trainer import generator_input
+
+    b = {k: r.dataset(k)[start:stop] for k in ("occluded", "gt", "render", "occ_mask", "region", "occluder_class")}
+    if nets:
+        x = {k: torch.from_numpy(b[k]).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device) for k in ("occluded", "render")}
+        with torch.no_grad():
+            for name, G, tcfg in nets:
+                b[name] = _to_u8(G(generator_input(x, tcfg.no_render)))
+    for m in methods:
+        if m not in b:
+            b[m] = np.stack([run_baseline(m, b["occluded"][k], b["occ_mask"][k]) for k in range(stop - start)])
+    return b
+
+
+def _picks(rows: list[dict[str, Any]], ref: str) -> dict[str, list[int]]:
+    """Worst, median and best sample ids per region, ranked by ``ref``'s PSNR in the mask."""
+    by_region: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        by_region[r["region"]].append(i)
+    picks = {}
+    for region, ids in sorted(by_region.items()):
+        ids = sorted(ids, key=lambda i: rows[i][ref]["psnr_mask"] if math.isfinite(rows[i][ref]["psnr_mask"]) else 1e9)
+        picks[region] = [ids[0], ids[len(ids) // 2], ids[-1]] if len(ids) >= 3 else ids
+    return picks
 
 
 def _aggregate(rows: list[dict[str, Any]], methods: list[str]) -> dict[str, dict[str, dict[str, float]]]:
@@ -195,7 +219,7 @@ def _png64(img: np.ndarray) -> str:
     return base64.b64encode(buf.tobytes()).decode()
 
 
-def _html(table, methods, rows, keep, n) -> str:
+def _html(table, methods, rows, keep, picks, n) -> str:
     md = _markdown(table, methods, n)
     body = [f"<h1>deocc-eval report</h1><p>{n} samples; methods: {html.escape(', '.join(methods))}</p>"]
     # markdown tables → html tables (simple: one <table> per block)
@@ -213,14 +237,8 @@ def _html(table, methods, rows, keep, n) -> str:
             elif line and not line.startswith("# "):
                 body.append(f"<p>{html.escape(line)}</p>")
     ref = methods[0]
-    by_region: dict[str, list[int]] = defaultdict(list)
-    for i, r in enumerate(rows):
-        if keep.get(i):
-            by_region[r["region"]].append(i)
     body.append(f"<h2>Worst / median / best samples per region (by {html.escape(ref)} PSNR in the mask)</h2>")
-    for region, ids in sorted(by_region.items()):
-        ids = sorted(ids, key=lambda i: rows[i][ref]["psnr_mask"])
-        pick = [ids[0], ids[len(ids) // 2], ids[-1]] if len(ids) >= 3 else ids
+    for region, pick in picks.items():
         tiles = [[keep[i]["occluded"], keep[i]["render"], *[keep[i][m] for m in methods if m != "input"], keep[i]["gt"]] for i in pick]
         labels = [f"{rows[i]['class']}: {ref} {rows[i][ref]['psnr_mask']:.1f} dB" for i in pick]
         grid = image_grid(tiles, labels=labels)

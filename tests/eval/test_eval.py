@@ -71,3 +71,14 @@ def test_checkpoint_of_another_resolution_is_refused(tiny_run, tmp_path):
     build(BuildConfig(source="synthetic", out=str(tmp_path / "s32"), size=32, per_shard=8, n_synthetic=40, test_fraction=0.5))
     with pytest.raises(ConfigError, match="64 px"):
         evaluate(EvalConfig(shards=str(tmp_path / "s32"), out=str(tmp_path / "e"), checkpoints=(("tiny", str(tiny_run)),)))
+
+
+def test_limit_missing_split_and_unknown_baseline(tiny_shards, tmp_path):
+    r = evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), baselines=("input", "ns"), limit=3))
+    assert r.n_samples == 3 and r.table["ns"]["all"]["n"] == 3
+    # the occluded input is the ground truth outside the occluder: its whole-crop PSNR is finite and below the masked-out ideal
+    assert r.table["input"]["all"]["psnr"] > r.table["input"]["all"]["psnr_mask"]
+    with pytest.raises(ConfigError, match="no 'holdout' split"):
+        evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), split="holdout"))
+    with pytest.raises(ConfigError, match="unknown baseline 'gan'"):
+        evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), baselines=("gan",)))
