@@ -7,8 +7,14 @@ Minimises, over identity α, expression β and the weak-perspective pose,
 where d is a face-size normaliser (1 % of sqrt(landmark box area)), so the priors weigh
 the same at any image scale. Pose starts from a closed-form affine estimate; jaw
 landmarks slide along the model's outline (``contour_right/left``) between rounds, so
-turned faces fit their silhouette and not a fixed vertex. MINPACK's LM (scipy) with an
-analytic Jacobian.
+turned faces fit their silhouette and not a fixed vertex: each jaw landmark takes the
+contour vertex whose projection is nearest to it (eos's rule), on both sides. Measured on
+the 13 shared AFLW2000-3D faces (Surrey model): mean NME 0.0225 sliding both sides, 0.0228
+sliding only the side turned away, 0.0238 with fixed jaw vertices.
+
+The solver is a numba Levenberg-Marquardt (Marquardt diagonal damping, float64, analytic
+Jacobian) over ``[α | β | scale, pitch, yaw, roll, tx, ty]`` on the landmark and contour
+rows of the bases only (cached per model): about 1-3 ms per face for the Surrey model.
 """
 from __future__ import annotations
 
