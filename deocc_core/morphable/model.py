@@ -16,6 +16,20 @@ Loaders turn the real formats users have into a :class:`MorphableModel`:
 - 3DDFA ``c++/weights`` (``u_base.txt``, ``w_shp_base.txt``, ``w_exp_base.txt``): the BFM
   restricted to the 68 landmarks, a mesh-less model for fitting only.
 
+Conversions (one place to check them):
+    - SFM: orthonormal basis kept, ``id_std = sqrt(eigenvalue)`` (eos stores variances; its
+      ``get_rescaled_pca_basis`` is basis * sqrt(eigenvalue)); the 6 expression blendshapes
+      are kept as raw deformations (coefficient 1 = the full expression) with std 0.5;
+      ``ibug_to_sfm.txt`` lhs is 1-based iBUG, rhs 0-based vertex; the 16 unmapped jaw
+      points come from ``sfm_model_contours.json``; inner mouth corners 60/64 reuse 48/54.
+    - BFM (all variants): micrometres → mm (x 1e-3); ``shapeEV``/``texEV`` are stds;
+      ``tl``/``tri.mat`` are 1-based and clockwise, flipped to counter-clockwise; 3DDFA
+      keypoints index the flat xyz array (vertex = k // 3); Exp_Pca.bin is C-order
+      ``[n, 3V]`` (see :func:`_read_exp_pca`); 53,490 → 53,215 via ``BFM_exp_idx.mat``.
+    - Deep3DFaceRecon: decimetres → mm (x 100), bases carry the std (split into unit
+      columns + norms), ``tri`` and ``keypoints`` 1-based.
+    - Scaled bases (3DDFA ``w_*``): unit columns, std = column norm.
+
 Convention:
     Vertices are model space, y up, z toward the viewer. Bases are xyz-interleaved per
     vertex (row ``3*i + k`` is coordinate k of vertex i); coefficients multiply the basis

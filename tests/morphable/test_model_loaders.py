@@ -176,3 +176,20 @@ def test_model_without_landmarks_names_the_option(tmp_path):
         load_model(tmp_path / "nolm.npz")
     ok = load_model(tmp_path / "nolm.npz", landmarks_index=_index_file(tmp_path, range(100, 168)))
     assert ok.landmarks68[0] == 100
+
+
+def test_surrey_prior_scale_matches_eos_rescaled_basis(sfm_dir):
+    """eos keeps an orthonormal basis + eigenvalues (variances); draw_sample uses basis * sqrt(eigenvalue).
+
+    Our coefficients multiply the orthonormal columns and id_std = sqrt(eigenvalue), so
+    coef = c * id_std reproduces eos's sample for its standard-normal c.
+    """
+    import eos
+
+    shape = eos.morphablemodel.load_model(str(sfm_dir / "sfm_shape_3448.bin")).get_shape_model()
+    m = load_model(sfm_dir / "sfm_shape_3448.bin")
+    c = np.random.default_rng(0).normal(size=m.n_id)
+    theirs = np.asarray(shape.draw_sample(c.tolist())).reshape(-1, 3)
+    np.testing.assert_allclose(m.vertices(c * m.id_std), theirs, atol=1e-2)
+    rescaled = np.asarray(shape.get_rescaled_pca_basis())
+    np.testing.assert_allclose(m.id_basis * m.id_std, rescaled, atol=1e-4)
