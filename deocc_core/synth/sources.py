@@ -14,22 +14,28 @@ content depends only on (source, keys, seed) and builds are deterministic and re
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from collections import Counter
+from collections.abc import Iterator
 from typing import Protocol
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from deocc_core.errors import ConfigError, InputError
+from deocc_core.errors import ConfigError, DeoccError, InputError
 from deocc_core.landmarks.readers import find_annotation, read_annotation, read_mat_annotation
 from deocc_core.morphable.camera import project
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams, Pose
 
-__all__ = ["FaceRecord", "SkipInput", "FaceSource", "SOURCES", "make_source", "read_image", "IMAGE_SUFFIXES"]
+log = logging.getLogger(__name__)
+
+__all__ = ["FaceRecord", "SkipInput", "FaceSource", "SOURCES", "make_source", "read_image", "IMAGE_SUFFIXES",
+           "iter_faces", "SkipTally"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SOURCES = ("synthetic", "folder", "aflw2000-3d", "300w3d")
@@ -44,8 +50,11 @@ class FaceRecord:
         landmarks: ``[68, 2]`` float32 pixels of ``image``.
         identity: identity label (splits are identity-disjoint).
         source_key: the key this record came from (plus ``#k`` for the k-th face of a photo).
-        params: ground-truth 3DMM params when known (synthetic), else None.
+        params: dataset-provided 3DMM params in our layout when available, else None. Always
+            None for ``synthetic``: the build pipeline fits every face from its landmarks, as
+            for a photo, so G never sees the generator's own (exact) parameters.
         yaw_deg: head yaw when known (dataset pose or synthetic truth), our sign convention.
+        true_params: the synthetic generator's parameters, for analysis only (never for training).
     """
 
     image: npt.NDArray[np.uint8]
@@ -54,10 +63,14 @@ class FaceRecord:
     source_key: str
     params: FitParams | None = None
     yaw_deg: float | None = None
+    true_params: FitParams | None = None
 
 
-class SkipInput(Exception):
-    """An input that yields no face (unreadable image, no face found, ...); ``reason`` is a short tag."""
+class SkipInput(InputError):
+    """An input that yields no face (unreadable image, no face found, ...); ``reason`` is a short tag.
+
+    An :class:`InputError`, so a ``strict`` caller can let it propagate as a one-line error.
+    """
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
@@ -77,6 +90,12 @@ def read_image(path: Path) -> npt.NDArray[np.uint8]:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise SkipInput("unreadable", str(path))
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        # OpenCV decodes a truncated JPEG (grey bottom rows) with only a warning: check the EOI marker
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 4096))
+            if b"\xff\xd9" not in f.read():
+                raise SkipInput("truncated", str(path))
     return np.ascontiguousarray(img[:, :, ::-1])
 
 
@@ -132,7 +151,7 @@ class SyntheticSource:
         background = np.clip(background + rng.normal(0, 6, background.shape), 0, 255).astype(np.uint8)
         r = render_face(m, params, s, s, albedo_coef=alb, sh=sh, background=background)
         lm = project(m.vertices(id_coef, exp_coef)[m.landmarks68], pose)[:, :2]
-        return [FaceRecord(r.image, lm, self.identity(key), key, params, float(np.degrees(yaw)))]
+        return [FaceRecord(r.image, lm, self.identity(key), key, None, float(np.degrees(yaw)), true_params=params)]
 
 
 class FolderSource:
@@ -143,6 +162,11 @@ class FolderSource:
     def __init__(self, root: Path, detector: str = "dlib", max_faces: int = 8) -> None:
         self.root, self.detector_name, self.max_faces = root, detector, max_faces
         self._keys = _list_images(root)
+        #: files that are not images (counted as skips by :func:`iter_faces`), sidecars excluded
+        self.non_images = sorted(
+            str(p.relative_to(root)) for p in root.rglob("*")
+            if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES + (".pts", ".mat") and p.name != "identities.tsv"
+        )
         self._detector = None
         self._ids: dict[str, str] = {}
         tsv = root / "identities.tsv"
@@ -166,7 +190,11 @@ class FolderSource:
         image = read_image(path)
         ann = find_annotation(path)
         if ann is not None:
-            return [FaceRecord(image, read_annotation(ann), self.identity(key), key)]
+            try:
+                lm = read_annotation(ann)
+            except DeoccError as e:
+                raise SkipInput("bad annotation", str(e)) from None
+            return [FaceRecord(image, lm, self.identity(key), key)]
         if self._detector is None:
             from deocc_core.landmarks.detect import make_detector
 
@@ -199,9 +227,68 @@ class MatSource:
     def load(self, key: str) -> list[FaceRecord]:
         path = self.root / key
         ann = find_annotation(path)
+        if ann is None:
+            raise SkipInput("missing annotation", key)
         image = read_image(path)
-        yaw = read_mat_annotation(ann).yaw_deg if ann.suffix == ".mat" else None
-        return [FaceRecord(image, read_annotation(ann), self.identity(key), key, None, yaw)]
+        try:
+            lm = read_annotation(ann)
+            yaw = read_mat_annotation(ann).yaw_deg if ann.suffix == ".mat" else None
+        except DeoccError as e:
+            raise SkipInput("bad annotation", str(e)) from None
+        return [FaceRecord(image, lm, self.identity(key), key, None, yaw)]
+
+
+class SkipTally:
+    """Skipped inputs by reason: ``counts`` (reason -> n) and the first few keys of each."""
+
+    def __init__(self, keep: int = 5) -> None:
+        self.counts: Counter[str] = Counter()
+        self.examples: dict[str, list[str]] = {}
+        self._keep = keep
+
+    def add(self, reason: str, key: str) -> None:
+        """Count one skipped ``key``."""
+        self.counts[reason] += 1
+        ex = self.examples.setdefault(reason, [])
+        if len(ex) < self._keep:
+            ex.append(key)
+
+    @property
+    def total(self) -> int:
+        """Number of skipped inputs."""
+        return sum(self.counts.values())
+
+
+def iter_faces(source: FaceSource, keys: list[str] | None = None, tally: SkipTally | None = None,
+               strict: bool = False) -> Iterator[FaceRecord]:
+    """Stream every face of ``keys`` (default all), counting inputs that yield none.
+
+    Bad inputs (unreadable/truncated image, missing or malformed sidecar, no face found,
+    and for a folder the non-image files) are counted in ``tally`` by reason; with
+    ``strict`` the first one raises instead.
+
+    Raises:
+        SkipInput: only when ``strict``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "notes.txt").write_text("hi")
+        >>> t = SkipTally(); list(iter_faces(make_source("folder", d), tally=t)), dict(t.counts)
+        ([], {'not an image': 1})
+    """
+    tally = tally if tally is not None else SkipTally()
+    for name in getattr(source, "non_images", []) if keys is None else []:
+        if strict:
+            raise SkipInput("not an image", name)
+        tally.add("not an image", name)
+    for key in source.keys() if keys is None else keys:
+        try:
+            yield from source.load(key)
+        except SkipInput as e:
+            if strict:
+                raise
+            tally.add(e.reason, key)
+            log.info("skipped %s: %s", key, e)
 
 
 def make_source(name: str, root: str | Path | None = None, *, model: MorphableModel | None = None, n: int = 1000,

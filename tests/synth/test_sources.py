@@ -32,6 +32,29 @@ def test_folder_source_detects_and_reads_identities(faces_bulk_dir):
     assert rec[0].landmarks.shape == (68, 2)
 
 
+def test_folder_with_corrupt_truncated_and_text_files_keeps_the_good_faces(aflw_dir, tmp_path):
+    import shutil
+
+    from deocc_core.synth.sources import SkipTally, iter_faces
+
+    for k in ("image00050", "image00081"):  # real photos with their .mat sidecars
+        shutil.copy(aflw_dir / f"{k}.jpg", tmp_path / f"{k}.jpg")
+        shutil.copy(aflw_dir / f"{k}.mat", tmp_path / f"{k}.mat")
+    data = (aflw_dir / "image00050.jpg").read_bytes()
+    (tmp_path / "half.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (tmp_path / "readme.txt").write_text("not a photo")
+    shutil.copy(aflw_dir / "image00514.jpg", tmp_path / "nosidecar.jpg")  # landmarks from dlib
+    shutil.copy(aflw_dir / "image00050.jpg", tmp_path / "badside.jpg")
+    (tmp_path / "badside.pts").write_text("version: 1\nn_points: 2\n{\n1 2\n3 4\n}\n")
+    tally = SkipTally()
+    recs = list(iter_faces(make_source("folder", tmp_path), tally=tally))
+    assert sorted(r.source_key for r in recs) == ["image00050.jpg", "image00081.jpg", "nosidecar.jpg#0"]
+    assert dict(tally.counts) == {"not an image": 1, "unreadable": 1, "truncated": 1, "bad annotation": 1}
+    with pytest.raises(InputError):
+        list(iter_faces(make_source("folder", tmp_path), strict=True))
+
+
 def test_unreadable_image_is_skipped_with_a_reason(tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     src = make_source("folder", tmp_path)
@@ -54,3 +77,5 @@ def test_synthetic_source_is_deterministic_and_centred():
     a, b = (make_source("synthetic", model=m, n=4, size=96, seed=5).load("syn0000002")[0] for _ in range(2))
     assert (a.image == b.image).all() and a.identity == "syn-id000000"
     assert (a.landmarks > 5).all() and (a.landmarks < 91).all()
+    assert a.params is None and a.true_params is not None  # the pipeline must fit, not copy GT
+    assert a.image.std() > 5 and abs(a.yaw_deg) <= 60
