@@ -87,7 +87,7 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
         G, tcfg, info = load_generator(path, device)
         if tcfg.size != manifest["resolution"]:
             raise ConfigError(f"{path}: checkpoint is for {tcfg.size} px, shards {folder} are {manifest['resolution']} px")
-        nets.append((name, G, tcfg))
+        nets.append((name, G.eval().to(memory_format=torch.channels_last), tcfg))  # NHWC: ~2x faster CPU convs
     methods = [n for n, _, _ in nets] + list(config.baselines)
     if not methods:
         raise ConfigError("nothing to evaluate: give --ckpt and/or --baselines")
@@ -153,7 +153,8 @@ def _run_methods(r: ShardReader, start: int, stop: int, nets: list, methods: lis
 
     b = {k: r.dataset(k)[start:stop] for k in ("occluded", "gt", "render", "occ_mask", "region", "occluder_class")}
     if nets:
-        x = {k: torch.from_numpy(b[k]).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device) for k in ("occluded", "render")}
+        x = {k: torch.from_numpy(b[k]).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device).contiguous(memory_format=torch.channels_last)
+             for k in ("occluded", "render")}
         with torch.no_grad():
             for name, G, tcfg in nets:
                 b[name] = _to_u8(G(generator_input(x, tcfg.no_render)))

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from deocc_core.errors import ConfigError, InputError
-from deocc_core.infer.pipeline import deocclude, expression_coefficients, vertex_colors
+from deocc_core.infer.pipeline import deocclude, expression_coefficients, prepare_generator, vertex_colors
 
 __all__ = ["InferConfig", "InferResult", "list_images", "run_inference", "LANDMARK_SOURCES"]
 
@@ -112,6 +112,7 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
         raise InputError(f"{', '.join(config.inputs)}: no images found")
     dev = resolve_device(config.device)
     G, tcfg, info = load_generator(config.ckpt, dev)
+    G = prepare_generator(G)
     data_model = info.get("data_model", {}) or {}
     model_spec = config.model
     if model_spec is None:

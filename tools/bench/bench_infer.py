@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from _common import SHARED
-from deocc_core.infer.pipeline import paste_back
+from deocc_core.infer.pipeline import paste_back, prepare_generator
 from deocc_core.landmarks.detect import make_detector
 from deocc_core.morphable.fit import fit_landmarks
 from deocc_core.morphable.model import load_model
@@ -25,7 +25,7 @@ def main():
     img = read_image(SHARED / "faces" / "PRNet_AFLW2000" / "image00050.jpg")
     det = make_detector("dlib", mode="hog")
     m = load_model("starter")
-    G = define_generator(256, ngf=64).eval()
+    G = prepare_generator(define_generator(256, ngf=64))  # as deocc-infer runs it (NHWC)
     t = {k: [] for k in ("detect", "landmarks", "fit", "render", "G", "paste")}
     for it in range(6):
         t0 = time.perf_counter()
@@ -40,7 +40,7 @@ def main():
         t4 = time.perf_counter()
         with torch.no_grad():
             x = {k: torch.from_numpy(a).permute(2, 0, 1)[None].float().div(127.5).sub(1) for k, a in (("occluded", crop.image), ("render", rr.image))}
-            out = ((G(generator_input(x, False))[0].clamp(-1, 1) + 1) * 127.5).byte().permute(1, 2, 0).numpy()
+            out = ((G(generator_input(x, False).contiguous(memory_format=torch.channels_last))[0].clamp(-1, 1) + 1) * 127.5).byte().permute(1, 2, 0).numpy()
         t5 = time.perf_counter()
         paste_back(img, out, crop.inverse, rr.mask)
         t6 = time.perf_counter()
