@@ -14,14 +14,14 @@ app = make_app("deocc-eval", "PSNR/SSIM per region and occluder class for checkp
 
 @app.command()
 def run(
-    shards: Path = typer.Option(..., "--shards", exists=True, file_okay=False, help="Shard folder (manifest.json)."),
-    split: str = typer.Option("test", "--split", help="Split to evaluate (identity-disjoint from train)."),
-    ckpt: list[Path] = typer.Option([], "--ckpt", exists=True, help="Checkpoint file or run folder; repeat for ablations."),
+    shards: Path = typer.Option(..., "--shards", exists=True, file_okay=False, help="Shard folder (with manifest.json); required."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate (identity-disjoint from train) [default: test]."),
+    ckpt: list[Path] = typer.Option([], "--ckpt", exists=True, help="Checkpoint file or run folder; repeat for ablations [default: none, baselines only]."),
     name: list[str] = typer.Option([], "--name", help="Method name per --ckpt, in order [default: the run folder's name]."),
-    baselines: str = typer.Option("input,telea", "--baselines", help="Comma-separated: input, telea, ns (OpenCV inpainting with the TRUE mask), or 'none'."),
-    out: Path = typer.Option(Path("eval_out"), "--out", help="Report folder."),
-    limit: int = typer.Option(None, "--limit", min=1, help="Evaluate at most N samples."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    baselines: str = typer.Option("input,telea", "--baselines", help="Comma-separated: input, telea, ns (OpenCV inpainting with the TRUE mask), or 'none' [default: input,telea]."),
+    out: Path = typer.Option(Path("eval_out"), "--out", help="Report folder [default: eval_out]."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Evaluate at most N samples [default: all]."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda [default: auto]."),
     version: bool = VERSION_OPTION,
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
