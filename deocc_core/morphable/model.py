@@ -199,10 +199,24 @@ class MorphableModel:
 
     @cached_property
     def sha256(self) -> str:
-        """Content hash of the geometry, bases and landmarks (identifies the model in shards)."""
+        """Hash of the saved content (identifies the model in shards and checkpoints).
+
+        Covers every .npz array (geometry, bases, priors, albedo, landmarks, contours, names,
+        licence) with its dtype and shape, except ``source`` (where it was loaded from), so
+        it is stable across save → load and across copies of the same model.
+
+        Example:
+            >>> m = load_model("starter")
+            >>> m.sha256 == m.with_landmarks(m.landmarks68).sha256, len(m.sha256)
+            (True, 64)
+        """
         h = hashlib.sha256()
-        for a in (self.mean, self.id_basis, self.exp_basis, self.triangles, self.landmarks68):
-            h.update(np.ascontiguousarray(a).tobytes())
+        for key, arr in sorted(self.to_arrays().items()):
+            if key == "source":
+                continue
+            arr = np.ascontiguousarray(arr)
+            h.update(f"{key}|{arr.dtype.str}|{arr.shape}|".encode())
+            h.update(arr.tobytes())
         return h.hexdigest()
 
 

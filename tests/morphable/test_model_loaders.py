@@ -193,3 +193,12 @@ def test_surrey_prior_scale_matches_eos_rescaled_basis(sfm_dir):
     np.testing.assert_allclose(m.vertices(c * m.id_std), theirs, atol=1e-2)
     rescaled = np.asarray(shape.get_rescaled_pca_basis())
     np.testing.assert_allclose(m.id_basis * m.id_std, rescaled, atol=1e-4)
+
+
+def test_sha256_covers_priors_not_the_source_path(tmp_path):
+    from dataclasses import replace
+
+    m = load_model("starter")
+    assert replace(m, id_std=m.id_std * 2).sha256 != m.sha256  # a different prior is a different model
+    assert replace(m, source="/elsewhere/model.npz").sha256 == m.sha256
+    assert load_model(m.save(tmp_path / "a.npz")).sha256 == m.sha256
