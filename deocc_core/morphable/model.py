@@ -23,7 +23,8 @@ Conversions (one place to check them):
       ``ibug_to_sfm.txt`` lhs is 1-based iBUG, rhs 0-based vertex; the 16 unmapped jaw
       points come from ``sfm_model_contours.json``; inner mouth corners 60/64 reuse 48/54.
     - BFM (all variants): micrometres → mm (x 1e-3); ``shapeEV``/``texEV`` are stds;
-      ``tl``/``tri.mat`` are 1-based and clockwise, flipped to counter-clockwise; 3DDFA
+      ``tl``/``tri.mat`` are 1-based and clockwise, 3DDFA_V2 ``tri.pkl`` 0-based ``[3, T]`` and
+      clockwise: all flipped to counter-clockwise (checked on the real files); 3DDFA
       keypoints index the flat xyz array (vertex = k // 3); Exp_Pca.bin is C-order
       ``[n, 3V]`` (see :func:`_read_exp_pca`); 53,490 → 53,215 via ``BFM_exp_idx.mat``.
     - Deep3DFaceRecon: decimetres → mm (x 100), bases carry the std (split into unit
@@ -554,7 +555,8 @@ def _load_3ddfa_pkl(p: Path, lm: I32 | None) -> MorphableModel:
     if tri is None:
         raise FormatError(f"{p}: no triangles (put 3DDFA_V2 tri.pkl beside it)")
     tri = np.asarray(tri, np.int64)
-    tri = tri.T if tri.shape[0] == 3 else tri
+    tri = tri.T if tri.shape[0] == 3 else tri  # tri.pkl is stored [3, T]
+    tri = tri[:, ::-1]  # 0-based, but clockwise seen from the front (94 % of the real tri.pkl): flip
     if lm is None and "keypoints" in d:
         lm = (np.asarray(d["keypoints"]).reshape(-1)[::3] // 3).astype(np.int32)
     if lm is None:

@@ -202,3 +202,24 @@ def test_sha256_covers_priors_not_the_source_path(tmp_path):
     assert replace(m, id_std=m.id_std * 2).sha256 != m.sha256  # a different prior is a different model
     assert replace(m, source="/elsewhere/model.npz").sha256 == m.sha256
     assert load_model(m.save(tmp_path / "a.npz")).sha256 == m.sha256
+
+
+def test_3ddfa_v2_pickle_with_the_real_no_neck_mesh(ddfa_dir, shared_data, tmp_path):
+    """The pkl itself is licence-gated: write one in its layout from the real BFM mean + no-neck ids."""
+    cfg = shared_data / "3dmm" / "3DDFA_V2" / "configs"
+    u = (np.load(ddfa_dir / "train.configs" / "u_shp.npy") + np.load(ddfa_dir / "train.configs" / "u_exp.npy")).reshape(-1, 3)
+    idx = np.load(cfg / "indices.npy")
+    remap = -np.ones(len(u), np.int64)
+    remap[idx] = np.arange(idx.size)
+    kp = remap[np.load(ddfa_dir / "train.configs" / "keypoints_sim.npy")[::3] // 3]
+    rng = np.random.default_rng(0)
+    d = {"u": u[idx].reshape(-1, 1).astype(np.float32), "w_shp": rng.normal(size=(3 * idx.size, 4)).astype(np.float32),
+         "w_exp": rng.normal(size=(3 * idx.size, 2)).astype(np.float32), "keypoints": (3 * kp[:, None] + np.arange(3)).reshape(-1)}
+    (tmp_path / "bfm_noneck_v3.pkl").write_bytes(pickle.dumps(d))
+    (tmp_path / "tri.pkl").symlink_to(cfg / "tri.pkl")  # the real [3, 76073] triangle file, not copied
+    m = load_model(tmp_path / "bfm_noneck_v3.pkl")
+    assert (m.n_vertices, len(m.triangles)) == (38365, 76073)
+    v = m.mean[m.triangles]
+    nz = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])[:, 2]
+    assert (nz > 0).mean() > 0.9  # counter-clockwise seen from the front after the loader's flip
+    np.testing.assert_allclose(m.mean[m.landmarks68], u[np.load(ddfa_dir / "train.configs" / "keypoints_sim.npy")[::3] // 3] * 1e-3, rtol=1e-6)
