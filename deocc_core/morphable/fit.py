@@ -282,6 +282,7 @@ def fit_landmarks(
         pose = Pose.from_array(pa)
         if not slide or rnd == config.rounds - 1:
             break
+        before = ids.copy()
         for jaw, contour in ((_JAW_RIGHT, model.contour_right), (_JAW_LEFT, model.contour_left)):
             crow = np.array([row_of[int(v)] for v in contour])
             verts = sub_mean[crow] + sub_basis[crow] @ coef
@@ -289,6 +290,8 @@ def fit_landmarks(
             d = np.linalg.norm(proj[None] - target[jaw][:, None], axis=2)
             ids[jaw] = contour[d.argmin(1)]
             rows[jaw] = crow[d.argmin(1)]
+        if np.array_equal(before, ids):
+            break  # correspondences settled: another round would re-solve the same problem
     id_coef = np.zeros(model.n_id, np.float32)
     exp_coef = np.zeros(model.n_exp, np.float32)
     id_coef[:kid], exp_coef[:kexp] = coef[:kid], coef[kid:]

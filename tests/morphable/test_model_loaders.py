@@ -165,6 +165,8 @@ def test_surrey_landmarks_match_ibug_to_sfm(sfm_dir):
     m = load_model(sfm_dir / "sfm_shape_3448.bin")
     assert m.landmarks68[8] == 33 and m.landmarks68[17] == 225  # "9 = 33", "18 = 225" (1-based iBUG)
     assert m.n_vertices == 3448 and m.exp_names == ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
+    v = m.mean[m.triangles]
+    assert (np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])[:, 2] > 0).mean() > 0.9  # eos winds counter-clockwise (98.8 %)
 
 
 def test_model_without_landmarks_names_the_option(tmp_path):
