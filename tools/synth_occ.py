@@ -129,33 +129,30 @@ def fit(images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, he
 
 
 @app.command("landmarks")
-def landmarks(images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Photos."),
-              backend: str = typer.Option("dlib", "--backend", help="dlib (offline default) or fan (needs deocc[fan] + local weights)."),
-              mode: str = typer.Option("auto", "--detector", help="dlib detector: auto (HOG, CNN fallback), hog or cnn."),
-              fan_weights: Path = typer.Option(None, "--fan-weights", help="Folder with FAN checkpoints (default: torch hub cache)."),
-              out: Path = typer.Option(Path("landmarks_out"), "--out", help="Output folder: <stem>_<k>.pts + overlay PNGs.")) -> None:
-    """Detect faces and 68 landmarks; write .pts files and overlays."""
-    import cv2
+def landmarks(images: list[Path] = typer.Argument(..., exists=True, help="Photos and/or folders of photos (recursive)."),
+              backend: str = typer.Option("dlib", "--backend", help="dlib (offline) or fan (needs deocc[fan] + local weights). Default: dlib."),
+              detector: str = typer.Option("hog+cnn", "--detector", help="dlib face detector: hog+cnn (HOG, mirrored HOG, then CNN fallback), hog or cnn. Default: hog+cnn."),
+              upsample: int = typer.Option(1, "--upsample", min=0, help="dlib HOG upsampling steps (finds smaller faces, slower). Default: 1."),
+              fan_weights: Path = typer.Option(None, "--fan-weights", help="Folder with FAN checkpoints. Default: the torch hub cache ($TORCH_HOME/hub/checkpoints)."),
+              out: Path = typer.Option(Path("landmarks_out"), "--out", help="Output folder: <stem>_<k>.pts (k = face index left to right, 0-based) + <stem>_landmarks.png. Default: landmarks_out.")) -> None:
+    """Detect faces and 68 landmarks; write one .pts per face and an overlay PNG per image."""
+    from rich.table import Table
 
+    from deocc_core.landmarks.batch import detect_to_files, expand_inputs
     from deocc_core.landmarks.detect import make_detector
-    from deocc_core.landmarks.readers import write_pts
-    from deocc_core.synth.sources import SkipInput, read_image
 
     writable_dir(out)
-    det = make_detector(backend, mode=mode) if backend == "dlib" else make_detector(backend, weights_dir=fan_weights)
-    for path in images:
-        try:
-            img = read_image(path)
-        except SkipInput:
-            raise InputError(f"{path}: cannot read image") from None
-        faces = det.detect(img)
-        overlay = img.copy()
-        for k, f in enumerate(faces):
-            write_pts(out / f"{path.stem}_{k}.pts", f.landmarks)
-            for x, y in f.landmarks.astype(int):
-                cv2.circle(overlay, (int(x), int(y)), 2, (0, 255, 0), -1)
-        cv2.imwrite(str(out / f"{path.stem}_landmarks.png"), overlay[:, :, ::-1])
-        stdout.print(f"{path.name}: {len(faces)} face(s) ({', '.join(f.detector for f in faces) or 'none'})")
+    det = make_detector("dlib", detector=detector, upsample=upsample) if backend == "dlib" else make_detector(backend, weights_dir=fan_weights)
+    with progress_bar("landmarks", total=len(expand_inputs(images)), unit="img") as advance:
+        run = detect_to_files(images, out, det, progress=advance)
+    stdout.print(f"{run.n_images} image(s) read, {run.n_faces} face(s) written to {out}")
+    if run.skipped:
+        table = Table(title=f"{len(run.skipped)} skipped input(s)")
+        table.add_column("input")
+        table.add_column("reason")
+        for path, reason in run.skipped:
+            table.add_row(path, reason)
+        stdout.print(table)
 
 
 # --- preview (occluders) ---------------------------------------------------------------
