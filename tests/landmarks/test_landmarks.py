@@ -119,3 +119,24 @@ def test_batch_writes_one_pts_per_face_and_reports_skips(dlib_hog, ibug_pts_imag
     assert sorted(r for _, r in run.skipped) == ["not an image", "unreadable"]
     lm = read_pts(tmp_path / "out" / "photo_0.pts")
     assert landmark_nme(lm, read_pts(ibug_pts_image[1])) < 0.05
+
+
+def test_imglab_xml_and_our_predictor_reproduce_dlibs_own_annotations(shared_data, dlib_hog):
+    """dlib's example XML holds landmarks made by the same 68-point model: from the same
+    boxes our predictor must give (nearly) the same points, which checks the reader's
+    box/part conventions and our RGB handling end to end."""
+    from deocc_core.landmarks.readers import read_imglab_xml
+
+    xml = shared_data / "faces" / "dlib_examples_faces" / "testing_with_face_landmarks.xml"
+    if not xml.is_file():
+        pytest.skip("dlib example faces not present")
+    faces = read_imglab_xml(xml)
+    assert len(faces) == 25 and all(f.landmarks.shape == (68, 2) for f in faces)
+    assert faces[0].landmarks[0].tolist() == [277.0, 194.0] and faces[0].box.tolist() == [274.0, 181.0, 325.0, 233.0]
+    boxes_only = read_imglab_xml(xml.with_name("testing.xml"))
+    assert boxes_only[0].landmarks is None
+    errs = []
+    for f in faces:
+        img = cv2.imread(str(f.image))[:, :, ::-1].copy()
+        errs.append(np.abs(dlib_hog.landmarks_in(img, f.box) - f.landmarks).max())
+    assert np.median(errs) <= 1.0
