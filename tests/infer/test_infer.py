@@ -45,7 +45,7 @@ def test_deocclude_a_real_face_with_a_trained_generator(ibug_pts_image, tiny_run
     assert result.shape == photo.shape and (result != photo).any()
     cols = vertex_colors(fo.render_result.projected, fo.render_result.visible, fo.output, m.albedo())
     path = write_obj(tmp_path / "face.obj", m.vertices(fo.fit.params.id_coef, fo.fit.params.exp_coef), m.triangles, cols)
-    v, t = read_obj(path)
+    v, t, _ = read_obj(path)
     assert v.shape == (m.n_vertices, 3) and t.shape == m.triangles.shape
 
 
@@ -85,5 +85,23 @@ def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_output
     assert read(r.outputs[0]).shape == photo.shape
     sbs = read(tmp_path / "o" / "a_side_by_side.png")
     assert sbs.shape == (photo.shape[0], 2 * photo.shape[1], 3)
-    v, t = read_obj(tmp_path / "o" / "a_face0.obj")
+    v, t, _ = read_obj(tmp_path / "o" / "a_face0.obj")
     assert v.shape[1] == 3 and len(t) > 0
+
+
+def test_deocclude_with_the_dlib_detector_changes_only_the_face(ibug_pts_image, tiny_run):
+    from deocc_core.infer.pipeline import deocclude, prepare_generator
+    from deocc_core.landmarks.detect import make_detector
+
+    img_path, pts = ibug_pts_image
+    photo = read_image(img_path)
+    G, cfg, _ = load_generator(tiny_run)
+    r = deocclude(photo, prepare_generator(G), cfg, load_model("starter"), make_detector("dlib"), torch.device("cpu"))
+    assert len(r.faces) == 1 and not r.skipped
+    changed = np.argwhere((r.image != photo).any(2))
+    lm = read_pts(pts)
+    lo, hi = lm.min(0) - 0.25 * np.ptp(lm, 0), lm.max(0) + 0.25 * np.ptp(lm, 0)
+    lo[1] -= 0.4 * np.ptp(lm[:, 1])  # the 3DMM face region M includes the forehead above the brow landmarks
+    assert len(changed) > 0
+    # every changed pixel (x, y) lies near the annotated face: the detector found the right face and paste-back stays on it
+    assert (changed[:, 1] >= lo[0]).all() and (changed[:, 1] <= hi[0]).all() and (changed[:, 0] >= lo[1]).all() and (changed[:, 0] <= hi[1]).all()
