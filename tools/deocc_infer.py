@@ -19,7 +19,7 @@ def run(
     landmarks_from: str = typer.Option("detector", "--landmarks-from", help="detector | pts | mat (sidecar file beside each image) [default: detector]."),
     backend: str = typer.Option("dlib", "--backend", help="Landmark detector: dlib (offline) | fan (deocc[fan] + local weights) [default: dlib]."),
     mesh: bool = typer.Option(False, "--mesh", help="Also write each fitted mesh coloured by the de-occluded face (OBJ, per-vertex colour) [default: off]."),
-    expression: str = typer.Option("keep", "--expression", help="keep | neutral | smile | open | surprise | FILE.json ({mode: std units}) [default: keep]."),
+    expression: str = typer.Option("keep", "--expression", help="keep | neutral | smile | open | surprise | FILE.json ({mode: std units} or a list of n_exp std units) [default: keep]."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Also write input | output side by side [default: off]."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda [default: auto]."),
     version: bool = VERSION_OPTION,

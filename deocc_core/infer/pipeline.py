@@ -78,7 +78,11 @@ def _run_g(G: nn.Module, tcfg: TrainConfig, crop: np.ndarray, render: np.ndarray
 
 def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.float32] | None:
     """Expression coefficients for a preset (``neutral``, ``smile``, ``open``, ``surprise``)
-    or a JSON file ``{"mode name": value in std units, ...}``; None for ``keep``.
+    or a JSON file: ``{"mode name": value in std units, ...}``, or a list of ``n_exp`` values in
+    std units (for PCA models without mode names); None for ``keep``.
+
+    Presets use the model's ``exp_names`` (starter: smile / jaw_open / ...; Surrey SFM
+    blendshapes: happiness / surprise) at +2 std; a model without a matching name raises.
 
     Example:
         >>> from deocc_core.morphable.model import load_model
@@ -104,9 +108,15 @@ def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.
         if not p.is_file():
             raise InputError(f"{spec}: not an expression preset (neutral, smile, open, surprise) nor a JSON file")
         try:
-            units = {k.lower(): float(v) for k, v in json.loads(p.read_text()).items()}
-        except (ValueError, AttributeError) as e:
-            raise InputError(f"{p}: expected a JSON object {{mode name: value in std units}} ({e})") from None
+            data = json.loads(p.read_text())
+            if isinstance(data, list):  # a full vector: works for models without mode names (BFM / 3DDFA PCA)
+                vec = np.asarray(data, np.float64)
+                if vec.shape != (model.n_exp,):
+                    raise InputError(f"{p}: expected {model.n_exp} expression values (std units), got {vec.size}")
+                return (vec * model.exp_std).astype(np.float32)
+            units = {k.lower(): float(v) for k, v in data.items()}
+        except (ValueError, AttributeError, TypeError) as e:
+            raise InputError(f"{p}: expected a JSON object {{mode name: value in std units}} or a list of {model.n_exp} values ({e})") from None
         unknown = [k for k in units if k not in names]
         if unknown:
             raise InputError(f"{p}: unknown expression modes {', '.join(unknown)} (model has {', '.join(model.exp_names)})")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from deocc_core.errors import ConfigError
+from deocc_core.errors import ConfigError, InputError
 from deocc_core.infer.pipeline import deocclude_face, expression_coefficients, paste_back, vertex_colors
 from deocc_core.landmarks.readers import read_pts
 from deocc_core.morphable.model import load_model
@@ -60,6 +60,11 @@ def test_expression_presets_and_files(tmp_path):
     sfm_like = m.__class__(**{**m.__dict__, "exp_names": tuple(f"mode{i}" for i in range(m.n_exp))})
     with pytest.raises(ConfigError, match="no expression mode"):
         expression_coefficients(sfm_like, "smile")
+    f.write_text(str([0.5] * m.n_exp))
+    assert expression_coefficients(sfm_like, str(f)) == pytest.approx(0.5 * m.exp_std)
+    f.write_text("[1, 2]")
+    with pytest.raises(InputError, match="expected"):
+        expression_coefficients(sfm_like, str(f))
 
 
 def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_outputs(ibug_pts_image, tiny_run, tmp_path):
