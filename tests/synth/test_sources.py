@@ -79,3 +79,26 @@ def test_synthetic_source_is_deterministic_and_centred():
     assert (a.landmarks > 5).all() and (a.landmarks < 91).all()
     assert a.params is None and a.true_params is not None  # the pipeline must fit, not copy GT
     assert a.image.std() > 5 and abs(a.yaw_deg) <= 60
+
+
+def test_300w_lp_layout_groups_flips_and_views_with_their_original(lp300w_dir, tmp_path):
+    """300W-LP: <set>/<set>_<photo>_<face>_<view>.jpg + .mat and <set>_Flip/ with the same names;
+    every view and the flipped copy of one face share an identity (so they land in one split)."""
+    import shutil
+
+    from deocc_core.synth.splits import assign_split
+
+    jpg = next(lp300w_dir.glob("*.jpg"))
+    stem = jpg.stem  # e.g. IBUG_image_008_1_0
+    base = stem.rsplit("_", 1)[0]
+    for folder in ("IBUG", "IBUG_Flip"):
+        (tmp_path / folder).mkdir()
+        for view in (0, 3):
+            shutil.copy(jpg, tmp_path / folder / f"{base}_{view}.jpg")
+            shutil.copy(jpg.with_suffix(".mat"), tmp_path / folder / f"{base}_{view}.mat")
+    src = make_source("300w3d", tmp_path)
+    assert len(src.keys()) == 4
+    assert {src.identity(k) for k in src.keys()} == {base}
+    assert len({assign_split(src.identity(k)) for k in src.keys()}) == 1
+    rec = src.load(src.keys()[0])[0]
+    assert rec.yaw_deg is not None and rec.landmarks.shape == (68, 2)
