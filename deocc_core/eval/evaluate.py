@@ -81,6 +81,10 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     bad = [b for b in config.baselines if b not in BASELINES]
     if bad:
         raise ConfigError(f"unknown baseline {bad[0]!r} (choose from {', '.join(BASELINES)})")
+    names = [n for n, _ in config.checkpoints] + list(config.baselines)
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"method name {dup[0]!r} used twice: give each --ckpt its own --name")
     device = resolve_device(config.device)
     nets = []
     for name, path in config.checkpoints:

@@ -80,5 +80,7 @@ def test_limit_missing_split_and_unknown_baseline(tiny_shards, tmp_path):
     assert r.table["input"]["all"]["psnr"] > r.table["input"]["all"]["psnr_mask"]
     with pytest.raises(ConfigError, match="no 'holdout' split"):
         evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), split="holdout"))
+    with pytest.raises(ConfigError, match="'run' used twice"):
+        evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), checkpoints=(("run", "a"), ("run", "b"))))
     with pytest.raises(ConfigError, match="unknown baseline 'gan'"):
         evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), baselines=("gan",)))
