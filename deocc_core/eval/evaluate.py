@@ -214,6 +214,9 @@ def _markdown(table, methods, n) -> str:
     lines += ["", "## Inside the occluder mask, per occluder class (PSNR / SSIM)", "", "| method | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
     for m in methods:
         lines.append(f"| {m} | " + " | ".join(f"{table[m][f'class:{c}']['psnr_mask']:.2f} / {table[m][f'class:{c}']['ssim_mask']:.4f} (n={table[m][f'class:{c}']['n']})" for c in classes) + " |")
+    lines += ["", "## Paper Table 1 (Yuan & Park, ICCV 2019; PSNR / SSIM, their data), for reference", "",
+              "| " + " | ".join(PAPER_TABLE1) + " |", "|---" * len(PAPER_TABLE1) + "|",
+              "| " + " | ".join(f"{p:.2f} / {q:.4f}" for p, q in PAPER_TABLE1.values()) + " |"]
     lines += ["", "Baselines `telea` / `ns` are OpenCV inpainting given the true occluder mask (an oracle); `input` is the occluded image.",
               "The paper's numbers come from its own data (134k 300W-LP-based samples, 110 epochs): compare rankings, not absolutes.", ""]
     return "\n".join(lines)
