@@ -9,7 +9,7 @@ import numpy.typing as npt
 from deocc_core.morphable.camera import project, rotation_matrix
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
-from deocc_core.render.raster import Raster, rasterize
+from deocc_core.render.raster import Raster, interpolate, rasterize, vertex_visibility
 from deocc_core.render.shading import DEFAULT_SH, shade_sh, vertex_normals
 
 __all__ = ["RenderResult", "render_face", "interpolate", "visible_vertices", "SKIN_GREY"]
@@ -34,26 +34,15 @@ class RenderResult:
     visible: npt.NDArray[np.bool_]
 
 
-def interpolate(raster: Raster, triangles: npt.NDArray[np.integer], values: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
-    """Interpolate per-vertex values ``[V, C]`` to pixels ``[H, W, C]`` (0 where empty)."""
-    tid = np.maximum(raster.tri_id, 0)
-    corners = np.asarray(values, np.float32)[np.asarray(triangles)[tid]]  # [H, W, 3, C]
-    out = np.einsum("hwk,hwkc->hwc", raster.bary, corners)
-    out[~raster.mask] = 0
-    return out
-
-
 def visible_vertices(projected: npt.NDArray[np.floating], raster: Raster, tolerance: float = 1e-2) -> npt.NDArray[np.bool_]:
-    """Vertices inside the image whose depth is within ``tolerance`` × depth range of the Z-buffer."""
-    h, w = raster.depth.shape
-    x = np.rint(projected[:, 0]).astype(np.int64)
-    y = np.rint(projected[:, 1]).astype(np.int64)
-    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-    vis = np.zeros(len(projected), bool)
-    zbuf = raster.depth[y[inside], x[inside]]
-    span = max(float(np.ptp(projected[:, 2])), 1e-6)
-    vis[inside] = projected[inside, 2] >= zbuf - tolerance * span
-    return vis
+    """Alias of :func:`deocc_core.render.raster.vertex_visibility` (argument order kept for old callers).
+
+    Example:
+        >>> v = np.array([[0, 0, 1], [0, 9, 1], [9, 0, 1]], np.float32)
+        >>> visible_vertices(v, rasterize(v, np.array([[0, 1, 2]]), 10, 10)).tolist()
+        [True, True, True]
+    """
+    return vertex_visibility(raster, projected, tolerance=tolerance)
 
 
 def render_face(
@@ -99,8 +88,7 @@ def render_face(
         r = rotation_matrix(params.pose.pitch, params.pose.yaw, params.pose.roll).astype(np.float32)
         normals = vertex_normals(verts, model.triangles) @ r.T
         colors = shade_sh(base, normals, DEFAULT_SH if sh is None else sh)
-    img = interpolate(raster, model.triangles, colors)
-    mask = raster.mask
-    out = np.zeros((height, width, 3), np.uint8) if background is None else background.copy()
-    out[mask] = np.clip(img[mask] * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return RenderResult(out, mask.astype(np.uint8) * 255, raster.depth, raster.tri_id, proj, visible_vertices(proj, raster))
+    cov = raster.covered
+    out = np.zeros((height, width, 3), np.uint8) if background is None else np.array(background, np.uint8, copy=True)
+    out[cov] = np.clip(interpolate(raster, np.asarray(colors, np.float32))[cov] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return RenderResult(out, raster.mask, raster.depth, raster.tri_id, proj, vertex_visibility(raster, proj))

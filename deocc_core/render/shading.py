@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 from deocc_core.check import check_array
 
-__all__ = ["vertex_normals", "sh_basis", "shade_sh", "DEFAULT_SH"]
+__all__ = ["vertex_normals", "sh_basis", "shade_sh", "light_sh", "random_light_sh", "DEFAULT_SH"]
 
 # ambient + a soft light from the upper front (camera space, y up, z toward the viewer)
 DEFAULT_SH = np.array([0.85, 0.0, 0.25, 0.45, 0.0, 0.0, -0.08, 0.0, 0.0], np.float32)
@@ -87,3 +87,53 @@ def shade_sh(albedo: npt.NDArray[np.floating], normals: npt.NDArray[np.floating]
     sh = np.asarray(sh, np.float32)
     light = sh_basis(normals) @ (sh if sh.ndim == 2 else sh[:, None])
     return np.clip(np.asarray(albedo, np.float32) * light, 0.0, 1.0).astype(np.float32)
+
+
+def light_sh(direction: npt.ArrayLike, ambient: float = 0.6, strength: float = 0.5) -> npt.NDArray[np.float32]:
+    """SH coefficients ``[9]`` of an ambient term plus one distant light (clamped-cosine lobe).
+
+    Convention:
+        ``direction`` points from the face toward the light, in camera space (x right, y up,
+        z toward the viewer), as the normals passed to :func:`shade_sh`.
+
+    Args:
+        direction: ``[3]`` light direction (normalised here).
+        ambient: uniform irradiance (shading of a normal facing away from the light).
+        strength: irradiance added at a normal facing the light.
+
+    Returns:
+        ``[9]`` float32, for :func:`shade_sh` (whose basis already holds the Lambertian factors).
+
+    Example:
+        >>> sh = light_sh([0, 0, 1], 0.5, 0.5)
+        >>> n = np.array([[0, 0, 1.], [0, 0, -1.]])
+        >>> np.round(shade_sh(np.ones((2, 3)), n, sh)[:, 0], 1).tolist()  # order-2 ringing: 0.53
+        [1.0, 0.5]
+    """
+    d = np.asarray(direction, np.float64).reshape(3)
+    d = d / max(float(np.linalg.norm(d)), 1e-12)
+    x, y, z = d
+    # projection of the clamped cosine max(0, n.d) onto the 9 functions of sh_basis
+    # (exact for order <= 2; the band-2 term slightly rings for back-facing normals)
+    lobe = np.array([0.25, 0.75 * y, 0.75 * z, 0.75 * x, 3.75 * x * y, 3.75 * y * z, 0.625 * (3 * z * z - 1), 3.75 * x * z, 1.875 * (x * x - y * y)])
+    return (lobe * strength + np.eye(9)[0] * ambient).astype(np.float32)
+
+
+def random_light_sh(rng: np.random.Generator, *, ambient: tuple[float, float] = (0.45, 0.8), strength: tuple[float, float] = (0.2, 0.6)) -> npt.NDArray[np.float32]:
+    """A plausible random light: ambient plus a directional light from the front hemisphere.
+
+    Args:
+        rng: the random generator (the only source of randomness).
+        ambient: uniform range of the ambient term.
+        strength: uniform range of the directional light's strength.
+
+    Returns:
+        ``[9]`` float32 SH coefficients (see :func:`light_sh`).
+
+    Example:
+        >>> random_light_sh(np.random.default_rng(0)).shape
+        (9,)
+    """
+    d = rng.normal(size=3)
+    d[2] = abs(d[2]) + 0.5  # toward the viewer's side
+    return light_sh(d, float(rng.uniform(*ambient)), float(rng.uniform(*strength)))

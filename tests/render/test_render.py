@@ -8,18 +8,7 @@ from scipy.io import loadmat
 from deocc_core.morphable.fit import fit_landmarks
 from deocc_core.morphable.model import load_model
 from deocc_core.morphable.params import FitParams, Pose
-from deocc_core.render import rasterize, read_obj, render_face, write_obj
-
-
-def test_square_coverage_matches_area_and_nearer_wins():
-    v = np.array([[2, 2, 0], [12, 2, 0], [12, 12, 0], [2, 12, 0]], np.float32)
-    quad = np.array([[0, 1, 2], [0, 2, 3]])
-    r = rasterize(v, quad, 16, 16)
-    assert r.mask.sum() == 11 * 11  # pixel centres 2..12 inclusive, shared edge drawn once
-    front = np.concatenate([v, v + [0, 0, 5]])
-    r2 = rasterize(front, np.concatenate([quad, quad + 4]), 16, 16)
-    assert (r2.depth[r2.mask] == 5).all() and (r2.tri_id[r2.mask] >= 2).all()
-    np.testing.assert_allclose(r.bary.sum(2)[r.mask], 1, atol=1e-5)
+from deocc_core.render import read_obj, render_face, write_obj
 
 
 def test_render_of_a_real_fit_covers_the_face(sfm_dir, aflw_dir, tmp_path):
@@ -44,9 +33,17 @@ def test_far_side_is_hidden_on_a_profile():
 def test_obj_round_trip(tmp_path):
     m = load_model("starter")
     path = write_obj(tmp_path / "face.obj", m.mean, m.triangles, m.albedo())
-    v, t = read_obj(path)
+    v, t, c = read_obj(path)
     assert v.shape == m.mean.shape and (t == m.triangles).all()
+    np.testing.assert_allclose(v, m.mean, atol=1e-4)
+    np.testing.assert_allclose(c, m.albedo(), atol=1e-4)
     assert not list(tmp_path.glob("*.partial"))
+    uv = (m.mean[:, :2] - m.mean[:, :2].min(0)) / np.ptp(m.mean[:, :2], 0)
+    tex = np.full((8, 8, 3), 200, np.uint8)
+    p2 = write_obj(tmp_path / "tex.obj", m.mean, m.triangles, uv=uv, texture=tex)
+    v2, t2, c2 = read_obj(p2)
+    assert c2 is None and (t2 == m.triangles).all() and (cv2.imread(str(tmp_path / "tex.png")) == 200).all()
+    assert "map_Kd tex.png" in (tmp_path / "tex.mtl").read_text()
 
 
 def test_silhouette_matches_the_convex_hull_of_projected_vertices():
