@@ -174,13 +174,19 @@ class DlibDetector:
         return sorted(faces, key=lambda f: float(f.box[0]))
 
 
+#: face-alignment >= 1.3 weight files (TorchScript FAN + S3FD face detector) and their download folder
+FAN_WEIGHTS = ("2DFAN4-cd938726ad.zip", "s3fd-619a316812.pth")
+FAN_WEIGHTS_URL = "https://www.adrianbulat.com/downloads/python-fan/"
+
+
 class FanDetector:
     """face-alignment's 2D FAN (the paper's landmark detector), offline only.
 
     Args:
         device: "cpu" or "cuda".
-        weights_dir: folder holding FAN's checkpoint files (``2DFAN4-*.zip`` and the
-            face detector ``s3fd-*.pth``); default the torch hub cache
+        weights_dir: a ``.../hub/checkpoints`` folder holding :data:`FAN_WEIGHTS`
+            (``2DFAN4-cd938726ad.zip`` and the face detector ``s3fd-619a316812.pth``, from
+            :data:`FAN_WEIGHTS_URL`); default the torch hub cache
             (``$TORCH_HOME/hub/checkpoints``, usually ``~/.cache/torch/hub/checkpoints``).
     """
 
@@ -190,17 +196,19 @@ class FanDetector:
         import torch
 
         hub = Path(weights_dir) if weights_dir else Path(torch.hub.get_dir()) / "checkpoints"
-        have = sorted(p.name for p in hub.glob("2DFAN4*")) if hub.is_dir() else []
-        if not have:
+        missing = [f for f in FAN_WEIGHTS if not (hub / f).is_file()]
+        if missing:
             raise InputError(
-                f"FAN weights not found in {hub}: download 2DFAN4-cd938726ad.zip and s3fd-619a316812.pth "
-                "from the face-alignment release page into that folder (deocc never downloads at run time)"
+                f"{hub}: FAN weights missing ({', '.join(missing)}); download "
+                + " and ".join(FAN_WEIGHTS_URL + f for f in missing)
+                + " into that folder, or pass weights_dir / --fan-weights (deocc never downloads at run time)"
             )
         if weights_dir:
-            os.environ["TORCH_HOME"] = str(hub.parent.parent)
+            os.environ["TORCH_HOME"] = str(hub.parent.parent)  # face-alignment looks in $TORCH_HOME/hub/checkpoints
         import face_alignment
 
-        self._fa = face_alignment.FaceAlignment(face_alignment.LandmarksType.TWO_D, device=device, flip_input=False)
+        kind = getattr(face_alignment.LandmarksType, "TWO_D", None) or getattr(face_alignment.LandmarksType, "_2D")
+        self._fa = face_alignment.FaceAlignment(kind, device=device, flip_input=False)
 
     def detect(self, image: npt.NDArray[np.uint8]) -> list[DetectedFace]:
         """Detect faces and 68 landmarks, left to right (``image`` uint8 RGB)."""
