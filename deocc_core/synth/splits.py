@@ -108,17 +108,28 @@ def within_yaw(yaw_deg: float | None, max_yaw_deg: float = MAX_YAW_DEG) -> bool:
     return yaw_deg is None or abs(float(yaw_deg)) <= max_yaw_deg
 
 
-def write_split_lists(prefix: Path, keys: Iterable[tuple[str, str]], salt: str = "deocc", test_fraction: float = 0.1) -> dict[str, Path]:
+def write_split_lists(prefix: Path, keys: Iterable[tuple[str, str]], salt: str = "deocc", test_fraction: float = 0.1,
+                      test_identities: set[str] | None = None) -> dict[str, Path]:
     """Write ``<prefix>.<split>.txt``: one ``key<TAB>identity`` line per input, sorted, then a
     ``# sha256 <hex>`` line over the lines above (so an edited list is detected).
 
     Args:
         prefix: output path prefix, e.g. ``data_manifests/aflw2000-3d``.
         keys: ``(source key, identity)`` pairs.
+        test_identities: if given (e.g. from :func:`choose_test_identities`), exactly
+            these identities are test; otherwise :func:`assign_split` decides.
+
+    Raises:
+        InputError: an identity would land in both lists (cannot happen by construction;
+            checked anyway before anything is written).
     """
     rows: dict[str, list[str]] = {s: [] for s in SPLITS}
+    pairs: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
     for key, ident in keys:
-        rows[assign_split(ident, salt, test_fraction)].append(f"{key}\t{ident}")
+        split = ("test" if ident in test_identities else "train") if test_identities is not None else assign_split(ident, salt, test_fraction)
+        rows[split].append(f"{key}\t{ident}")
+        pairs[split].append((key, ident))
+    check_disjoint(pairs["train"], pairs["test"], where=str(prefix))
     out = {}
     prefix.parent.mkdir(parents=True, exist_ok=True)
     for split, lines in rows.items():

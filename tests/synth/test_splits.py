@@ -54,3 +54,14 @@ def test_choose_test_identities_is_exact_stable_and_order_free():
 def test_pose_filter_default_is_60_degrees():
     assert within_yaw(60.0) and within_yaw(-59.9) and not within_yaw(60.1) and within_yaw(None)
     assert not within_yaw(40.0, max_yaw_deg=30.0)
+
+
+def test_split_lists_with_exactly_chosen_test_identities(tmp_path):
+    from deocc_core.synth.splits import read_split_list, write_split_lists
+
+    samples = [(f"img{i}.jpg", f"p{i // 4}") for i in range(200)]
+    chosen = choose_test_identities(samples, 20)
+    paths = write_split_lists(tmp_path / "ds", samples, test_identities=chosen)
+    test = read_split_list(paths["test"])
+    assert len(test) == 20 and {i for _, i in test} == chosen
+    check_disjoint(read_split_list(paths["train"]), test)
