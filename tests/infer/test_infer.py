@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from deocc_core.errors import ConfigError
+from deocc_core.errors import ConfigError, InputError
 from deocc_core.infer.pipeline import deocclude_face, expression_coefficients, paste_back, vertex_colors
 from deocc_core.landmarks.readers import read_pts
 from deocc_core.morphable.model import load_model
@@ -60,6 +60,11 @@ def test_expression_presets_and_files(tmp_path):
     sfm_like = m.__class__(**{**m.__dict__, "exp_names": tuple(f"mode{i}" for i in range(m.n_exp))})
     with pytest.raises(ConfigError, match="no expression mode"):
         expression_coefficients(sfm_like, "smile")
+    f.write_text(str([0.5] * m.n_exp))
+    assert expression_coefficients(sfm_like, str(f)) == pytest.approx(0.5 * m.exp_std)
+    f.write_text("[1, 2]")
+    with pytest.raises(InputError, match="expected"):
+        expression_coefficients(sfm_like, str(f))
 
 
 def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_outputs(ibug_pts_image, tiny_run, tmp_path):
@@ -87,3 +92,21 @@ def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_output
     assert sbs.shape == (photo.shape[0], 2 * photo.shape[1], 3)
     v, t, _ = read_obj(tmp_path / "o" / "a_face0.obj")
     assert v.shape[1] == 3 and len(t) > 0
+
+
+def test_deocclude_with_the_dlib_detector_changes_only_the_face(ibug_pts_image, tiny_run):
+    from deocc_core.infer.pipeline import deocclude, prepare_generator
+    from deocc_core.landmarks.detect import make_detector
+
+    img_path, pts = ibug_pts_image
+    photo = read_image(img_path)
+    G, cfg, _ = load_generator(tiny_run)
+    r = deocclude(photo, prepare_generator(G), cfg, load_model("starter"), make_detector("dlib"), torch.device("cpu"))
+    assert len(r.faces) == 1 and not r.skipped
+    changed = np.argwhere((r.image != photo).any(2))
+    lm = read_pts(pts)
+    lo, hi = lm.min(0) - 0.25 * np.ptp(lm, 0), lm.max(0) + 0.25 * np.ptp(lm, 0)
+    lo[1] -= 0.4 * np.ptp(lm[:, 1])  # the 3DMM face region M includes the forehead above the brow landmarks
+    assert len(changed) > 0
+    # every changed pixel (x, y) lies near the annotated face: the detector found the right face and paste-back stays on it
+    assert (changed[:, 1] >= lo[0]).all() and (changed[:, 1] <= hi[0]).all() and (changed[:, 0] >= lo[1]).all() and (changed[:, 0] <= hi[1]).all()
