@@ -84,10 +84,9 @@ def render_face(
     raster = rasterize(proj, model.triangles, height, width)
     if colors is None:
         albedo = model.albedo(albedo_coef)
-        base = np.broadcast_to(SKIN_GREY, verts.shape) if albedo is None else albedo
-        r = rotation_matrix(params.pose.pitch, params.pose.yaw, params.pose.roll).astype(np.float32)
-        normals = vertex_normals(verts, model.triangles) @ r.T
-        colors = shade_sh(base, normals, DEFAULT_SH if sh is None else sh)
+        rot = rotation_matrix(params.pose.pitch, params.pose.yaw, params.pose.roll)
+        normals = vertex_normals(verts, model.triangles)  # model space; rotated inside shade_sh
+        colors = shade_sh(SKIN_GREY if albedo is None else albedo, normals, DEFAULT_SH if sh is None else sh, rotation=rot)
     cov = raster.covered
     out = np.zeros((height, width, 3), np.uint8) if background is None else np.array(background, np.uint8, copy=True)
     out[cov] = np.clip(interpolate(raster, np.asarray(colors, np.float32))[cov] * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -44,12 +44,14 @@ class Raster:
         bary: ``[H, W, 3]`` float32 barycentric weights of that triangle's 3 vertices
             (sum 1 on covered pixels, 0 where empty).
         triangles: ``[T, 3]`` int32 the triangles that were rasterized (for :func:`interpolate`).
+        n_vertices: V, the number of projected vertices.
     """
 
     depth: npt.NDArray[np.float32]
     tri_id: npt.NDArray[np.int32]
     bary: npt.NDArray[np.float32]
     triangles: npt.NDArray[np.int32]
+    n_vertices: int
 
     @property
     def mask(self) -> npt.NDArray[np.uint8]:
@@ -202,7 +204,7 @@ def rasterize(
     bary = np.zeros((int(height), int(width), 3), np.float32)
     if t.size:
         _raster_kernel(p, t, bool(cull_backfaces), depth, tri_id, bary)
-    return Raster(depth, tri_id, bary, t)
+    return Raster(depth, tri_id, bary, t, len(p))
 
 
 def interpolate(raster: Raster, attributes: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -223,14 +225,25 @@ def interpolate(raster: Raster, attributes: npt.NDArray[np.floating]) -> npt.NDA
         ((10, 10, 2), 0.5, 0.0)
     """
     attr = np.asarray(attributes, np.float32)
-    if attr.ndim != 2:
-        raise InputError(f"interpolate: attributes must be [V, C], got shape {attr.shape}")
-    cov = raster.covered
+    if attr.ndim != 2 or len(attr) != raster.n_vertices:
+        raise InputError(f"interpolate: attributes must be [V, C] for the rasterized mesh, got shape {attr.shape}")
     out = np.zeros(raster.tri_id.shape + (attr.shape[1],), np.float32)
-    tri = raster.triangles[raster.tri_id[cov]]  # [N, 3]
-    b = raster.bary[cov]  # [N, 3]
-    out[cov] = b[:, 0:1] * attr[tri[:, 0]] + b[:, 1:2] * attr[tri[:, 1]] + b[:, 2:3] * attr[tri[:, 2]]
+    _interp_kernel(raster.tri_id, raster.bary, raster.triangles, np.ascontiguousarray(attr), out)
     return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _interp_kernel(tri_id, bary, tris, attr, out):  # pragma: no cover - compiled
+    h, w = tri_id.shape
+    for y in range(h):
+        for x in range(w):
+            t = tri_id[y, x]
+            if t < 0:
+                continue
+            a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
+            w0, w1, w2 = bary[y, x, 0], bary[y, x, 1], bary[y, x, 2]
+            for k in range(attr.shape[1]):
+                out[y, x, k] = w0 * attr[a, k] + w1 * attr[b, k] + w2 * attr[c, k]
 
 
 def vertex_visibility(

@@ -28,31 +28,69 @@ def vertex_normals(vertices: npt.NDArray[np.floating], triangles: npt.NDArray[np
         [1.0, 1.0, 1.0]
     """
     v = np.ascontiguousarray(check_array(np.asarray(vertices), "vertices", (None, 3)), np.float32)
-    n = _normals_kernel(v, np.ascontiguousarray(triangles, np.int64))
+    n = _normals_kernel(v, np.ascontiguousarray(triangles, np.int32))
     if (n * (v - v.mean(0))).sum() < 0:  # winding-independent: point away from the centre
         n = -n
     return n
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _normals_kernel(v, t):  # pragma: no cover - compiled
     n = np.zeros(v.shape, np.float32)
     for f in range(t.shape[0]):
         a, b, c = t[f, 0], t[f, 1], t[f, 2]
-        e1 = v[b] - v[a]
-        e2 = v[c] - v[a]
-        cx = e1[1] * e2[2] - e1[2] * e2[1]
-        cy = e1[2] * e2[0] - e1[0] * e2[2]
-        cz = e1[0] * e2[1] - e1[1] * e2[0]
-        for k in (a, b, c):
-            n[k, 0] += cx
-            n[k, 1] += cy
-            n[k, 2] += cz
+        e1x = v[b, 0] - v[a, 0]
+        e1y = v[b, 1] - v[a, 1]
+        e1z = v[b, 2] - v[a, 2]
+        e2x = v[c, 0] - v[a, 0]
+        e2y = v[c, 1] - v[a, 1]
+        e2z = v[c, 2] - v[a, 2]
+        cx = e1y * e2z - e1z * e2y  # |cross| = 2 * area: area weighting for free
+        cy = e1z * e2x - e1x * e2z
+        cz = e1x * e2y - e1y * e2x
+        n[a, 0] += cx
+        n[a, 1] += cy
+        n[a, 2] += cz
+        n[b, 0] += cx
+        n[b, 1] += cy
+        n[b, 2] += cz
+        n[c, 0] += cx
+        n[c, 1] += cy
+        n[c, 2] += cz
     for i in range(n.shape[0]):
-        norm = np.sqrt(n[i, 0] ** 2 + n[i, 1] ** 2 + n[i, 2] ** 2)
-        if norm > 1e-12:
-            n[i] /= norm
+        norm = np.sqrt(n[i, 0] * n[i, 0] + n[i, 1] * n[i, 1] + n[i, 2] * n[i, 2])
+        if norm > 1e-30:
+            inv = np.float32(1.0) / norm
+            n[i, 0] *= inv
+            n[i, 1] *= inv
+            n[i, 2] *= inv
     return n
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _shade_kernel(albedo, normals, rot, sh):  # pragma: no cover - compiled
+    """albedo [V, 3], normals [V, 3] (model space), rot [3, 3] applied to normals, sh [9, 3]."""
+    out = np.empty(albedo.shape, np.float32)
+    c1 = np.float32(2.0 / 3.0)
+    c2 = np.float32(0.25)
+    for i in range(normals.shape[0]):
+        mx, my, mz = normals[i, 0], normals[i, 1], normals[i, 2]
+        x = rot[0, 0] * mx + rot[0, 1] * my + rot[0, 2] * mz
+        y = rot[1, 0] * mx + rot[1, 1] * my + rot[1, 2] * mz
+        z = rot[2, 0] * mx + rot[2, 1] * my + rot[2, 2] * mz
+        b1 = c1 * y
+        b2 = c1 * z
+        b3 = c1 * x
+        b4 = c2 * x * y
+        b5 = c2 * y * z
+        b6 = c2 * np.float32(0.5) * (np.float32(3.0) * z * z - np.float32(1.0))
+        b7 = c2 * x * z
+        b8 = c2 * np.float32(0.5) * (x * x - y * y)
+        for k in range(3):
+            light = sh[0, k] + b1 * sh[1, k] + b2 * sh[2, k] + b3 * sh[3, k] + b4 * sh[4, k] + b5 * sh[5, k] + b6 * sh[6, k] + b7 * sh[7, k] + b8 * sh[8, k]
+            val = albedo[i, k] * light
+            out[i, k] = min(max(val, np.float32(0.0)), np.float32(1.0))
+    return out
 
 
 def sh_basis(normals: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -70,23 +108,39 @@ def sh_basis(normals: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     ).astype(np.float32)
 
 
-def shade_sh(albedo: npt.NDArray[np.floating], normals: npt.NDArray[np.floating], sh: npt.ArrayLike = DEFAULT_SH) -> npt.NDArray[np.float32]:
-    """Lambertian SH shading.
+def shade_sh(
+    albedo: npt.NDArray[np.floating],
+    normals: npt.NDArray[np.floating],
+    sh: npt.ArrayLike = DEFAULT_SH,
+    *,
+    rotation: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.float32]:
+    """Lambertian SH shading: ``albedo * (sh_basis(R n) @ sh)``, clipped to [0, 1].
+
+    Convention:
+        The light (``sh``) lives in camera space (x right, y up, z toward the viewer).
+        ``normals`` are camera-space unit normals, or model-space ones with ``rotation`` =
+        the pose's R (the rotation is then fused into the per-vertex loop).
 
     Args:
-        albedo: ``[V, 3]`` in [0, 1]. normals: ``[V, 3]`` unit, camera space.
-        sh: ``[9]`` (grey light) or ``[9, 3]`` (coloured) coefficients.
+        albedo: ``[V, 3]`` in [0, 1] (or ``[3]``, broadcast to every vertex).
+        normals: ``[V, 3]`` unit normals.
+        sh: ``[9]`` (grey light) or ``[9, 3]`` (coloured) coefficients, order of :func:`sh_basis`.
+        rotation: ``[3, 3]`` model-to-camera rotation applied to ``normals``; default identity.
 
     Returns:
-        ``[V, 3]`` float32 colours clipped to [0, 1].
+        ``[V, 3]`` float32 colours in [0, 1].
 
     Example:
         >>> shade_sh(np.full((1, 3), 0.5), np.array([[0, 0, 1.]]), np.eye(9)[0]).tolist()
         [[0.5, 0.5, 0.5]]
     """
-    sh = np.asarray(sh, np.float32)
-    light = sh_basis(normals) @ (sh if sh.ndim == 2 else sh[:, None])
-    return np.clip(np.asarray(albedo, np.float32) * light, 0.0, 1.0).astype(np.float32)
+    n = np.ascontiguousarray(check_array(np.asarray(normals), "normals", (None, 3)), np.float32)
+    alb = np.ascontiguousarray(np.broadcast_to(np.asarray(albedo, np.float32), n.shape))
+    light = np.asarray(sh, np.float32)
+    light = np.ascontiguousarray(np.repeat(light.reshape(9, 1), 3, 1) if light.ndim == 1 else check_array(light, "sh", (9, 3)))
+    rot = np.eye(3, dtype=np.float32) if rotation is None else np.ascontiguousarray(rotation, np.float32)
+    return _shade_kernel(alb, n, rot, light)
 
 
 def light_sh(direction: npt.ArrayLike, ambient: float = 0.6, strength: float = 0.5) -> npt.NDArray[np.float32]:
