@@ -110,3 +110,24 @@ def test_deocclude_with_the_dlib_detector_changes_only_the_face(ibug_pts_image, 
     assert len(changed) > 0
     # every changed pixel (x, y) lies near the annotated face: the detector found the right face and paste-back stays on it
     assert (changed[:, 1] >= lo[0]).all() and (changed[:, 1] <= hi[0]).all() and (changed[:, 0] >= lo[1]).all() and (changed[:, 0] <= hi[1]).all()
+
+
+def test_paste_back_feathers_the_seam(ibug_pts_image):
+    """A uniformly brightened crop arrives fully inside the face and fades out without a step."""
+    import cv2
+
+    from deocc_core.morphable.fit import fit_landmarks
+
+    img_path, pts = ibug_pts_image
+    photo = read_image(img_path)
+    crop = align_face(photo, read_pts(pts), 256)
+    m = load_model("starter")
+    rr = render_face(m, fit_landmarks(m, crop.landmarks).params, 256, 256)
+    # the blend weight itself: a white crop pasted onto a black photo of the same size
+    alpha = paste_back(np.zeros_like(photo), np.full_like(crop.image, 255), crop.inverse, rr.mask)[..., 0] / 255.0
+    core = cv2.warpAffine(cv2.erode(rr.mask, np.ones((41, 41), np.uint8)), crop.inverse, photo.shape[1::-1]) > 200
+    assert alpha[core].min() > 0.97  # 20 crop px inside M the crop has (almost) entirely replaced the photo
+    assert alpha.max() <= 1 and (alpha[cv2.warpAffine(rr.mask, crop.inverse, photo.shape[1::-1]) == 0] == 0).all()
+    scale = np.sqrt(abs(np.linalg.det(crop.inverse[:, :2])))  # photo px per crop px
+    step = max(np.abs(np.diff(alpha, axis=0)).max(), np.abs(np.diff(alpha, axis=1)).max())
+    assert step < 0.2 / max(scale, 1) + 0.02  # no hard edge: the weight ramps over > 5 crop pixels
