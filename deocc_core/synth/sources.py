@@ -103,6 +103,42 @@ def _list_images(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+def _random_background(rng: np.random.Generator, s: int) -> npt.NDArray[np.uint8]:
+    """Procedural ``[s, s, 3]`` uint8 background: a linear gradient over a few muted colour
+    blobs, 2-5 blurred ellipses / rectangles, and pixel noise."""
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / max(s - 1, 1)
+    ang = rng.uniform(0, 2 * np.pi)
+    t = (np.cos(ang) * xx + np.sin(ang) * yy)[..., None]
+    c0, c1 = rng.uniform(20, 235, 3), rng.uniform(20, 235, 3)
+    img = (1 - t) * c0 + t * c1
+    low = rng.uniform(30, 225, (4, 4, 3)).astype(np.float32)
+    img = 0.6 * img + 0.4 * cv2.resize(low, (s, s), interpolation=cv2.INTER_CUBIC)
+    img = np.ascontiguousarray(img.astype(np.float32))
+    for _ in range(int(rng.integers(2, 6))):
+        colour = tuple(float(v) for v in rng.uniform(0, 255, 3))
+        cx, cy = (int(v) for v in rng.uniform(0, s, 2))
+        ax = tuple(int(v) for v in rng.uniform(0.05, 0.3, 2) * s)
+        if rng.random() < 0.5:
+            cv2.ellipse(img, (cx, cy), ax, float(rng.uniform(0, 180)), 0, 360, colour, -1)
+        else:
+            cv2.rectangle(img, (cx - ax[0], cy - ax[1]), (cx + ax[0], cy + ax[1]), colour, -1)
+    k = max(3, (s // 24) | 1)
+    img = cv2.GaussianBlur(img, (k, k), 0) + rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _skin_detail(image: npt.NDArray[np.uint8], mask: npt.NDArray[np.uint8], rng: np.random.Generator) -> npt.NDArray[np.uint8]:
+    """Multiplicative skin texture inside the face mask: blotchy low-frequency tone (±6%)
+    plus fine pore-scale noise (±3%), so the face is not a smooth vertex-colour gradient."""
+    h, w = image.shape[:2]
+    low = cv2.resize(rng.normal(0, 1, (max(2, h // 16), max(2, w // 16))).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    fine = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (3, 3), 0)
+    gain = 1 + 0.06 * low + 0.03 * fine / max(float(fine.std()), 1e-6)
+    m = (mask > 0)[..., None]
+    out = np.where(m, image.astype(np.float32) * gain[..., None], image)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 class SyntheticSource:
     """Random faces rendered from a morphable model with albedo.
 
@@ -146,12 +182,11 @@ class SyntheticSource:
         sh = np.zeros((9, 3), np.float32)
         sh[0] = rng.uniform(0.6, 0.95) * tint
         sh[1:4] = rng.uniform([-0.3, 0.1, -0.45], [0.3, 0.5, 0.45])[:, None] * tint
-        low = rng.uniform(30, 225, (4, 4, 1)) * 0.6 + rng.uniform(30, 225, (4, 4, 3)) * 0.4  # muted colours
-        background = cv2.resize(low.astype(np.float32), (s, s), interpolation=cv2.INTER_CUBIC)
-        background = np.clip(background + rng.normal(0, 6, background.shape), 0, 255).astype(np.uint8)
+        background = _random_background(rng, s)
         r = render_face(m, params, s, s, albedo_coef=alb, sh=sh, background=background)
+        image = _skin_detail(r.image, r.mask, rng)
         lm = project(m.vertices(id_coef, exp_coef)[m.landmarks68], pose)[:, :2]
-        return [FaceRecord(r.image, lm, self.identity(key), key, None, float(np.degrees(yaw)), true_params=params)]
+        return [FaceRecord(image, lm, self.identity(key), key, None, float(np.degrees(yaw)), true_params=params)]
 
 
 class FolderSource:
