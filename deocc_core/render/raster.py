@@ -273,18 +273,28 @@ def vertex_visibility(
         >>> vertex_visibility(rasterize(v, np.array([[0, 1, 2]]), 10, 10), v).tolist()
         [True, True, True, False]
     """
-    proj = check_array(np.asarray(projected), "projected", (None, 3)).astype(np.float32)
-    tris = raster.triangles if triangles is None else np.asarray(triangles)
-    h, w = raster.depth.shape
-    with np.errstate(invalid="ignore"):
-        xi = np.floor(proj[:, 0] + 0.5)
-        yi = np.floor(proj[:, 1] + 0.5)
-        inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-    x = np.where(inside, xi, 0).astype(np.int64)
-    y = np.where(inside, yi, 0).astype(np.int64)
-    span = max(float(np.ptp(proj[:, 2])) if len(proj) else 0.0, 1e-6)
-    zbuf = raster.depth[y, x]
-    vis = inside & (proj[:, 2] >= zbuf - tolerance * span)
-    won = np.unique(raster.tri_id[raster.tri_id >= 0])
-    vis[np.asarray(tris)[won].ravel()] = True
-    return vis & inside
+    proj = np.ascontiguousarray(check_array(np.asarray(projected), "projected", (None, 3)), np.float32)
+    tris = np.ascontiguousarray(raster.triangles if triangles is None else triangles, np.int32)
+    span = max(float(proj[:, 2].max() - proj[:, 2].min()) if len(proj) else 0.0, 1e-6)
+    vis = np.zeros(len(proj), np.bool_)
+    _visibility_kernel(proj, raster.depth, raster.tri_id, tris, np.float32(tolerance * span), vis)
+    return vis
+
+
+@numba.njit(cache=True, nogil=True)
+def _visibility_kernel(proj, depth, tri_id, tris, tol, vis):  # pragma: no cover - compiled
+    h, w = depth.shape
+    won = np.zeros(proj.shape[0], np.bool_)
+    for y in range(h):
+        for x in range(w):
+            t = tri_id[y, x]
+            if t >= 0:
+                won[tris[t, 0]] = True
+                won[tris[t, 1]] = True
+                won[tris[t, 2]] = True
+    for i in range(proj.shape[0]):
+        fx = np.floor(proj[i, 0] + np.float32(0.5))
+        fy = np.floor(proj[i, 1] + np.float32(0.5))
+        if not (fx >= 0 and fx < w and fy >= 0 and fy < h):  # also rejects NaN
+            continue
+        vis[i] = won[i] or proj[i, 2] >= depth[int(fy), int(fx)] - tol

@@ -28,10 +28,7 @@ def vertex_normals(vertices: npt.NDArray[np.floating], triangles: npt.NDArray[np
         [1.0, 1.0, 1.0]
     """
     v = np.ascontiguousarray(check_array(np.asarray(vertices), "vertices", (None, 3)), np.float32)
-    n = _normals_kernel(v, np.ascontiguousarray(triangles, np.int32))
-    if (n * (v - v.mean(0))).sum() < 0:  # winding-independent: point away from the centre
-        n = -n
-    return n
+    return _normals_kernel(v, np.ascontiguousarray(triangles, np.int32))
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -57,6 +54,16 @@ def _normals_kernel(v, t):  # pragma: no cover - compiled
         n[c, 0] += cx
         n[c, 1] += cy
         n[c, 2] += cz
+    mx = my = mz = 0.0
+    for i in range(v.shape[0]):
+        mx += v[i, 0]
+        my += v[i, 1]
+        mz += v[i, 2]
+    cnt = max(v.shape[0], 1)
+    mx /= cnt
+    my /= cnt
+    mz /= cnt
+    outward = 0.0
     for i in range(n.shape[0]):
         norm = np.sqrt(n[i, 0] * n[i, 0] + n[i, 1] * n[i, 1] + n[i, 2] * n[i, 2])
         if norm > 1e-30:
@@ -64,6 +71,12 @@ def _normals_kernel(v, t):  # pragma: no cover - compiled
             n[i, 0] *= inv
             n[i, 1] *= inv
             n[i, 2] *= inv
+            outward += n[i, 0] * (v[i, 0] - mx) + n[i, 1] * (v[i, 1] - my) + n[i, 2] * (v[i, 2] - mz)
+    if outward < 0.0:  # winding-independent: point away from the centre
+        for i in range(n.shape[0]):
+            n[i, 0] = -n[i, 0]
+            n[i, 1] = -n[i, 1]
+            n[i, 2] = -n[i, 2]
     return n
 
 
