@@ -1,6 +1,7 @@
 """Renderer speed at 256x256 on the BFM mean mesh (53,215 vertices / 105,840 triangles), frontal
 and 45-degree yaw, single thread: rasterization alone (depth + triangle ids + barycentrics), the
-stages of a shaded render, and the full ``render_face``. Prints JSON (ms per render, median and
+stages of a shaded render, the shaded core (rasterize + normals + SH + interpolate) and the full
+``render_face`` (adds model evaluation, projection, visibility, uint8 compositing). Prints JSON (ms per render, median and
 min over ``repeats`` runs after a JIT warm-up). Reference: 3DDFA_V2's Cython rasterizer takes
 ~2.6 ms for this mesh and its lit render ~27 ms (their numbers, other machine).
 
@@ -45,6 +46,11 @@ def run(repeats: int = 20) -> dict:
         rot = rotation_matrix(pose.pitch, pose.yaw, pose.roll).astype(np.float32)
         normals = vertex_normals(verts, tri) @ rot.T
         colors = shade_sh(np.full_like(verts, 0.7), normals, DEFAULT_SH)
+        def shaded_core():  # what a shaded render costs once the vertices are projected
+            ras = rasterize(proj, tri, 256, 256)
+            col = shade_sh(np.float32(0.7), vertex_normals(verts, tri), DEFAULT_SH, rotation=rot)
+            return interpolate(ras, col)
+
         out[f"yaw{yaw}"] = {
             "covered_px": int(r.covered.sum()),
             "rasterize": timeit_ms(lambda: rasterize(proj, tri, 256, 256), repeats),
@@ -53,6 +59,7 @@ def run(repeats: int = 20) -> dict:
             "vertex_normals": timeit_ms(lambda: vertex_normals(verts, tri), repeats),
             "shade_sh": timeit_ms(lambda: shade_sh(np.full_like(verts, 0.7), normals, DEFAULT_SH), repeats),
             "interpolate": timeit_ms(lambda: interpolate(r, colors), repeats),
+            "shaded_core_raster_normals_sh_interp": timeit_ms(shaded_core, repeats),
             "render_face_full": timeit_ms(lambda: render_face(m, params, 256, 256), repeats),
         }
     return out
