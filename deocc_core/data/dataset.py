@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from deocc_core.errors import ConfigError, FormatError
+from deocc_core.landmarks.ibug import ibug_scheme
 from deocc_core.synth.inspect import shard_paths
 from deocc_core.synth.shards import ShardReader
 from deocc_core.synth.splits import assign_split
@@ -37,7 +38,17 @@ class AugmentConfig:
 
 
 def augment_pair(arrays: dict[str, np.ndarray], size: int, rng: np.random.Generator, cfg: AugmentConfig) -> dict[str, np.ndarray]:
-    """Apply one drawn jitter to every image of a sample (``[H, W, C]`` or ``[H, W]``).
+    """Apply one drawn jitter (resize up, random crop, horizontal flip) to every array of a sample.
+
+    Images are ``[H, W, C]`` / ``[H, W]`` uint8 (``face_mask`` resized nearest, the rest
+    bilinear); an optional ``landmarks`` ``[68, 2]`` float32 entry is moved with the pixels
+    and, on a flip, re-indexed with ``ibug_scheme().mirror`` so point 36 stays the right eye's
+    outer corner.
+
+    Convention:
+        Landmarks in crop pixels, x right, y down, origin at the centre of the top-left
+        pixel (deocc_core.morphable.params): resize maps ``x -> (x + 0.5)·big/H - 0.5``,
+        crop subtracts the offset, flip maps ``x -> size - 1 - x``.
 
     Example:
         >>> a = {"x": np.arange(16, dtype=np.uint8).reshape(4, 4)}
@@ -49,16 +60,32 @@ def augment_pair(arrays: dict[str, np.ndarray], size: int, rng: np.random.Genera
     flip = cfg.flip and rng.random() < 0.5
     out = {}
     for k, a in arrays.items():
-        if big != a.shape[0]:
+        if k == "landmarks":
+            continue
+        src = a.shape[0]
+        if big != src:
             interp = cv2.INTER_NEAREST if k == "face_mask" else cv2.INTER_LINEAR
             a = cv2.resize(a, (big, big), interpolation=interp)
         a = a[y0 : y0 + size, x0 : x0 + size]
         out[k] = np.ascontiguousarray(a[:, ::-1] if flip else a)
+    if "landmarks" in arrays:
+        src = next((a.shape[0] for k, a in arrays.items() if k != "landmarks"), size)
+        lm = (arrays["landmarks"].astype(np.float32) + 0.5) * (big / src) - 0.5
+        lm = lm - np.array([x0, y0], np.float32)
+        if flip:
+            lm[:, 0] = size - 1 - lm[:, 0]
+            lm = lm[ibug_scheme().mirror]
+        out["landmarks"] = np.ascontiguousarray(lm, dtype=np.float32)
     return out
 
 
 def to_tensor(a: np.ndarray) -> torch.Tensor:
-    """uint8 ``[H, W, C]`` / ``[H, W]`` → float32 ``[C, H, W]`` in [-1, 1]."""
+    """uint8 ``[H, W, C]`` / ``[H, W]`` → float32 ``[C, H, W]`` in [-1, 1].
+
+    Example:
+        >>> to_tensor(np.full((2, 2, 3), 255, np.uint8)).shape, float(to_tensor(np.zeros((2, 2), np.uint8)).min())
+        (torch.Size([3, 2, 2]), -1.0)
+    """
     t = torch.from_numpy(np.ascontiguousarray(a)).float().div_(127.5).sub_(1.0)
     return t.permute(2, 0, 1) if t.ndim == 3 else t[None]
 
@@ -67,7 +94,8 @@ class ShardDataset(IterableDataset):
     """Samples of one split of a shard folder as dicts of tensors.
 
     Yields ``occluded``, ``render``, ``gt`` ``[3, S, S]`` in [-1, 1], ``face_mask``,
-    ``occ_mask`` ``[1, S, S]`` in [0, 1], ``region``, ``occluder_class`` (int64), ``item``
+    ``occ_mask`` ``[1, S, S]`` in [0, 1], ``landmarks`` ``[68, 2]`` float32 crop pixels
+    (moved and mirrored with the images), ``region``, ``occluder_class`` (int64), ``item``
     (shard, index) ``[2]``.
 
     Args:
@@ -129,12 +157,13 @@ class ShardDataset(IterableDataset):
 
     def read(self, si: int, i: int, rng: np.random.Generator | None) -> dict[str, torch.Tensor]:
         f = self._file(si)
-        arrays = {k: f[k][i] for k in ("occluded", "render", "gt", "face_mask", "occ_mask")}
+        arrays = {k: f[k][i] for k in ("occluded", "render", "gt", "face_mask", "occ_mask", "landmarks")}
         if self.augment is not None and rng is not None:
             arrays = augment_pair(arrays, self.size, rng, self.augment)
         out = {k: to_tensor(arrays[k]) for k in ("occluded", "render", "gt")}
         for k in ("face_mask", "occ_mask"):
             out[k] = torch.from_numpy(arrays[k].astype(np.float32) / 255.0)[None]
+        out["landmarks"] = torch.from_numpy(np.ascontiguousarray(arrays["landmarks"], dtype=np.float32))
         out["region"] = torch.tensor(int(f["region"][i]))
         out["occluder_class"] = torch.tensor(int(f["occluder_class"][i]))
         out["item"] = torch.tensor([si, i])  # (shard, index): where the sample came from

@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from deocc_core.data.dataset import ShardDataset
-from deocc_core.errors import ConfigError, InputError
+from deocc_core.errors import ConfigError, FormatError, InputError
 from deocc_core.nets.networks import define_discriminator, define_generator
 from deocc_core.synth.manifest import read_manifest
 from deocc_core.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -181,11 +181,16 @@ class _Run:
             cfg_file.write_text(json.dumps(self.cfg.to_dict(), indent=1))
 
     def _restore(self, s: dict[str, Any]) -> None:
+        path = self.ckpt_dir / "latest.pt"
+        missing = [k for k in ("G", "Dg", "Dl", "opt_G", "opt_Dg", "opt_Dl", "scaler", "rng") if k not in s]
+        if missing:
+            raise FormatError(f"{path}: cannot resume, checkpoint lacks {', '.join(missing)}")
         for k in ("G", "Dg", "Dl"):
-            if k in s:
+            try:
                 getattr(self, k).load_state_dict(s[k])
-            if f"opt_{k}" in s:
                 self.opt[k].load_state_dict(s[f"opt_{k}"])
+            except (RuntimeError, ValueError, KeyError) as e:
+                raise FormatError(f"{path}: {k} state does not match the network ({str(e)[:80]})") from None
         if "scaler" in s:
             self.scaler.load_state_dict(s["scaler"])
         self.step, self.epoch, self.batches_in_epoch = s["step"], s["epoch"], s.get("batches_in_epoch", 0)
@@ -229,7 +234,7 @@ class _Run:
         return path
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype is not None else nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None else nullcontext()
 
     def _to(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         mf = torch.channels_last if self.device.type == "cuda" and self.cfg.channels_last else torch.contiguous_format
