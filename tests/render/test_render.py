@@ -62,3 +62,14 @@ def test_depth_orders_nose_before_cheeks_on_a_turned_head():
     z = r.projected[:, 2]
     lm = m.landmarks68
     assert z[lm[30]] > z[lm[0]] and z[lm[30]] > z[lm[16]] and z[lm[2]] > z[lm[14]]  # near cheek (subject right) before far
+
+
+def test_every_loaded_model_is_front_facing_so_culling_keeps_the_face(sfm_dir, ddfa_dir):
+    from deocc_core.morphable.camera import project
+    from deocc_core.render.raster import rasterize
+
+    for m in (load_model("starter"), load_model(sfm_dir / "sfm_shape_3448.bin"), load_model(ddfa_dir)):
+        for yaw in (0, 40):
+            p = project(m.mean, Pose(0.6 * 256 / float(np.ptp(m.mean[:, 0])), 0, np.radians(yaw), 0, 128, 128))
+            culled = rasterize(p, m.triangles, 256, 256).covered.sum()
+            assert culled >= 0.995 * rasterize(p, m.triangles, 256, 256, cull_backfaces=False).covered.sum() > 0
