@@ -39,7 +39,8 @@ from deocc_core import __version__
 from deocc_core.errors import FormatError, InputError
 from deocc_core.occluders.classes import OccluderClass, Region, enum_names
 
-__all__ = ["FORMAT_VERSION", "IMAGE_KEYS", "MASK_KEYS", "Sample", "ShardWriter", "ShardReader", "file_sha256", "content_sha256", "COMPRESSION"]
+__all__ = ["FORMAT_VERSION", "IMAGE_KEYS", "MASK_KEYS", "Sample", "ShardWriter", "ShardReader", "file_sha256", "content_sha256", "COMPRESSION",
+           "open_shard"]
 
 FORMAT_VERSION = 1
 IMAGE_KEYS = ("occluded", "render", "gt")
@@ -167,6 +168,16 @@ class ShardWriter:
         with open(self.tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(self.tmp, self.path)
+        try:  # make the rename itself durable (POSIX; not possible on Windows)
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(dfd)
+        except OSError:
+            pass
+        finally:
+            os.close(dfd)
 
 
 class ShardReader:
@@ -233,7 +244,49 @@ class ShardReader:
             vals[fl.name] = v
         return Sample(**vals)
 
+    def batch(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Samples ``start:stop`` as arrays keyed like the datasets (one contiguous read each).
+
+        Returns:
+            dict: image keys [n, H, W, 3] uint8, mask keys [n, H, W] uint8, ``landmarks``
+            [n, 68, 2] float32, ``params`` [n, P] float32, enums [n] uint8, string keys [n] object.
+
+        Example:
+            >>> import tempfile
+            >>> p = Path(tempfile.mkdtemp()) / "train-00000.h5"
+            >>> z = lambda *s: np.zeros(s, np.uint8)
+            >>> with ShardWriter(p, 4, 3, 2) as w:
+            ...     for i in range(2):
+            ...         w.add(Sample(z(4, 4, 3), z(4, 4, 3), z(4, 4, 3), z(4, 4), z(4, 4),
+            ...                      np.zeros((68, 2), np.float32), np.zeros(3, np.float32), 1, 2, f"id{i}", "k"))
+            >>> with open_shard(p) as r:
+            ...     b = r.batch(0, 2)
+            >>> b["gt"].shape, list(b["identity"])
+            ((2, 4, 4, 3), ['id0', 'id1'])
+        """
+        f = self._f
+        out = {}
+        for k in ALL_KEYS:
+            a = f[k][start:stop]
+            out[k] = np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object) if k in STR_KEYS else a
+        return out
+
     def arrays(self, key: str) -> np.ndarray:
         """A whole dataset as an array (strings decoded)."""
         a = self._f[key][:]
         return np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object) if key in STR_KEYS else a
+
+
+def open_shard(path: str | Path) -> ShardReader:
+    """Open and validate a shard (same as ``ShardReader(path)``; use as a context manager).
+
+    Raises:
+        InputError: missing file. FormatError: not a deocc shard / wrong version / missing keys.
+
+    Example:
+        >>> open_shard("/nonexistent/train-00000.h5")
+        Traceback (most recent call last):
+        ...
+        deocc_core.errors.InputError: /nonexistent/train-00000.h5: shard not found
+    """
+    return ShardReader(path)
