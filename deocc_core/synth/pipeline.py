@@ -263,7 +263,13 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
         raise ConfigError(f"rank {config.rank} outside world size {config.world_size}")
     parse_classes(",".join(config.occluders))
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{config.rank}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"{out}: shard folder is not writable ({e.strerror or e})") from None
     model = load_model(config.model)
     source = _open_source(config, model)
     tasks = plan_shards(config, source)
@@ -275,8 +281,10 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
     for n in other:
         (out / f"{n}.h5").unlink(missing_ok=True)
         (out / f"{n}.json").unlink(missing_ok=True)
-    for stale in out.glob("*.partial"):
-        stale.unlink()
+    for t in mine:  # only this rank's leftovers: other ranks may be writing into the same folder
+        (out / f"{t.name}.h5.partial").unlink(missing_ok=True)
+        for stale in out.glob(f"{t.name}.json.*partial"):
+            stale.unlink(missing_ok=True)
     result = BuildResult(out, planned=len(tasks))
     todo = []
     for t in mine:

@@ -1,0 +1,32 @@
+"""Build pipeline guards: ranks sharing one folder, unwritable output, bad rank."""
+from __future__ import annotations
+
+import pytest
+
+from deocc_core.errors import ConfigError
+from deocc_core.synth.manifest import read_manifest
+from deocc_core.synth.pipeline import BuildConfig, build
+from deocc_core.synth.shards import content_sha256
+
+BASE = dict(source="synthetic", size=64, per_shard=12, n_synthetic=48, test_fraction=0.25, seed=0)
+
+
+def test_ranks_building_into_one_folder_complete_it(tiny_shards, tmp_path):
+    out = tmp_path / "shared"
+    first = build(BuildConfig(**BASE, out=str(out), rank=1, world_size=2))
+    assert first.written and not first.manifest["complete"]
+    (out / "train-00000.h5.partial").write_bytes(b"left by a killed rank 0")
+    second = build(BuildConfig(**BASE, out=str(out), rank=0, world_size=2))
+    assert second.manifest["complete"] and not list(out.glob("*partial"))
+    want = {p.name: content_sha256(p) for p in tiny_shards.glob("*.h5")}
+    assert {p.name: content_sha256(p) for p in out.glob("*.h5")} == want
+    assert read_manifest(out)["planned_shards"] == len(want)
+
+
+def test_unwritable_output_and_bad_rank_are_one_line_errors(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match=r"a_file/shards: shard folder is not writable"):
+        build(BuildConfig(**BASE, out=str(blocker / "shards")))
+    with pytest.raises(ConfigError, match="rank 2 outside world size 2"):
+        build(BuildConfig(**BASE, out=str(tmp_path / "o"), rank=2, world_size=2))
