@@ -238,6 +238,24 @@ def _build_shard(task: ShardTask) -> dict[str, Any]:
     return info
 
 
+def _probe_source(config: BuildConfig, source, keys: list[str]) -> None:
+    """Fail fast (before any shard is written) when none of the first inputs loads: a wrong
+    ``--root`` or layout would otherwise produce empty shards."""
+    reasons: Counter = Counter()
+    for k in keys:
+        try:
+            if source.load(k):
+                return
+            reasons["no face"] += 1
+        except SkipInput as e:
+            reasons[e.reason] += 1
+        except InputError as e:
+            reasons[str(e)[:120]] += 1
+    summary = "; ".join(f"{r} ×{n}" for r, n in reasons.most_common(3))
+    raise InputError(f"{config.root or config.source}: none of the first {len(keys)} inputs of source {config.source!r} "
+                     f"is usable ({summary}); does --root hold the {config.source} layout?")
+
+
 def _existing(out: Path, config: BuildConfig) -> dict[str, str]:
     """name → config_hash of finished shards in ``out``."""
     found = {}
@@ -292,6 +310,8 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
             result.skipped_existing.append(t.name)
         else:
             todo.append(t)
+    if todo:
+        _probe_source(config, source, [k for t in tasks for k in t.keys][:8])
     total_keys = sum(len(t.keys) for t in todo)
     if progress:
         progress(0, total=total_keys)

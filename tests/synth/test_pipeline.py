@@ -30,3 +30,16 @@ def test_unwritable_output_and_bad_rank_are_one_line_errors(tmp_path):
         build(BuildConfig(**BASE, out=str(blocker / "shards")))
     with pytest.raises(ConfigError, match="rank 2 outside world size 2"):
         build(BuildConfig(**BASE, out=str(tmp_path / "o"), rank=2, world_size=2))
+
+
+def test_wrong_root_layout_fails_before_writing_any_shard(tmp_path):
+    from deocc_core.errors import InputError
+
+    root = tmp_path / "not_aflw"
+    root.mkdir()
+    (root / "image00002.mat").write_bytes(b"not a mat file")
+    (root / "image00002.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="aflw2000-3d"):
+        build(BuildConfig(source="aflw2000-3d", root=str(root), out=str(out), size=64))
+    assert not list(out.glob("*.h5"))
