@@ -48,6 +48,7 @@ def run(
     checkpoint_every: int = typer.Option(1000, "--checkpoint-every", min=1, help="Steps between checkpoints (optimizer steps)."),
     keep_last: int = typer.Option(3, "--keep-last", min=1, help="Step checkpoints kept (plus latest.pt and best.pt)."),
     val_every: int = typer.Option(1000, "--val-every", min=1, help="Steps between validations (+ sample grid PNG)."),
+    sample_every: int = typer.Option(500, "--sample-every", min=1, help="Steps between PNG grids of the training batch (samples/train_step_*.png)."),
     log_every: int = typer.Option(50, "--log-every", min=1, help="Steps between TensorBoard / log.jsonl scalars."),
     val_fraction: float = typer.Option(0.05, "--val-fraction", min=0.0, max=0.5, help="Train identities held out for validation."),
     val_samples: int = typer.Option(64, "--val-samples", min=1, help="Held-out samples per validation (images)."),
@@ -68,7 +69,7 @@ def run(
         lr_stage1=lr_stage1, lr_stage2=lr_stage2, epochs_stage1=epochs_stage1, epochs_stage2=epochs_stage2,
         max_steps=max_steps, stage2_steps=stage2_steps, batch_size=batch_size, workers=workers, no_render=no_render,
         no_dg=no_dg, no_dl=no_dl, amp=amp, compile=compile, seed=seed, checkpoint_every=checkpoint_every, keep_last=keep_last,
-        val_every=val_every, log_every=log_every, val_fraction=val_fraction, device=device, deterministic=deterministic,
+        val_every=val_every, sample_every=sample_every, log_every=log_every, val_fraction=val_fraction, device=device, deterministic=deterministic,
     )
     with progress_bar("deocc-train", unit="step") as advance:
         r = train(cfg, progress=advance, resume=resume)

@@ -31,7 +31,8 @@ class TrainConfig:
         amp: mixed precision on CUDA. channels_last, compile: CUDA speed-ups.
         seed: seeds model init, data order and augmentation.
         checkpoint_every, keep_last: checkpoints (steps, how many kept besides latest/best).
-        sample_every, log_every, val_every: PNG grids, scalars, validation (steps).
+        sample_every, log_every, val_every: PNG grid of the current training batch
+            (occluded | render | output | gt), scalars, validation + its grid (steps).
         val_fraction: identities of the train split held out for validation / best.pt.
         val_samples: validation samples per evaluation. device: auto | cpu | cuda.
         deterministic: torch deterministic algorithms (exact resume on CPU; slower on GPU).

@@ -282,6 +282,7 @@ class _Run:
         self.scaler.update()
         for D in (self.Dg, self.Dl):
             D.requires_grad_(True)
+        self.last_batch = (b, fake.detach())
         losses["loss_l1"] = loss_l1.detach()
         losses["loss_G"] = loss_g.detach()
         return {k: float(v.detach()) for k, v in losses.items()}
@@ -304,12 +305,18 @@ class _Run:
             if first is None:
                 first = (b, out)
         G.train()
-        if self.main and first is not None:
-            b, out = first
-            rows = [[t[i].float().cpu().numpy().transpose(1, 2, 0) * 0.5 + 0.5 for t in (b["occluded"], b["render"], out, b["gt"])] for i in range(min(4, len(out)))]
-            grid = image_grid(rows, labels=[f"step {self.step}: occluded | render | output | gt"] + [""] * (len(rows) - 1))
-            cv2.imwrite(str(self.run_dir / "samples" / f"step_{self.step:07d}.png"), grid[:, :, ::-1])
+        if first is not None:
+            self.write_grid(*first, "val")
         return {"val_psnr_occ": psnr_occ / max(n, 1), "val_l1_occ": l1_occ / max(n, 1)}
+
+    def write_grid(self, b: dict[str, torch.Tensor], out: torch.Tensor, tag: str) -> None:
+        """PNG ``samples/<tag>_step_NNNNNNN.png``: rows of occluded | render | output | gt (rank 0)."""
+        if not self.main:
+            return
+        rows = [[t[i].detach().float().cpu().numpy().transpose(1, 2, 0) * 0.5 + 0.5 for t in (b["occluded"], b["render"], out, b["gt"])]
+                for i in range(min(4, len(out)))]
+        grid = image_grid(rows, labels=[f"{tag} step {self.step}: occluded | render | output | gt"] + [""] * (len(rows) - 1))
+        cv2.imwrite(str(self.run_dir / "samples" / f"{tag}_step_{self.step:07d}.png"), grid[:, :, ::-1])
 
     def log(self, values: dict[str, float]) -> None:
         if not self.main:
@@ -340,6 +347,8 @@ class _Run:
                     imgs += len(batch["gt"]) * self.world
                     if progress:
                         progress(1)
+                    if self.step % cfg.sample_every == 0:
+                        self.write_grid(*self.last_batch, "train")
                     if self.step % cfg.log_every == 0:
                         self.log({**last, "lr": self.opt["G"].param_groups[0]["lr"]})
                     if self.step % cfg.val_every == 0 or self.step == self.total:

@@ -2,6 +2,7 @@
 and the run's good checkpoint is left untouched."""
 from __future__ import annotations
 
+import cv2
 import pytest
 import torch
 
@@ -34,7 +35,9 @@ def test_resume_restores_optimizers_and_rng_bit_exact(tiny_shards, tmp_path):
 
 def test_resume_from_checkpoint_missing_a_part_is_refused(tiny_shards, tmp_path):
     out = tmp_path / "run"
-    train(_cfg(tiny_shards, out, max_steps=2, stage2_steps=0))
+    train(_cfg(tiny_shards, out, max_steps=2, stage2_steps=0, sample_every=2))
+    grid = cv2.imread(str(out / "samples" / "train_step_0000002.png"))
+    assert grid is not None and grid.shape[1] >= 4 * 64  # occluded | render | output | gt
     latest = out / "checkpoints" / "latest.pt"
     state = torch.load(latest, weights_only=False)
     del state["opt_Dg"]
