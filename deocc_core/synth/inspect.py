@@ -52,6 +52,10 @@ def verify_shards(folder: Path, *, checksums: bool = True) -> list[str]:
                     ds = r.dataset(key)
                     if ds.shape != shape:
                         problems.append(f"{p}: {key} has shape {ds.shape}, expected {shape}")
+                for key in ("occluded", "render", "gt", "face_mask", "occ_mask", "landmarks", "params", "occluder_class", "region"):
+                    want = np.float32 if key in ("landmarks", "params") else np.uint8
+                    if r.dataset(key).dtype != want:
+                        problems.append(f"{p}: {key} has dtype {r.dataset(key).dtype}, expected {np.dtype(want)}")
                 lm = r.arrays("landmarks")
                 if not np.isfinite(lm).all():
                     problems.append(f"{p}: non-finite landmarks")

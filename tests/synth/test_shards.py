@@ -57,3 +57,27 @@ def test_writer_refuses_wrong_shapes_and_overflow(tmp_path):
             w.add(good)
             w.add(good)
     assert not list(tmp_path.iterdir())
+
+
+def test_verify_reports_wrong_dtype_after_rehash(tiny_shards, tmp_path):
+    import json
+    import shutil
+
+    from deocc_core.synth.inspect import verify_shards
+    from deocc_core.synth.manifest import collect_manifest
+    from deocc_core.synth.shards import file_sha256
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_shards, bad)
+    shard = sorted(bad.glob("test-*.h5"))[0]
+    with h5py.File(shard, "a") as f:
+        lm = f["landmarks"][:]
+        del f["landmarks"]
+        f.create_dataset("landmarks", data=lm.astype(np.float64))
+    side = shard.with_suffix(".json")  # a consistent checksum: only the dtype check can catch it
+    info = json.loads(side.read_text())
+    info["sha256"] = file_sha256(shard)
+    side.write_text(json.dumps(info))
+    collect_manifest(bad, expected=json.loads((tiny_shards / "manifest.json").read_text())["planned_shards"])
+    problems = verify_shards(bad)
+    assert problems == [f"{shard}: landmarks has dtype float64, expected float32"]
