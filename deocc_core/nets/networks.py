@@ -98,7 +98,12 @@ class Discriminator(nn.Module):
 
 
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
-    """pix2pix init: N(0, 0.02) convs, N(1, 0.02) BatchNorm weights, zero biases."""
+    """pix2pix init: N(0, 0.02) convs, N(1, 0.02) BatchNorm weights, zero biases.
+
+    Example:
+        >>> float(init_weights(nn.Conv2d(1, 1, 3)).bias.detach().abs().sum())
+        0.0
+    """
 
     def fn(m: nn.Module) -> None:
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -113,10 +118,20 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
 
 
 def define_generator(size: int, *, no_render: bool = False, ngf: int = 64) -> UnetGenerator:
-    """The paper's generator for ``size`` px crops (bottleneck 1×1)."""
+    """The paper's generator for ``size`` px crops (bottleneck 1×1).
+
+    Example:
+        >>> define_generator(32, ngf=4)(torch.zeros(1, 6, 32, 32)).shape
+        torch.Size([1, 3, 32, 32])
+    """
     return init_weights(UnetGenerator(3 if no_render else 6, 3, num_downs=int(math.log2(size)), ngf=ngf))
 
 
 def define_discriminator(size: int, *, ndf: int = 64) -> Discriminator:
-    """D_g / D_l for ``size`` px images."""
+    """D_g / D_l for ``size`` px images: ``[B, 3, size, size]`` → ``[B, 1]`` logits.
+
+    Example:
+        >>> define_discriminator(32, ndf=4)(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 1])
+    """
     return init_weights(Discriminator(3, size=size, ndf=ndf))

@@ -50,6 +50,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
     Raises:
         InputError: missing file. FormatError: unreadable / truncated file, wrong version or missing parts.
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "bad.pt"; _ = p.write_bytes(b"not a checkpoint")
+        >>> try:
+        ...     load_checkpoint(p)
+        ... except FormatError as e:
+        ...     "not a readable checkpoint" in str(e)
+        True
     """
     path = Path(path)
     if not path.is_file():

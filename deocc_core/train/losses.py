@@ -37,6 +37,12 @@ class TVLoss(nn.Module):
 
 
 def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean |a - b| over pixels where ``mask`` ``[B, 1, H, W]`` > 0.5 (0 if empty)."""
+    """Mean |a - b| over pixels where ``mask`` ``[B, 1, H, W]`` > 0.5 (0 if empty).
+
+    Example:
+        >>> m = torch.zeros(1, 1, 2, 2); m[..., 0, 0] = 1
+        >>> float(masked_l1(torch.ones(1, 3, 2, 2), torch.zeros(1, 3, 2, 2), m))
+        1.0
+    """
     m = (mask > 0.5).to(a.dtype).expand_as(a)
     return ((a - b).abs() * m).sum() / m.sum().clamp_min(1.0)

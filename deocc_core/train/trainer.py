@@ -56,7 +56,12 @@ class TrainResult:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → CUDA when available, else CPU. ConfigError for cuda without a GPU."""
+    """``auto`` → CUDA when available, else CPU. ConfigError for cuda without a GPU.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
@@ -69,12 +74,24 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def generator_input(batch: dict[str, torch.Tensor], no_render: bool) -> torch.Tensor:
-    """Occluded ⊕ render ``[B, 6, S, S]`` (or occluded alone, ``[B, 3, S, S]``)."""
+    """Occluded ⊕ render ``[B, 6, S, S]`` (or occluded alone, ``[B, 3, S, S]``).
+
+    Example:
+        >>> b = {"occluded": torch.zeros(2, 3, 8, 8), "render": torch.ones(2, 3, 8, 8)}
+        >>> generator_input(b, False).shape, generator_input(b, True).shape
+        (torch.Size([2, 6, 8, 8]), torch.Size([2, 3, 8, 8]))
+    """
     return batch["occluded"] if no_render else torch.cat([batch["occluded"], batch["render"]], 1)
 
 
 def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB of images in [-1, 1] over pixels where ``mask`` > 0.5, per sample ``[B]``."""
+    """PSNR in dB of images in [-1, 1] over pixels where ``mask`` > 0.5, per sample ``[B]``.
+
+    Example:
+        >>> a = torch.zeros(1, 3, 4, 4)
+        >>> round(float(masked_psnr(a, a + 0.2, torch.ones(1, 1, 4, 4))[0]), 2)  # error 0.1 of the [0, 1] range
+        20.0
+    """
     m = (mask > 0.5).to(a.dtype).expand_as(a)
     mse = (((a - b) / 2) ** 2 * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
     return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
@@ -384,7 +401,12 @@ class _Run:
 
 def weights_sha256(net: nn.Module) -> str:
     """Hash of a network's parameters (bit-exact comparisons across runs / ranks; BatchNorm
-    running statistics are per rank under DDP and left out)."""
+    running statistics are per rank under DDP and left out).
+
+    Example:
+        >>> len(weights_sha256(torch.nn.Linear(2, 1)))
+        64
+    """
     import hashlib
 
     h = hashlib.sha256()
