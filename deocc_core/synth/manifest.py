@@ -115,4 +115,11 @@ def merge_folders(sources: list[Path], out: Path) -> dict[str, Any]:
             except OSError:
                 shutil.copy2(shard, out / f"{name}.h5")
             write_json_atomic(out / f"{name}.json", info)
-    return collect_manifest(out, mixed=True)
+    planned = set()  # ranks of one build: keep the planned shard count so "complete" stays meaningful
+    for folder in [*sources, out]:
+        mf = Path(folder) / MANIFEST
+        if mf.is_file():
+            m = json.loads(mf.read_text())
+            planned.add((m.get("config_hash"), m.get("planned_shards")))
+    expected = next(iter(planned))[1] if len(planned) == 1 else None
+    return collect_manifest(out, expected=expected, mixed=True)
