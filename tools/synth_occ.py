@@ -232,6 +232,7 @@ def build_cmd(source: str = SOURCE_OPT, root: Path = ROOT_OPT, model: str = MODE
               workers: int = typer.Option(max(1, (os.cpu_count() or 1)), "--workers", min=1, help="Worker processes (default: CPU count)."),
               seed: int = typer.Option(0, "--seed", help="Base seed: same seed + config = bit-identical shards."),
               test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=1.0, help="Share of identities held out as the test split."),
+              test_count: int = typer.Option(None, "--test-count", min=1, help="Hold out whole identities until the test split has at least N samples (overrides --test-fraction; default: off)."),
               max_yaw: float = typer.Option(60.0, "--max-yaw", help="Skip faces turned beyond this (degrees)."),
               limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N inputs."),
               detector: str = typer.Option("dlib", "--detector", help="Landmark backend for folder photos without sidecars: dlib | fan."),
@@ -243,6 +244,10 @@ def build_cmd(source: str = SOURCE_OPT, root: Path = ROOT_OPT, model: str = MODE
     """Synthesize occluded-face tuples into sharded HDF5 (resumable, deterministic, multi-machine)."""
     from deocc_core.synth.pipeline import BuildConfig, build, parse_classes
 
+    from deocc_core.synth.sources import SOURCES
+
+    if source not in SOURCES:
+        raise typer.BadParameter(f"--source {source}: unknown (choose from {', '.join(SOURCES)})")
     if source != "synthetic" and root is None:
         raise typer.BadParameter(f"--source {source} needs --root DIR")
     if root is not None and not root.is_dir():
@@ -251,7 +256,7 @@ def build_cmd(source: str = SOURCE_OPT, root: Path = ROOT_OPT, model: str = MODE
     cfg = BuildConfig(
         source=source, out=str(out), root=str(root) if root else None, model=model, size=size, per_shard=per_shard,
         occluders=parse_classes(occluders), per_face=per_face, occluders_per_sample=occluders_per_sample, n_synthetic=n_synthetic,
-        seed=seed, test_fraction=test_fraction,
+        seed=seed, test_fraction=test_fraction, test_count=test_count,
         max_yaw=max_yaw, limit=limit, detector=detector, occluder_assets=str(occluder_assets) if occluder_assets else None,
         workers=workers, rank=rank if rank is not None else (_env_int("SLURM_PROCID", "RANK") or 0),
         world_size=world_size if world_size is not None else (_env_int("SLURM_NTASKS", "WORLD_SIZE") or 1), overwrite=overwrite,

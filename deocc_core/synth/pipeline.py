@@ -34,7 +34,7 @@ from deocc_core.synth.align import align_face
 from deocc_core.synth.manifest import collect_manifest, sidecar_path, write_json_atomic
 from deocc_core.synth.shards import FORMAT_VERSION, Sample, ShardWriter, content_sha256, file_sha256
 from deocc_core.synth.sources import FaceRecord, SkipInput, make_source
-from deocc_core.synth.splits import SPLITS, assign_split
+from deocc_core.synth.splits import SPLITS, assign_split, choose_test_identities
 
 __all__ = ["BuildConfig", "BuildResult", "build", "make_samples", "plan_shards", "ShardTask", "parse_classes"]
 
@@ -70,6 +70,8 @@ class BuildConfig:
             copies per face. occluders_per_sample: occluders drawn on each copy (> 1: the
             paper's multi-occluder failure case). n_synthetic: faces of the synthetic source.
         seed: base seed. test_fraction: share of identities in the test split.
+        test_count: if set, overrides test_fraction: whole identities (in salted-hash
+            order) are held out until they hold at least this many samples (the paper: 2000).
         max_yaw: skip faces turned further (degrees; the paper's range is ±60).
         limit: use only the first N source keys. detector: landmark backend for folders.
         occluder_assets: folder of real occluder images (MaskTheFace, RGBA PNGs) or None.
@@ -90,6 +92,7 @@ class BuildConfig:
     test_fraction: float = 0.1
     max_yaw: float = 60.0
     limit: int | None = None
+    test_count: int | None = None
     detector: str = "dlib"
     occluder_assets: str | None = None
     workers: int = 1
@@ -99,6 +102,8 @@ class BuildConfig:
 
     def content(self) -> dict[str, Any]:
         skip = {"workers", "rank", "world_size", "overwrite", "out"}
+        if self.test_count is None:  # keeps the hashes of builds made before the option existed
+            skip.add("test_count")
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
     def content_hash(self) -> str:
@@ -142,8 +147,13 @@ def plan_shards(config: BuildConfig, source) -> list[ShardTask]:
     if not keys:
         raise InputError(f"{config.root or config.source}: the source has no inputs")
     by_split: dict[str, list[str]] = {s: [] for s in SPLITS}
-    for k in keys:
-        by_split[assign_split(_identity(source, k), test_fraction=config.test_fraction)].append(k)
+    if config.test_count is not None:
+        test_ids = choose_test_identities([(k, _identity(source, k)) for k in keys], -(-config.test_count // config.per_face))
+        for k in keys:
+            by_split["test" if _identity(source, k) in test_ids else "train"].append(k)
+    else:
+        for k in keys:
+            by_split[assign_split(_identity(source, k), test_fraction=config.test_fraction)].append(k)
     per = max(1, config.per_shard // config.per_face)
     tasks = []
     for split in SPLITS:

@@ -43,3 +43,13 @@ def test_wrong_root_layout_fails_before_writing_any_shard(tmp_path):
     with pytest.raises(InputError, match="aflw2000-3d"):
         build(BuildConfig(source="aflw2000-3d", root=str(root), out=str(out), size=64))
     assert not list(out.glob("*.h5"))
+
+
+def test_test_count_holds_out_whole_identities(tmp_path):
+    r = build(BuildConfig(**{**BASE, "test_fraction": 0.0}, out=str(tmp_path / "tc"), test_count=10))
+    m = r.manifest["splits"]
+    assert m["test"]["samples"] >= 10 and m["train"]["samples"] + m["test"]["samples"] == 48
+    assert m["test"]["identities"] >= 1 and m["train"]["identities"] >= 1
+    from deocc_core.synth.inspect import verify_shards
+
+    assert verify_shards(tmp_path / "tc") == []
