@@ -188,6 +188,9 @@ def make_samples(record: FaceRecord, config: BuildConfig, model: MorphableModel,
 
 
 def _open_source(config: BuildConfig, model: MorphableModel):
+    if config.source == "synthetic" and not model.has_albedo:
+        # shape-only models (Surrey SFM, BFM basis) fit and render; the faces come from the starter's albedo
+        model = load_model("starter")
     return make_source(config.source, config.root, model=model, n=config.n_synthetic, size=max(config.size * 2, 128),
                        seed=config.seed, detector=config.detector)
 

@@ -53,3 +53,15 @@ def test_test_count_holds_out_whole_identities(tmp_path):
     from deocc_core.synth.inspect import verify_shards
 
     assert verify_shards(tmp_path / "tc") == []
+
+
+def test_synthetic_faces_with_a_shape_only_model(sfm_dir, tmp_path):
+    """The real Surrey SFM (no albedo) fits and renders; the starter model supplies the faces."""
+    from deocc_core.synth.shards import open_shard
+
+    r = build(BuildConfig(source="synthetic", out=str(tmp_path), size=64, per_shard=8, n_synthetic=6,
+                          model=str(sfm_dir / "sfm_shape_3448.bin")))
+    assert sum(r.samples.values()) >= 4 and r.manifest["model"]["name"] == "sfm_shape_3448"
+    with open_shard(sorted(tmp_path.glob("*.h5"))[0]) as rd:
+        s = rd.sample(0)
+        assert rd.attrs["model_name"] == "sfm_shape_3448" and (s.face_mask == 255).mean() > 0.1
