@@ -185,22 +185,40 @@ def _hand(h, w, lm, rng, yaw):
         centre, size = lm[[2, 14][rng.integers(2)]] * 0.45 + lm[30] * 0.55, scale * rng.uniform(0.75, 0.9)
     else:
         centre, size = lm[30] * 0.8 + lm[8] * 0.2, scale * rng.uniform(0.95, 1.15)
-    angle = rng.uniform(-np.pi, np.pi)
+    # fingers point roughly up (local -y), the wrist runs down out of the face (local +y)
+    angle = rng.uniform(-1.1, 1.1)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     polys = []
-    palm = cv2.ellipse2Poly((0, 0), (int(size * 0.32), int(size * 0.38)), 0, 0, 360, 10).astype(np.float64)
+    palm = cv2.ellipse2Poly((0, 0), (int(size * 0.34), int(size * 0.38)), 0, 0, 360, 10).astype(np.float64)
     polys.append(palm)
-    for k, (off, length) in enumerate(zip(np.linspace(-0.24, 0.24, 4), (0.42, 0.5, 0.48, 0.38))):
-        x0, width = off * size, size * 0.07
-        finger = np.array([[x0 - width, -size * 0.2], [x0 + width, -size * 0.2], [x0 + width * 0.9, -size * (0.2 + length)], [x0 - width * 0.9, -size * (0.2 + length)]])
+    wrist = np.array([[-size * 0.26, 0.1 * size], [size * 0.26, 0.1 * size], [size * 0.24, 1.6 * size], [-size * 0.24, 1.6 * size]])
+    polys.append(wrist)
+    offs = np.linspace(-0.25, 0.25, 4)
+    width = size * 0.075
+    for off, length in zip(offs, np.array((0.42, 0.5, 0.48, 0.38)) * rng.uniform(0.9, 1.1)):
+        x0 = off * size
+        tip = cv2.ellipse2Poly((int(round(x0 * 8)), int(round(-size * (0.2 + length) * 8))), (int(width * 0.9 * 8), int(width * 8)), 0, 180, 360, 20).astype(np.float64) / 8
+        finger = np.concatenate([[[x0 - width, -size * 0.1], [x0 + width, -size * 0.1]], tip[::-1]])
         polys.append(finger)
-    thumb = np.array([[size * 0.25, 0.05 * size], [size * 0.33, -0.12 * size], [size * 0.62, -0.32 * size], [size * 0.55, -0.4 * size]])
+    thumb = np.array([[size * 0.22, 0.1 * size], [size * 0.34, -0.1 * size], [size * 0.6, -0.3 * size], [size * 0.52, -0.4 * size], [size * 0.2, -0.15 * size]])
+    if rng.random() < 0.5:  # left or right hand
+        thumb[:, 0] *= -1
     polys.append(thumb)
     polys = [p @ rot.T + centre for p in polys]
-    alpha = _poly_alpha(h, w, polys, soft=1.0)
-    skin = np.asarray(rng.uniform([0.45, 0.3, 0.22], [0.95, 0.78, 0.68]), np.float32)
-    tex = np.clip(skin[None, None] + rng.normal(0, 0.01, (h, w, 1)).astype(np.float32), 0, 1)
-    return _rgba(_shade(tex, alpha, 0.35), alpha)
+    alpha = _poly_alpha(h, w, polys, soft=0.8)
+    # skin tone on a light-to-dark line (no green or blue skins), mild per-channel jitter
+    t = rng.random()
+    skin = (np.array([0.96, 0.8, 0.7]) * (1 - t) + np.array([0.36, 0.22, 0.15]) * t) * rng.uniform(0.95, 1.05, 3)
+    tex = np.clip(skin.astype(np.float32)[None, None] + rng.normal(0, 0.01, (h, w, 1)).astype(np.float32), 0, 1)
+    # finger separation: dark creases between adjacent fingers, fading into the palm
+    crease = np.zeros((h, w), np.float32)
+    for a, b in zip(offs[:-1], offs[1:]):
+        gx = (a + b) / 2 * size
+        seg = np.array([[gx, -size * 0.12], [gx, -size * 0.62]]) @ rot.T + centre
+        cv2.line(crease, tuple(np.round(seg[0] * 4).astype(int)), tuple(np.round(seg[1] * 4).astype(int)), 1.0, max(1, int(size * 0.02)), cv2.LINE_AA, shift=2)
+    crease = cv2.GaussianBlur(crease, (0, 0), max(0.6, size * 0.012))
+    tex = tex * (1 - 0.45 * np.clip(crease, 0, 1))[..., None]
+    return _rgba(_shade(tex, alpha, 0.3), alpha)
 
 
 MAKERS: dict[OccluderClass, Callable[..., Layer]] = {

@@ -137,3 +137,23 @@ def test_contact_sheet_of_all_classes_on_real_faces(faces, tmp_path):
     sheet = image_grid(rows)
     cv2.imwrite(str(tmp_path / "contact_sheet.png"), sheet[:, :, ::-1])
     assert sheet.shape[1] > 6 * 128
+
+
+def test_unmasked_pixels_are_bit_exact_and_every_change_is_masked(faces):
+    rng = np.random.default_rng(11)
+    for a in faces:
+        for cls in OccluderClass:
+            occ = composite_occluder(a.image, a.landmarks, rng, classes=[cls])
+            assert occ.occ_mask.dtype == np.uint8 and occ.image.dtype == np.uint8
+            changed = np.any(occ.image != a.image, axis=-1)
+            assert np.array_equal(occ.image[occ.occ_mask == 0], a.image[occ.occ_mask == 0]), cls
+            assert np.all(occ.occ_mask[changed] > 0), cls
+
+
+def test_hands_are_skin_coloured(faces):
+    rng = np.random.default_rng(5)
+    for _ in range(12):
+        occ = composite_occluder(faces[0].image, faces[0].landmarks, rng, classes=[OccluderClass.HAND])
+        px = occ.image[occ.occ_mask > 250].astype(np.float64)
+        r, g, b = np.median(px, axis=0)
+        assert r >= g >= b - 2, (r, g, b)  # skin: red >= green >= blue, never teal or violet
