@@ -30,6 +30,7 @@ from deocc_core.data.dataset import ShardDataset
 from deocc_core.errors import ConfigError, FormatError, InputError
 from deocc_core.nets.networks import define_discriminator, define_generator
 from deocc_core.synth.manifest import read_manifest
+from deocc_core.synth.shards import FORMAT_VERSION as SHARD_FORMAT_VERSION
 from deocc_core.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from deocc_core.train.config import ARCH_FIELDS, TrainConfig
 from deocc_core.train.losses import GANLoss, TVLoss, masked_l1
@@ -218,7 +219,8 @@ class _Run:
 
     def state(self) -> dict[str, Any]:
         s = {"config": self.cfg.to_dict(), "step": self.step, "epoch": self.epoch, "batches_in_epoch": self.batches_in_epoch,
-             "stage": self.stage, "best": self.best, "scaler": self.scaler.state_dict(), "data_model": self.data_model}
+             "stage": self.stage, "best": self.best, "scaler": self.scaler.state_dict(), "data_model": self.data_model,
+             "shard_format_version": SHARD_FORMAT_VERSION}
         for k in ("G", "Dg", "Dl"):
             s[k] = _unwrap(getattr(self, k)).state_dict()
             s[f"opt_{k}"] = self.opt[k].state_dict()

@@ -21,6 +21,7 @@ def test_resume_restores_optimizers_and_rng_bit_exact(tiny_shards, tmp_path):
     train(_cfg(tiny_shards, tmp_path / "b", max_steps=2, stage2_steps=0))
     train(_cfg(tiny_shards, tmp_path / "b", max_steps=4, stage2_steps=1), resume=True)
     a, b = (load_checkpoint(tmp_path / r / "checkpoints" / "latest.pt") for r in ("a", "b"))
+    assert a["shard_format_version"] >= 1 and a["package_version"]
     assert a["step"] == b["step"] == 4 and a["stage"] == b["stage"] == 2
     for net in ("G", "Dg", "Dl"):
         for k, v in a[net].items():
