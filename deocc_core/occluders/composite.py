@@ -61,6 +61,20 @@ def blend_layer(image: npt.NDArray[np.uint8], layer: npt.NDArray[np.floating], s
     return out_u8, np.clip(mask + 0.5, 0, 255).astype(np.uint8)
 
 
+def _match_lighting(layer: np.ndarray, image: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Scale the occluder's colour mildly by the face's mean luminance (dark photo -> darker occluder)."""
+    x0, y0 = np.maximum(lm.min(0).astype(int), 0)
+    x1, y1 = lm.max(0).astype(int) + 1
+    face = image[y0:y1, x0:x1]
+    if face.size == 0:
+        return layer
+    lum = float((face.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])).mean()) / 255.0
+    gain = np.float32(np.clip(0.7 + 0.6 * lum, 0.75, 1.1))  # mid-grey face (0.5) keeps the colour
+    out = layer.copy()
+    out[..., :3] = np.clip(out[..., :3] * gain, 0, 1)
+    return out
+
+
 def composite_occluder(
     image: npt.NDArray[np.uint8],
     landmarks: npt.NDArray[np.floating],
@@ -116,7 +130,7 @@ def composite_occluder(
             layer = usable[rng.integers(len(usable))].draw((h, w), lm, rng, yaw)
         if layer is None:
             layer = make_layer(cls, (h, w), lm, rng, yaw)
-        out, occ = blend_layer(img, layer)
+        out, occ = blend_layer(img, _match_lighting(layer, img, lm))
         region = classify_region(occ, lm, face_mask)
         cover = (occ > 127).sum() / max(1, (face_mask > 127).sum() if face_mask is not None else h * w * 0.4)
         if cover >= MIN_COVER:

@@ -163,13 +163,28 @@ def _scarf(h, w, lm, rng, yaw):
     right = np.array([xs_all.max() + scale * 0.15, 0])
     wave = scale * 0.04
     xs = np.linspace(left[0], right[0], 12)
-    upper = np.stack([xs, top_y + wave * np.sin(np.linspace(0, np.pi * rng.uniform(1, 3), 12)) + (xs - xs.mean()) * np.tan(np.radians(rng.uniform(-8, 8)))], 1)
+    centre_x, half = (left[0] + right[0]) / 2, max((right[0] - left[0]) / 2, 1.0)
+    wrap = scale * rng.uniform(0.05, 0.15) * ((xs - centre_x) / half) ** 2  # the sides sag around the jaw
+    upper = np.stack([xs, top_y + wrap + wave * np.sin(np.linspace(0, np.pi * rng.uniform(1, 3), 12)) + (xs - xs.mean()) * np.tan(np.radians(rng.uniform(-8, 8)))], 1)
     outline = np.concatenate([upper, [[right[0] + scale * 0.1, h + 5], [left[0] - scale * 0.1, h + 5]]], 0)
     alpha = _poly_alpha(h, w, [outline], soft=1.2)
     tex = procedural_texture(h, w, rng)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    folds = 1 - 0.12 * (0.5 + 0.5 * np.sin(xx / max(scale / 12, 1) + 0.3 * yy / max(scale / 12, 1)))
-    return _rgba(_shade(tex * folds[..., None], alpha, 0.2), alpha)
+    # folds: a few soft sinusoidal ridges at random near-horizontal orientations
+    folds = np.ones((h, w), np.float32)
+    for _ in range(3):
+        th = rng.uniform(-0.5, 0.5) + np.pi / 2
+        period = scale * rng.uniform(0.12, 0.3)
+        u = (xx * np.cos(th) + yy * np.sin(th)) / period * 2 * np.pi + rng.uniform(0, 2 * np.pi)
+        folds *= 1 - 0.1 * (0.5 + 0.5 * np.sin(u + 0.6 * np.sin(xx / period)))
+    # rolled upper edge: a band below the top outline, lighter on top, shadowed under it
+    edge_y = np.interp(xx, xs, upper[:, 1])
+    d = (yy - edge_y) / max(scale * 0.08, 1.0)
+    roll = np.where(d < 1, 1.08, 1.0) * np.where((d >= 1) & (d < 1.6), 0.82, 1.0)
+    # wrapping round the head: darker toward the sides
+    side = np.clip(np.cos(np.clip((xx - centre_x) / half, -1, 1) * 1.2), 0.35, 1) ** 0.5
+    shade = (folds * roll * side).astype(np.float32)
+    return _rgba(np.clip(_shade(tex * shade[..., None], alpha, 0.2), 0, 1), alpha)
 
 
 def _hand(h, w, lm, rng, yaw):
