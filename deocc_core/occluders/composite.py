@@ -34,8 +34,16 @@ class Occlusion:
     region: Region
 
 
-def blend_layer(image: npt.NDArray[np.uint8], layer: npt.NDArray[np.floating], shadow: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+def blend_layer(image: npt.NDArray[np.uint8], layer: npt.NDArray[np.floating], shadow: float = 0.35, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Alpha-blend an RGBA layer ``[H, W, 4]`` (float, [0, 1]) with a soft offset shadow.
+
+    Only the occluder's bounding box (plus the shadow's reach) is processed; pixels outside
+    it are returned untouched with ``occ_mask == 0``.
+
+    Args:
+        image: ``[H, W, 3]`` uint8 RGB. layer: ``[H, W, 4]`` straight-alpha RGBA in [0, 1].
+        shadow: darkening of the cast shadow's core (0 = none). gain: factor on the layer's
+            colour (lighting match).
 
     Returns:
         ``(image uint8 [H, W, 3], occ_mask uint8 [H, W])``.
@@ -46,33 +54,43 @@ def blend_layer(image: npt.NDArray[np.uint8], layer: npt.NDArray[np.floating], s
         >>> int(img[10, 10, 0]), int(m[10, 10]), int(m[0, 0])
         (255, 255, 0)
     """
-    img = image.astype(np.float32) / 255.0
-    alpha = layer[..., 3]
-    h, w = alpha.shape
+    h, w = layer.shape[:2]
+    out_u8 = image.copy()
+    mask = np.zeros((h, w), np.uint8)
+    ys, xs = np.nonzero(layer[..., 3] > 0)
+    if ys.size == 0:
+        return out_u8, mask
     sigma = max(1.0, 0.012 * (h + w))
+    pad = int(np.ceil(4 * sigma + sigma))  # blur reach + offset
+    y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
+    x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
+    src = image[y0:y1, x0:x1]
+    lay = layer[y0:y1, x0:x1]
+    img = src.astype(np.float32) / 255.0
+    alpha = np.ascontiguousarray(lay[..., 3], np.float32)
+    ch, cw = alpha.shape
     shift = np.float32([[1, 0, sigma * 0.6], [0, 1, sigma * 0.8]])
-    sh = cv2.GaussianBlur(cv2.warpAffine(alpha, shift, (w, h)), (0, 0), sigma) * shadow
+    sh = cv2.GaussianBlur(cv2.warpAffine(alpha, shift, (cw, ch)), (0, 0), sigma) * shadow
     sh = np.where(sh > 0.01, sh, 0)  # no faint tails that barely change a pixel
     img = img * (1 - sh[..., None])
-    out = img * (1 - alpha[..., None]) + layer[..., :3] * alpha[..., None]
+    out = img * (1 - alpha[..., None]) + lay[..., :3] * np.float32(gain) * alpha[..., None]
     changed = np.clip(np.maximum(alpha, sh / max(shadow, 1e-6) * 0.5), 0, 1)
-    out_u8 = np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
-    mask = np.where(np.abs(out_u8.astype(np.int16) - image).max(-1) > 0, np.maximum(changed * 255, 1), 0)
-    return out_u8, np.clip(mask + 0.5, 0, 255).astype(np.uint8)
+    crop = np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
+    m = np.where(np.abs(crop.astype(np.int16) - src).max(-1) > 0, np.maximum(changed * 255, 1), 0)
+    out_u8[y0:y1, x0:x1] = crop
+    mask[y0:y1, x0:x1] = np.clip(m + 0.5, 0, 255).astype(np.uint8)
+    return out_u8, mask
 
 
-def _match_lighting(layer: np.ndarray, image: np.ndarray, lm: np.ndarray) -> np.ndarray:
-    """Scale the occluder's colour mildly by the face's mean luminance (dark photo -> darker occluder)."""
+def _lighting_gain(image: np.ndarray, lm: np.ndarray) -> float:
+    """Occluder colour factor from the face's mean luminance (dark photo -> darker occluder), mild."""
     x0, y0 = np.maximum(lm.min(0).astype(int), 0)
     x1, y1 = lm.max(0).astype(int) + 1
-    face = image[y0:y1, x0:x1]
+    face = image[y0:y1:2, x0:x1:2]
     if face.size == 0:
-        return layer
+        return 1.0
     lum = float((face.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])).mean()) / 255.0
-    gain = np.float32(np.clip(0.7 + 0.6 * lum, 0.75, 1.1))  # mid-grey face (0.5) keeps the colour
-    out = layer.copy()
-    out[..., :3] = np.clip(out[..., :3] * gain, 0, 1)
-    return out
+    return float(np.clip(0.7 + 0.6 * lum, 0.75, 1.1))  # mid-grey face (0.5) keeps the colour
 
 
 def composite_occluder(
@@ -130,7 +148,7 @@ def composite_occluder(
             layer = usable[rng.integers(len(usable))].draw((h, w), lm, rng, yaw)
         if layer is None:
             layer = make_layer(cls, (h, w), lm, rng, yaw)
-        out, occ = blend_layer(img, _match_lighting(layer, img, lm))
+        out, occ = blend_layer(img, layer, gain=_lighting_gain(img, lm))
         region = classify_region(occ, lm, face_mask)
         cover = (occ > 127).sum() / max(1, (face_mask > 127).sum() if face_mask is not None else h * w * 0.4)
         if cover >= MIN_COVER:
