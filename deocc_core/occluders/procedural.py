@@ -65,6 +65,19 @@ def _face_scale(lm: np.ndarray) -> float:
     return float(np.linalg.norm(lm[16] - lm[0]) + np.linalg.norm(lm[8] - lm[27])) / 2
 
 
+def _far_side(lm: np.ndarray) -> int | None:
+    """Which face side is turned away: 0 (contour point 0's side), 1 (point 16's), None (near frontal).
+
+    The nose tip's distance to each end of the jaw contour: a ratio below 0.45 (about 35
+    degrees of yaw) means that side's ear and temple are hidden behind the head.
+    """
+    d0, d1 = np.linalg.norm(lm[30] - lm[0]), np.linalg.norm(lm[30] - lm[16])
+    ratio = min(d0, d1) / max(d0, d1, 1e-6)
+    if ratio >= 0.45:
+        return None
+    return 0 if d0 < d1 else 1
+
+
 def _mask(h, w, lm, rng, yaw):
     """Surgical / cloth mask: jaw line up to the nose bridge, ear loops."""
     top_y = lm[28] + (lm[29] - lm[28]) * rng.uniform(0, 0.8)
@@ -82,7 +95,10 @@ def _mask(h, w, lm, rng, yaw):
     color = _shade(tex * pleats[..., None], alpha)
     loops = np.zeros((h, w), np.float32)
     t = max(1, int(round(_face_scale(lm) / 80)))
-    for a, b in ((lm[1] + (top_y - lm[1]) * 0.7, lm[0]), (lm[15] + (top_y - lm[15]) * 0.7, lm[16])):
+    far = _far_side(lm)
+    for side, (a, b) in enumerate(((lm[1] + (top_y - lm[1]) * 0.7, lm[0]), (lm[15] + (top_y - lm[15]) * 0.7, lm[16]))):
+        if side == far:  # the loop to the hidden ear would cross the visible cheek
+            continue
         cv2.line(loops, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1.0, t, cv2.LINE_AA)
     alpha = np.maximum(alpha, loops * 0.9)
     color = np.where(loops[..., None] > alpha[..., None] - 1e-6, 0.92, color) if loops.any() else color
@@ -112,7 +128,10 @@ def _glasses(h, w, lm, rng, yaw, sun: bool):
             cv2.ellipse(frame, centre, axes, angle, 0, 360, 1.0, thick, cv2.LINE_AA)
     cv2.line(frame, tuple(np.round(centres[0] + (centres[1] - centres[0]) * 0.3).astype(int)),
              tuple(np.round(centres[0] + (centres[1] - centres[0]) * 0.7).astype(int)), 1.0, thick, cv2.LINE_AA)
-    for eye_outer, ear in ((lm[36], lm[0]), (lm[45], lm[16])):  # temples
+    far = _far_side(lm)
+    for side, (eye_outer, ear) in enumerate(((lm[36], lm[0]), (lm[45], lm[16]))):  # temples
+        if side == far:  # hidden behind the head on a turned face
+            continue
         cv2.line(frame, tuple(np.round(eye_outer).astype(int)), tuple(np.round(ear).astype(int)), 1.0, thick, cv2.LINE_AA)
     frame_color = np.asarray(rng.choice([[0.05, 0.05, 0.05], [0.35, 0.2, 0.1], [0.7, 0.6, 0.3], [0.5, 0.5, 0.55]]), np.float32)
     if sun:

@@ -157,3 +157,16 @@ def test_hands_are_skin_coloured(faces):
         px = occ.image[occ.occ_mask > 250].astype(np.float64)
         r, g, b = np.median(px, axis=0)
         assert r >= g >= b - 2, (r, g, b)  # skin: red >= green >= blue, never teal or violet
+
+
+def test_far_side_only_on_turned_faces(faces):
+    from deocc_core.landmarks.ibug import ibug_scheme
+    from deocc_core.occluders.procedural import _far_side
+
+    sides = [_far_side(a.landmarks) for a in faces]
+    assert None in sides and any(s is not None for s in sides), sides
+    for a, s in zip(faces, sides):  # mirroring the face swaps the hidden side
+        lm = a.landmarks.copy()
+        lm[:, 0] = 127 - lm[:, 0]
+        lm = lm[ibug_scheme().mirror]
+        assert _far_side(lm) == (None if s is None else 1 - s)
