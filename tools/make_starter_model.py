@@ -237,7 +237,12 @@ def save_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "assets" / "starter_model.npz")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "assets" / "starter_model.npz",
+        help="output .npz path (default: assets/starter_model.npz in the repo; byte-identical on every run)",
+    )
     args = parser.parse_args()
     arrays = make_starter_model()
     args.out.parent.mkdir(parents=True, exist_ok=True)
