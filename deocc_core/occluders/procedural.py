@@ -216,7 +216,7 @@ def _hand(h, w, lm, rng, yaw):
     elif mode == "cheek":
         centre, size = lm[[3, 13][rng.integers(2)]] * 0.6 + lm[30] * 0.4, scale * rng.uniform(0.4, 0.55)
     elif mode == "half":
-        centre, size = lm[[2, 14][rng.integers(2)]] * 0.45 + lm[30] * 0.55, scale * rng.uniform(0.75, 0.9)
+        centre, size = lm[[2, 14][rng.integers(2)]] * 0.5 + lm[30] * 0.5, scale * rng.uniform(1.0, 1.2)
     else:
         centre, size = lm[30] * 0.8 + lm[8] * 0.2, scale * rng.uniform(0.95, 1.15)
     # fingers point roughly up (local -y), the wrist runs down out of the face (local +y)

@@ -170,3 +170,12 @@ def test_far_side_only_on_turned_faces(faces):
         lm[:, 0] = 127 - lm[:, 0]
         lm = lm[ibug_scheme().mirror]
         assert _far_side(lm) == (None if s is None else 1 - s)
+
+
+def test_grey_photo_gets_a_grey_occluder(faces):
+    grey = np.repeat(faces[0].image.mean(-1, keepdims=True).astype(np.uint8), 3, -1)
+    rng = np.random.default_rng(2)
+    for cls in (OccluderClass.HAND, OccluderClass.MASK, OccluderClass.SCARF):
+        occ = composite_occluder(grey, faces[0].landmarks, rng, classes=[cls])
+        spread = occ.image.astype(np.int16).max(-1) - occ.image.astype(np.int16).min(-1)
+        assert spread.max() <= 2, cls
