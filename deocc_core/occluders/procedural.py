@@ -51,6 +51,18 @@ def procedural_texture(h: int, w: int, rng: np.random.Generator, base: npt.Array
     return np.clip(tex + rng.normal(0, 0.015, (h, w, 1)).astype(np.float32), 0, 1)
 
 
+def _texture_under(alpha: np.ndarray, rng: np.random.Generator, base: npt.ArrayLike | None = None) -> np.ndarray:
+    """:func:`procedural_texture` computed only over ``alpha``'s bounding box (0 elsewhere), for speed."""
+    h, w = alpha.shape
+    tex = np.zeros((h, w, 3), np.float32)
+    ys, xs = np.nonzero(alpha > 0)
+    if ys.size == 0:
+        return tex
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    tex[y0:y1, x0:x1] = procedural_texture(int(y1 - y0), int(x1 - x0), rng, base)
+    return tex
+
+
 def _shade(tex: np.ndarray, alpha: np.ndarray, strength: float = 0.25) -> np.ndarray:
     """Darken toward the silhouette: a cheap rounded look."""
     inner = cv2.GaussianBlur(alpha, (0, 0), max(2.0, np.sqrt(alpha.sum() + 1) / 10))
@@ -89,7 +101,7 @@ def _mask(h, w, lm, rng, yaw):
     lower = np.concatenate([outline, lm[31:36], lm[48:60] + (lm[48:60] - lm[48:60].mean(0)) * 0.3])
     alpha = _poly_alpha(h, w, [cv2.convexHull(lower.astype(np.float32))[:, 0].astype(np.float64)])
     base = rng.choice([[0.55, 0.75, 0.9], [0.95, 0.95, 0.95], [0.1, 0.1, 0.12], [0.4, 0.7, 0.6]]) if rng.random() < 0.6 else None
-    tex = procedural_texture(h, w, rng, base)
+    tex = _texture_under(alpha, rng, base)
     yy = np.mgrid[0:h, 0:w][0].astype(np.float32)
     pleats = 1 - 0.08 * (np.sin((yy - top_y[1]) / max(_face_scale(lm) / 18, 1) * np.pi) > 0.6)
     color = _shade(tex * pleats[..., None], alpha)
@@ -187,7 +199,7 @@ def _scarf(h, w, lm, rng, yaw):
     upper = np.stack([xs, top_y + wrap + wave * np.sin(np.linspace(0, np.pi * rng.uniform(1, 3), 12)) + (xs - xs.mean()) * np.tan(np.radians(rng.uniform(-8, 8)))], 1)
     outline = np.concatenate([upper, [[right[0] + scale * 0.1, h + 5], [left[0] - scale * 0.1, h + 5]]], 0)
     alpha = _poly_alpha(h, w, [outline], soft=1.2)
-    tex = procedural_texture(h, w, rng)
+    tex = _texture_under(alpha, rng)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     # folds: a few soft sinusoidal ridges at random near-horizontal orientations
     folds = np.ones((h, w), np.float32)
