@@ -63,6 +63,15 @@ def test_resume_is_bit_exact(tiny_shards, tmp_path):
     train(_cfg(tiny_shards, tmp_path / "b", max_steps=6, stage2_steps=0))
     resumed = train(_cfg(tiny_shards, tmp_path / "b", max_steps=9, stage2_steps=3), resume=True)
     assert resumed.steps == 9 and resumed.weights_sha256 == straight.weights_sha256
+    # Adam moments, BatchNorm buffers and the torch RNG stream match too, not only the weights
+    a, b = (load_checkpoint(tmp_path / r / "checkpoints" / "latest.pt") for r in ("a", "b"))
+    assert a["stage"] == b["stage"] == 2 and a["shard_format_version"] >= 1 and a["package_version"]
+    for net in ("G", "Dg", "Dl"):
+        assert all(torch.equal(v, b[net][k]) for k, v in a[net].items()), net
+        sa, sb = a[f"opt_{net}"]["state"], b[f"opt_{net}"]["state"]
+        assert sa.keys() == sb.keys()
+        assert all(torch.equal(sa[i][k], sb[i][k]) for i in sa for k in ("exp_avg", "exp_avg_sq", "step")), net
+    assert torch.equal(a["rng"]["0"]["torch"], b["rng"]["0"]["torch"])
 
 
 def test_run_folder_and_checkpoint_guards(tiny_shards, tiny_run, tmp_path):
