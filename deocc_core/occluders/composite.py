@@ -141,7 +141,8 @@ def composite_occluder(
         return Occlusion(out, occ, first.occluder_class, classify_region(occ, lm, face_mask))
     h, w = img.shape[:2]
     sub = img[::4, ::4].astype(np.int16)
-    gray = bool(np.abs(sub[..., 0] - sub[..., 1]).max() <= 2 and np.abs(sub[..., 1] - sub[..., 2]).max() <= 2)
+    # colourfulness: median chroma (max - min channel, levels) / 20; grey photo 0 -> grey occluder, vivid >= 1 -> as drawn
+    keep_sat = float(np.clip(np.median(sub.max(-1) - sub.min(-1)) / 20.0, 0.0, 1.0))
     for _attempt in range(4):
         cls = OccluderClass(pool[rng.integers(len(pool))])
         layer = None
@@ -150,9 +151,10 @@ def composite_occluder(
             layer = usable[rng.integers(len(usable))].draw((h, w), lm, rng, yaw)
         if layer is None:
             layer = make_layer(cls, (h, w), lm, rng, yaw)
-        if gray:  # a grey-scale photo gets a grey occluder
+        if keep_sat < 1:  # a grey or toned photo gets a (partly) desaturated occluder
             layer = layer.copy()
-            layer[..., :3] = (layer[..., :3] @ np.float32([0.299, 0.587, 0.114]))[..., None]
+            grey = (layer[..., :3] @ np.float32([0.299, 0.587, 0.114]))[..., None]
+            layer[..., :3] = grey + (layer[..., :3] - grey) * np.float32(keep_sat)
         out, occ = blend_layer(img, layer, gain=_lighting_gain(img, lm))
         region = classify_region(occ, lm, face_mask)
         cover = (occ > 127).sum() / max(1, (face_mask > 127).sum() if face_mask is not None else h * w * 0.4)
