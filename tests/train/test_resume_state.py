@@ -8,7 +8,6 @@ import torch
 
 from deocc_core.errors import FormatError
 from deocc_core.train import TrainConfig, train
-from deocc_core.train.checkpoint import load_checkpoint
 
 
 def _cfg(shards, out, **kw):
