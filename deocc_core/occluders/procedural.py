@@ -182,7 +182,32 @@ def _cup(h, w, lm, rng, yaw):
     u = np.clip((xx - (cx - cw / 2)) / cw, 0, 1)
     color = base[None, None] * (0.55 + 0.45 * np.sin(np.pi * u))[..., None]
     if rng.random() < 0.5:
-        color = color * (0.6 + 0.4 * procedural_texture(h, w, rng))
+        color = color * (0.6 + 0.4 * _texture_under(alpha, rng))
+    # rim: the opening's ellipse at the top, dark inside with a light lip
+    top_c = (body[0] + body[1]) / 2
+    rim_axes = (max(2, int(cw / 2)), max(1, int(cw * rng.uniform(0.08, 0.16))))
+    rim_c = tuple(int(v) for v in np.round(top_c))
+    inner = np.zeros((h, w), np.float32)
+    cv2.ellipse(inner, rim_c, rim_axes, np.degrees(tilt), 0, 360, 1.0, -1, cv2.LINE_AA)
+    lip = np.zeros((h, w), np.float32)
+    cv2.ellipse(lip, rim_c, rim_axes, np.degrees(tilt), 0, 360, 1.0, max(1, int(cw * 0.04)), cv2.LINE_AA)
+    alpha = np.maximum(alpha, inner)
+    color = color * (1 - inner[..., None]) + (base * 0.3)[None, None] * inner[..., None]
+    color = color * (1 - lip[..., None]) + np.minimum(base * 1.2 + 0.1, 1)[None, None] * lip[..., None]
+    if rng.random() < 0.4:  # fingers wrapped round the cup from the handle side
+        t = rng.random()
+        skin = (np.array([0.96, 0.8, 0.7]) * (1 - t) + np.array([0.36, 0.22, 0.15]) * t).astype(np.float32)
+        fingers = np.zeros((h, w), np.float32)
+        fw = max(1, int(round(ch * 0.07)))
+        for k in range(int(rng.integers(3, 5))):
+            y = ch * (0.35 + 0.15 * k)
+            a = np.array([side * cw * 0.55, y]) @ rot.T + [cx, top]
+            b = np.array([-side * cw * rng.uniform(0.05, 0.3), y]) @ rot.T + [cx, top]
+            cv2.line(fingers, tuple(np.round(a * 4).astype(int)), tuple(np.round(b * 4).astype(int)), 1.0, fw, cv2.LINE_AA, shift=2)
+        fingers = cv2.GaussianBlur(fingers, (0, 0), 0.6)
+        edge = 0.6 + 0.4 * fingers  # darker finger borders: separation shading
+        color = color * (1 - fingers[..., None]) + skin[None, None] * edge[..., None] * fingers[..., None]
+        alpha = np.maximum(alpha, fingers)
     return _rgba(np.clip(color, 0, 1).astype(np.float32), alpha)
 
 
