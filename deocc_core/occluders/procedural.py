@@ -152,10 +152,14 @@ def _glasses(h, w, lm, rng, yaw, sun: bool):
     else:
         tint = np.asarray([0.85, 0.9, 0.95], np.float32)
         lens_alpha = rng.uniform(0.08, 0.2)
-    alpha = np.maximum(frame, lens * lens_alpha)
     yy = np.mgrid[0:h, 0:w][0].astype(np.float32)
+    if sun and rng.random() < 0.5:  # gradient lenses: dark on top, lighter toward the cheeks
+        eye_y, eye_w = lm[36:48, 1].mean(), np.linalg.norm(lm[39] - lm[36])
+        grad = np.clip((yy - (eye_y - eye_w * 0.6)) / max(eye_w * 1.3, 1.0), 0, 1)
+        lens_alpha = lens_alpha * (1 - rng.uniform(0.25, 0.5) * grad)
+    alpha = np.maximum(frame, lens * lens_alpha)
     glare = 1 + 0.25 * np.exp(-(((yy - (lm[37:39, 1].mean() - 2)) / max(scale / 40, 1)) ** 2))  # a highlight band
-    color = np.where(frame[..., None] >= lens[..., None] * lens_alpha, frame_color, np.clip(tint * glare[..., None], 0, 1))
+    color = np.where(frame[..., None] >= (lens * lens_alpha)[..., None], frame_color, np.clip(tint * glare[..., None], 0, 1))
     return _rgba(color.astype(np.float32), cv2.GaussianBlur(alpha, (0, 0), 0.5))
 
 
