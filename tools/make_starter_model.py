@@ -12,11 +12,13 @@ timestamps. Demo quality: real work wants a real model (Surrey, BFM).
 from __future__ import annotations
 
 import argparse
-import io
-import zipfile
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from deocc_core.morphable.model import save_npz_deterministic  # noqa: E402
 
 STEP = 2.5  # grid spacing, mm
 HALF_WIDTH, TOP, BOTTOM = 74.0, 100.0, -112.0
@@ -131,7 +133,7 @@ def _modes(x, y, z):
         "face_width": (4 * x / HALF_WIDTH, zero, zero),
         "face_length": (zero, 5 * (y + 5) / 106, zero),
         "jaw_width": (4 * x / HALF_WIDTH * _sig((-30 - y) / 12), zero, zero),
-        "chin": (zero, -4 * _gauss(x, y, 0, -95, 18, 14), 3 * _gauss(x, y, 0, -90, 16, 14)),
+        "chin": (zero, -4 * _gauss(x, y, 0, -95, 32, 18), 3 * _gauss(x, y, 0, -90, 28, 16)),  # wide: no notch when fitted
         "nose_length": (zero, -2 * _gauss(x, y, 0, -2, 9, 9), 5 * _gauss(x, y, 0, 5, 7, 16)),
         "nose_width": (3 * np.clip(x / 12, -1.5, 1.5) * _gauss(x, y, 0, -8, 14, 8), zero, zero),
         "nose_bridge": (zero, zero, 3 * _gauss(x, y, 0, 20, 6, 12)),
@@ -222,17 +224,6 @@ def make_starter_model() -> dict[str, np.ndarray]:
         "license": np.array("MIT, generated"),
         "units": np.array("mm"),
     }
-
-
-def save_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like ``np.savez_compressed`` but with fixed zip timestamps, so reruns are byte-identical."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.asanyarray(arrays[key]), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, buf.getvalue())
 
 
 def main() -> None:

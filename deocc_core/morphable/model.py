@@ -56,7 +56,7 @@ import numpy.typing as npt
 from deocc_core.check import check_array
 from deocc_core.errors import FormatError, InputError
 
-__all__ = ["MorphableModel", "load_model", "starter_model_path", "FORMAT_VERSION"]
+__all__ = ["MorphableModel", "load_model", "starter_model_path", "save_npz_deterministic", "FORMAT_VERSION"]
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -188,15 +188,7 @@ class MorphableModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the .npz (byte-deterministic: fixed zip timestamps, sorted keys)."""
-        path = Path(path)
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for key, arr in sorted(self.to_arrays().items()):
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
-                info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, buf.getvalue())
-        return path
+        return save_npz_deterministic(path, self.to_arrays())
 
     @cached_property
     def sha256(self) -> str:
@@ -219,6 +211,19 @@ class MorphableModel:
             h.update(f"{key}|{arr.dtype.str}|{arr.shape}|".encode())
             h.update(arr.tobytes())
         return h.hexdigest()
+
+
+def save_npz_deterministic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Like ``np.savez_compressed`` with fixed zip timestamps and sorted keys: same arrays, same bytes."""
+    path = Path(path)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(arrays[key]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buf.getvalue())
+    return path
 
 
 def starter_model_path() -> Path:

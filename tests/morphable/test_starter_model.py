@@ -86,7 +86,9 @@ def test_mesh_is_manifold_with_front_facing_normals(model):
 def test_generator_is_deterministic_and_asset_is_fresh(tmp_path):
     gen = _generator()
     out = tmp_path / "m.npz"
-    gen.save_npz_deterministic(out, gen.make_starter_model())
+    from deocc_core.morphable.model import save_npz_deterministic
+
+    save_npz_deterministic(out, gen.make_starter_model())
     assert out.read_bytes() == starter_model_path().read_bytes(), "assets/starter_model.npz is stale: rerun tools/make_starter_model.py"
 
 
