@@ -10,7 +10,7 @@ TORCH_SPEC     ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench experiment clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+experiment: install
+	$(BIN)/python tools/experiment_small.py --out experiment_out
 
 bench: install
 	$(BIN)/python tools/bench/run_all.py --out bench_out

@@ -94,6 +94,12 @@ def _row(table, m, g, key):
     return "" if c is None else f"{c[key]:.2f} / {c[key.replace('psnr', 'ssim')]:.3f}"
 
 
+def _save_jpg(src: Path, dst: Path) -> None:
+    import cv2
+
+    cv2.imwrite(str(dst), cv2.imread(str(src)), [cv2.IMWRITE_JPEG_QUALITY, 85])
+
+
 def write_results(a, out: Path, log, times, steps, results, manifest, total) -> None:
     docs = a.docs
     img_dir = docs / "results"
@@ -120,12 +126,12 @@ def write_results(a, out: Path, log, times, steps, results, manifest, total) -> 
         verdict = "holds" if full > abl > inp else "does NOT hold"
         lines += ["", f"Expected ranking full > no-render > input (PSNR in the mask, all regions): **{verdict}** "
                   f"({full:.2f} / {abl:.2f} / {inp:.2f} dB)."]
-        shutil.copy(out / "eval" / src / "samples.png", img_dir / f"{src}_samples.png")
-        lines += ["", f"![{src} samples](results/{src}_samples.png)", ""]
-    shutil.copy(out / "train_samples.png", img_dir / "train_samples.png")
-    lines += ["## Training tuples", "", "occluded | render | face mask | occluder mask | ground truth:", "",
-              "![training samples](results/train_samples.png)", "",
-              "## Time per stage", "", "| stage | seconds |", "|---|---|"] + [f"| {k} | {v:.0f} |" for k, v in times.items()]
+        if src == "synthetic":  # grids of the real photos stay out of the repo (third-party images)
+            _save_jpg(out / "eval" / src / "samples.png", img_dir / f"{src}_samples.jpg")
+            lines += ["", f"![{src} samples](results/{src}_samples.jpg)", ""]
+        else:
+            lines += ["", f"Sample grid: `{out / 'eval' / src / 'samples.png'}` and `report.html` beside it (not committed: third-party photos).", ""]
+    lines += ["## Time per stage", "", "| stage | seconds |", "|---|---|"] + [f"| {k} | {v:.0f} |" for k, v in times.items()]
     lines += ["", "## Exact commands", "", "```"] + log + ["```", ""]
     (docs / "RESULTS.md").write_text("\n".join(lines))
     print(f"\nwrote {docs / 'RESULTS.md'}")
