@@ -14,10 +14,10 @@ synth-occ build --source synthetic --model starter --out "$out/shards" \
 synth-occ verify "$out/shards"
 synth-occ inspect "$out/shards" --grid "$out/shards_grid.png" --n 8
 
-say "2/5 deocc-train: a short two-stage run (stage 2 = last 20 % of steps) -> $out/run"
+say "2/5 deocc-train: a short two-stage run (1,200 steps, the last 200 in stage 2) -> $out/run"
 rm -rf "$out/run"
-deocc-train --shards "$out/shards" --out "$out/run" --max-steps 300 --stage2-steps 60 \
-  --ngf 32 --ndf 32 --workers 1 --seed 0 --val-every 100 --checkpoint-every 100
+deocc-train --shards "$out/shards" --out "$out/run" --max-steps 1200 --stage2-steps 200 \
+  --ngf 32 --ndf 32 --workers 1 --seed 0 --val-every 300 --checkpoint-every 300
 
 say "3/5 deocc-eval: PSNR/SSIM per region on the held-out test identities -> $out/eval"
 deocc-eval --shards "$out/shards" --split test --ckpt "$out/run" --name demo \
