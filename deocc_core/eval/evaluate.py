@@ -20,6 +20,7 @@ import torch
 from deocc_core.errors import ConfigError
 from deocc_core.eval.baselines import BASELINES, run_baseline
 from deocc_core.eval.metrics import score
+from deocc_core.infer.pipeline import prepare_generator
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.synth.inspect import shard_paths
 from deocc_core.synth.manifest import read_manifest
@@ -62,10 +63,6 @@ class EvalResult:
     out: Path | None = None
 
 
-def _to_u8(t: torch.Tensor) -> np.ndarray:
-    return ((t.float().clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
 def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) -> EvalResult:
     """Run every method on the split and write ``results.json``, ``results.md``, ``report.html``.
 
@@ -91,7 +88,7 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
         G, tcfg, info = load_generator(path, device)
         if tcfg.size != manifest["resolution"]:
             raise ConfigError(f"{path}: checkpoint is for {tcfg.size} px, shards {folder} are {manifest['resolution']} px")
-        nets.append((name, G.eval().to(memory_format=torch.channels_last), tcfg))  # NHWC: ~2x faster CPU convs
+        nets.append((name, prepare_generator(G), tcfg))
     methods = [n for n, _, _ in nets] + list(config.baselines)
     if not methods:
         raise ConfigError("nothing to evaluate: give --ckpt and/or --baselines")
@@ -153,15 +150,11 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
 
 def _run_methods(r: ShardReader, start: int, stop: int, nets: list, methods: list[str], device: torch.device) -> dict[str, np.ndarray]:
     """Samples ``start:stop`` of an open shard and every method's uint8 output for them."""
-    from deocc_core.train.trainer import generator_input
+    from deocc_core.train.trainer import run_generator
 
     b = {k: r.dataset(k)[start:stop] for k in ("occluded", "gt", "render", "occ_mask", "region", "occluder_class")}
-    if nets:
-        x = {k: torch.from_numpy(b[k]).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device).contiguous(memory_format=torch.channels_last)
-             for k in ("occluded", "render")}
-        with torch.no_grad():
-            for name, G, tcfg in nets:
-                b[name] = _to_u8(G(generator_input(x, tcfg.no_render)))
+    for name, G, tcfg in nets:
+        b[name] = run_generator(G, b["occluded"], b["render"], tcfg.no_render, device)
     for m in methods:
         if m not in b:
             b[m] = np.stack([run_baseline(m, b["occluded"][k], b["occ_mask"][k]) for k in range(stop - start)])

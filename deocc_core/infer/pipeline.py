@@ -24,7 +24,7 @@ from deocc_core.morphable.params import FitParams
 from deocc_core.render.face import RenderResult, render_face
 from deocc_core.synth.align import align_face
 from deocc_core.train.config import TrainConfig
-from deocc_core.train.trainer import generator_input
+from deocc_core.train.trainer import run_generator
 
 __all__ = ["prepare_generator", "FaceOutput", "PhotoOutput", "deocclude", "deocclude_face", "paste_back", "vertex_colors", "expression_coefficients", "MIN_FACE_PX"]
 
@@ -64,16 +64,6 @@ def prepare_generator(G: nn.Module) -> nn.Module:
         False
     """
     return G.eval().to(memory_format=torch.channels_last)
-
-
-def _run_g(G: nn.Module, tcfg: TrainConfig, crop: np.ndarray, render: np.ndarray, device: torch.device) -> np.ndarray:
-    def t(a):
-        return torch.from_numpy(a).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(device)
-
-    with torch.no_grad():
-        x = generator_input({"occluded": t(crop), "render": t(render)}, tcfg.no_render).contiguous(memory_format=torch.channels_last)
-        out = G(x)
-    return ((out[0].clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.float32] | None:
@@ -147,7 +137,7 @@ def deocclude_face(image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.float
     if exp is not None:
         params = FitParams(params.id_coef, exp, params.pose)
     rr = render_face(model, params, tcfg.size, tcfg.size)
-    out = _run_g(G, tcfg, crop.image, rr.image, device)
+    out = run_generator(G, crop.image, rr.image, tcfg.no_render, device)
     return FaceOutput(crop.image, rr.image, out, rr.mask, crop.inverse, replace(fit, params=params), rr)
 
 

@@ -36,7 +36,7 @@ from deocc_core.train.config import ARCH_FIELDS, TrainConfig
 from deocc_core.train.losses import GANLoss, TVLoss, masked_l1
 from deocc_core.viz import image_grid
 
-__all__ = ["train", "TrainResult", "weights_sha256", "load_generator", "resolve_device", "generator_input", "masked_psnr"]
+__all__ = ["train", "TrainResult", "run_generator", "weights_sha256", "load_generator", "resolve_device", "generator_input", "masked_psnr"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,35 @@ def generator_input(batch: dict[str, torch.Tensor], no_render: bool) -> torch.Te
         (torch.Size([2, 6, 8, 8]), torch.Size([2, 3, 8, 8]))
     """
     return batch["occluded"] if no_render else torch.cat([batch["occluded"], batch["render"]], 1)
+
+
+def run_generator(G: nn.Module, occluded: np.ndarray, render: np.ndarray, no_render: bool, device: torch.device | str = "cpu") -> np.ndarray:
+    """Run G on uint8 RGB crops: the one conversion between images and G's [-1, 1] tensors.
+
+    Args:
+        G: generator in eval mode (channels-last weights run fastest on CPU).
+        occluded, render: uint8 ``[B, S, S, 3]``, or one crop ``[S, S, 3]``.
+        no_render: the checkpoint's ablation flag (3-channel input).
+
+    Returns:
+        uint8 output of the input's shape.
+
+    Example:
+        >>> G = define_generator(32, ngf=4).eval()
+        >>> run_generator(G, np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint8), False).shape
+        (32, 32, 3)
+    """
+    single = occluded.ndim == 3
+
+    def to_input(a: np.ndarray) -> torch.Tensor:
+        a = np.ascontiguousarray(a[None] if single else a)
+        return torch.from_numpy(a).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+
+    with torch.no_grad():
+        x = generator_input({"occluded": to_input(occluded), "render": to_input(render)}, no_render)
+        y = G(x.contiguous(memory_format=torch.channels_last)).float()
+    out = ((y.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return out[0] if single else out
 
 
 def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ from deocc_core.nets.networks import define_generator
 from deocc_core.render.face import render_face
 from deocc_core.synth.align import align_face
 from deocc_core.synth.sources import read_image
-from deocc_core.train.trainer import generator_input
+from deocc_core.train.trainer import run_generator
 
 
 def main():
@@ -38,9 +38,7 @@ def main():
         t3 = time.perf_counter()
         rr = render_face(m, fit.params, 256, 256)
         t4 = time.perf_counter()
-        with torch.no_grad():
-            x = {k: torch.from_numpy(a).permute(2, 0, 1)[None].float().div(127.5).sub(1) for k, a in (("occluded", crop.image), ("render", rr.image))}
-            out = ((G(generator_input(x, False).contiguous(memory_format=torch.channels_last))[0].clamp(-1, 1) + 1) * 127.5).byte().permute(1, 2, 0).numpy()
+        out = run_generator(G, crop.image, rr.image, False)
         t5 = time.perf_counter()
         paste_back(img, out, crop.inverse, rr.mask)
         t6 = time.perf_counter()
