@@ -212,9 +212,8 @@ def _fit_subset(model: MorphableModel) -> tuple[np.ndarray, np.ndarray, np.ndarr
     cached = model.__dict__.get("_fit_subset")
     if cached is None:
         cand = np.unique(np.concatenate([model.landmarks68, model.contour_right, model.contour_left]).astype(np.int64))
-        rows = (3 * cand[:, None] + np.arange(3)[None]).reshape(-1)
-        basis = np.concatenate([model.id_basis[rows], model.exp_basis[rows]], 1).astype(np.float64)
-        cached = (cand, model.mean[cand].astype(np.float64), basis.reshape(cand.size, 3, -1))
+        mean, basis = model.vertex_basis(cand)
+        cached = (cand, mean.astype(np.float64), basis.astype(np.float64))
         model.__dict__["_fit_subset"] = cached  # frozen dataclass: cache like functools.cached_property does
     return cached
 

@@ -151,15 +151,22 @@ class MorphableModel:
             flat += self.exp_basis @ np.asarray(exp_coef, np.float32)
         return flat.reshape(-1, 3)
 
-    def landmark_basis(self) -> tuple[F32, F32]:
-        """Mean and stacked [id | exp] basis restricted to the 68 landmarks.
+    def vertex_basis(self, ids: npt.ArrayLike) -> tuple[F32, F32]:
+        """Mean and stacked [id | exp] basis restricted to some vertices (landmarks, contours).
 
         Returns:
-            ``([68, 3] float32, [68, 3, Kid + Kexp] float32)``.
+            ``([n, 3] float32, [n, 3, Kid + Kexp] float32)``.
+
+        Example:
+            >>> m = load_model("starter")
+            >>> mean, basis = m.vertex_basis(m.landmarks68)
+            >>> mean.shape, basis.shape == (68, 3, m.n_id + m.n_exp)
+            ((68, 3), True)
         """
-        rows = (3 * self.landmarks68[:, None] + np.arange(3)[None]).reshape(-1)
+        ids = np.asarray(ids, np.int64)
+        rows = (3 * ids[:, None] + np.arange(3)[None]).reshape(-1)
         basis = np.concatenate([self.id_basis[rows], self.exp_basis[rows]], 1)
-        return self.mean[self.landmarks68], basis.reshape(68, 3, -1)
+        return self.mean[ids], basis.reshape(ids.size, 3, -1)
 
     def albedo(self, coef: npt.ArrayLike | None = None) -> F32 | None:
         """Per-vertex colour ``[V, 3]`` float32 in [0, 1], or None without a colour model."""

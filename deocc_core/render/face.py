@@ -9,10 +9,10 @@ import numpy.typing as npt
 from deocc_core.morphable.camera import project, rotation_matrix
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
-from deocc_core.render.raster import Raster, interpolate, rasterize, vertex_visibility
+from deocc_core.render.raster import interpolate, rasterize, vertex_visibility
 from deocc_core.render.shading import DEFAULT_SH, shade_sh, vertex_normals
 
-__all__ = ["RenderResult", "render_face", "interpolate", "visible_vertices", "SKIN_GREY"]
+__all__ = ["RenderResult", "render_face", "interpolate", "SKIN_GREY"]
 
 SKIN_GREY = np.array([0.78, 0.62, 0.54], np.float32)  # colour for models without albedo
 
@@ -32,17 +32,6 @@ class RenderResult:
     tri_id: npt.NDArray[np.int32]
     projected: npt.NDArray[np.float32]
     visible: npt.NDArray[np.bool_]
-
-
-def visible_vertices(projected: npt.NDArray[np.floating], raster: Raster, tolerance: float = 1e-2) -> npt.NDArray[np.bool_]:
-    """Alias of :func:`deocc_core.render.raster.vertex_visibility` (argument order kept for old callers).
-
-    Example:
-        >>> v = np.array([[0, 0, 1], [0, 9, 1], [9, 0, 1]], np.float32)
-        >>> visible_vertices(v, rasterize(v, np.array([[0, 1, 2]]), 10, 10)).tolist()
-        [True, True, True]
-    """
-    return vertex_visibility(raster, projected, tolerance=tolerance)
 
 
 def render_face(
