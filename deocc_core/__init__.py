@@ -4,9 +4,11 @@ The library computes; the console scripts in ``tools/`` parse options and report
 Data flows one way: morphable → render → landmarks → occluders → synth → data →
 nets/train → infer/eval.
 """
+
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("deocc")

@@ -2,6 +2,7 @@
 
 Validate once, at the entry point or loader; internals and kernels trust their inputs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -3,6 +3,7 @@
 The CLI layer turns a :class:`DeoccError` into one red line naming the file and the
 problem, and exit code 1; anything else keeps its traceback (it is a bug).
 """
+
 from __future__ import annotations
 
 __all__ = ["DeoccError", "InputError", "FormatError", "ShapeError", "ConfigError"]

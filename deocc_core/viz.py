@@ -1,4 +1,5 @@
 """Contact sheets: labelled image grids for previews, inspection, training samples, reports."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -60,7 +61,16 @@ def image_grid(
     for i, row in enumerate(rows):
         y = pad + i * (h + pad + lh) + lh
         if labels is not None:
-            cv2.putText(sheet, str(labels[i]), (pad, y - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.putText(
+                sheet,
+                str(labels[i]),
+                (pad, y - 3),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.35,
+                (0, 0, 0),
+                1,
+                cv2.LINE_AA,
+            )
         for j, tile in enumerate(row):
             t = to_rgb_u8(tile)
             if t.shape[:2] != (h, w):

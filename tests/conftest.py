@@ -3,6 +3,7 @@
 The shared folder is never copied into the repo. When it is absent, tests that need it
 skip with the reason.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,12 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-SHARED_DATA = Path(os.environ.get("DEOCC_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get(
+        "DEOCC_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 
 
 def _need(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"real test data not found at {path} (set DEOCC_SHARED_DATA or put ../shared/data beside the repo)")
+        pytest.skip(
+            f"real test data not found at {path} (set DEOCC_SHARED_DATA or put ../shared/data beside the repo)"
+        )
     return path
 
 
@@ -80,7 +87,13 @@ def device(request: pytest.FixtureRequest) -> torch.device:
     return torch.device(request.param)
 
 
-TOLERANCES = {np.float32: 1e-4, np.float64: 1e-10, torch.float32: 1e-4, torch.float64: 1e-10, torch.bfloat16: 1e-2}
+TOLERANCES = {
+    np.float32: 1e-4,
+    np.float64: 1e-10,
+    torch.float32: 1e-4,
+    torch.float64: 1e-10,
+    torch.bfloat16: 1e-2,
+}
 
 
 def tol(dtype: object) -> float:
@@ -94,7 +107,17 @@ def tiny_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from deocc_core.synth.pipeline import BuildConfig, build
 
     out = tmp_path_factory.mktemp("shards")
-    build(BuildConfig(source="synthetic", out=str(out), size=64, per_shard=12, n_synthetic=48, test_fraction=0.25, seed=0))
+    build(
+        BuildConfig(
+            source="synthetic",
+            out=str(out),
+            size=64,
+            per_shard=12,
+            n_synthetic=48,
+            test_fraction=0.25,
+            seed=0,
+        )
+    )
     return out
 
 
@@ -104,6 +127,20 @@ def tiny_run(tiny_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     from deocc_core.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("run")
-    train(TrainConfig(shards=str(tiny_shards), out=str(out), size=64, ngf=8, ndf=8, max_steps=6, stage2_steps=2, workers=0,
-                      val_every=3, checkpoint_every=3, log_every=1, val_fraction=0.2))
+    train(
+        TrainConfig(
+            shards=str(tiny_shards),
+            out=str(out),
+            size=64,
+            ngf=8,
+            ndf=8,
+            max_steps=6,
+            stage2_steps=2,
+            workers=0,
+            val_every=3,
+            checkpoint_every=3,
+            log_every=1,
+            val_fraction=0.2,
+        )
+    )
     return out

@@ -1,4 +1,5 @@
 """The four console scripts: help, version, and the error contract (one line, no traceback)."""
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,10 @@ SCRIPTS = ["synth_occ", "deocc_train", "deocc_infer", "deocc_eval"]
 
 def _run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", f"tools.{module}", *args], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", f"tools.{module}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env=dict(os.environ, COLUMNS="200"),
     )
 

@@ -1,4 +1,5 @@
 """The four console scripts chained as a user runs them, and their one-line errors."""
+
 from __future__ import annotations
 
 import os
@@ -11,21 +12,89 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(tool: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", f"tools.{tool}", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", f"tools.{tool}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_build_train_eval_infer(tmp_path):
-    shards, run_dir, ev, inf, photos = (tmp_path / n for n in ("shards", "run", "eval", "infer", "photos"))
-    r = run("synth_occ", "build", "--source", "synthetic", "--out", str(shards), "--size", "64", "--n-synthetic", "40", "--per-shard", "16", "--workers", "1", "--test-fraction", "0.3")
+    shards, run_dir, ev, inf, photos = (
+        tmp_path / n for n in ("shards", "run", "eval", "infer", "photos")
+    )
+    r = run(
+        "synth_occ",
+        "build",
+        "--source",
+        "synthetic",
+        "--out",
+        str(shards),
+        "--size",
+        "64",
+        "--n-synthetic",
+        "40",
+        "--per-shard",
+        "16",
+        "--workers",
+        "1",
+        "--test-fraction",
+        "0.3",
+    )
     assert r.returncode == 0, r.stderr
     assert run("synth_occ", "verify", str(shards)).returncode == 0
-    r = run("deocc_train", "--shards", str(shards), "--out", str(run_dir), "--max-steps", "4", "--ngf", "8", "--ndf", "8", "--workers", "0", "--val-fraction", "0.2")
+    r = run(
+        "deocc_train",
+        "--shards",
+        str(shards),
+        "--out",
+        str(run_dir),
+        "--max-steps",
+        "4",
+        "--ngf",
+        "8",
+        "--ndf",
+        "8",
+        "--workers",
+        "0",
+        "--val-fraction",
+        "0.2",
+    )
     assert r.returncode == 0, r.stderr
-    r = run("deocc_eval", "--shards", str(shards), "--ckpt", str(run_dir), "--out", str(ev), "--baselines", "input,telea,ns")
+    r = run(
+        "deocc_eval",
+        "--shards",
+        str(shards),
+        "--ckpt",
+        str(run_dir),
+        "--out",
+        str(ev),
+        "--baselines",
+        "input,telea,ns",
+    )
     assert r.returncode == 0, r.stderr
     assert (ev / "report.html").is_file() and "telea" in (ev / "results.md").read_text()
-    assert run("synth_occ", "inspect", str(shards), "--export-occluded", str(photos), "--n", "2").returncode == 0
-    r = run("deocc_infer", str(photos), "--ckpt", str(run_dir), "--out", str(inf), "--landmarks-from", "pts", "--mesh", "--side-by-side")
+    assert (
+        run(
+            "synth_occ", "inspect", str(shards), "--export-occluded", str(photos), "--n", "2"
+        ).returncode
+        == 0
+    )
+    r = run(
+        "deocc_infer",
+        str(photos),
+        "--ckpt",
+        str(run_dir),
+        "--out",
+        str(inf),
+        "--landmarks-from",
+        "pts",
+        "--mesh",
+        "--side-by-side",
+    )
     assert r.returncode == 0, r.stderr
     assert len(list(inf.glob("*_deoccluded.png"))) == 2 and len(list(inf.glob("*.obj"))) == 2
 

@@ -5,6 +5,7 @@ or data problem) becomes one red line and exit code 1; a usage error (unknown op
 missing input, unwritable output directory) one line and exit code 2; anything else is
 a bug and keeps its traceback.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,7 +56,11 @@ def _version_callback(value: bool) -> None:
 # For single-command scripts (deocc-train, deocc-infer, deocc-eval): add these two
 # parameters to the command and call setup_logging(verbose) first thing.
 VERSION_OPTION = typer.Option(
-    False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    False,
+    "--version",
+    callback=_version_callback,
+    is_eager=True,
+    help="Print the version and exit.",
 )
 VERBOSE_OPTION = typer.Option(False, "--verbose", "-v", help="Log debug messages.")
 
@@ -80,7 +85,11 @@ def make_app(name: str, help: str, *, group: bool = True) -> typer.Typer:
     @app.callback()
     def _main(
         version: bool = typer.Option(
-            False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+            False,
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
         ),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
     ) -> None:
@@ -95,7 +104,9 @@ def setup_logging(verbose: bool = False) -> None:
     if any(isinstance(h, RichHandler) for h in root.handlers):
         return
     handler = RichHandler(console=stderr, show_path=False, rich_tracebacks=False, markup=False)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler])
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler]
+    )
     for noisy in ("numba", "matplotlib", "PIL", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -130,7 +141,9 @@ def writable_dir(path: Path) -> Path:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None = None, unit: str = "it") -> Iterator[Callable[..., None]]:
+def progress_bar(
+    description: str, total: int | None = None, unit: str = "it"
+) -> Iterator[Callable[..., None]]:
     """A rich progress bar; yields ``advance(n=1, total=None)`` for library callbacks.
 
     Shows rate in ``unit``/s and ETA. Quiet (no bar) when stderr is not a terminal.
@@ -144,7 +157,9 @@ def progress_bar(description: str, total: int | None = None, unit: str = "it") -
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=stderr, transient=False, disable=not stderr.is_terminal) as progress:
+    with Progress(
+        *columns, console=stderr, transient=False, disable=not stderr.is_terminal
+    ) as progress:
         task = progress.add_task(description, total=total, rate="")
 
         def advance(n: int = 1, total: int | None = None) -> None:

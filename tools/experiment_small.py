@@ -9,6 +9,7 @@ docs/RESULTS.md and its PNGs. Every stage is a documented CLI command (printed a
 
     python tools/experiment_small.py [--data ../shared/data] [--out experiment_out] [--minutes 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=ROOT / "experiment_out")
-    ap.add_argument("--minutes", type=float, default=20.0, help="training budget per model (both get the same step count)")
+    ap.add_argument(
+        "--minutes",
+        type=float,
+        default=20.0,
+        help="training budget per model (both get the same step count)",
+    )
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--per-face", type=int, default=12, help="occluded copies per real face")
     ap.add_argument("--n-synthetic", type=int, default=1200)
@@ -51,39 +57,155 @@ def main() -> None:
         sys.exit(f"experiment_small: {a.data}: shared data folder not found (pass --data)")
     out, log, times = a.out, [], {}
     shards = out / "shards"
-    common = ["--size", str(a.size), "--workers", str(a.workers), "--seed", "0", "--per-shard", "256"]
+    common = [
+        "--size",
+        str(a.size),
+        "--workers",
+        str(a.workers),
+        "--seed",
+        "0",
+        "--per-shard",
+        "256",
+    ]
     t0 = time.perf_counter()
-    times["build_real_deepface"] = sh(cli("synth_occ") + ["build", "--source", "folder", "--root", str(a.data / "faces_bulk" / "deepface"),
-                                      "--out", str(shards / "real_deepface"), "--per-face", str(a.per_face), "--test-fraction", "0.25", *common], log)
-    times["build_real_aflw"] = sh(cli("synth_occ") + ["build", "--source", "aflw2000-3d", "--root", str(a.data / "faces" / "PRNet_AFLW2000"),
-                                  "--out", str(shards / "real_aflw"), "--per-face", str(a.per_face), "--test-fraction", "0.25", *common], log)
-    times["build_synthetic"] = sh(cli("synth_occ") + ["build", "--source", "synthetic", "--n-synthetic", str(a.n_synthetic),
-                                  "--out", str(shards / "synthetic"), "--test-fraction", "0.1", *common], log)
+    times["build_real_deepface"] = sh(
+        cli("synth_occ")
+        + [
+            "build",
+            "--source",
+            "folder",
+            "--root",
+            str(a.data / "faces_bulk" / "deepface"),
+            "--out",
+            str(shards / "real_deepface"),
+            "--per-face",
+            str(a.per_face),
+            "--test-fraction",
+            "0.25",
+            *common,
+        ],
+        log,
+    )
+    times["build_real_aflw"] = sh(
+        cli("synth_occ")
+        + [
+            "build",
+            "--source",
+            "aflw2000-3d",
+            "--root",
+            str(a.data / "faces" / "PRNet_AFLW2000"),
+            "--out",
+            str(shards / "real_aflw"),
+            "--per-face",
+            str(a.per_face),
+            "--test-fraction",
+            "0.25",
+            *common,
+        ],
+        log,
+    )
+    times["build_synthetic"] = sh(
+        cli("synth_occ")
+        + [
+            "build",
+            "--source",
+            "synthetic",
+            "--n-synthetic",
+            str(a.n_synthetic),
+            "--out",
+            str(shards / "synthetic"),
+            "--test-fraction",
+            "0.1",
+            *common,
+        ],
+        log,
+    )
     for d in ("real", "all"):
         shutil.rmtree(shards / d, ignore_errors=True)
-    sh(cli("synth_occ") + ["merge", str(shards / "real_deepface"), str(shards / "real_aflw"), "--out", str(shards / "real")], log)
-    sh(cli("synth_occ") + ["merge", str(shards / "real"), str(shards / "synthetic"), "--out", str(shards / "all")], log)
-    sh(cli("synth_occ") + ["inspect", str(shards / "all"), "--grid", str(out / "train_samples.png"), "--n", "8"], log)
+    sh(
+        cli("synth_occ")
+        + [
+            "merge",
+            str(shards / "real_deepface"),
+            str(shards / "real_aflw"),
+            "--out",
+            str(shards / "real"),
+        ],
+        log,
+    )
+    sh(
+        cli("synth_occ")
+        + ["merge", str(shards / "real"), str(shards / "synthetic"), "--out", str(shards / "all")],
+        log,
+    )
+    sh(
+        cli("synth_occ")
+        + ["inspect", str(shards / "all"), "--grid", str(out / "train_samples.png"), "--n", "8"],
+        log,
+    )
     # calibrate the step budget on the full model (the ablation is slightly cheaper)
     calib = out / "runs" / "calibrate"
     shutil.rmtree(calib, ignore_errors=True)
-    train_common = ["--shards", str(shards / "all"), "--ngf", str(a.ngf), "--ndf", str(a.ngf), "--seed", "0", "--workers", "1",
-                    "--val-every", "250", "--checkpoint-every", "250", "--log-every", "25"]
-    dt = sh(cli("deocc_train") + [*train_common, "--out", str(calib), "--max-steps", "30", "--stage2-steps", "5"], log)
+    train_common = [
+        "--shards",
+        str(shards / "all"),
+        "--ngf",
+        str(a.ngf),
+        "--ndf",
+        str(a.ngf),
+        "--seed",
+        "0",
+        "--workers",
+        "1",
+        "--val-every",
+        "250",
+        "--checkpoint-every",
+        "250",
+        "--log-every",
+        "25",
+    ]
+    dt = sh(
+        cli("deocc_train")
+        + [*train_common, "--out", str(calib), "--max-steps", "30", "--stage2-steps", "5"],
+        log,
+    )
     log.pop()
     steps = max(100, int(a.minutes * 60 / (dt / 30) * 0.9))
     runs = {}
     for name, extra in (("full", []), ("no_render", ["--no-render"])):
         run = out / "runs" / name
         shutil.rmtree(run, ignore_errors=True)
-        times[f"train_{name}"] = sh(cli("deocc_train") + [*train_common, "--out", str(run), "--max-steps", str(steps), *extra], log)
+        times[f"train_{name}"] = sh(
+            cli("deocc_train")
+            + [*train_common, "--out", str(run), "--max-steps", str(steps), *extra],
+            log,
+        )
         runs[name] = run
     results = {}
     for split_src in ("real", "synthetic"):
         ev = out / "eval" / split_src
-        times[f"eval_{split_src}"] = sh(cli("deocc_eval") + ["--shards", str(shards / split_src), "--split", "test",
-                                        "--ckpt", str(runs["full"]), "--name", "full", "--ckpt", str(runs["no_render"]), "--name", "no_render",
-                                        "--baselines", "input,telea", "--out", str(ev)], log)
+        times[f"eval_{split_src}"] = sh(
+            cli("deocc_eval")
+            + [
+                "--shards",
+                str(shards / split_src),
+                "--split",
+                "test",
+                "--ckpt",
+                str(runs["full"]),
+                "--name",
+                "full",
+                "--ckpt",
+                str(runs["no_render"]),
+                "--name",
+                "no_render",
+                "--baselines",
+                "input,telea",
+                "--out",
+                str(ev),
+            ],
+            log,
+        )
         results[split_src] = json.loads((ev / "results.json").read_text())
     manifest = json.loads((shards / "all" / "manifest.json").read_text())
     write_results(a, out, log, times, steps, results, manifest, time.perf_counter() - t0)
@@ -104,34 +226,71 @@ def write_results(a, out: Path, log, times, steps, results, manifest, total) -> 
     docs = a.docs
     img_dir = docs / "results"
     img_dir.mkdir(parents=True, exist_ok=True)
-    lines = ["# Results: the small experiment on this machine", "",
-             f"Generated by `python tools/experiment_small.py --minutes {a.minutes:g}` (total {total / 60:.1f} min on "
-             f"{__import__('os').cpu_count()} CPU cores, no GPU). Both models trained for the same {steps} steps "
-             f"(batch 5, {a.size} px, ngf {a.ngf}); the paper trains 110 epochs on 134k images at 256 px.", "",
-             "## Data", "", "| split | samples | identities |", "|---|---|---|"]
+    lines = [
+        "# Results: the small experiment on this machine",
+        "",
+        f"Generated by `python tools/experiment_small.py --minutes {a.minutes:g}` (total {total / 60:.1f} min on "
+        f"{__import__('os').cpu_count()} CPU cores, no GPU). Both models trained for the same {steps} steps "
+        f"(batch 5, {a.size} px, ngf {a.ngf}); the paper trains 110 epochs on 134k images at 256 px.",
+        "",
+        "## Data",
+        "",
+        "| split | samples | identities |",
+        "|---|---|---|",
+    ]
     for s, v in manifest["splits"].items():
         lines.append(f"| {s} | {v['samples']} | {v['identities']} |")
     for src, res in results.items():
         t = res["table"]
         methods = list(t)
         regions = sorted(g for g in t[methods[0]] if g.startswith("region:"))
-        lines += ["", f"## {src} test faces ({res['n_samples']} samples): PSNR / SSIM inside the occluder mask", "",
-                  "| method | all | " + " | ".join(f"{g[7:]} (n={t[methods[0]][g]['n']})" for g in regions) + " |", "|---" * (len(regions) + 2) + "|"]
+        lines += [
+            "",
+            f"## {src} test faces ({res['n_samples']} samples): PSNR / SSIM inside the occluder mask",
+            "",
+            "| method | all | "
+            + " | ".join(f"{g[7:]} (n={t[methods[0]][g]['n']})" for g in regions)
+            + " |",
+            "|---" * (len(regions) + 2) + "|",
+        ]
         for m in methods:
-            lines.append(f"| {m} | {_row(t, m, 'all', 'psnr_mask')} | " + " | ".join(_row(t, m, g, "psnr_mask") for g in regions) + " |")
-        lines += ["", "Whole crop (the paper's Table 1 measure):", "", "| method | all | " + " | ".join(g[7:] for g in regions) + " |", "|---" * (len(regions) + 2) + "|"]
+            lines.append(
+                f"| {m} | {_row(t, m, 'all', 'psnr_mask')} | "
+                + " | ".join(_row(t, m, g, "psnr_mask") for g in regions)
+                + " |"
+            )
+        lines += [
+            "",
+            "Whole crop (the paper's Table 1 measure):",
+            "",
+            "| method | all | " + " | ".join(g[7:] for g in regions) + " |",
+            "|---" * (len(regions) + 2) + "|",
+        ]
         for m in methods:
-            lines.append(f"| {m} | {_row(t, m, 'all', 'psnr')} | " + " | ".join(_row(t, m, g, "psnr") for g in regions) + " |")
+            lines.append(
+                f"| {m} | {_row(t, m, 'all', 'psnr')} | "
+                + " | ".join(_row(t, m, g, "psnr") for g in regions)
+                + " |"
+            )
         full, abl, inp = (t[m]["all"]["psnr_mask"] for m in ("full", "no_render", "input"))
         verdict = "holds" if full > abl > inp else "does NOT hold"
-        lines += ["", f"Expected ranking full > no-render > input (PSNR in the mask, all regions): **{verdict}** "
-                  f"({full:.2f} / {abl:.2f} / {inp:.2f} dB)."]
+        lines += [
+            "",
+            f"Expected ranking full > no-render > input (PSNR in the mask, all regions): **{verdict}** "
+            f"({full:.2f} / {abl:.2f} / {inp:.2f} dB).",
+        ]
         if src == "synthetic":  # grids of the real photos stay out of the repo (third-party images)
             _save_jpg(out / "eval" / src / "samples.png", img_dir / f"{src}_samples.jpg")
             lines += ["", f"![{src} samples](results/{src}_samples.jpg)", ""]
         else:
-            lines += ["", f"Sample grid: `{out / 'eval' / src / 'samples.png'}` and `report.html` beside it (not committed: third-party photos).", ""]
-    lines += ["## Time per stage", "", "| stage | seconds |", "|---|---|"] + [f"| {k} | {v:.0f} |" for k, v in times.items()]
+            lines += [
+                "",
+                f"Sample grid: `{out / 'eval' / src / 'samples.png'}` and `report.html` beside it (not committed: third-party photos).",
+                "",
+            ]
+    lines += ["## Time per stage", "", "| stage | seconds |", "|---|---|"] + [
+        f"| {k} | {v:.0f} |" for k, v in times.items()
+    ]
     lines += ["", "## Exact commands", "", "```"] + log + ["```", ""]
     (docs / "RESULTS.md").write_text("\n".join(lines))
     print(f"\nwrote {docs / 'RESULTS.md'}")

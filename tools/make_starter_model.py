@@ -9,6 +9,7 @@ timestamps. Demo quality: real work wants a real model (Surrey, BFM).
 
     python tools/make_starter_model.py [--out assets/starter_model.npz]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,9 @@ def _grid():
     ids = np.arange(gx.size).reshape(gx.shape)
     # two counter-clockwise triangles (seen from +z, y up) per cell
     a, b, c, d = ids[:-1, :-1], ids[:-1, 1:], ids[1:, 1:], ids[1:, :-1]
-    tris = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
+    tris = np.concatenate(
+        [np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)]
+    )
     return gx.reshape(-1), gy.reshape(-1), tris.astype(np.int32)
 
 
@@ -133,29 +136,53 @@ def _modes(x, y, z):
         "face_width": (4 * x / HALF_WIDTH, zero, zero),
         "face_length": (zero, 5 * (y + 5) / 106, zero),
         "jaw_width": (4 * x / HALF_WIDTH * _sig((-30 - y) / 12), zero, zero),
-        "chin": (zero, -4 * _gauss(x, y, 0, -95, 32, 18), 3 * _gauss(x, y, 0, -90, 28, 16)),  # wide: no notch when fitted
+        "chin": (
+            zero,
+            -4 * _gauss(x, y, 0, -95, 32, 18),
+            3 * _gauss(x, y, 0, -90, 28, 16),
+        ),  # wide: no notch when fitted
         "nose_length": (zero, -2 * _gauss(x, y, 0, -2, 9, 9), 5 * _gauss(x, y, 0, 5, 7, 16)),
         "nose_width": (3 * np.clip(x / 12, -1.5, 1.5) * _gauss(x, y, 0, -8, 14, 8), zero, zero),
         "nose_bridge": (zero, zero, 3 * _gauss(x, y, 0, 20, 6, 12)),
         "eye_spacing": (3 * sx * _gauss(ax, y, 32, 30, 12, 10), zero, zero),
         "brow_height": (zero, 3 * _gauss(ax, y, 35, 49, 22, 7), zero),
-        "cheek_fullness": (2 * sx * _gauss(ax, y, 45, -15, 18, 18), zero, 4 * _gauss(ax, y, 45, -15, 18, 18)),
+        "cheek_fullness": (
+            2 * sx * _gauss(ax, y, 45, -15, 18, 18),
+            zero,
+            4 * _gauss(ax, y, 45, -15, 18, 18),
+        ),
         "forehead": (zero, 3 * _gauss(x, y, 0, 85, 60, 20), 5 * _gauss(x, y, 0, 75, 45, 22)),
-        "lip_thickness": (zero, 1.5 * np.tanh((y + 42.5) / 4) * _gauss(x, y, 0, -42, 18, 9), 3 * _gauss(x, y, 0, -42, 16, 8)),
+        "lip_thickness": (
+            zero,
+            1.5 * np.tanh((y + 42.5) / 4) * _gauss(x, y, 0, -42, 18, 9),
+            3 * _gauss(x, y, 0, -42, 16, 8),
+        ),
         "eye_depth": (zero, zero, -3 * _gauss(ax, y, 32, 30, 12, 9)),
     }
     mouth = _gauss(x, y, 0, -44, 24, 14)
     corners = _gauss(ax, y, 24, -41, 7, 6)
     expr = {
         "jaw_open": (zero, -12 * below_mouth * face, -3 * below_mouth * face),
-        "smile": (4 * sx * corners, 4 * corners + 1.5 * _gauss(ax, y, 38, -18, 12, 10), 2 * _gauss(ax, y, 40, -20, 14, 12)),
-        "brow_raise": (zero, 5 * _gauss(ax, y, 35, 52, 24, 10) + 2 * _gauss(x, y, 0, 70, 60, 18), zero),
+        "smile": (
+            4 * sx * corners,
+            4 * corners + 1.5 * _gauss(ax, y, 38, -18, 12, 10),
+            2 * _gauss(ax, y, 40, -20, 14, 12),
+        ),
+        "brow_raise": (
+            zero,
+            5 * _gauss(ax, y, 35, 52, 24, 10) + 2 * _gauss(x, y, 0, 70, 60, 18),
+            zero,
+        ),
         "frown": (-2 * sx * _gauss(ax, y, 22, 48, 14, 8), -3 * _gauss(ax, y, 28, 48, 18, 8), zero),
         "pucker": (-0.25 * x * mouth, zero, 6 * _gauss(x, y, 0, -42, 14, 8)),
         "eye_close": (zero, -4 * _gauss(ax, y, 33, 34, 11, 3.5), zero),
         "mouth_left": (6 * mouth, zero, zero),
         "jaw_left": (6 * below_mouth * face * _gauss(x, y, 0, -80, 60, 40), zero, zero),
-        "cheek_puff": (3 * sx * _gauss(ax, y, 38, -32, 12, 12), zero, 6 * _gauss(ax, y, 38, -32, 12, 12)),
+        "cheek_puff": (
+            3 * sx * _gauss(ax, y, 38, -32, 12, 12),
+            zero,
+            6 * _gauss(ax, y, 38, -32, 12, 12),
+        ),
         "sneer": (zero, 3 * _gauss(x, y, -12, -30, 9, 8), 1.5 * _gauss(x, y, -14, -20, 8, 8)),
     }
     return ident, expr
@@ -176,7 +203,8 @@ def _albedo(x, y):
     a[iris] = [0.25, 0.17, 0.12]
     albedo_modes = {
         "darker": np.broadcast_to([-0.18, -0.16, -0.13], (x.size, 3)) * (1 - iris[:, None] * 1.0),
-        "redness": np.broadcast_to([0.05, -0.03, -0.03], (x.size, 3)) + np.outer(_gauss(ax, y, 42, -12, 16, 14), [0.04, 0, 0]),
+        "redness": np.broadcast_to([0.05, -0.03, -0.03], (x.size, 3))
+        + np.outer(_gauss(ax, y, 42, -12, 16, 14), [0.04, 0, 0]),
         "brow_darkness": -0.12 * brows[:, None] * np.ones(3),
         "lip_colour": np.outer(lips, [0.08, -0.05, -0.02]),
         "yellow": np.broadcast_to([0.02, 0.02, -0.05], (x.size, 3)).copy(),
@@ -197,7 +225,11 @@ def make_starter_model() -> dict[str, np.ndarray]:
 
     def stack(modes):
         cols, stds = zip(*(_mode(np.stack(f, 1)) for f in modes.values()))
-        return np.stack(cols, 1).astype(np.float32), np.array(stds, np.float32), np.array(list(modes), dtype="U")
+        return (
+            np.stack(cols, 1).astype(np.float32),
+            np.array(stds, np.float32),
+            np.array(list(modes), dtype="U"),
+        )
 
     id_basis, id_std, id_names = stack(ident)
     exp_basis, exp_std, exp_names = stack(expr)
@@ -238,8 +270,10 @@ def main() -> None:
     arrays = make_starter_model()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_npz_deterministic(args.out, arrays)
-    print(f"wrote {args.out}: {len(arrays['mean'])} vertices, {len(arrays['triangles'])} triangles, "
-          f"{arrays['id_basis'].shape[1]} identity / {arrays['exp_basis'].shape[1]} expression modes")
+    print(
+        f"wrote {args.out}: {len(arrays['mean'])} vertices, {len(arrays['triangles'])} triangles, "
+        f"{arrays['id_basis'].shape[1]} identity / {arrays['exp_basis'].shape[1]} expression modes"
+    )
 
 
 if __name__ == "__main__":

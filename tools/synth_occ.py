@@ -4,6 +4,7 @@ Subcommands: build (sharded HDF5 tuples), model info|convert, fit, landmarks, pr
 verify, inspect, merge. Each parses options, builds a config, calls one deocc_core
 function and reports what it wrote.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ import numpy as np
 import typer
 
 from deocc_core.errors import DeoccError, InputError
-from tools._cli import progress_bar, run_app, stdout, writable_dir, make_app
+from tools._cli import make_app, progress_bar, run_app, stdout, writable_dir
 
 app = make_app(
     "synth-occ",
@@ -26,19 +27,31 @@ app.add_typer(model_app, name="model")
 
 # --- model info / convert, fit (3DMM core) -------------------------------------------
 
-LANDMARKS_INDEX = typer.Option(None, "--landmarks-index", help="Text file of 68 vertex ids (0-based, iBUG order, one per line, '#' comments) for models without them. Default: none (use the model's own).")
+LANDMARKS_INDEX = typer.Option(
+    None,
+    "--landmarks-index",
+    help="Text file of 68 vertex ids (0-based, iBUG order, one per line, '#' comments) for models without them. Default: none (use the model's own).",
+)
 
 
 @model_app.command("info")
-def model_info(path: str = typer.Argument(..., help="Model file/folder (.npz, SFM .bin, BFM .mat, 3DDFA .pkl or folder) or 'starter'."),
-               landmarks_index: Path = LANDMARKS_INDEX) -> None:
+def model_info(
+    path: str = typer.Argument(
+        ..., help="Model file/folder (.npz, SFM .bin, BFM .mat, 3DDFA .pkl or folder) or 'starter'."
+    ),
+    landmarks_index: Path = LANDMARKS_INDEX,
+) -> None:
     """Print vertices, triangles, modes, landmark ids and whether the model has albedo."""
     from deocc_core.morphable.model import load_model
 
     m = load_model(path, landmarks_index)
     stdout.print(f"[bold]{m.name}[/bold]  ({m.source or path})")
-    stdout.print(f"vertices {m.n_vertices}, triangles {len(m.triangles)}, identity modes {m.n_id}, expression modes {m.n_exp}")
-    stdout.print(f"albedo: {'yes (%d modes)' % len(m.albedo_std) if m.has_albedo else 'no'}; units {m.units}; license: {m.license or '-'}")
+    stdout.print(
+        f"vertices {m.n_vertices}, triangles {len(m.triangles)}, identity modes {m.n_id}, expression modes {m.n_exp}"
+    )
+    stdout.print(
+        f"albedo: {'yes (%d modes)' % len(m.albedo_std) if m.has_albedo else 'no'}; units {m.units}; license: {m.license or '-'}"
+    )
     stdout.print(f"landmarks68: {' '.join(map(str, m.landmarks68.tolist()))}")
     if m.exp_names:
         stdout.print(f"expressions: {', '.join(m.exp_names)}")
@@ -46,9 +59,11 @@ def model_info(path: str = typer.Argument(..., help="Model file/folder (.npz, SF
 
 
 @model_app.command("convert")
-def model_convert(src: str = typer.Argument(..., help="Input model (any supported format)."),
-                  out: Path = typer.Argument(..., help="Output .npz (deocc model format)."),
-                  landmarks_index: Path = LANDMARKS_INDEX) -> None:
+def model_convert(
+    src: str = typer.Argument(..., help="Input model (any supported format)."),
+    out: Path = typer.Argument(..., help="Output .npz (deocc model format)."),
+    landmarks_index: Path = LANDMARKS_INDEX,
+) -> None:
     """Convert a model to deocc's .npz format."""
     from deocc_core.morphable.model import load_model
 
@@ -74,11 +89,25 @@ def _landmarks_for(image_path: Path, image: np.ndarray, how: str, detector) -> l
 
 
 @app.command("fit")
-def fit(images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Photos to fit."),
-        landmarks_from: str = typer.Option("detector", "--landmarks-from", help="Where the 68 landmarks come from: pts | mat (sidecar file beside the image) | detector (dlib). Default: detector."),
-        model: str = typer.Option("starter", "--model", help="Model file/folder (any supported format) or 'starter'. Default: starter."),
-        out: Path = typer.Option(Path("fit_out"), "--out", help="Output folder for <stem>_params.json, _render.png, _overlay.png, .obj. Default: fit_out."),
-        landmarks_index: Path = LANDMARKS_INDEX) -> None:
+def fit(
+    images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Photos to fit."),
+    landmarks_from: str = typer.Option(
+        "detector",
+        "--landmarks-from",
+        help="Where the 68 landmarks come from: pts | mat (sidecar file beside the image) | detector (dlib). Default: detector.",
+    ),
+    model: str = typer.Option(
+        "starter",
+        "--model",
+        help="Model file/folder (any supported format) or 'starter'. Default: starter.",
+    ),
+    out: Path = typer.Option(
+        Path("fit_out"),
+        "--out",
+        help="Output folder for <stem>_params.json, _render.png, _overlay.png, .obj. Default: fit_out.",
+    ),
+    landmarks_index: Path = LANDMARKS_INDEX,
+) -> None:
     """Fit the 3DMM to each face: params JSON (angles in degrees), error, render, overlay PNG, OBJ mesh."""
     import cv2
 
@@ -88,7 +117,9 @@ def fit(images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, he
     from deocc_core.synth.sources import SkipInput, read_image
 
     if landmarks_from not in ("pts", "mat", "detector"):
-        raise typer.BadParameter(f"--landmarks-from must be pts, mat or detector, got {landmarks_from!r}")
+        raise typer.BadParameter(
+            f"--landmarks-from must be pts, mat or detector, got {landmarks_from!r}"
+        )
     writable_dir(out)
     m = load_model(model, landmarks_index)
     detector = None
@@ -116,12 +147,29 @@ def fit(images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, he
                 v = m.vertices(r.params.id_coef, r.params.exp_coef)
                 write_obj(f"{stem}.obj", v, m.triangles, m.albedo())
                 pose = r.params.pose
-                Path(f"{stem}_params.json").write_text(json.dumps({
-                    "image": str(path), "model": m.name, "angles_deg": pose.degrees(), "scale": pose.scale,
-                    "translation": [pose.tx, pose.ty], "id_coef": r.params.id_coef.tolist(), "exp_coef": r.params.exp_coef.tolist(),
-                    "landmark_error_px": r.error_px, "nme": r.nme, "landmark_residual_px": np.round(r.residual_px, 3).tolist(),
-                    "iterations": r.iterations, "converged": r.converged, "vertex_ids": r.vertex_ids.tolist()}, indent=1))
-                stdout.print(f"{path.name}: yaw {pose.degrees()['yaw']:+.1f}°, error {r.error_px:.2f} px (NME {r.nme:.4f}) → {stem}_*.png/.obj/.json")
+                Path(f"{stem}_params.json").write_text(
+                    json.dumps(
+                        {
+                            "image": str(path),
+                            "model": m.name,
+                            "angles_deg": pose.degrees(),
+                            "scale": pose.scale,
+                            "translation": [pose.tx, pose.ty],
+                            "id_coef": r.params.id_coef.tolist(),
+                            "exp_coef": r.params.exp_coef.tolist(),
+                            "landmark_error_px": r.error_px,
+                            "nme": r.nme,
+                            "landmark_residual_px": np.round(r.residual_px, 3).tolist(),
+                            "iterations": r.iterations,
+                            "converged": r.converged,
+                            "vertex_ids": r.vertex_ids.tolist(),
+                        },
+                        indent=1,
+                    )
+                )
+                stdout.print(
+                    f"{path.name}: yaw {pose.degrees()['yaw']:+.1f}°, error {r.error_px:.2f} px (NME {r.nme:.4f}) → {stem}_*.png/.obj/.json"
+                )
             advance()
 
 
@@ -129,12 +177,37 @@ def fit(images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, he
 
 
 @app.command("landmarks")
-def landmarks(images: list[Path] = typer.Argument(..., exists=True, help="Photos and/or folders of photos (recursive)."),
-              backend: str = typer.Option("dlib", "--backend", help="dlib (offline) or fan (needs deocc[fan] + local weights). Default: dlib."),
-              detector: str = typer.Option("hog+cnn", "--detector", help="dlib face detector: hog+cnn (HOG, mirrored HOG, then CNN fallback), hog or cnn. Default: hog+cnn."),
-              upsample: int = typer.Option(1, "--upsample", min=0, help="dlib HOG upsampling steps (finds smaller faces, slower). Default: 1."),
-              fan_weights: Path = typer.Option(None, "--fan-weights", help="Folder with FAN checkpoints. Default: the torch hub cache ($TORCH_HOME/hub/checkpoints)."),
-              out: Path = typer.Option(Path("landmarks_out"), "--out", help="Output folder: <stem>_<k>.pts (k = face index left to right, 0-based) + <stem>_landmarks.png. Default: landmarks_out.")) -> None:
+def landmarks(
+    images: list[Path] = typer.Argument(
+        ..., exists=True, help="Photos and/or folders of photos (recursive)."
+    ),
+    backend: str = typer.Option(
+        "dlib",
+        "--backend",
+        help="dlib (offline) or fan (needs deocc[fan] + local weights). Default: dlib.",
+    ),
+    detector: str = typer.Option(
+        "hog+cnn",
+        "--detector",
+        help="dlib face detector: hog+cnn (HOG, mirrored HOG, then CNN fallback), hog or cnn. Default: hog+cnn.",
+    ),
+    upsample: int = typer.Option(
+        1,
+        "--upsample",
+        min=0,
+        help="dlib HOG upsampling steps (finds smaller faces, slower). Default: 1.",
+    ),
+    fan_weights: Path = typer.Option(
+        None,
+        "--fan-weights",
+        help="Folder with FAN checkpoints. Default: the torch hub cache ($TORCH_HOME/hub/checkpoints).",
+    ),
+    out: Path = typer.Option(
+        Path("landmarks_out"),
+        "--out",
+        help="Output folder: <stem>_<k>.pts (k = face index left to right, 0-based) + <stem>_landmarks.png. Default: landmarks_out.",
+    ),
+) -> None:
     """Detect faces and 68 landmarks; write one .pts per face and an overlay PNG per image."""
     from rich.table import Table
 
@@ -142,7 +215,11 @@ def landmarks(images: list[Path] = typer.Argument(..., exists=True, help="Photos
     from deocc_core.landmarks.detect import make_detector
 
     writable_dir(out)
-    det = make_detector("dlib", detector=detector, upsample=upsample) if backend == "dlib" else make_detector(backend, weights_dir=fan_weights)
+    det = (
+        make_detector("dlib", detector=detector, upsample=upsample)
+        if backend == "dlib"
+        else make_detector(backend, weights_dir=fan_weights)
+    )
     with progress_bar("landmarks", total=len(expand_inputs(images)), unit="img") as advance:
         run = detect_to_files(images, out, det, progress=advance)
     stdout.print(f"{run.n_images} image(s) read, {run.n_faces} face(s) written to {out}")
@@ -159,18 +236,33 @@ def landmarks(images: list[Path] = typer.Argument(..., exists=True, help="Photos
 
 SOURCE_OPT = typer.Option(..., "--source", help="synthetic | folder | aflw2000-3d | 300w3d.")
 ROOT_OPT = typer.Option(None, "--root", help="Source folder (not for synthetic).")
-MODEL_OPT = typer.Option("starter", "--model", help="Morphable model path or 'starter' (embedded demo model).")
-OCC_OPT = typer.Option("all", "--occluders", help="'all' or comma-separated: mask,eyeglasses,sunglasses,cup,scarf,hand.")
-ASSETS_OPT = typer.Option(None, "--occluder-assets", help="Folder of real occluder images (MaskTheFace masks.cfg, RGBA PNGs); default procedural only.")
+MODEL_OPT = typer.Option(
+    "starter", "--model", help="Morphable model path or 'starter' (embedded demo model)."
+)
+OCC_OPT = typer.Option(
+    "all",
+    "--occluders",
+    help="'all' or comma-separated: mask,eyeglasses,sunglasses,cup,scarf,hand.",
+)
+ASSETS_OPT = typer.Option(
+    None,
+    "--occluder-assets",
+    help="Folder of real occluder images (MaskTheFace masks.cfg, RGBA PNGs); default procedural only.",
+)
 
 
 @app.command("preview")
-def preview(source: str = SOURCE_OPT, root: Path = ROOT_OPT, model: str = MODEL_OPT, occluders: str = OCC_OPT,
-            occluder_assets: Path = ASSETS_OPT,
-            n: int = typer.Option(24, "--n", min=1, help="Samples in the sheet."),
-            size: int = typer.Option(128, "--size", min=32, help="Crop side, pixels."),
-            seed: int = typer.Option(0, "--seed"),
-            out: Path = typer.Option(Path("preview.png"), "--out", help="Contact sheet PNG.")) -> None:
+def preview(
+    source: str = SOURCE_OPT,
+    root: Path = ROOT_OPT,
+    model: str = MODEL_OPT,
+    occluders: str = OCC_OPT,
+    occluder_assets: Path = ASSETS_OPT,
+    n: int = typer.Option(24, "--n", min=1, help="Samples in the sheet."),
+    size: int = typer.Option(128, "--size", min=32, help="Crop side, pixels."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(Path("preview.png"), "--out", help="Contact sheet PNG."),
+) -> None:
     """Contact sheet of generated samples (occluded | render | masks | gt), labelled with class and region."""
     import cv2
 
@@ -181,8 +273,17 @@ def preview(source: str = SOURCE_OPT, root: Path = ROOT_OPT, model: str = MODEL_
     from deocc_core.viz import image_grid
 
     writable_dir(out.parent if str(out.parent) else Path("."))
-    cfg = BuildConfig(source=source, out=str(out.parent), root=str(root) if root else None, model=model, size=size,
-                      occluders=parse_classes(occluders), seed=seed, n_synthetic=n, occluder_assets=str(occluder_assets) if occluder_assets else None)
+    cfg = BuildConfig(
+        source=source,
+        out=str(out.parent),
+        root=str(root) if root else None,
+        model=model,
+        size=size,
+        occluders=parse_classes(occluders),
+        seed=seed,
+        n_synthetic=n,
+        occluder_assets=str(occluder_assets) if occluder_assets else None,
+    )
     m = load_model(model)
     src = _open_source(cfg, m)
     packs = None
@@ -200,7 +301,9 @@ def preview(source: str = SOURCE_OPT, root: Path = ROOT_OPT, model: str = MODEL_
                 for rec in src.load(key):
                     for s in make_samples(rec, cfg, m, rng, packs):
                         rows.append([s.occluded, s.render, s.face_mask, s.occ_mask, s.gt])
-                        labels.append(f"{OccluderClass(s.occluder_class).name.lower()} / {Region(s.region).name.lower()}")
+                        labels.append(
+                            f"{OccluderClass(s.occluder_class).name.lower()} / {Region(s.region).name.lower()}"
+                        )
                         advance()
             except SkipInput:
                 continue
@@ -221,29 +324,72 @@ def _env_int(*names: str) -> int | None:
 
 
 @app.command("build")
-def build_cmd(source: str = SOURCE_OPT, root: Path = ROOT_OPT, model: str = MODEL_OPT,
-              out: Path = typer.Option(..., "--out", help="Shard folder (created)."),
-              size: int = typer.Option(256, "--size", min=32, help="Crop side in pixels (the paper: 256)."),
-              per_shard: int = typer.Option(1024, "--per-shard", min=1, help="Samples per HDF5 shard."),
-              occluders: str = OCC_OPT,
-              per_face: int = typer.Option(1, "--per-face", min=1, help="Occluded copies per face."),
-              occluders_per_sample: int = typer.Option(1, "--occluders-per-sample", min=1, help="Occluders drawn on each sample (>1: overlapping occluders)."),
-              n_synthetic: int = typer.Option(1000, "--n-synthetic", min=1, help="Faces from the synthetic source."),
-              workers: int = typer.Option(max(1, (os.cpu_count() or 1)), "--workers", min=1, help="Worker processes (default: CPU count)."),
-              seed: int = typer.Option(0, "--seed", help="Base seed: same seed + config = bit-identical shards."),
-              test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=1.0, help="Share of identities held out as the test split."),
-              test_count: int = typer.Option(None, "--test-count", min=1, help="Hold out whole identities until the test split has at least N samples (overrides --test-fraction; default: off)."),
-              max_yaw: float = typer.Option(60.0, "--max-yaw", help="Skip faces turned beyond this (degrees)."),
-              limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N inputs."),
-              detector: str = typer.Option("dlib", "--detector", help="Landmark backend for folder photos without sidecars: dlib | fan."),
-              occluder_assets: Path = ASSETS_OPT,
-              rank: int = typer.Option(None, "--rank", min=0, help="This machine's rank (default $SLURM_PROCID / $RANK / 0)."),
-              world_size: int = typer.Option(None, "--world-size", min=1, help="Number of ranks (default $SLURM_NTASKS / $WORLD_SIZE / 1)."),
-              overwrite: bool = typer.Option(False, "--overwrite", help="Replace shards of a different config in --out."),
-              strict: bool = typer.Option(False, "--strict", help="Exit 1 if any input was skipped.")) -> None:
+def build_cmd(
+    source: str = SOURCE_OPT,
+    root: Path = ROOT_OPT,
+    model: str = MODEL_OPT,
+    out: Path = typer.Option(..., "--out", help="Shard folder (created)."),
+    size: int = typer.Option(256, "--size", min=32, help="Crop side in pixels (the paper: 256)."),
+    per_shard: int = typer.Option(1024, "--per-shard", min=1, help="Samples per HDF5 shard."),
+    occluders: str = OCC_OPT,
+    per_face: int = typer.Option(1, "--per-face", min=1, help="Occluded copies per face."),
+    occluders_per_sample: int = typer.Option(
+        1,
+        "--occluders-per-sample",
+        min=1,
+        help="Occluders drawn on each sample (>1: overlapping occluders).",
+    ),
+    n_synthetic: int = typer.Option(
+        1000, "--n-synthetic", min=1, help="Faces from the synthetic source."
+    ),
+    workers: int = typer.Option(
+        max(1, (os.cpu_count() or 1)),
+        "--workers",
+        min=1,
+        help="Worker processes (default: CPU count).",
+    ),
+    seed: int = typer.Option(
+        0, "--seed", help="Base seed: same seed + config = bit-identical shards."
+    ),
+    test_fraction: float = typer.Option(
+        0.1,
+        "--test-fraction",
+        min=0.0,
+        max=1.0,
+        help="Share of identities held out as the test split.",
+    ),
+    test_count: int = typer.Option(
+        None,
+        "--test-count",
+        min=1,
+        help="Hold out whole identities until the test split has at least N samples (overrides --test-fraction; default: off).",
+    ),
+    max_yaw: float = typer.Option(
+        60.0, "--max-yaw", help="Skip faces turned beyond this (degrees)."
+    ),
+    limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N inputs."),
+    detector: str = typer.Option(
+        "dlib",
+        "--detector",
+        help="Landmark backend for folder photos without sidecars: dlib | fan.",
+    ),
+    occluder_assets: Path = ASSETS_OPT,
+    rank: int = typer.Option(
+        None, "--rank", min=0, help="This machine's rank (default $SLURM_PROCID / $RANK / 0)."
+    ),
+    world_size: int = typer.Option(
+        None,
+        "--world-size",
+        min=1,
+        help="Number of ranks (default $SLURM_NTASKS / $WORLD_SIZE / 1).",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace shards of a different config in --out."
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any input was skipped."),
+) -> None:
     """Synthesize occluded-face tuples into sharded HDF5 (resumable, deterministic, multi-machine)."""
     from deocc_core.synth.pipeline import BuildConfig, build, parse_classes
-
     from deocc_core.synth.sources import SOURCES
 
     if source not in SOURCES:
@@ -254,47 +400,92 @@ def build_cmd(source: str = SOURCE_OPT, root: Path = ROOT_OPT, model: str = MODE
         raise typer.BadParameter(f"--root {root}: folder not found")
     writable_dir(out)
     cfg = BuildConfig(
-        source=source, out=str(out), root=str(root) if root else None, model=model, size=size, per_shard=per_shard,
-        occluders=parse_classes(occluders), per_face=per_face, occluders_per_sample=occluders_per_sample, n_synthetic=n_synthetic,
-        seed=seed, test_fraction=test_fraction, test_count=test_count,
-        max_yaw=max_yaw, limit=limit, detector=detector, occluder_assets=str(occluder_assets) if occluder_assets else None,
-        workers=workers, rank=rank if rank is not None else (_env_int("SLURM_PROCID", "RANK") or 0),
-        world_size=world_size if world_size is not None else (_env_int("SLURM_NTASKS", "WORLD_SIZE") or 1), overwrite=overwrite,
+        source=source,
+        out=str(out),
+        root=str(root) if root else None,
+        model=model,
+        size=size,
+        per_shard=per_shard,
+        occluders=parse_classes(occluders),
+        per_face=per_face,
+        occluders_per_sample=occluders_per_sample,
+        n_synthetic=n_synthetic,
+        seed=seed,
+        test_fraction=test_fraction,
+        test_count=test_count,
+        max_yaw=max_yaw,
+        limit=limit,
+        detector=detector,
+        occluder_assets=str(occluder_assets) if occluder_assets else None,
+        workers=workers,
+        rank=rank if rank is not None else (_env_int("SLURM_PROCID", "RANK") or 0),
+        world_size=world_size
+        if world_size is not None
+        else (_env_int("SLURM_NTASKS", "WORLD_SIZE") or 1),
+        overwrite=overwrite,
     )
     with progress_bar("synth-occ build", unit="face") as advance:
         r = build(cfg, progress=advance)
-    stdout.print(f"shards: {len(r.written)} written, {len(r.skipped_existing)} already done (of {r.planned} planned) in {r.seconds:.1f} s")
+    stdout.print(
+        f"shards: {len(r.written)} written, {len(r.skipped_existing)} already done (of {r.planned} planned) in {r.seconds:.1f} s"
+    )
     for split, n in sorted(r.samples.items()):
         stdout.print(f"  {split}: {n} samples")
     if r.skipped_inputs:
-        stdout.print("skipped inputs: " + ", ".join(f"{k} ×{v}" for k, v in r.skipped_inputs.most_common()))
+        stdout.print(
+            "skipped inputs: " + ", ".join(f"{k} ×{v}" for k, v in r.skipped_inputs.most_common())
+        )
     if r.manifest is not None:
-        stdout.print(f"manifest: {out / 'manifest.json'}" + ("" if r.manifest["complete"] else " (other ranks still to finish: then synth-occ merge)"))
+        stdout.print(
+            f"manifest: {out / 'manifest.json'}"
+            + (
+                ""
+                if r.manifest["complete"]
+                else " (other ranks still to finish: then synth-occ merge)"
+            )
+        )
     if strict and r.skipped_inputs:
         raise DeoccError(f"{sum(r.skipped_inputs.values())} inputs skipped (--strict)")
 
 
 @app.command("splits")
-def splits(source: str = SOURCE_OPT, root: Path = ROOT_OPT,
-           out: Path = typer.Option(..., "--out", help="Prefix of the lists, e.g. data_manifests/aflw2000-3d."),
-           test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=1.0, help="Share of identities in the test split."),
-           n_synthetic: int = typer.Option(1000, "--n-synthetic", min=1, help="Faces of the synthetic source.")) -> None:
+def splits(
+    source: str = SOURCE_OPT,
+    root: Path = ROOT_OPT,
+    out: Path = typer.Option(
+        ..., "--out", help="Prefix of the lists, e.g. data_manifests/aflw2000-3d."
+    ),
+    test_fraction: float = typer.Option(
+        0.1, "--test-fraction", min=0.0, max=1.0, help="Share of identities in the test split."
+    ),
+    n_synthetic: int = typer.Option(
+        1000, "--n-synthetic", min=1, help="Faces of the synthetic source."
+    ),
+) -> None:
     """Write the identity-disjoint split lists of a source (key, identity per line + checksum)."""
     from deocc_core.morphable.model import load_model
     from deocc_core.synth.pipeline import BuildConfig, _identity, _open_source
     from deocc_core.synth.splits import write_split_lists
 
     writable_dir(out.parent if str(out.parent) else Path("."))
-    cfg = BuildConfig(source=source, out=".", root=str(root) if root else None, n_synthetic=n_synthetic)
+    cfg = BuildConfig(
+        source=source, out=".", root=str(root) if root else None, n_synthetic=n_synthetic
+    )
     src = _open_source(cfg, load_model("starter"))
-    paths = write_split_lists(out, ((k, _identity(src, k)) for k in src.keys()), test_fraction=test_fraction)
+    paths = write_split_lists(
+        out, ((k, _identity(src, k)) for k in src.keys()), test_fraction=test_fraction
+    )
     for split, p in paths.items():
         stdout.print(f"{split}: {p}")
 
 
 @app.command("verify")
-def verify(folder: Path = typer.Argument(..., exists=True, file_okay=False, help="Shard folder."),
-           no_checksums: bool = typer.Option(False, "--no-checksums", help="Skip the sha256 check (faster).")) -> None:
+def verify(
+    folder: Path = typer.Argument(..., exists=True, file_okay=False, help="Shard folder."),
+    no_checksums: bool = typer.Option(
+        False, "--no-checksums", help="Skip the sha256 check (faster)."
+    ),
+) -> None:
     """Check checksums, shapes, dtypes, value ranges and split disjointness; exit 1 listing each problem."""
     from deocc_core.synth.inspect import verify_shards
 
@@ -307,18 +498,26 @@ def verify(folder: Path = typer.Argument(..., exists=True, file_okay=False, help
 
 
 @app.command("inspect")
-def inspect(folder: Path = typer.Argument(..., exists=True, file_okay=False, help="Shard folder."),
-            split: str = typer.Option(None, "--split", help="train | test (default: all)."),
-            grid: Path = typer.Option(None, "--grid", help="Write a sample grid PNG here."),
-            export_occluded: Path = typer.Option(None, "--export-occluded", help="Write occluded crops (+ .pts, *_gt.png) here."),
-            n: int = typer.Option(8, "--n", min=1, help="Samples for --grid / --export-occluded.")) -> None:
+def inspect(
+    folder: Path = typer.Argument(..., exists=True, file_okay=False, help="Shard folder."),
+    split: str = typer.Option(None, "--split", help="train | test (default: all)."),
+    grid: Path = typer.Option(None, "--grid", help="Write a sample grid PNG here."),
+    export_occluded: Path = typer.Option(
+        None, "--export-occluded", help="Write occluded crops (+ .pts, *_gt.png) here."
+    ),
+    n: int = typer.Option(8, "--n", min=1, help="Samples for --grid / --export-occluded."),
+) -> None:
     """Counts per split, occluder class and region; optional sample grid and exported test crops."""
     from deocc_core.synth.inspect import export_samples, sample_grid, summary
 
     s = summary(folder)
-    stdout.print(f"{folder}: {s['resolution']} px, model {s['model']['name']}{'' if s['complete'] else ' (incomplete)'}")
+    stdout.print(
+        f"{folder}: {s['resolution']} px, model {s['model']['name']}{'' if s['complete'] else ' (incomplete)'}"
+    )
     for name, sp in s["splits"].items():
-        stdout.print(f"  {name}: {sp['samples']} samples in {sp['shards']} shards, {sp['identities']} identities")
+        stdout.print(
+            f"  {name}: {sp['samples']} samples in {sp['shards']} shards, {sp['identities']} identities"
+        )
         stdout.print(f"    classes: {sp['classes']}")
         stdout.print(f"    regions: {sp['regions']}")
     if grid:
@@ -329,15 +528,22 @@ def inspect(folder: Path = typer.Argument(..., exists=True, file_okay=False, hel
 
 
 @app.command("merge")
-def merge(folders: list[Path] = typer.Argument(..., exists=True, file_okay=False, help="Shard folders of several ranks."),
-          out: Path = typer.Option(None, "--out", help="Merged folder (default: the first folder).")) -> None:
+def merge(
+    folders: list[Path] = typer.Argument(
+        ..., exists=True, file_okay=False, help="Shard folders of several ranks."
+    ),
+    out: Path = typer.Option(None, "--out", help="Merged folder (default: the first folder)."),
+) -> None:
     """Merge shard folders / rank outputs into one manifest."""
     from deocc_core.synth.manifest import merge_folders
 
     target = out or folders[0]
     writable_dir(target)
     m = merge_folders(list(folders), target)
-    stdout.print(f"{target}/manifest.json: {len(m['shards'])} shards" + ("" if m["complete"] else f" of {m['planned_shards']} planned"))
+    stdout.print(
+        f"{target}/manifest.json: {len(m['shards'])} shards"
+        + ("" if m["complete"] else f" of {m['planned_shards']} planned")
+    )
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ Every (shard, index) pair of the split is listed once (identities only: a few MB
 world_size × num_workers`` takes items ``s, s + S, ...``. Workers open their own HDF5
 handles lazily (never shared across fork).
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,7 +38,9 @@ class AugmentConfig:
     flip: bool = True
 
 
-def augment_pair(arrays: dict[str, np.ndarray], size: int, rng: np.random.Generator, cfg: AugmentConfig) -> dict[str, np.ndarray]:
+def augment_pair(
+    arrays: dict[str, np.ndarray], size: int, rng: np.random.Generator, cfg: AugmentConfig
+) -> dict[str, np.ndarray]:
     """Apply one drawn jitter (resize up, random crop, horizontal flip) to every array of a sample.
 
     Images are ``[H, W, C]`` / ``[H, W]`` uint8 (``face_mask`` resized nearest, the rest
@@ -56,7 +59,7 @@ def augment_pair(arrays: dict[str, np.ndarray], size: int, rng: np.random.Genera
         [0, 1, 2, 3]
     """
     big = int(round(size * cfg.scale))
-    x0, y0 = (rng.integers(0, big - size + 1, 2) if big > size else (0, 0))
+    x0, y0 = rng.integers(0, big - size + 1, 2) if big > size else (0, 0)
     flip = cfg.flip and rng.random() < 0.5
     out = {}
     for k, a in arrays.items():
@@ -104,9 +107,20 @@ class ShardDataset(IterableDataset):
         augment: paired jitter (training) or None. seed: order seed. rank, world_size: DDP.
     """
 
-    def __init__(self, folder: str | Path, split: str = "train", *, subset: str = "all", val_fraction: float = 0.05,
-                 augment: AugmentConfig | None = AugmentConfig(), seed: int = 0, rank: int = 0, world_size: int = 1,
-                 shuffle: bool = True, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        split: str = "train",
+        *,
+        subset: str = "all",
+        val_fraction: float = 0.05,
+        augment: AugmentConfig | None = AugmentConfig(),
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+        limit: int | None = None,
+    ) -> None:
         super().__init__()
         self._files: dict[int, h5py.File] = {}
         self.folder = Path(folder)
@@ -123,7 +137,9 @@ class ShardDataset(IterableDataset):
                     raise FormatError(f"{p}: resolution {r.resolution}, other shards {size}")
                 ids = r.arrays("identity")
             for i, ident in enumerate(ids):
-                if subset == "all" or (assign_split(str(ident), salt="val", test_fraction=val_fraction) == "test") == (subset == "val"):
+                if subset == "all" or (
+                    assign_split(str(ident), salt="val", test_fraction=val_fraction) == "test"
+                ) == (subset == "val"):
                     items.append((si, i))
         if limit is not None:
             items = items[:limit]
@@ -131,7 +147,13 @@ class ShardDataset(IterableDataset):
             raise ConfigError(f"{folder}: split {split!r} subset {subset!r} is empty")
         self.items = np.array(items, np.int64)
         self.size = int(size)
-        self.augment, self.seed, self.rank, self.world_size, self.shuffle = augment, seed, rank, world_size, shuffle
+        self.augment, self.seed, self.rank, self.world_size, self.shuffle = (
+            augment,
+            seed,
+            rank,
+            world_size,
+            shuffle,
+        )
         self.epoch = 0
         self.skip_batches, self.batch_size = 0, 1  # resume inside an epoch
 
@@ -142,13 +164,16 @@ class ShardDataset(IterableDataset):
         """Order of the coming epoch, and how many loader batches were already consumed (resume).
 
         A DataLoader with W workers takes batch j from worker j % W, so worker w skips
-        the batches it had produced."""
+        the batches it had produced.
+        """
         self.epoch, self.skip_batches, self.batch_size = epoch, skip_batches, batch_size
 
     def order(self) -> np.ndarray:
         if not self.shuffle:
             return self.items
-        return self.items[np.random.default_rng([self.seed, self.epoch]).permutation(len(self.items))]
+        return self.items[
+            np.random.default_rng([self.seed, self.epoch]).permutation(len(self.items))
+        ]
 
     def _file(self, si: int) -> h5py.File:
         if si not in self._files:
@@ -157,13 +182,17 @@ class ShardDataset(IterableDataset):
 
     def read(self, si: int, i: int, rng: np.random.Generator | None) -> dict[str, torch.Tensor]:
         f = self._file(si)
-        arrays = {k: f[k][i] for k in ("occluded", "render", "gt", "face_mask", "occ_mask", "landmarks")}
+        arrays = {
+            k: f[k][i] for k in ("occluded", "render", "gt", "face_mask", "occ_mask", "landmarks")
+        }
         if self.augment is not None and rng is not None:
             arrays = augment_pair(arrays, self.size, rng, self.augment)
         out = {k: to_tensor(arrays[k]) for k in ("occluded", "render", "gt")}
         for k in ("face_mask", "occ_mask"):
             out[k] = torch.from_numpy(arrays[k].astype(np.float32) / 255.0)[None]
-        out["landmarks"] = torch.from_numpy(np.ascontiguousarray(arrays["landmarks"], dtype=np.float32))
+        out["landmarks"] = torch.from_numpy(
+            np.ascontiguousarray(arrays["landmarks"], dtype=np.float32)
+        )
         out["region"] = torch.tensor(int(f["region"][i]))
         out["occluder_class"] = torch.tensor(int(f["occluder_class"][i]))
         out["item"] = torch.tensor([si, i])  # (shard, index): where the sample came from
@@ -178,7 +207,11 @@ class ShardDataset(IterableDataset):
         skip = done * self.batch_size
         mine = self.order()[stream::streams][skip:]
         for k, (si, i) in enumerate(mine):
-            rng = np.random.default_rng([self.seed, self.epoch, stream, k + skip]) if self.augment else None
+            rng = (
+                np.random.default_rng([self.seed, self.epoch, stream, k + skip])
+                if self.augment
+                else None
+            )
             yield self.read(int(si), int(i), rng)
 
     def __del__(self) -> None:

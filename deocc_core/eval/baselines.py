@@ -1,5 +1,7 @@
 """Baselines: the occluded input itself, and OpenCV inpainting given the TRUE occluder mask
-(an oracle the GAN does not get)."""
+(an oracle the GAN does not get).
+"""
+
 from __future__ import annotations
 
 import cv2
@@ -11,7 +13,9 @@ __all__ = ["BASELINES", "run_baseline"]
 BASELINES = ("input", "telea", "ns")
 
 
-def run_baseline(name: str, occluded: npt.NDArray[np.uint8], occ_mask: npt.NDArray[np.uint8], radius: int = 5) -> npt.NDArray[np.uint8]:
+def run_baseline(
+    name: str, occluded: npt.NDArray[np.uint8], occ_mask: npt.NDArray[np.uint8], radius: int = 5
+) -> npt.NDArray[np.uint8]:
     """Output of baseline ``name`` for one uint8 RGB crop and its occluder mask.
 
     Example:

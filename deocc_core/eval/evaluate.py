@@ -1,5 +1,7 @@
 """Evaluate checkpoints and baselines on a shard split: tables per region (the paper's
-Table 1 groups) and per occluder class, and a self-contained HTML report."""
+Table 1 groups) and per occluder class, and a self-contained HTML report.
+"""
+
 from __future__ import annotations
 
 import base64
@@ -32,7 +34,12 @@ __all__ = ["EvalConfig", "EvalResult", "evaluate", "PAPER_TABLE1"]
 log = logging.getLogger(__name__)
 
 # Yuan & Park, ICCV 2019, Table 1 (PSNR dB / SSIM), for reference
-PAPER_TABLE1 = {"lower": (27.32, 0.9615), "upper": (34.00, 0.9860), "left_right_half": (28.78, 0.9659), "three_quarters": (22.17, 0.8967)}
+PAPER_TABLE1 = {
+    "lower": (27.32, 0.9615),
+    "upper": (34.00, 0.9860),
+    "left_right_half": (28.78, 0.9659),
+    "three_quarters": (22.17, 0.8967),
+}
 METRICS = ("psnr", "ssim", "psnr_mask", "ssim_mask")
 
 
@@ -74,7 +81,9 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     folder = Path(config.shards)
     manifest = read_manifest(folder)
     if config.split not in manifest["splits"]:
-        raise ConfigError(f"{folder}: no {config.split!r} split (has {', '.join(manifest['splits'])})")
+        raise ConfigError(
+            f"{folder}: no {config.split!r} split (has {', '.join(manifest['splits'])})"
+        )
     bad = [b for b in config.baselines if b not in BASELINES]
     if bad:
         raise ConfigError(f"unknown baseline {bad[0]!r} (choose from {', '.join(BASELINES)})")
@@ -87,7 +96,9 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     for name, path in config.checkpoints:
         G, tcfg, info = load_generator(path, device)
         if tcfg.size != manifest["resolution"]:
-            raise ConfigError(f"{path}: checkpoint is for {tcfg.size} px, shards {folder} are {manifest['resolution']} px")
+            raise ConfigError(
+                f"{path}: checkpoint is for {tcfg.size} px, shards {folder} are {manifest['resolution']} px"
+            )
         nets.append((name, prepare_generator(G), tcfg))
     methods = [n for n, _, _ in nets] + list(config.baselines)
     if not methods:
@@ -111,12 +122,20 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
             for s0 in range(0, n, config.batch_size):
                 if config.limit and done >= config.limit:
                     break
-                stop = min(n, s0 + config.batch_size, s0 + config.limit - done) if config.limit else min(n, s0 + config.batch_size)
+                stop = (
+                    min(n, s0 + config.batch_size, s0 + config.limit - done)
+                    if config.limit
+                    else min(n, s0 + config.batch_size)
+                )
                 batch = _run_methods(r, s0, stop, nets, methods, device)
                 for k in range(stop - s0):
                     mask = batch["occ_mask"][k] > 0
-                    row = {"shard": p.name, "index": s0 + k, "region": Region(int(batch["region"][k])).name.lower(),
-                           "class": OccluderClass(int(batch["occluder_class"][k])).name.lower()}
+                    row = {
+                        "shard": p.name,
+                        "index": s0 + k,
+                        "region": Region(int(batch["region"][k])).name.lower(),
+                        "class": OccluderClass(int(batch["occluder_class"][k])).name.lower(),
+                    }
                     for m in methods:
                         row[m] = asdict(score(batch[m][k], batch["gt"][k], mask))
                     rows.append(row)
@@ -128,8 +147,19 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     table = _aggregate(rows, methods)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"config": asdict(config), "n_samples": len(rows), "table": table,
-                                                   "paper_table1": PAPER_TABLE1, "samples": rows}, indent=1, default=str))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "config": asdict(config),
+                "n_samples": len(rows),
+                "table": table,
+                "paper_table1": PAPER_TABLE1,
+                "samples": rows,
+            },
+            indent=1,
+            default=str,
+        )
+    )
     (out / "results.md").write_text(_markdown(table, methods, len(rows)))
     # images only for the few samples shown: re-read and re-run them (memory stays O(batch) at any scale)
     picks = _picks(rows, methods[0])
@@ -141,23 +171,44 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
         keep[i] = {k: v[0] for k, v in b.items() if k in ("occluded", "gt", "render", *methods)}
     (out / "report.html").write_text(_html(table, methods, rows, keep, picks, len(rows)))
     first = list(range(min(8, len(rows))))
-    tiles = [[keep[i]["occluded"], keep[i]["render"], *[keep[i][m] for m in methods if m != "input"], keep[i]["gt"]] for i in first]
+    tiles = [
+        [
+            keep[i]["occluded"],
+            keep[i]["render"],
+            *[keep[i][m] for m in methods if m != "input"],
+            keep[i]["gt"],
+        ]
+        for i in first
+    ]
     header = "occluded | render | " + " | ".join(m for m in methods if m != "input") + " | gt"
-    grid = image_grid(tiles, labels=[f"{rows[i]['class']} / {rows[i]['region']}" + (f"   ({header})" if j == 0 else "") for j, i in enumerate(first)])
+    grid = image_grid(
+        tiles,
+        labels=[
+            f"{rows[i]['class']} / {rows[i]['region']}" + (f"   ({header})" if j == 0 else "")
+            for j, i in enumerate(first)
+        ],
+    )
     cv2.imwrite(str(out / "samples.png"), grid[:, :, ::-1])
     return EvalResult(table, len(rows), out)
 
 
-def _run_methods(r: ShardReader, start: int, stop: int, nets: list, methods: list[str], device: torch.device) -> dict[str, np.ndarray]:
+def _run_methods(
+    r: ShardReader, start: int, stop: int, nets: list, methods: list[str], device: torch.device
+) -> dict[str, np.ndarray]:
     """Samples ``start:stop`` of an open shard and every method's uint8 output for them."""
     from deocc_core.train.trainer import run_generator
 
-    b = {k: r.dataset(k)[start:stop] for k in ("occluded", "gt", "render", "occ_mask", "region", "occluder_class")}
+    b = {
+        k: r.dataset(k)[start:stop]
+        for k in ("occluded", "gt", "render", "occ_mask", "region", "occluder_class")
+    }
     for name, G, tcfg in nets:
         b[name] = run_generator(G, b["occluded"], b["render"], tcfg.no_render, device)
     for m in methods:
         if m not in b:
-            b[m] = np.stack([run_baseline(m, b["occluded"][k], b["occ_mask"][k]) for k in range(stop - start)])
+            b[m] = np.stack(
+                [run_baseline(m, b["occluded"][k], b["occ_mask"][k]) for k in range(stop - start)]
+            )
     return b
 
 
@@ -168,12 +219,19 @@ def _picks(rows: list[dict[str, Any]], ref: str) -> dict[str, list[int]]:
         by_region[r["region"]].append(i)
     picks = {}
     for region, ids in sorted(by_region.items()):
-        ids = sorted(ids, key=lambda i: rows[i][ref]["psnr_mask"] if math.isfinite(rows[i][ref]["psnr_mask"]) else 1e9)
+        ids = sorted(
+            ids,
+            key=lambda i: (
+                rows[i][ref]["psnr_mask"] if math.isfinite(rows[i][ref]["psnr_mask"]) else 1e9
+            ),
+        )
         picks[region] = [ids[0], ids[len(ids) // 2], ids[-1]] if len(ids) >= 3 else ids
     return picks
 
 
-def _aggregate(rows: list[dict[str, Any]], methods: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+def _aggregate(
+    rows: list[dict[str, Any]], methods: list[str]
+) -> dict[str, dict[str, dict[str, float]]]:
     groups: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
         groups["all"].append(i)
@@ -183,7 +241,9 @@ def _aggregate(rows: list[dict[str, Any]], methods: list[str]) -> dict[str, dict
     for m in methods:
         table[m] = {}
         for g, ids in sorted(groups.items()):
-            vals = {k: [rows[i][m][k] for i in ids if math.isfinite(rows[i][m][k])] for k in METRICS}
+            vals = {
+                k: [rows[i][m][k] for i in ids if math.isfinite(rows[i][m][k])] for k in METRICS
+            }
             table[m][g] = {k: float(np.mean(v)) if v else float("nan") for k, v in vals.items()}
             table[m][g]["n"] = len(ids)
     return table
@@ -191,27 +251,76 @@ def _aggregate(rows: list[dict[str, Any]], methods: list[str]) -> dict[str, dict
 
 def _markdown(table, methods, n) -> str:
     regions = [r.name.lower() for r in Region if f"region:{r.name.lower()}" in table[methods[0]]]
-    lines = [f"# deocc-eval ({n} samples)", "", "## PSNR / SSIM of the whole crop, per region (paper Table 1 groups)", "",
-             "| method | all | " + " | ".join(regions) + " |", "|---" * (len(regions) + 2) + "|"]
+    lines = [
+        f"# deocc-eval ({n} samples)",
+        "",
+        "## PSNR / SSIM of the whole crop, per region (paper Table 1 groups)",
+        "",
+        "| method | all | " + " | ".join(regions) + " |",
+        "|---" * (len(regions) + 2) + "|",
+    ]
     for m in methods:
         cells = [f"{table[m]['all']['psnr']:.2f} / {table[m]['all']['ssim']:.4f}"]
-        cells += [f"{table[m][f'region:{r}']['psnr']:.2f} / {table[m][f'region:{r}']['ssim']:.4f} (n={table[m][f'region:{r}']['n']})" for r in regions]
+        cells += [
+            f"{table[m][f'region:{r}']['psnr']:.2f} / {table[m][f'region:{r}']['ssim']:.4f} (n={table[m][f'region:{r}']['n']})"
+            for r in regions
+        ]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    lines.append("| paper (Yuan & Park 2019) | | " + " | ".join(f"{PAPER_TABLE1[r][0]:.2f} / {PAPER_TABLE1[r][1]:.4f}" if r in PAPER_TABLE1 else "" for r in regions) + " |")
-    lines += ["", "## Inside the occluder mask (PSNR / SSIM), per region", "", "| method | all | " + " | ".join(regions) + " |", "|---" * (len(regions) + 2) + "|"]
+    lines.append(
+        "| paper (Yuan & Park 2019) | | "
+        + " | ".join(
+            f"{PAPER_TABLE1[r][0]:.2f} / {PAPER_TABLE1[r][1]:.4f}" if r in PAPER_TABLE1 else ""
+            for r in regions
+        )
+        + " |"
+    )
+    lines += [
+        "",
+        "## Inside the occluder mask (PSNR / SSIM), per region",
+        "",
+        "| method | all | " + " | ".join(regions) + " |",
+        "|---" * (len(regions) + 2) + "|",
+    ]
     for m in methods:
         cells = [f"{table[m]['all']['psnr_mask']:.2f} / {table[m]['all']['ssim_mask']:.4f}"]
-        cells += [f"{table[m][f'region:{r}']['psnr_mask']:.2f} / {table[m][f'region:{r}']['ssim_mask']:.4f}" for r in regions]
+        cells += [
+            f"{table[m][f'region:{r}']['psnr_mask']:.2f} / {table[m][f'region:{r}']['ssim_mask']:.4f}"
+            for r in regions
+        ]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    classes = [c.name.lower() for c in OccluderClass if f"class:{c.name.lower()}" in table[methods[0]]]
-    lines += ["", "## Inside the occluder mask, per occluder class (PSNR / SSIM)", "", "| method | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+    classes = [
+        c.name.lower() for c in OccluderClass if f"class:{c.name.lower()}" in table[methods[0]]
+    ]
+    lines += [
+        "",
+        "## Inside the occluder mask, per occluder class (PSNR / SSIM)",
+        "",
+        "| method | " + " | ".join(classes) + " |",
+        "|---" * (len(classes) + 1) + "|",
+    ]
     for m in methods:
-        lines.append(f"| {m} | " + " | ".join(f"{table[m][f'class:{c}']['psnr_mask']:.2f} / {table[m][f'class:{c}']['ssim_mask']:.4f} (n={table[m][f'class:{c}']['n']})" for c in classes) + " |")
-    lines += ["", "## Paper Table 1 (Yuan & Park, ICCV 2019; PSNR / SSIM, their data), for reference", "",
-              "| " + " | ".join(PAPER_TABLE1) + " |", "|---" * len(PAPER_TABLE1) + "|",
-              "| " + " | ".join(f"{p:.2f} / {q:.4f}" for p, q in PAPER_TABLE1.values()) + " |"]
-    lines += ["", "Baselines `telea` / `ns` are OpenCV inpainting given the true occluder mask (an oracle); `input` is the occluded image.",
-              "The paper's numbers come from its own data (134k 300W-LP-based samples, 110 epochs): compare rankings, not absolutes.", ""]
+        lines.append(
+            f"| {m} | "
+            + " | ".join(
+                f"{table[m][f'class:{c}']['psnr_mask']:.2f} / {table[m][f'class:{c}']['ssim_mask']:.4f} (n={table[m][f'class:{c}']['n']})"
+                for c in classes
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "## Paper Table 1 (Yuan & Park, ICCV 2019; PSNR / SSIM, their data), for reference",
+        "",
+        "| " + " | ".join(PAPER_TABLE1) + " |",
+        "|---" * len(PAPER_TABLE1) + "|",
+        "| " + " | ".join(f"{p:.2f} / {q:.4f}" for p, q in PAPER_TABLE1.values()) + " |",
+    ]
+    lines += [
+        "",
+        "Baselines `telea` / `ns` are OpenCV inpainting given the true occluder mask (an oracle); `input` is the occluded image.",
+        "The paper's numbers come from its own data (134k 300W-LP-based samples, 110 epochs): compare rankings, not absolutes.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -222,13 +331,21 @@ def _png64(img: np.ndarray) -> str:
 
 def _html(table, methods, rows, keep, picks, n) -> str:
     md = _markdown(table, methods, n)
-    body = [f"<h1>deocc-eval report</h1><p>{n} samples; methods: {html.escape(', '.join(methods))}</p>"]
+    body = [
+        f"<h1>deocc-eval report</h1><p>{n} samples; methods: {html.escape(', '.join(methods))}</p>"
+    ]
     # markdown tables → html tables (simple: one <table> per block)
     block: list[str] = []
     for line in md.splitlines() + [""]:
         if line.startswith("|"):
             if not line.startswith("|---"):
-                block.append("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in line.strip("|").split("|")) + "</tr>")
+                block.append(
+                    "<tr>"
+                    + "".join(
+                        f"<td>{html.escape(c.strip())}</td>" for c in line.strip("|").split("|")
+                    )
+                    + "</tr>"
+                )
         else:
             if block:
                 body.append("<table border=1 cellpadding=4>" + "".join(block) + "</table>")
@@ -238,11 +355,27 @@ def _html(table, methods, rows, keep, picks, n) -> str:
             elif line and not line.startswith("# "):
                 body.append(f"<p>{html.escape(line)}</p>")
     ref = methods[0]
-    body.append(f"<h2>Worst / median / best samples per region (by {html.escape(ref)} PSNR in the mask)</h2>")
+    body.append(
+        f"<h2>Worst / median / best samples per region (by {html.escape(ref)} PSNR in the mask)</h2>"
+    )
     for region, pick in picks.items():
-        tiles = [[keep[i]["occluded"], keep[i]["render"], *[keep[i][m] for m in methods if m != "input"], keep[i]["gt"]] for i in pick]
+        tiles = [
+            [
+                keep[i]["occluded"],
+                keep[i]["render"],
+                *[keep[i][m] for m in methods if m != "input"],
+                keep[i]["gt"],
+            ]
+            for i in pick
+        ]
         labels = [f"{rows[i]['class']}: {ref} {rows[i][ref]['psnr_mask']:.1f} dB" for i in pick]
         grid = image_grid(tiles, labels=labels)
         cols = "occluded | render | " + " | ".join(m for m in methods if m != "input") + " | gt"
-        body.append(f"<h3>{html.escape(region)}</h3><p>{html.escape(cols)}</p><img src='data:image/png;base64,{_png64(grid)}'>")
-    return "<!doctype html><html><head><meta charset='utf-8'><title>deocc-eval</title></head><body>" + "\n".join(body) + "</body></html>"
+        body.append(
+            f"<h3>{html.escape(region)}</h3><p>{html.escape(cols)}</p><img src='data:image/png;base64,{_png64(grid)}'>"
+        )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>deocc-eval</title></head><body>"
+        + "\n".join(body)
+        + "</body></html>"
+    )

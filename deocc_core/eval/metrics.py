@@ -1,5 +1,7 @@
 """PSNR / SSIM on the whole crop and inside the occluder mask (scikit-image's reference
-implementations; SSIM uses a 7×7 window on [0, 255] RGB)."""
+implementations; SSIM uses a 7×7 window on [0, 255] RGB).
+"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,7 +23,9 @@ class ImageScores:
     ssim_mask: float
 
 
-def masked_psnr(pred: npt.NDArray[np.uint8], gt: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]) -> float:
+def masked_psnr(
+    pred: npt.NDArray[np.uint8], gt: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]
+) -> float:
     """PSNR over the pixels where ``mask`` ``[H, W]`` is True (all channels).
 
     Example:
@@ -37,10 +41,14 @@ def masked_psnr(pred: npt.NDArray[np.uint8], gt: npt.NDArray[np.uint8], mask: np
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
-def score(pred: npt.NDArray[np.uint8], gt: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]) -> ImageScores:
+def score(
+    pred: npt.NDArray[np.uint8], gt: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]
+) -> ImageScores:
     """All four scores for uint8 RGB images ``[H, W, 3]`` and a bool mask ``[H, W]``."""
     with np.errstate(divide="ignore"):  # identical images: infinite PSNR, capped below
         psnr = peak_signal_noise_ratio(gt, pred, data_range=255)
     ssim, smap = structural_similarity(gt, pred, channel_axis=2, data_range=255, full=True)
     ssim_mask = float(smap.mean(2)[mask].mean()) if mask.any() else float("nan")
-    return ImageScores(float(min(psnr, 100.0)), float(ssim), min(masked_psnr(pred, gt, mask), 100.0), ssim_mask)
+    return ImageScores(
+        float(min(psnr, 100.0)), float(ssim), min(masked_psnr(pred, gt, mask), 100.0), ssim_mask
+    )

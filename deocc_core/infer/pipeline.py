@@ -3,6 +3,7 @@
 Also: the fitted mesh coloured by the de-occluded face (OBJ), and expression editing (change
 the 3DMM expression, re-render, re-run G: the paper's attribute manipulation).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,17 @@ from deocc_core.synth.align import align_face
 from deocc_core.train.config import TrainConfig
 from deocc_core.train.trainer import run_generator
 
-__all__ = ["prepare_generator", "FaceOutput", "PhotoOutput", "deocclude", "deocclude_face", "paste_back", "vertex_colors", "expression_coefficients", "MIN_FACE_PX"]
+__all__ = [
+    "prepare_generator",
+    "FaceOutput",
+    "PhotoOutput",
+    "deocclude",
+    "deocclude_face",
+    "paste_back",
+    "vertex_colors",
+    "expression_coefficients",
+    "MIN_FACE_PX",
+]
 
 log = logging.getLogger(__name__)
 MIN_FACE_PX = 24  # landmark boxes smaller than this are reported, not processed
@@ -84,32 +95,48 @@ def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.
     if spec == "keep":
         return None
     names = [n.lower() for n in model.exp_names]
-    presets = {"smile": ("smile", "happiness"), "open": ("jaw_open", "surprise"), "surprise": ("surprise", "jaw_open", "brow_raise")}
+    presets = {
+        "smile": ("smile", "happiness"),
+        "open": ("jaw_open", "surprise"),
+        "surprise": ("surprise", "jaw_open", "brow_raise"),
+    }
     units: dict[str, float] = {}
     if spec == "neutral":
         pass
     elif spec in presets:
         hit = next((n for n in presets[spec] if n in names), None)
         if hit is None:
-            raise ConfigError(f"model {model.name} has no expression mode for {spec!r} (modes: {', '.join(model.exp_names) or 'none'})")
+            raise ConfigError(
+                f"model {model.name} has no expression mode for {spec!r} (modes: {', '.join(model.exp_names) or 'none'})"
+            )
         units[hit] = 2.0
     else:
         p = Path(spec)
         if not p.is_file():
-            raise InputError(f"{spec}: not an expression preset (neutral, smile, open, surprise) nor a JSON file")
+            raise InputError(
+                f"{spec}: not an expression preset (neutral, smile, open, surprise) nor a JSON file"
+            )
         try:
             data = json.loads(p.read_text())
-            if isinstance(data, list):  # a full vector: works for models without mode names (BFM / 3DDFA PCA)
+            if isinstance(
+                data, list
+            ):  # a full vector: works for models without mode names (BFM / 3DDFA PCA)
                 vec = np.asarray(data, np.float64)
                 if vec.shape != (model.n_exp,):
-                    raise InputError(f"{p}: expected {model.n_exp} expression values (std units), got {vec.size}")
+                    raise InputError(
+                        f"{p}: expected {model.n_exp} expression values (std units), got {vec.size}"
+                    )
                 return (vec * model.exp_std).astype(np.float32)
             units = {k.lower(): float(v) for k, v in data.items()}
         except (ValueError, AttributeError, TypeError) as e:
-            raise InputError(f"{p}: expected a JSON object {{mode name: value in std units}} or a list of {model.n_exp} values ({e})") from None
+            raise InputError(
+                f"{p}: expected a JSON object {{mode name: value in std units}} or a list of {model.n_exp} values ({e})"
+            ) from None
         unknown = [k for k in units if k not in names]
         if unknown:
-            raise InputError(f"{p}: unknown expression modes {', '.join(unknown)} (model has {', '.join(model.exp_names)})")
+            raise InputError(
+                f"{p}: unknown expression modes {', '.join(unknown)} (model has {', '.join(model.exp_names)})"
+            )
     coef = np.zeros(model.n_exp, np.float32)
     for k, v in units.items():
         i = names.index(k)
@@ -117,8 +144,15 @@ def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.
     return coef
 
 
-def deocclude_face(image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.floating], G: nn.Module, tcfg: TrainConfig,
-                   model: MorphableModel, device: torch.device, expression: str = "keep") -> FaceOutput:
+def deocclude_face(
+    image: npt.NDArray[np.uint8],
+    landmarks: npt.NDArray[np.floating],
+    G: nn.Module,
+    tcfg: TrainConfig,
+    model: MorphableModel,
+    device: torch.device,
+    expression: str = "keep",
+) -> FaceOutput:
     """De-occlude one face of a photo.
 
     Args:
@@ -138,7 +172,9 @@ def deocclude_face(image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.float
         params = FitParams(params.id_coef, exp, params.pose)
     rr = render_face(model, params, tcfg.size, tcfg.size)
     out = run_generator(G, crop.image, rr.image, tcfg.no_render, device)
-    return FaceOutput(crop.image, rr.image, out, rr.mask, crop.inverse, replace(fit, params=params), rr)
+    return FaceOutput(
+        crop.image, rr.image, out, rr.mask, crop.inverse, replace(fit, params=params), rr
+    )
 
 
 @dataclass(frozen=True)
@@ -156,9 +192,17 @@ class PhotoOutput:
     skipped: tuple[str, ...]
 
 
-def deocclude(image: npt.NDArray[np.uint8], G: nn.Module, tcfg: TrainConfig, model: MorphableModel, detector: object | None,
-              device: torch.device, *, landmarks: list[npt.NDArray[np.floating]] | None = None,
-              expression: str = "keep") -> PhotoOutput:
+def deocclude(
+    image: npt.NDArray[np.uint8],
+    G: nn.Module,
+    tcfg: TrainConfig,
+    model: MorphableModel,
+    detector: object | None,
+    device: torch.device,
+    *,
+    landmarks: list[npt.NDArray[np.floating]] | None = None,
+    expression: str = "keep",
+) -> PhotoOutput:
     """De-occlude every face of a photo: detect (or take ``landmarks``), process, paste back.
 
     Args:
@@ -198,8 +242,13 @@ def deocclude(image: npt.NDArray[np.uint8], G: nn.Module, tcfg: TrainConfig, mod
     return PhotoOutput(result, tuple(faces), tuple(skipped))
 
 
-def paste_back(photo: npt.NDArray[np.uint8], crop_out: npt.NDArray[np.uint8], inverse: npt.NDArray[np.floating],
-               face_mask: npt.NDArray[np.uint8], feather: float = 0.04) -> npt.NDArray[np.uint8]:
+def paste_back(
+    photo: npt.NDArray[np.uint8],
+    crop_out: npt.NDArray[np.uint8],
+    inverse: npt.NDArray[np.floating],
+    face_mask: npt.NDArray[np.uint8],
+    feather: float = 0.04,
+) -> npt.NDArray[np.uint8]:
     """Warp a processed crop back into the photo, blended inside the face region only.
 
     The face mask M is eroded and Gaussian-feathered (``feather`` × crop side) so the seam
@@ -216,24 +265,39 @@ def paste_back(photo: npt.NDArray[np.uint8], crop_out: npt.NDArray[np.uint8], in
     h, w = photo.shape[:2]
     s = crop_out.shape[0]
     k = max(1, int(round(feather * s)))
-    alpha = cv2.erode((face_mask > 127).astype(np.uint8), np.ones((2 * k + 1, 2 * k + 1), np.uint8)).astype(np.float32)
+    alpha = cv2.erode(
+        (face_mask > 127).astype(np.uint8), np.ones((2 * k + 1, 2 * k + 1), np.uint8)
+    ).astype(np.float32)
     # sigma k/2: the weight is ~0.02 at M's edge (cut there) and ~0.98 at 2k inside, so the generator's
     # output fully replaces occluders that reach close to the face outline
     alpha = cv2.GaussianBlur(alpha, (0, 0), k / 2) * (face_mask > 127)
     inv = np.asarray(inverse, np.float64)
-    warped = cv2.warpAffine(crop_out, inv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.warpAffine(
+        crop_out, inv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     a = cv2.warpAffine(alpha, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
     return np.clip(photo * (1 - a) + warped * a + 0.5, 0, 255).astype(np.uint8)
 
 
-def vertex_colors(projected: npt.NDArray[np.floating], visible: npt.NDArray[np.bool_], image: npt.NDArray[np.uint8],
-                  fallback: npt.NDArray[np.floating] | None = None) -> npt.NDArray[np.float32]:
+def vertex_colors(
+    projected: npt.NDArray[np.floating],
+    visible: npt.NDArray[np.bool_],
+    image: npt.NDArray[np.uint8],
+    fallback: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.float32]:
     """Per-vertex colour ``[V, 3]`` in [0, 1] sampled (bilinear) from ``image`` at visible vertices;
-    hidden ones take ``fallback`` (e.g. the albedo) or the mean visible colour."""
+    hidden ones take ``fallback`` (e.g. the albedo) or the mean visible colour.
+    """
     h, w = image.shape[:2]
     xy = np.asarray(projected[:, :2], np.float32)
     mapx = np.clip(xy[:, 0], 0, w - 1).reshape(-1, 1)
     mapy = np.clip(xy[:, 1], 0, h - 1).reshape(-1, 1)
     col = cv2.remap(image, mapx, mapy, cv2.INTER_LINEAR).reshape(-1, 3).astype(np.float32) / 255.0
-    fb = np.broadcast_to(col[visible].mean(0) if visible.any() else np.full(3, 0.5, np.float32), col.shape) if fallback is None else fallback
+    fb = (
+        np.broadcast_to(
+            col[visible].mean(0) if visible.any() else np.full(3, 0.5, np.float32), col.shape
+        )
+        if fallback is None
+        else fallback
+    )
     return np.where(visible[:, None], col, fb).astype(np.float32)

@@ -6,6 +6,7 @@ photo and optionally a side-by-side, and per face the aligned crop, its render, 
 crop and optionally the coloured mesh. Faces too small or not found, unreadable images and
 missing sidecars are reported in :class:`InferResult`, never fatal.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,7 +18,12 @@ import cv2
 import numpy as np
 
 from deocc_core.errors import ConfigError, InputError
-from deocc_core.infer.pipeline import deocclude, expression_coefficients, prepare_generator, vertex_colors
+from deocc_core.infer.pipeline import (
+    deocclude,
+    expression_coefficients,
+    prepare_generator,
+    vertex_colors,
+)
 
 __all__ = ["InferConfig", "InferResult", "list_images", "run_inference", "LANDMARK_SOURCES"]
 
@@ -80,7 +86,11 @@ def list_images(inputs: tuple[str, ...] | list[str]) -> list[Path]:
     for s in inputs:
         p = Path(s)
         if p.is_dir():
-            images += sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and not q.stem.endswith("_gt"))
+            images += sorted(
+                q
+                for q in p.rglob("*")
+                if q.suffix.lower() in IMAGE_SUFFIXES and not q.stem.endswith("_gt")
+            )
         elif p.is_file():
             images.append(p)
         else:
@@ -106,7 +116,9 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
     from deocc_core.train.trainer import load_generator, resolve_device
 
     if config.landmarks_from not in LANDMARK_SOURCES:
-        raise ConfigError(f"landmarks_from must be one of {', '.join(LANDMARK_SOURCES)}, got {config.landmarks_from!r}")
+        raise ConfigError(
+            f"landmarks_from must be one of {', '.join(LANDMARK_SOURCES)}, got {config.landmarks_from!r}"
+        )
     images = list_images(config.inputs)
     if not images:
         raise InputError(f"{', '.join(config.inputs)}: no images found")
@@ -117,11 +129,17 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
     model_spec = config.model
     if model_spec is None:
         if data_model.get("name") not in (None, "deocc-starter"):
-            raise ConfigError(f"{config.ckpt}: trained on shards built with model {data_model['name']!r}: pass the model path")
+            raise ConfigError(
+                f"{config.ckpt}: trained on shards built with model {data_model['name']!r}: pass the model path"
+            )
         model_spec = "starter"
     model = load_model(model_spec)
     if data_model.get("sha256") and data_model["sha256"] != model.sha256:
-        log.warning("%s differs from the model the training shards used (%s): renders will not match training", model_spec, data_model.get("name"))
+        log.warning(
+            "%s differs from the model the training shards used (%s): renders will not match training",
+            model_spec,
+            data_model.get("name"),
+        )
     expression_coefficients(model, config.expression)  # fail early on a bad preset / file
     detector = None
     if config.landmarks_from == "detector":
@@ -151,7 +169,9 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
                     progress(1)
                 continue
             landmarks = [read_annotation(ann)]
-        r = deocclude(photo, G, tcfg, model, detector, dev, landmarks=landmarks, expression=config.expression)
+        r = deocclude(
+            photo, G, tcfg, model, detector, dev, landmarks=landmarks, expression=config.expression
+        )
         if not r.faces and not r.skipped:
             problems.append(f"{path}: no face found")
         problems += [f"{path} {s}" for s in r.skipped]
@@ -163,13 +183,21 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
             if config.mesh:
                 rr = fo.render_result
                 cols = vertex_colors(rr.projected, rr.visible, fo.output, model.albedo())
-                write_obj(f"{stem}.obj", model.vertices(fo.fit.params.id_coef, fo.fit.params.exp_coef), model.triangles, cols)
+                write_obj(
+                    f"{stem}.obj",
+                    model.vertices(fo.fit.params.id_coef, fo.fit.params.exp_coef),
+                    model.triangles,
+                    cols,
+                )
         n_faces += len(r.faces)
         dst = out / f"{path.stem}_deoccluded.png"
         cv2.imwrite(str(dst), r.image[:, :, ::-1])
         outputs.append(dst)
         if config.side_by_side:
-            cv2.imwrite(str(out / f"{path.stem}_side_by_side.png"), np.concatenate([photo, r.image], 1)[:, :, ::-1])
+            cv2.imwrite(
+                str(out / f"{path.stem}_side_by_side.png"),
+                np.concatenate([photo, r.image], 1)[:, :, ::-1],
+            )
         if progress:
             progress(1)
     log.info("%d face(s) in %d image(s), %d problem(s)", n_faces, len(images), len(problems))

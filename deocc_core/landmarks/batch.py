@@ -4,6 +4,7 @@ Output naming: ``<image stem>_<k>.pts`` with ``k`` the 0-based face index left t
 (the detector's order), and ``<image stem>_landmarks.png`` (the photo with the points drawn).
 Inputs that give no face are reported, not fatal.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,12 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def detect_to_files(inputs: Iterable[str | Path], out: str | Path, detector: LandmarkDetector,
-                    progress: Callable[[int], None] | None = None) -> LandmarkRun:
+def detect_to_files(
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    detector: LandmarkDetector,
+    progress: Callable[[int], None] | None = None,
+) -> LandmarkRun:
     """Detect faces + 68 landmarks in images (or folders of images) and write them out.
 
     Args:
@@ -102,7 +107,15 @@ def detect_to_files(inputs: Iterable[str | Path], out: str | Path, detector: Lan
             write_pts(out / f"{path.stem}_{k}.pts", f.landmarks)
             x0, y0, x1, y1 = (int(round(float(v))) for v in f.box)
             cv2.rectangle(overlay, (x0, y0), (x1, y1), (255, 160, 0), r)
-            cv2.putText(overlay, str(k), (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * r, (255, 160, 0), r)
+            cv2.putText(
+                overlay,
+                str(k),
+                (x0, max(12, y0 - 4)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4 * r,
+                (255, 160, 0),
+                r,
+            )
             for x, y in np.rint(f.landmarks).astype(int):
                 cv2.circle(overlay, (int(x), int(y)), r + 1, (0, 255, 0), -1)
         cv2.imwrite(str(out / f"{path.stem}_landmarks.png"), overlay)

@@ -6,14 +6,15 @@ in the ``face-recognition-models`` package, so nothing downloads. FAN (``pip ins
 deocc[fan]``) is the occlusion-robust network the paper uses; its weights are read only
 from a local file or the torch hub cache.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,8 +23,16 @@ import numpy.typing as npt
 from deocc_core.check import check_array
 from deocc_core.errors import ConfigError, InputError
 
-__all__ = ["DetectedFace", "LandmarkDetector", "DlibDetector", "FanDetector", "make_detector", "dlib_model_dir",
-           "DETECTORS", "DLIB_DETECTORS"]
+__all__ = [
+    "DetectedFace",
+    "LandmarkDetector",
+    "DlibDetector",
+    "FanDetector",
+    "make_detector",
+    "dlib_model_dir",
+    "DETECTORS",
+    "DLIB_DETECTORS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +64,14 @@ def dlib_model_dir() -> Path:
     """Folder of dlib's model files inside the installed ``face-recognition-models`` package."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise InputError("face-recognition-models is not installed (pip install face-recognition-models)")
+        raise InputError(
+            "face-recognition-models is not installed (pip install face-recognition-models)"
+        )
     d = Path(list(spec.submodule_search_locations)[0]) / "models"
     if not (d / "shape_predictor_68_face_landmarks.dat").is_file():
-        raise InputError(f"{d}: shape_predictor_68_face_landmarks.dat missing; reinstall face-recognition-models")
+        raise InputError(
+            f"{d}: shape_predictor_68_face_landmarks.dat missing; reinstall face-recognition-models"
+        )
     return d
 
 
@@ -90,51 +103,80 @@ class DlibDetector:
     Models are loaded in the instance (lazily for the CNN), never in module globals.
     """
 
-    def __init__(self, detector: str = "hog+cnn", upsample: int = 1, cnn_upsample: int = 0, flip: bool = True,
-                 mode: str | None = None) -> None:
+    def __init__(
+        self,
+        detector: str = "hog+cnn",
+        upsample: int = 1,
+        cnn_upsample: int = 0,
+        flip: bool = True,
+        mode: str | None = None,
+    ) -> None:
         import dlib
 
         name = mode if mode is not None else detector
         if name not in _MODE_ALIASES:
-            raise ConfigError(f"dlib detector must be one of {', '.join(DLIB_DETECTORS)}, got {name!r}")
+            raise ConfigError(
+                f"dlib detector must be one of {', '.join(DLIB_DETECTORS)}, got {name!r}"
+            )
         self._dir = dlib_model_dir()
         self.detector = _MODE_ALIASES[name]
         self.mode = self.detector  # backwards-compatible name
         self.upsample, self.cnn_upsample, self.flip = int(upsample), int(cnn_upsample), bool(flip)
         self._hog = dlib.get_frontal_face_detector() if self.detector != "cnn" else None
         self._cnn_model = None
-        self._predictor = dlib.shape_predictor(str(self._dir / "shape_predictor_68_face_landmarks.dat"))
+        self._predictor = dlib.shape_predictor(
+            str(self._dir / "shape_predictor_68_face_landmarks.dat")
+        )
 
     @property
     def _cnn(self):
         if self._cnn_model is None:
             import dlib
 
-            self._cnn_model = dlib.cnn_face_detection_model_v1(str(self._dir / "mmod_human_face_detector.dat"))
+            self._cnn_model = dlib.cnn_face_detection_model_v1(
+                str(self._dir / "mmod_human_face_detector.dat")
+            )
         return self._cnn_model
 
     def _run(self, image: np.ndarray, which: str) -> list[tuple[np.ndarray, float, str]]:
         if which == "hog":
             rects, scores, _ = self._hog.run(image, self.upsample, 0.0)
             return [(_box(r), float(sc), "hog") for r, sc in zip(rects, scores)]
-        return [(_box(d.rect), float(d.confidence), "cnn") for d in self._cnn(image, self.cnn_upsample)]
+        return [
+            (_box(d.rect), float(d.confidence), "cnn") for d in self._cnn(image, self.cnn_upsample)
+        ]
 
     def boxes(self, image: npt.NDArray[np.uint8]) -> list[tuple[np.ndarray, float, str, bool]]:
         """Face boxes ``(box [4] in image pixels, score, detector, found_on_mirror)``."""
         image = np.ascontiguousarray(image)
         w = image.shape[1]
-        stages = ["hog"] if self.detector == "hog" else ["cnn"] if self.detector == "cnn" else ["hog", "cnn"]
+        stages = (
+            ["hog"]
+            if self.detector == "hog"
+            else ["cnn"]
+            if self.detector == "cnn"
+            else ["hog", "cnn"]
+        )
         for which in stages:
             found = [(b, sc, n, False) for b, sc, n in self._run(image, which)]
             if not found and self.flip and which == "hog":
                 mirror = np.ascontiguousarray(image[:, ::-1])
-                found = [(np.array([w - 1 - b[2], b[1], w - 1 - b[0], b[3]], np.float32), sc, n + "-flip", True)
-                         for b, sc, n in self._run(mirror, which)]
+                found = [
+                    (
+                        np.array([w - 1 - b[2], b[1], w - 1 - b[0], b[3]], np.float32),
+                        sc,
+                        n + "-flip",
+                        True,
+                    )
+                    for b, sc, n in self._run(mirror, which)
+                ]
             if found:
                 return found
         return []
 
-    def landmarks_in(self, image: npt.NDArray[np.uint8], box: npt.NDArray[np.floating], mirrored: bool = False) -> npt.NDArray[np.float32]:
+    def landmarks_in(
+        self, image: npt.NDArray[np.uint8], box: npt.NDArray[np.floating], mirrored: bool = False
+    ) -> npt.NDArray[np.float32]:
         """68 landmarks ``[68, 2]`` float32 inside a box ``[4]`` (x0, y0, x1, y1) of ``image``.
 
         With ``mirrored`` the predictor runs on the mirrored image and the points are
@@ -169,8 +211,13 @@ class DlibDetector:
             >>> DlibDetector("hog").detect(np.zeros((32, 32, 3), np.uint8))
             []
         """
-        image = np.ascontiguousarray(check_array(np.asarray(image), "image", (None, None, 3), np.uint8))
-        faces = [DetectedFace(b, self.landmarks_in(image, b, m), sc, n) for b, sc, n, m in self.boxes(image)]
+        image = np.ascontiguousarray(
+            check_array(np.asarray(image), "image", (None, None, 3), np.uint8)
+        )
+        faces = [
+            DetectedFace(b, self.landmarks_in(image, b, m), sc, n)
+            for b, sc, n, m in self.boxes(image)
+        ]
         return sorted(faces, key=lambda f: float(f.box[0]))
 
 
@@ -192,7 +239,9 @@ class FanDetector:
 
     def __init__(self, device: str = "cpu", weights_dir: str | Path | None = None) -> None:
         if importlib.util.find_spec("face_alignment") is None:
-            raise InputError("the fan backend needs face-alignment: pip install 'deocc[fan]' (or use --backend dlib)")
+            raise InputError(
+                "the fan backend needs face-alignment: pip install 'deocc[fan]' (or use --backend dlib)"
+            )
         import torch
 
         hub = Path(weights_dir) if weights_dir else Path(torch.hub.get_dir()) / "checkpoints"
@@ -204,10 +253,12 @@ class FanDetector:
                 + " into that folder, or pass weights_dir / --fan-weights (deocc never downloads at run time)"
             )
         if weights_dir:
-            os.environ["TORCH_HOME"] = str(hub.parent.parent)  # face-alignment looks in $TORCH_HOME/hub/checkpoints
+            os.environ["TORCH_HOME"] = str(
+                hub.parent.parent
+            )  # face-alignment looks in $TORCH_HOME/hub/checkpoints
         import face_alignment
 
-        kind = getattr(face_alignment.LandmarksType, "TWO_D", None) or getattr(face_alignment.LandmarksType, "_2D")
+        kind = getattr(face_alignment.LandmarksType, "TWO_D", None) or face_alignment.LandmarksType._2D
         self._fa = face_alignment.FaceAlignment(kind, device=device, flip_input=False)
 
     def detect(self, image: npt.NDArray[np.uint8]) -> list[DetectedFace]:
@@ -217,7 +268,14 @@ class FanDetector:
             return []
         faces = []
         for lm, box in zip(preds[0], preds[2]):
-            faces.append(DetectedFace(np.asarray(box[:4], np.float32), np.asarray(lm[:, :2], np.float32), float(box[4]) if len(box) > 4 else 1.0, "fan"))
+            faces.append(
+                DetectedFace(
+                    np.asarray(box[:4], np.float32),
+                    np.asarray(lm[:, :2], np.float32),
+                    float(box[4]) if len(box) > 4 else 1.0,
+                    "fan",
+                )
+            )
         return sorted(faces, key=lambda f: float(f.box[0]))
 
 
@@ -240,7 +298,9 @@ def make_detector(name: str = "dlib", **kwargs: Any) -> LandmarkDetector:
         []
     """
     if name not in DETECTORS:
-        raise ConfigError(f"unknown landmark backend {name!r} (valid: {', '.join(sorted(DETECTORS))})")
+        raise ConfigError(
+            f"unknown landmark backend {name!r} (valid: {', '.join(sorted(DETECTORS))})"
+        )
     try:
         return DETECTORS[name](**kwargs)
     except TypeError as e:

@@ -1,4 +1,5 @@
 """The iBUG 300-W 68-point scheme: mirror map and face parts, read from ``ibug68.txt``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,4 +45,6 @@ def ibug_scheme() -> IbugScheme:
     parts: dict[str, list[int]] = {}
     for r in rows:
         parts.setdefault(r[2], []).append(int(r[0]))
-    return IbugScheme(mirror, {k: np.array(v, np.int64) for k, v in parts.items()}, tuple(r[3] for r in rows))
+    return IbugScheme(
+        mirror, {k: np.array(v, np.int64) for k, v in parts.items()}, tuple(r[3] for r in rows)
+    )

@@ -10,6 +10,7 @@ Convention:
     photo: the evidence is within dlib's per-image bias (~1-2 px, under 3% NME), so
     treat the .mat origin as uncertain by one pixel. dlib imglab XML is 0-based (as is).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,16 @@ import numpy.typing as npt
 
 from deocc_core.errors import FormatError, InputError
 
-__all__ = ["read_pts", "write_pts", "MatAnnotation", "read_mat_annotation", "find_annotation", "read_annotation",
-           "ImglabFace", "read_imglab_xml"]
+__all__ = [
+    "read_pts",
+    "write_pts",
+    "MatAnnotation",
+    "read_mat_annotation",
+    "find_annotation",
+    "read_annotation",
+    "ImglabFace",
+    "read_imglab_xml",
+]
 
 
 def read_pts(path: str | Path) -> npt.NDArray[np.float32]:
@@ -45,7 +54,9 @@ def read_pts(path: str | Path) -> npt.NDArray[np.float32]:
         body = text[text.index("{") + 1 : text.index("}")]
         pts = np.array(body.split(), np.float64).reshape(-1, 2)
     except ValueError:
-        raise FormatError(f"{path}: not an iBUG .pts file (expected 'n_points: 68' and a {{ x y ... }} block)") from None
+        raise FormatError(
+            f"{path}: not an iBUG .pts file (expected 'n_points: 68' and a {{ x y ... }} block)"
+        ) from None
     if pts.shape[0] != 68:
         raise FormatError(f"{path}: {pts.shape[0]} points, expected 68 (iBUG 300-W scheme)")
     return (pts - 1.0).astype(np.float32)
@@ -103,7 +114,9 @@ def read_mat_annotation(path: str | Path) -> MatAnnotation:
     # 300W-LP's yaw is positive when the face turns to the image's left: ours is the opposite
     yaw = float(-np.degrees(pose[1])) if pose is not None else None
     return MatAnnotation(
-        (lm - 1.0).astype(np.float32), yaw, pose,
+        (lm - 1.0).astype(np.float32),
+        yaw,
+        pose,
         np.asarray(d["Shape_Para"], np.float64).reshape(-1) if "Shape_Para" in d else None,
         np.asarray(d["Exp_Para"], np.float64).reshape(-1) if "Exp_Para" in d else None,
     )
@@ -175,7 +188,16 @@ def read_imglab_xml(path: str | Path) -> list[ImglabFace]:
             lm = None
             if parts:
                 if len(parts) != 68:
-                    raise FormatError(f"{path}: a box in {file.name} has {len(parts)} parts, expected 68")
+                    raise FormatError(
+                        f"{path}: a box in {file.name} has {len(parts)} parts, expected 68"
+                    )
                 lm = np.array([[float(q.get("x")), float(q.get("y"))] for q in parts], np.float32)
-            out.append(ImglabFace(file, np.array([left, t, left + w - 1, t + h - 1], np.float32), lm, box.get("ignore") == "1"))
+            out.append(
+                ImglabFace(
+                    file,
+                    np.array([left, t, left + w - 1, t + h - 1], np.float32),
+                    lm,
+                    box.get("ignore") == "1",
+                )
+            )
     return out

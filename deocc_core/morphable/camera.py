@@ -7,6 +7,7 @@ Convention:
     our yaw = -Pose_Para[1] (checked on the 13 shared AFLW faces, median 2.7 deg apart),
     our pitch ~ -Pose_Para[0] (the model's neutral head tilt adds an offset).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +29,14 @@ def rotation_matrix(pitch: float, yaw: float, roll: float) -> npt.NDArray[np.flo
         >>> np.allclose(rotation_matrix(0.1, 0.2, 0.3) @ rotation_matrix(0.1, 0.2, 0.3).T, np.eye(3))
         True
     """
-    ca, sa, cb, sb, cc, sc = np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw), np.cos(roll), np.sin(roll)
+    ca, sa, cb, sb, cc, sc = (
+        np.cos(pitch),
+        np.sin(pitch),
+        np.cos(yaw),
+        np.sin(yaw),
+        np.cos(roll),
+        np.sin(roll),
+    )
     rx = np.array([[1, 0, 0], [0, ca, -sa], [0, sa, ca]])
     ry = np.array([[cb, 0, sb], [0, 1, 0], [-sb, 0, cb]])
     rz = np.array([[cc, -sc, 0], [sc, cc, 0], [0, 0, 1]])
@@ -68,7 +76,9 @@ def project(vertices: npt.NDArray[np.floating], pose: Pose) -> npt.NDArray[np.fl
 
 
 def estimate_pose(
-    points3d: npt.NDArray[np.floating], points2d: npt.NDArray[np.floating], weights: npt.NDArray[np.floating] | None = None
+    points3d: npt.NDArray[np.floating],
+    points2d: npt.NDArray[np.floating],
+    weights: npt.NDArray[np.floating] | None = None,
 ) -> Pose:
     """Closed-form weak-perspective pose: least-squares affine camera, then the nearest rotation.
 

@@ -16,6 +16,7 @@ The solver is a numba Levenberg-Marquardt (Marquardt diagonal damping, float64, 
 Jacobian) over ``[α | β | scale, pitch, yaw, roll, tx, ty]`` on the landmark and contour
 rows of the bases only (cached per model): about 1-3 ms per face for the Surrey model.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from numba import njit
 
 from deocc_core.check import check_array
 from deocc_core.errors import InputError
-from deocc_core.morphable.camera import estimate_pose, project, rotation_matrix
+from deocc_core.morphable.camera import estimate_pose, project
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams, Pose
 
@@ -83,7 +84,9 @@ class FitResult:
     converged: bool
 
 
-def landmark_nme(pred: npt.NDArray[np.floating], target: npt.NDArray[np.floating], weights=None) -> float:
+def landmark_nme(
+    pred: npt.NDArray[np.floating], target: npt.NDArray[np.floating], weights=None
+) -> float:
     """Mean point error normalised by sqrt(w·h) of the target box (the AFLW2000-3D NME).
 
     Example:
@@ -98,7 +101,14 @@ def landmark_nme(pred: npt.NDArray[np.floating], target: npt.NDArray[np.floating
 
 
 def _rotation_derivatives(pitch: float, yaw: float, roll: float) -> tuple[np.ndarray, ...]:
-    ca, sa, cb, sb, cc, sc = np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw), np.cos(roll), np.sin(roll)
+    ca, sa, cb, sb, cc, sc = (
+        np.cos(pitch),
+        np.sin(pitch),
+        np.cos(yaw),
+        np.sin(yaw),
+        np.cos(roll),
+        np.sin(roll),
+    )
     rx = np.array([[1, 0, 0], [0, ca, -sa], [0, sa, ca]])
     ry = np.array([[cb, 0, sb], [0, 1, 0], [-sb, 0, cb]])
     rz = np.array([[cc, -sc, 0], [sc, cc, 0], [0, 0, 1]])
@@ -113,7 +123,14 @@ def _residuals(mean, basis, target, sw, prior, x, with_jac, res, jac):
     """Residuals ``[2N + K]`` (and Jacobian ``[2N + K, K + 6]`` when with_jac) of Eq. 2 at x."""
     n, k = mean.shape[0], basis.shape[2]
     s, pitch, yaw, roll, tx, ty = x[k], x[k + 1], x[k + 2], x[k + 3], x[k + 4], x[k + 5]
-    ca, sa, cb, sb, cc, sc = np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw), np.cos(roll), np.sin(roll)
+    ca, sa, cb, sb, cc, sc = (
+        np.cos(pitch),
+        np.sin(pitch),
+        np.cos(yaw),
+        np.sin(yaw),
+        np.cos(roll),
+        np.sin(roll),
+    )
     # R = Rz(roll) Ry(yaw) Rx(pitch) and its partial derivatives, rows 0 and 1 only (x, y)
     r = np.empty((4, 2, 3))
     rx = np.array([[1.0, 0, 0], [0, ca, -sa], [0, sa, ca]])
@@ -143,10 +160,16 @@ def _residuals(mean, basis, target, sw, prior, x, with_jac, res, jac):
             if with_jac:
                 g = sw[i] * sign[a] * s
                 for c in range(k):
-                    jac[row, c] = g * (r[0, a, 0] * basis[i, 0, c] + r[0, a, 1] * basis[i, 1, c] + r[0, a, 2] * basis[i, 2, c])
+                    jac[row, c] = g * (
+                        r[0, a, 0] * basis[i, 0, c]
+                        + r[0, a, 1] * basis[i, 1, c]
+                        + r[0, a, 2] * basis[i, 2, c]
+                    )
                 jac[row, k] = sw[i] * sign[a] * q
                 for m in range(1, 4):
-                    jac[row, k + m] = g * (r[m, a, 0] * p[0] + r[m, a, 1] * p[1] + r[m, a, 2] * p[2])
+                    jac[row, k + m] = g * (
+                        r[m, a, 0] * p[0] + r[m, a, 1] * p[1] + r[m, a, 2] * p[2]
+                    )
                 jac[row, k + 4] = sw[i] if a == 0 else 0.0
                 jac[row, k + 5] = sw[i] if a == 1 else 0.0
     for c in range(k):
@@ -211,10 +234,16 @@ def _fit_subset(model: MorphableModel) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """Vertex ids (landmarks + contours), their mean [C,3] and [id | exp] basis [C,3,Kid+Kexp], float64."""
     cached = model.__dict__.get("_fit_subset")
     if cached is None:
-        cand = np.unique(np.concatenate([model.landmarks68, model.contour_right, model.contour_left]).astype(np.int64))
+        cand = np.unique(
+            np.concatenate([model.landmarks68, model.contour_right, model.contour_left]).astype(
+                np.int64
+            )
+        )
         mean, basis = model.vertex_basis(cand)
         cached = (cand, mean.astype(np.float64), basis.astype(np.float64))
-        model.__dict__["_fit_subset"] = cached  # frozen dataclass: cache like functools.cached_property does
+        model.__dict__["_fit_subset"] = (
+            cached  # frozen dataclass: cache like functools.cached_property does
+        )
     return cached
 
 
@@ -245,7 +274,11 @@ def fit_landmarks(
         (True, True)
     """
     target = check_array(np.asarray(landmarks), "landmarks", (68, 2)).astype(np.float64)
-    w = np.ones(68) if weights is None else check_array(np.asarray(weights, np.float64), "weights", (68,))
+    w = (
+        np.ones(68)
+        if weights is None
+        else check_array(np.asarray(weights, np.float64), "weights", (68,))
+    )
     w = np.clip(np.nan_to_num(w), 0, None)
     w[~np.isfinite(target).all(1)] = 0
     target = np.nan_to_num(target)
@@ -255,9 +288,16 @@ def fit_landmarks(
     norm = max(np.sqrt(np.prod(np.ptp(target[w > 0], axis=0))), 1e-6) / 100.0
     # only landmark and contour rows of the bases enter the fit (cached per model)
     cand, sub_mean, sub_basis = _fit_subset(model)
-    sub_basis = np.concatenate([sub_basis[:, :, :kid], sub_basis[:, :, model.n_id : model.n_id + kexp]], 2)
+    sub_basis = np.concatenate(
+        [sub_basis[:, :, :kid], sub_basis[:, :, model.n_id : model.n_id + kexp]], 2
+    )
     row_of = {int(v): i for i, v in enumerate(cand)}
-    prior = np.concatenate([np.sqrt(config.rho_id) / model.id_std[:kid], np.sqrt(config.rho_exp) / np.maximum(model.exp_std[:kexp], 1e-9)])
+    prior = np.concatenate(
+        [
+            np.sqrt(config.rho_id) / model.id_std[:kid],
+            np.sqrt(config.rho_exp) / np.maximum(model.exp_std[:kexp], 1e-9),
+        ]
+    )
 
     ids = model.landmarks68.astype(np.int64).copy()
     rows = np.array([row_of[int(v)] for v in ids])
@@ -265,13 +305,22 @@ def fit_landmarks(
     pose = estimate_pose(sub_mean[rows], target, w)
     iterations, converged = 0, False
     slide = config.rounds > 1 and model.contour_right.size >= 8 and model.contour_left.size >= 8
-    scaled_target = target / norm  # residuals in % of face size: priors weigh the same at any image scale
+    scaled_target = (
+        target / norm
+    )  # residuals in % of face size: priors weigh the same at any image scale
     for rnd in range(max(config.rounds, 1)):
         x0 = np.concatenate([coef, pose.as_array().astype(np.float64)])
         x0[-2:] /= norm
         x0[kid + kexp] /= norm
         x, n, converged = _solve(
-            np.ascontiguousarray(sub_mean[rows]), np.ascontiguousarray(sub_basis[rows]), scaled_target, w, prior, x0, config.max_iter, config.tol
+            np.ascontiguousarray(sub_mean[rows]),
+            np.ascontiguousarray(sub_basis[rows]),
+            scaled_target,
+            w,
+            prior,
+            x0,
+            config.max_iter,
+            config.tol,
         )
         iterations += n
         coef = x[: kid + kexp]
@@ -298,8 +347,14 @@ def fit_landmarks(
     pred = project(sub_mean[rows] + sub_basis[rows] @ coef, pose)[:, :2]
     err = np.linalg.norm(pred - target, axis=1)
     return FitResult(
-        params, pred.astype(np.float32), ids.astype(np.int32), float((err * w).sum() / w.sum()),
-        err.astype(np.float32), landmark_nme(pred, target, w), int(iterations), bool(converged),
+        params,
+        pred.astype(np.float32),
+        ids.astype(np.int32),
+        float((err * w).sum() / w.sum()),
+        err.astype(np.float32),
+        landmark_nme(pred, target, w),
+        int(iterations),
+        bool(converged),
     )
 
 
@@ -328,5 +383,9 @@ def fit_landmarks_batch(
         [True, True]
     """
     lms = check_array(np.asarray(landmarks), "landmarks", (None, 68, 2))
-    ws = [None] * len(lms) if weights is None else check_array(np.asarray(weights), "weights", (len(lms), 68))
+    ws = (
+        [None] * len(lms)
+        if weights is None
+        else check_array(np.asarray(weights), "weights", (len(lms), 68))
+    )
     return [fit_landmarks(model, lm, w, config) for lm, w in zip(lms, ws)]

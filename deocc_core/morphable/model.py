@@ -36,6 +36,7 @@ Convention:
     vertex (row ``3*i + k`` is coordinate k of vertex i); coefficients multiply the basis
     columns directly and their prior scale is ``id_std`` / ``exp_std``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,7 +57,13 @@ import numpy.typing as npt
 from deocc_core.check import check_array
 from deocc_core.errors import FormatError, InputError
 
-__all__ = ["MorphableModel", "load_model", "starter_model_path", "save_npz_deterministic", "FORMAT_VERSION"]
+__all__ = [
+    "MorphableModel",
+    "load_model",
+    "starter_model_path",
+    "save_npz_deterministic",
+    "FORMAT_VERSION",
+]
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -105,9 +112,13 @@ class MorphableModel:
     def __post_init__(self) -> None:
         v = self.mean.shape[0] if self.mean.ndim == 2 else -1
         check_array(self.mean, f"{self.name}: mean", (v, 3), np.float32)
-        check_array(self.id_basis, f"{self.name}: id_basis", (3 * v, self.id_basis.shape[1]), np.float32)
+        check_array(
+            self.id_basis, f"{self.name}: id_basis", (3 * v, self.id_basis.shape[1]), np.float32
+        )
         check_array(self.id_std, f"{self.name}: id_std", (self.id_basis.shape[1],), np.float32)
-        check_array(self.exp_basis, f"{self.name}: exp_basis", (3 * v, self.exp_basis.shape[1]), np.float32)
+        check_array(
+            self.exp_basis, f"{self.name}: exp_basis", (3 * v, self.exp_basis.shape[1]), np.float32
+        )
         check_array(self.exp_std, f"{self.name}: exp_std", (self.exp_basis.shape[1],), np.float32)
         check_array(self.triangles, f"{self.name}: triangles", (None, 3), np.int32)
         check_array(self.landmarks68, f"{self.name}: landmarks68", (68,), np.int32)
@@ -133,7 +144,9 @@ class MorphableModel:
     def has_albedo(self) -> bool:
         return self.albedo_mean is not None
 
-    def vertices(self, id_coef: npt.ArrayLike | None = None, exp_coef: npt.ArrayLike | None = None) -> F32:
+    def vertices(
+        self, id_coef: npt.ArrayLike | None = None, exp_coef: npt.ArrayLike | None = None
+    ) -> F32:
         """Shape for the given coefficients (zeros when None).
 
         Returns:
@@ -177,7 +190,7 @@ class MorphableModel:
             a += self.albedo_basis @ np.asarray(coef, np.float32)
         return np.clip(a.reshape(-1, 3), 0.0, 1.0)
 
-    def with_landmarks(self, landmarks68: npt.ArrayLike) -> "MorphableModel":
+    def with_landmarks(self, landmarks68: npt.ArrayLike) -> MorphableModel:
         """Copy with another 68-landmark vertex map."""
         return replace(self, landmarks68=np.asarray(landmarks68, np.int32))
 
@@ -273,32 +286,44 @@ def load_model(path: str | Path, landmarks_index: str | Path | None = None) -> M
         elif p.suffix == ".pkl":
             model = _load_3ddfa_pkl(p, lm)
         else:
-            raise FormatError(f"{p}: unknown model format '{p.suffix}' (expected .npz, .bin, .mat, .pkl or a 3DDFA folder)")
+            raise FormatError(
+                f"{p}: unknown model format '{p.suffix}' (expected .npz, .bin, .mat, .pkl or a 3DDFA folder)"
+            )
     except (KeyError, ValueError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
         if isinstance(e, FormatError):
             raise
-        raise FormatError(f"{p}: not a readable morphable model ({type(e).__name__}: {e})") from None
+        raise FormatError(
+            f"{p}: not a readable morphable model ({type(e).__name__}: {e})"
+        ) from None
     if lm is not None:
         model = model.with_landmarks(lm)
-    log.debug("loaded %s: %d vertices, %d id, %d exp modes", p, model.n_vertices, model.n_id, model.n_exp)
+    log.debug(
+        "loaded %s: %d vertices, %d id, %d exp modes", p, model.n_vertices, model.n_id, model.n_exp
+    )
     return model
 
 
 def _read_index(path: Path) -> I32:
     if not path.is_file():
         raise InputError(f"{path}: landmark index file not found")
-    text = "\n".join(line.split("#", 1)[0] for line in path.read_text().splitlines())  # '#' starts a comment
+    text = "\n".join(
+        line.split("#", 1)[0] for line in path.read_text().splitlines()
+    )  # '#' starts a comment
     try:
         ids = np.array(text.split(), dtype=np.int64)
     except ValueError:
-        raise FormatError(f"{path}: landmark index file must hold integer vertex ids ('#' comments allowed)") from None
+        raise FormatError(
+            f"{path}: landmark index file must hold integer vertex ids ('#' comments allowed)"
+        ) from None
     if ids.size != 68:
         raise FormatError(f"{path}: expected 68 vertex ids, found {ids.size}")
     return ids.astype(np.int32)
 
 
 def _no_landmarks(p: Path) -> FormatError:
-    return FormatError(f"{p}: model has no 68 iBUG landmark vertex ids; pass --landmarks-index FILE (68 vertex ids)")
+    return FormatError(
+        f"{p}: model has no 68 iBUG landmark vertex ids; pass --landmarks-index FILE (68 vertex ids)"
+    )
 
 
 def _load_npz(p: Path, lm: I32 | None = None) -> MorphableModel:
@@ -355,8 +380,20 @@ def _load_sfm(p: Path, lm: I32 | None) -> MorphableModel:
     if lm is None:
         lm = _sfm_landmarks(p.parent / "ibug_to_sfm.txt", contours, p)
     return MorphableModel(
-        mean, basis, std, exp_basis, exp_std, tris, lm, contours[0], contours[1],
-        exp_names=exp_names, name=p.stem, source=str(p), license="Surrey Face Model: non-commercial", units="mm",
+        mean,
+        basis,
+        std,
+        exp_basis,
+        exp_std,
+        tris,
+        lm,
+        contours[0],
+        contours[1],
+        exp_names=exp_names,
+        name=p.stem,
+        source=str(p),
+        license="Surrey Face Model: non-commercial",
+        units="mm",
     )
 
 
@@ -378,7 +415,9 @@ def _sfm_landmarks(mapping: Path, contours: list[I32], p: Path) -> I32:
         if lm[inner] < 0:
             lm[inner] = lm[outer]
     if (lm < 0).any():
-        raise FormatError(f"{mapping}: maps only {(lm >= 0).sum()} of 68 landmarks and no contour file completes them")
+        raise FormatError(
+            f"{mapping}: maps only {(lm >= 0).sum()} of 68 landmarks and no contour file completes them"
+        )
     return lm.astype(np.int32)
 
 
@@ -438,23 +477,41 @@ def _load_bfm_mat(p: Path, lm: I32 | None) -> MorphableModel:
         kw = {}
         if "texMU" in d:
             kw = dict(
-                albedo_mean=np.clip(np.asarray(d["texMU"], np.float32).reshape(-1, 3) / 255.0, 0, 1),
+                albedo_mean=np.clip(
+                    np.asarray(d["texMU"], np.float32).reshape(-1, 3) / 255.0, 0, 1
+                ),
                 albedo_basis=np.asarray(d["texPC"], np.float32) / 255.0,
                 albedo_std=np.asarray(d["texEV"], np.float32).reshape(-1),
             )
-        tris = np.asarray(d["tl"], np.int64)[:, ::-1] - 1  # 1-based; BFM winds clockwise seen from the front
+        tris = (
+            np.asarray(d["tl"], np.int64)[:, ::-1] - 1
+        )  # 1-based; BFM winds clockwise seen from the front
         return _bfm2009_with_expressions(p, mean, id_basis, id_std, tris, lm, kw)
     else:
-        raise FormatError(f"{p}: .mat is neither BFM2009 (shapeMU/shapePC) nor Deep3DFaceRecon (meanshape/idBase)")
+        raise FormatError(
+            f"{p}: .mat is neither BFM2009 (shapeMU/shapePC) nor Deep3DFaceRecon (meanshape/idBase)"
+        )
     if lm is None:
         raise _no_landmarks(p)
     return MorphableModel(
-        mean, id_basis, id_std, exp_basis, exp_std, tris.astype(np.int32), np.asarray(lm, np.int32),
-        name=name, source=str(p), license="Basel Face Model: academic use", units=units, **kw,
+        mean,
+        id_basis,
+        id_std,
+        exp_basis,
+        exp_std,
+        tris.astype(np.int32),
+        np.asarray(lm, np.int32),
+        name=name,
+        source=str(p),
+        license="Basel Face Model: academic use",
+        units=units,
+        **kw,
     )
 
 
-def _bfm2009_with_expressions(p: Path, mean: F32, id_basis: F32, id_std: F32, tris: np.ndarray, lm: I32 | None, kw: dict) -> MorphableModel:
+def _bfm2009_with_expressions(
+    p: Path, mean: F32, id_basis: F32, id_std: F32, tris: np.ndarray, lm: I32 | None, kw: dict
+) -> MorphableModel:
     """BFM2009 (53,490 vertices) + the 3DDFA/Guo et al. expression basis found beside it.
 
     ``Exp_Pca.bin`` covers the 53,215-vertex trimmed BFM, so when it is present the model is
@@ -465,8 +522,17 @@ def _bfm2009_with_expressions(p: Path, mean: F32, id_basis: F32, id_std: F32, tr
     n_vertices = mean.shape[0]
     empty = (np.zeros((3 * n_vertices, 0), np.float32), np.zeros(0, np.float32))
     model = MorphableModel(
-        mean, id_basis, id_std, *empty, tris.astype(np.int32), np.zeros(68, np.int32),  # landmarks set below
-        name="bfm2009", source=str(p), license="Basel Face Model: academic use", units="mm", **kw,
+        mean,
+        id_basis,
+        id_std,
+        *empty,
+        tris.astype(np.int32),
+        np.zeros(68, np.int32),  # landmarks set below
+        name="bfm2009",
+        source=str(p),
+        license="Basel Face Model: academic use",
+        units="mm",
+        **kw,
     )
     exp = _read_exp_pca(p.parent / "Exp_Pca.bin") if (p.parent / "Exp_Pca.bin").is_file() else None
     trim_file = p.parent / "BFM_exp_idx.mat"
@@ -477,15 +543,21 @@ def _bfm2009_with_expressions(p: Path, mean: F32, id_basis: F32, id_std: F32, tr
                 f"{p.parent / 'Exp_Pca.bin'}: expression basis has {exp[0].shape[0] // 3} vertices, the model {n_vertices}; "
                 "put BFM_exp_idx.mat (trimIndex) beside the model"
             )
-        keep = np.asarray(_mat(trim_file)["trimIndex"], np.int64).reshape(-1) - 1  # 1-based → 0-based
+        keep = (
+            np.asarray(_mat(trim_file)["trimIndex"], np.int64).reshape(-1) - 1
+        )  # 1-based → 0-based
         model, trimmed = _crop(model, keep, placeholder_landmarks=True), True
     if exp is not None:
         basis, std = exp
         if basis.shape[0] != 3 * model.n_vertices:
-            raise FormatError(f"{p.parent / 'Exp_Pca.bin'}: {basis.shape[0] // 3} vertices, trimmed model has {model.n_vertices}")
+            raise FormatError(
+                f"{p.parent / 'Exp_Pca.bin'}: {basis.shape[0] // 3} vertices, trimmed model has {model.n_vertices}"
+            )
         model = replace(model, exp_basis=basis, exp_std=std)
     if lm is None:  # 3DDFA keypoints index the 53,215-vertex (trimmed) BFM only
-        found = _bfm_keypoints(p, model.n_vertices) if trimmed or model.n_vertices == 53215 else None
+        found = (
+            _bfm_keypoints(p, model.n_vertices) if trimmed or model.n_vertices == 53215 else None
+        )
         if found is None:
             raise _no_landmarks(p)
         model = model.with_landmarks(found)
@@ -512,7 +584,9 @@ def _read_exp_pca(f: Path) -> tuple[F32, F32]:
     n = int(np.frombuffer(raw[:4], "<i4")[0])
     body = np.frombuffer(raw[4:], "<f4")
     if n <= 0 or body.size % (n + 1):
-        raise FormatError(f"{f}: {body.size} floats after the header do not split into a mean and {n} modes")
+        raise FormatError(
+            f"{f}: {body.size} floats after the header do not split into a mean and {n} modes"
+        )
     v3 = body.size // (n + 1)
     basis = body[v3:].reshape(n, v3).T.astype(np.float64)  # skip the (all-zero) mean offset
     norms = np.linalg.norm(basis, axis=0)
@@ -522,7 +596,9 @@ def _read_exp_pca(f: Path) -> tuple[F32, F32]:
     return (basis / np.maximum(norms, 1e-12)).astype(np.float32), std.astype(np.float32)
 
 
-def _crop(model: MorphableModel, keep: np.ndarray, placeholder_landmarks: bool = False) -> MorphableModel:
+def _crop(
+    model: MorphableModel, keep: np.ndarray, placeholder_landmarks: bool = False
+) -> MorphableModel:
     """Restrict to a vertex subset (e.g. the 3DDFA no-neck indices); drops cut triangles.
 
     With ``placeholder_landmarks`` the landmark ids are not real yet (set later) and may be cut.
@@ -539,11 +615,21 @@ def _crop(model: MorphableModel, keep: np.ndarray, placeholder_landmarks: bool =
         raise FormatError(f"{model.source}: crop removes landmark vertices")
     alb = {}
     if model.albedo_mean is not None:
-        alb = dict(albedo_mean=model.albedo_mean[keep], albedo_basis=model.albedo_basis[rows], albedo_std=model.albedo_std)
+        alb = dict(
+            albedo_mean=model.albedo_mean[keep],
+            albedo_basis=model.albedo_basis[rows],
+            albedo_std=model.albedo_std,
+        )
     return replace(
-        model, mean=model.mean[keep], id_basis=model.id_basis[rows], exp_basis=model.exp_basis[rows],
-        triangles=tris.astype(np.int32), landmarks68=lm.astype(np.int32),
-        contour_right=_kept(remap, model.contour_right), contour_left=_kept(remap, model.contour_left), **alb,
+        model,
+        mean=model.mean[keep],
+        id_basis=model.id_basis[rows],
+        exp_basis=model.exp_basis[rows],
+        triangles=tris.astype(np.int32),
+        landmarks68=lm.astype(np.int32),
+        contour_right=_kept(remap, model.contour_right),
+        contour_left=_kept(remap, model.contour_left),
+        **alb,
     )
 
 
@@ -556,7 +642,9 @@ def _load_3ddfa_pkl(p: Path, lm: I32 | None) -> MorphableModel:
     with open(p, "rb") as f:
         d = pickle.load(f)
     if not isinstance(d, dict) or "u" not in d or "w_shp" not in d:
-        raise FormatError(f"{p}: not a 3DDFA_V2 bfm pickle (needs keys u, w_shp, w_exp, tri, keypoints)")
+        raise FormatError(
+            f"{p}: not a 3DDFA_V2 bfm pickle (needs keys u, w_shp, w_exp, tri, keypoints)"
+        )
     mean = np.asarray(d["u"], np.float32).reshape(-1, 3) * UM_TO_MM
     w_shp = np.asarray(d["w_shp"], np.float32) * UM_TO_MM
     w_exp = np.asarray(d["w_exp"], np.float32) * UM_TO_MM
@@ -568,16 +656,26 @@ def _load_3ddfa_pkl(p: Path, lm: I32 | None) -> MorphableModel:
         raise FormatError(f"{p}: no triangles (put 3DDFA_V2 tri.pkl beside it)")
     tri = np.asarray(tri, np.int64)
     tri = tri.T if tri.shape[0] == 3 else tri  # tri.pkl is stored [3, T]
-    tri = tri[:, ::-1]  # 0-based, but clockwise seen from the front (94 % of the real tri.pkl): flip
+    tri = tri[
+        :, ::-1
+    ]  # 0-based, but clockwise seen from the front (94 % of the real tri.pkl): flip
     if lm is None and "keypoints" in d:
         lm = (np.asarray(d["keypoints"]).reshape(-1)[::3] // 3).astype(np.int32)
     if lm is None:
         raise _no_landmarks(p)
     id_n, ex_n = np.linalg.norm(w_shp, axis=0), np.linalg.norm(w_exp, axis=0)
     return MorphableModel(
-        mean, w_shp / np.maximum(id_n, 1e-12), id_n.astype(np.float32), w_exp / np.maximum(ex_n, 1e-12),
-        ex_n.astype(np.float32), tri.astype(np.int32), lm, name="bfm-noneck-3ddfa", source=str(p),
-        license="Basel Face Model: academic use", units="mm",
+        mean,
+        w_shp / np.maximum(id_n, 1e-12),
+        id_n.astype(np.float32),
+        w_exp / np.maximum(ex_n, 1e-12),
+        ex_n.astype(np.float32),
+        tri.astype(np.int32),
+        lm,
+        name="bfm-noneck-3ddfa",
+        source=str(p),
+        license="Basel Face Model: academic use",
+        units="mm",
     )
 
 
@@ -592,8 +690,17 @@ def _load_landmark_basis(p: Path) -> MorphableModel:
     if u.size != 204:
         raise FormatError(f"{p}: u_base.txt has {u.size} values, expected 204 (68 landmarks x xyz)")
     return MorphableModel(
-        u.reshape(68, 3), bases[0], bases[1], bases[2], bases[3], np.zeros((0, 3), np.int32), np.arange(68, dtype=np.int32),
-        name="bfm-68-landmarks", source=str(p), license="Basel Face Model: academic use", units="mm",
+        u.reshape(68, 3),
+        bases[0],
+        bases[1],
+        bases[2],
+        bases[3],
+        np.zeros((0, 3), np.int32),
+        np.arange(68, dtype=np.int32),
+        name="bfm-68-landmarks",
+        source=str(p),
+        license="Basel Face Model: academic use",
+        units="mm",
     )
 
 
@@ -606,26 +713,47 @@ def _load_dir(p: Path, lm: I32 | None) -> MorphableModel:
         return _load_landmark_basis(p)
     cfg = p / "train.configs" if (p / "train.configs").is_dir() else p
     if not (cfg / "u_shp.npy").is_file():
-        raise FormatError(f"{p}: folder is neither an eos share/ (sfm_shape_*.bin) nor a 3DDFA train.configs (u_shp.npy)")
-    mean = (np.load(cfg / "u_shp.npy") + np.load(cfg / "u_exp.npy")).astype(np.float32).reshape(-1, 3) * UM_TO_MM
+        raise FormatError(
+            f"{p}: folder is neither an eos share/ (sfm_shape_*.bin) nor a 3DDFA train.configs (u_shp.npy)"
+        )
+    mean = (np.load(cfg / "u_shp.npy") + np.load(cfg / "u_exp.npy")).astype(np.float32).reshape(
+        -1, 3
+    ) * UM_TO_MM
     v3 = mean.size
-    tri_file = next((c for c in (p / "visualize" / "tri.mat", cfg / "tri.mat") if c.is_file()), None)
+    tri_file = next(
+        (c for c in (p / "visualize" / "tri.mat", cfg / "tri.mat") if c.is_file()), None
+    )
     if tri_file is None:
         raise FormatError(f"{p}: no tri.mat (visualize/tri.mat) for the 3DDFA mesh")
     tris = (np.asarray(_mat(tri_file)["tri"], np.int64).T - 1)[:, ::-1]
     bases = []
     for name in ("w_shp_sim.npy", "w_exp_sim.npy"):
         f = cfg / name
-        w = np.load(f).astype(np.float32) * UM_TO_MM if f.is_file() else np.zeros((v3, 0), np.float32)
+        w = (
+            np.load(f).astype(np.float32) * UM_TO_MM
+            if f.is_file()
+            else np.zeros((v3, 0), np.float32)
+        )
         n = np.linalg.norm(w, axis=0)
         bases += [w / np.maximum(n, 1e-12), n.astype(np.float32)]
     if not bases[0].shape[1]:
-        log.warning("%s: no w_shp_sim.npy: the model has the BFM mean mesh only (no shape modes)", p)
+        log.warning(
+            "%s: no w_shp_sim.npy: the model has the BFM mean mesh only (no shape modes)", p
+        )
     if lm is None:
         lm = _bfm_keypoints(cfg / "x", mean.shape[0])
     if lm is None:
         raise _no_landmarks(p)
     return MorphableModel(
-        mean, bases[0], bases[1], bases[2], bases[3], tris.astype(np.int32), lm, name="bfm-3ddfa",
-        source=str(p), license="Basel Face Model: academic use", units="mm",
+        mean,
+        bases[0],
+        bases[1],
+        bases[2],
+        bases[3],
+        tris.astype(np.int32),
+        lm,
+        name="bfm-3ddfa",
+        source=str(p),
+        license="Basel Face Model: academic use",
+        units="mm",
     )

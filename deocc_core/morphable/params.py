@@ -15,6 +15,7 @@ Convention:
     ``z = scale * (R v)_z`` grows toward the viewer. Positive yaw turns the nose
     toward the image's right (+x); positive pitch tilts it down.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ class Pose:
         return np.array([getattr(self, f) for f in POSE_FIELDS], np.float32)
 
     @classmethod
-    def from_array(cls, a: npt.ArrayLike) -> "Pose":
+    def from_array(cls, a: npt.ArrayLike) -> Pose:
         """Build from a ``[6]`` array in :data:`POSE_FIELDS` order."""
         a = np.asarray(a, np.float64).reshape(-1)
         if a.shape != (POSE_SIZE,):
@@ -83,7 +84,11 @@ def pack_params(params: FitParams) -> npt.NDArray[np.float32]:
         (11,)
     """
     return np.concatenate(
-        [np.asarray(params.id_coef, np.float32), np.asarray(params.exp_coef, np.float32), params.pose.as_array()]
+        [
+            np.asarray(params.id_coef, np.float32),
+            np.asarray(params.exp_coef, np.float32),
+            params.pose.as_array(),
+        ]
     ).astype(np.float32)
 
 
@@ -103,4 +108,6 @@ def unpack_params(vector: npt.NDArray[np.floating], n_id: int, n_exp: int) -> Fi
         5.0
     """
     v = check_array(np.asarray(vector), "params", (n_id + n_exp + POSE_SIZE,), cast=np.float32)
-    return FitParams(v[:n_id].copy(), v[n_id : n_id + n_exp].copy(), Pose.from_array(v[n_id + n_exp :]))
+    return FitParams(
+        v[:n_id].copy(), v[n_id : n_id + n_exp].copy(), Pose.from_array(v[n_id + n_exp :])
+    )

@@ -7,6 +7,7 @@
 - :class:`Discriminator`: strided convolutions down to a single logit (7 at 256 px);
   the same network serves as D_g (whole image) and D_l (face region M ⊙ image).
 """
+
 from __future__ import annotations
 
 import math
@@ -14,12 +15,26 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["UnetGenerator", "Discriminator", "define_generator", "define_discriminator", "init_weights"]
+__all__ = [
+    "UnetGenerator",
+    "Discriminator",
+    "define_generator",
+    "define_discriminator",
+    "init_weights",
+]
 
 
 class _UnetBlock(nn.Module):
-    def __init__(self, outer: int, inner: int, in_ch: int | None = None, sub: nn.Module | None = None,
-                 outermost: bool = False, innermost: bool = False, dropout: bool = False) -> None:
+    def __init__(
+        self,
+        outer: int,
+        inner: int,
+        in_ch: int | None = None,
+        sub: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+        dropout: bool = False,
+    ) -> None:
         super().__init__()
         self.outermost = outermost
         in_ch = outer if in_ch is None else in_ch
@@ -28,11 +43,25 @@ class _UnetBlock(nn.Module):
             up = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
             layers = down + [sub] + up
         elif innermost:
-            up = [nn.ReLU(True), nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
+            up = [
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(outer),
+            ]
             layers = [nn.LeakyReLU(0.2, True)] + down + up
         else:
-            up = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
-            layers = [nn.LeakyReLU(0.2, True)] + down + [nn.BatchNorm2d(inner), sub] + up + ([nn.Dropout(0.5)] if dropout else [])
+            up = [
+                nn.ReLU(True),
+                nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(outer),
+            ]
+            layers = (
+                [nn.LeakyReLU(0.2, True)]
+                + down
+                + [nn.BatchNorm2d(inner), sub]
+                + up
+                + ([nn.Dropout(0.5)] if dropout else [])
+            )
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,7 +85,14 @@ class UnetGenerator(nn.Module):
         torch.Size([1, 3, 32, 32])
     """
 
-    def __init__(self, in_channels: int = 6, out_channels: int = 3, num_downs: int = 8, ngf: int = 64, dropout: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int = 6,
+        out_channels: int = 3,
+        num_downs: int = 8,
+        ngf: int = 64,
+        dropout: bool = True,
+    ) -> None:
         super().__init__()
         block = _UnetBlock(ngf * 8, ngf * 8, innermost=True)
         for _ in range(num_downs - 5):
@@ -88,7 +124,11 @@ class Discriminator(nn.Module):
         ch = ndf
         for i in range(1, n):
             nxt = ndf * min(2**i, 8)
-            layers += [nn.Conv2d(ch, nxt, 4, 2, 1, bias=False), nn.BatchNorm2d(nxt), nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(ch, nxt, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(nxt),
+                nn.LeakyReLU(0.2, True),
+            ]
             ch = nxt
         layers += [nn.Conv2d(ch, 1, 2, 1, 0)]
         self.model = nn.Sequential(*layers)
@@ -124,7 +164,9 @@ def define_generator(size: int, *, no_render: bool = False, ngf: int = 64) -> Un
         >>> define_generator(32, ngf=4)(torch.zeros(1, 6, 32, 32)).shape
         torch.Size([1, 3, 32, 32])
     """
-    return init_weights(UnetGenerator(3 if no_render else 6, 3, num_downs=int(math.log2(size)), ngf=ngf))
+    return init_weights(
+        UnetGenerator(3 if no_render else 6, 3, num_downs=int(math.log2(size)), ngf=ngf)
+    )
 
 
 def define_discriminator(size: int, *, ndf: int = 64) -> Discriminator:

@@ -10,6 +10,7 @@
 
 Nothing is copied into the repository: users point ``--occluder-assets`` at their copy.
 """
+
 from __future__ import annotations
 
 import configparser
@@ -27,7 +28,14 @@ __all__ = ["AssetPack", "load_asset_packs", "read_rgba"]
 
 # MaskTheFace anchors a..f → landmark targets (a, c: jaw at nose-bridge height; b: bridge;
 # d, f: lower jaw; e: chin); the subject's right (landmarks 0-8) is the image left.
-_MTF_TARGETS = {"mask_a": (1, 28), "mask_b": (28, 28), "mask_c": (15, 28), "mask_d": (4, None), "mask_e": (8, None), "mask_f": (12, None)}
+_MTF_TARGETS = {
+    "mask_a": (1, 28),
+    "mask_b": (28, 28),
+    "mask_c": (15, 28),
+    "mask_d": (4, None),
+    "mask_e": (8, None),
+    "mask_f": (12, None),
+}
 
 
 def read_rgba(path: Path) -> npt.NDArray[np.float32]:
@@ -69,7 +77,13 @@ class AssetPack:
             pts.append(p)
         return np.array(pts)
 
-    def draw(self, shape: tuple[int, int], landmarks: npt.NDArray[np.floating], rng: np.random.Generator, yaw: float | None = None) -> np.ndarray | None:
+    def draw(
+        self,
+        shape: tuple[int, int],
+        landmarks: npt.NDArray[np.floating],
+        rng: np.random.Generator,
+        yaw: float | None = None,
+    ) -> np.ndarray | None:
         """Warp onto an ``(H, W)`` frame; None when the view does not suit the yaw."""
         lm = np.asarray(landmarks, np.float64)
         h, w = shape
@@ -77,7 +91,9 @@ class AssetPack:
             want = "front" if yaw is None or abs(yaw) < 20 else ("left" if yaw > 0 else "right")
             if self.view != want:
                 return None
-            m, _ = cv2.findHomography(self.anchors.astype(np.float32), self.target_points(lm).astype(np.float32))
+            m, _ = cv2.findHomography(
+                self.anchors.astype(np.float32), self.target_points(lm).astype(np.float32)
+            )
             if m is None:
                 return None
             return cv2.warpPerspective(self.rgba, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
@@ -96,8 +112,14 @@ class AssetPack:
 
 def _class_of(stem: str) -> OccluderClass | None:
     s = stem.lower()
-    for prefix, cls in (("sunglass", OccluderClass.SUNGLASSES), ("glass", OccluderClass.EYEGLASSES), ("mask", OccluderClass.MASK),
-                        ("cup", OccluderClass.CUP), ("scarf", OccluderClass.SCARF), ("hand", OccluderClass.HAND)):
+    for prefix, cls in (
+        ("sunglass", OccluderClass.SUNGLASSES),
+        ("glass", OccluderClass.EYEGLASSES),
+        ("mask", OccluderClass.MASK),
+        ("cup", OccluderClass.CUP),
+        ("scarf", OccluderClass.SCARF),
+        ("hand", OccluderClass.HAND),
+    ):
         if s.startswith(prefix):
             return cls
     return None
@@ -118,7 +140,9 @@ def load_asset_packs(root: str | Path) -> list[AssetPack]:
         try:
             cfg.read(cfg_path)
         except configparser.Error as e:
-            raise InputError(f"{cfg_path}: not a MaskTheFace masks.cfg ({str(e).splitlines()[0]})") from None
+            raise InputError(
+                f"{cfg_path}: not a MaskTheFace masks.cfg ({str(e).splitlines()[0]})"
+            ) from None
         base = cfg_path.parent.parent
         for name in cfg.sections():
             sec = cfg[name]
@@ -131,13 +155,26 @@ def load_asset_packs(root: str | Path) -> list[AssetPack]:
             if not tpl.is_file():
                 raise InputError(f"{cfg_path} [{name}]: template {tpl} not found")
             try:
-                anchors = np.array([[float(v) for v in sec[k].split(",")] for k in ("mask_a", "mask_b", "mask_c", "mask_d", "mask_e", "mask_f")])
+                anchors = np.array(
+                    [
+                        [float(v) for v in sec[k].split(",")]
+                        for k in ("mask_a", "mask_b", "mask_c", "mask_d", "mask_e", "mask_f")
+                    ]
+                )
             except ValueError:
-                raise InputError(f"{cfg_path} [{name}]: anchors must be 'x, y' pixel pairs") from None
+                raise InputError(
+                    f"{cfg_path} [{name}]: anchors must be 'x, y' pixel pairs"
+                ) from None
             rgba = read_rgba(tpl)
             if rgba[..., 3].min() > 0.99:
                 raise InputError(f"{tpl}: template has no transparency (needs an RGBA PNG)")
-            view = "left" if name.endswith("_left") else "right" if name.endswith("_right") else "front"
+            view = (
+                "left"
+                if name.endswith("_left")
+                else "right"
+                if name.endswith("_right")
+                else "front"
+            )
             packs.append(AssetPack(OccluderClass.MASK, name, rgba, anchors, view))
     for png in sorted(root.rglob("*.png")):
         cls = _class_of(png.stem)
@@ -145,8 +182,12 @@ def load_asset_packs(root: str | Path) -> list[AssetPack]:
             continue
         rgba = read_rgba(png)
         if rgba[..., 3].min() > 0.99:
-            raise InputError(f"{png}: occluder image has no transparency (needs an RGBA PNG with the background cut out)")
+            raise InputError(
+                f"{png}: occluder image has no transparency (needs an RGBA PNG with the background cut out)"
+            )
         packs.append(AssetPack(cls, png.stem, rgba))
     if not packs:
-        raise InputError(f"{root}: no occluder images found (expected MaskTheFace masks.cfg or RGBA PNGs named mask*/glass*/sunglass*/cup*/scarf*/hand*)")
+        raise InputError(
+            f"{root}: no occluder images found (expected MaskTheFace masks.cfg or RGBA PNGs named mask*/glass*/sunglass*/cup*/scarf*/hand*)"
+        )
     return packs

@@ -3,6 +3,7 @@
 Shards store the integer values; their names are written into the shard attributes so
 a shard stays readable if these enums grow. Never renumber an existing member.
 """
+
 from __future__ import annotations
 
 from enum import IntEnum

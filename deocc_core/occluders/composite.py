@@ -3,6 +3,7 @@
 The occluder mask ``occ_mask`` marks every pixel the occluder changed, shadow included
 (DESIGN.md), so a metric "inside the occluder" covers everything the network must repair.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,7 +35,12 @@ class Occlusion:
     region: Region
 
 
-def blend_layer(image: npt.NDArray[np.uint8], layer: npt.NDArray[np.floating], shadow: float = 0.35, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def blend_layer(
+    image: npt.NDArray[np.uint8],
+    layer: npt.NDArray[np.floating],
+    shadow: float = 0.35,
+    gain: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Alpha-blend an RGBA layer ``[H, W, 4]`` (float, [0, 1]) with a soft offset shadow.
 
     Only the occluder's bounding box (plus the shadow's reach) is processed; pixels outside
@@ -101,7 +107,7 @@ def composite_occluder(
     classes: list[OccluderClass] | None = None,
     face_mask: npt.NDArray[np.uint8] | None = None,
     yaw: float | None = None,
-    packs: "list | None" = None,
+    packs: list | None = None,
     count: int = 1,
 ) -> Occlusion:
     """Draw one occluder of a random class (from ``classes``) on a face.
@@ -133,10 +139,14 @@ def composite_occluder(
     lm = check_array(np.asarray(landmarks, np.float64), "landmarks", (68, 2))
     pool = list(classes) if classes else list(OccluderClass)
     if count > 1:
-        first = composite_occluder(img, lm, rng, classes=classes, face_mask=face_mask, yaw=yaw, packs=packs)
+        first = composite_occluder(
+            img, lm, rng, classes=classes, face_mask=face_mask, yaw=yaw, packs=packs
+        )
         out, occ = first.image, first.occ_mask
         for _ in range(count - 1):
-            nxt = composite_occluder(out, lm, rng, classes=classes, face_mask=face_mask, yaw=yaw, packs=packs)
+            nxt = composite_occluder(
+                out, lm, rng, classes=classes, face_mask=face_mask, yaw=yaw, packs=packs
+            )
             out, occ = nxt.image, np.maximum(occ, nxt.occ_mask)
         return Occlusion(out, occ, first.occluder_class, classify_region(occ, lm, face_mask))
     h, w = img.shape[:2]
@@ -157,7 +167,9 @@ def composite_occluder(
             layer[..., :3] = grey + (layer[..., :3] - grey) * np.float32(keep_sat)
         out, occ = blend_layer(img, layer, gain=_lighting_gain(img, lm))
         region = classify_region(occ, lm, face_mask)
-        cover = (occ > 127).sum() / max(1, (face_mask > 127).sum() if face_mask is not None else h * w * 0.4)
+        cover = (occ > 127).sum() / max(
+            1, (face_mask > 127).sum() if face_mask is not None else h * w * 0.4
+        )
         if cover >= MIN_COVER:
             break
     return Occlusion(out, occ, cls, region)

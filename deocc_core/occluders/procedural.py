@@ -6,6 +6,7 @@ scarves follow the jaw line, glasses sit on the eye corners, cups and hands are 
 at sampled face parts. OpenCV polygons with anti-aliased edges and simple shading; no
 per-pixel Python loops.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -29,7 +30,9 @@ def _poly_alpha(h: int, w: int, polys: list[np.ndarray], soft: float = 0.8) -> n
     return cv2.GaussianBlur(a, (0, 0), soft) if soft > 0 else a
 
 
-def procedural_texture(h: int, w: int, rng: np.random.Generator, base: npt.ArrayLike | None = None) -> np.ndarray:
+def procedural_texture(
+    h: int, w: int, rng: np.random.Generator, base: npt.ArrayLike | None = None
+) -> np.ndarray:
     """A ``[H, W, 3]`` float32 fabric-like texture: solid, stripes, checks or speckles."""
     base = np.asarray(base if base is not None else rng.uniform(0.05, 0.95, 3), np.float32)
     kind = rng.integers(4)
@@ -45,13 +48,20 @@ def procedural_texture(h: int, w: int, rng: np.random.Generator, base: npt.Array
         v = -xx * np.sin(theta) + yy * np.cos(theta)
         pattern = ((np.floor(u / period) + np.floor(v / period)) % 2).astype(np.float32)
     else:
-        pattern = (cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 1.0) > 0.55).astype(np.float32)
+        pattern = (
+            cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 1.0) > 0.55
+        ).astype(np.float32)
     second = np.asarray(rng.uniform(0.05, 0.95, 3), np.float32)
-    tex = base[None, None] * (1 - pattern[..., None] * 0.7) + second[None, None] * pattern[..., None] * 0.7
+    tex = (
+        base[None, None] * (1 - pattern[..., None] * 0.7)
+        + second[None, None] * pattern[..., None] * 0.7
+    )
     return np.clip(tex + rng.normal(0, 0.015, (h, w, 1)).astype(np.float32), 0, 1)
 
 
-def _texture_under(alpha: np.ndarray, rng: np.random.Generator, base: npt.ArrayLike | None = None) -> np.ndarray:
+def _texture_under(
+    alpha: np.ndarray, rng: np.random.Generator, base: npt.ArrayLike | None = None
+) -> np.ndarray:
     """:func:`procedural_texture` computed only over ``alpha``'s bounding box (0 elsewhere), for speed."""
     h, w = alpha.shape
     tex = np.zeros((h, w, 3), np.float32)
@@ -66,7 +76,11 @@ def _texture_under(alpha: np.ndarray, rng: np.random.Generator, base: npt.ArrayL
 def _shade(tex: np.ndarray, alpha: np.ndarray, strength: float = 0.25) -> np.ndarray:
     """Darken toward the silhouette: a cheap rounded look."""
     inner = cv2.GaussianBlur(alpha, (0, 0), max(2.0, np.sqrt(alpha.sum() + 1) / 10))
-    return np.clip(tex * (1 - strength + strength * np.clip(inner / max(inner.max(), 1e-6), 0, 1))[..., None], 0, 1)
+    return np.clip(
+        tex * (1 - strength + strength * np.clip(inner / max(inner.max(), 1e-6), 0, 1))[..., None],
+        0,
+        1,
+    )
 
 
 def _rgba(color: np.ndarray, alpha: np.ndarray) -> Layer:
@@ -96,11 +110,17 @@ def _mask(h, w, lm, rng, yaw):
     jaw = lm[2:15].copy()
     chin_drop = (lm[8] - lm[57]) * rng.uniform(0.05, 0.25)
     jaw[4:9] += chin_drop
-    outline = np.concatenate([[lm[1] + (top_y - lm[1]) * 0.7], jaw, [lm[15] + (top_y - lm[15]) * 0.7], [top_y]], 0)
+    outline = np.concatenate(
+        [[lm[1] + (top_y - lm[1]) * 0.7], jaw, [lm[15] + (top_y - lm[15]) * 0.7], [top_y]], 0
+    )
     # the hull with nose and mouth: on turned faces the far jaw points lie behind the mouth
     lower = np.concatenate([outline, lm[31:36], lm[48:60] + (lm[48:60] - lm[48:60].mean(0)) * 0.3])
     alpha = _poly_alpha(h, w, [cv2.convexHull(lower.astype(np.float32))[:, 0].astype(np.float64)])
-    base = rng.choice([[0.55, 0.75, 0.9], [0.95, 0.95, 0.95], [0.1, 0.1, 0.12], [0.4, 0.7, 0.6]]) if rng.random() < 0.6 else None
+    base = (
+        rng.choice([[0.55, 0.75, 0.9], [0.95, 0.95, 0.95], [0.1, 0.1, 0.12], [0.4, 0.7, 0.6]])
+        if rng.random() < 0.6
+        else None
+    )
     tex = _texture_under(alpha, rng, base)
     yy = np.mgrid[0:h, 0:w][0].astype(np.float32)
     pleats = 1 - 0.08 * (np.sin((yy - top_y[1]) / max(_face_scale(lm) / 18, 1) * np.pi) > 0.6)
@@ -108,12 +128,23 @@ def _mask(h, w, lm, rng, yaw):
     loops = np.zeros((h, w), np.float32)
     t = max(1, int(round(_face_scale(lm) / 80)))
     far = _far_side(lm)
-    for side, (a, b) in enumerate(((lm[1] + (top_y - lm[1]) * 0.7, lm[0]), (lm[15] + (top_y - lm[15]) * 0.7, lm[16]))):
+    for side, (a, b) in enumerate(
+        ((lm[1] + (top_y - lm[1]) * 0.7, lm[0]), (lm[15] + (top_y - lm[15]) * 0.7, lm[16]))
+    ):
         if side == far:  # the loop to the hidden ear would cross the visible cheek
             continue
-        cv2.line(loops, tuple(np.round(a).astype(int)), tuple(np.round(b).astype(int)), 1.0, t, cv2.LINE_AA)
+        cv2.line(
+            loops,
+            tuple(np.round(a).astype(int)),
+            tuple(np.round(b).astype(int)),
+            1.0,
+            t,
+            cv2.LINE_AA,
+        )
     alpha = np.maximum(alpha, loops * 0.9)
-    color = np.where(loops[..., None] > alpha[..., None] - 1e-6, 0.92, color) if loops.any() else color
+    color = (
+        np.where(loops[..., None] > alpha[..., None] - 1e-6, 0.92, color) if loops.any() else color
+    )
     return _rgba(color, alpha)
 
 
@@ -128,24 +159,45 @@ def _glasses(h, w, lm, rng, yaw, sun: bool):
         c = eye.mean(0)
         ew = np.linalg.norm(eye[3] - eye[0])
         angle = np.degrees(np.arctan2(eye[3, 1] - eye[0, 1], eye[3, 0] - eye[0, 0]))
-        axes = (max(2, int(ew * rng.uniform(0.85, 1.05))), max(2, int(ew * (0.6 if shape == 1 else rng.uniform(0.6, 0.8)))))
+        axes = (
+            max(2, int(ew * rng.uniform(0.85, 1.05))),
+            max(2, int(ew * (0.6 if shape == 1 else rng.uniform(0.6, 0.8)))),
+        )
         centre = tuple(int(v) for v in np.round(c + [0, ew * 0.1]))
         centres.append(np.array(centre, np.float32))
         if shape == 1:
-            box = cv2.boxPoints(((float(centre[0]), float(centre[1])), (2.0 * axes[0], 2.0 * axes[1]), float(angle)))
+            box = cv2.boxPoints(
+                ((float(centre[0]), float(centre[1])), (2.0 * axes[0], 2.0 * axes[1]), float(angle))
+            )
             cv2.fillPoly(lens, [np.round(box).astype(np.int32)], 1.0, cv2.LINE_AA)
             cv2.polylines(frame, [np.round(box).astype(np.int32)], True, 1.0, thick, cv2.LINE_AA)
         else:
             cv2.ellipse(lens, centre, axes, angle, 0, 360, 1.0, -1, cv2.LINE_AA)
             cv2.ellipse(frame, centre, axes, angle, 0, 360, 1.0, thick, cv2.LINE_AA)
-    cv2.line(frame, tuple(np.round(centres[0] + (centres[1] - centres[0]) * 0.3).astype(int)),
-             tuple(np.round(centres[0] + (centres[1] - centres[0]) * 0.7).astype(int)), 1.0, thick, cv2.LINE_AA)
+    cv2.line(
+        frame,
+        tuple(np.round(centres[0] + (centres[1] - centres[0]) * 0.3).astype(int)),
+        tuple(np.round(centres[0] + (centres[1] - centres[0]) * 0.7).astype(int)),
+        1.0,
+        thick,
+        cv2.LINE_AA,
+    )
     far = _far_side(lm)
     for side, (eye_outer, ear) in enumerate(((lm[36], lm[0]), (lm[45], lm[16]))):  # temples
         if side == far:  # hidden behind the head on a turned face
             continue
-        cv2.line(frame, tuple(np.round(eye_outer).astype(int)), tuple(np.round(ear).astype(int)), 1.0, thick, cv2.LINE_AA)
-    frame_color = np.asarray(rng.choice([[0.05, 0.05, 0.05], [0.35, 0.2, 0.1], [0.7, 0.6, 0.3], [0.5, 0.5, 0.55]]), np.float32)
+        cv2.line(
+            frame,
+            tuple(np.round(eye_outer).astype(int)),
+            tuple(np.round(ear).astype(int)),
+            1.0,
+            thick,
+            cv2.LINE_AA,
+        )
+    frame_color = np.asarray(
+        rng.choice([[0.05, 0.05, 0.05], [0.35, 0.2, 0.1], [0.7, 0.6, 0.3], [0.5, 0.5, 0.55]]),
+        np.float32,
+    )
     if sun:
         tint = np.asarray(rng.uniform(0.0, 0.25, 3), np.float32)
         lens_alpha = rng.uniform(0.8, 0.95)
@@ -158,8 +210,14 @@ def _glasses(h, w, lm, rng, yaw, sun: bool):
         grad = np.clip((yy - (eye_y - eye_w * 0.6)) / max(eye_w * 1.3, 1.0), 0, 1)
         lens_alpha = lens_alpha * (1 - rng.uniform(0.25, 0.5) * grad)
     alpha = np.maximum(frame, lens * lens_alpha)
-    glare = 1 + 0.25 * np.exp(-(((yy - (lm[37:39, 1].mean() - 2)) / max(scale / 40, 1)) ** 2))  # a highlight band
-    color = np.where(frame[..., None] >= (lens * lens_alpha)[..., None], frame_color, np.clip(tint * glare[..., None], 0, 1))
+    glare = 1 + 0.25 * np.exp(
+        -(((yy - (lm[37:39, 1].mean() - 2)) / max(scale / 40, 1)) ** 2)
+    )  # a highlight band
+    color = np.where(
+        frame[..., None] >= (lens * lens_alpha)[..., None],
+        frame_color,
+        np.clip(tint * glare[..., None], 0, 1),
+    )
     return _rgba(color.astype(np.float32), cv2.GaussianBlur(alpha, (0, 0), 0.5))
 
 
@@ -177,8 +235,24 @@ def _cup(h, w, lm, rng, yaw):
     body = rect @ rot.T + [cx, top]
     alpha = _poly_alpha(h, w, [body])
     handle = np.zeros((h, w), np.float32)
-    hc = tuple(np.round(body[1 if side > 0 else 0] * 0.5 + body[2 if side > 0 else 3] * 0.5 + [side * cw * 0.15, 0]).astype(int))
-    cv2.ellipse(handle, hc, (max(2, int(cw * 0.2)), max(2, int(ch * 0.25))), np.degrees(tilt), 0, 360, 1.0, max(2, int(cw * 0.08)), cv2.LINE_AA)
+    hc = tuple(
+        np.round(
+            body[1 if side > 0 else 0] * 0.5
+            + body[2 if side > 0 else 3] * 0.5
+            + [side * cw * 0.15, 0]
+        ).astype(int)
+    )
+    cv2.ellipse(
+        handle,
+        hc,
+        (max(2, int(cw * 0.2)), max(2, int(ch * 0.25))),
+        np.degrees(tilt),
+        0,
+        360,
+        1.0,
+        max(2, int(cw * 0.08)),
+        cv2.LINE_AA,
+    )
     alpha = np.maximum(alpha, handle)
     xx = np.mgrid[0:h, 0:w][1].astype(np.float32)
     base = np.asarray(rng.uniform(0.1, 0.95, 3), np.float32)
@@ -194,39 +268,69 @@ def _cup(h, w, lm, rng, yaw):
     inner = np.zeros((h, w), np.float32)
     cv2.ellipse(inner, rim_c, rim_axes, np.degrees(tilt), 0, 360, 1.0, -1, cv2.LINE_AA)
     lip = np.zeros((h, w), np.float32)
-    cv2.ellipse(lip, rim_c, rim_axes, np.degrees(tilt), 0, 360, 1.0, max(1, int(cw * 0.04)), cv2.LINE_AA)
+    cv2.ellipse(
+        lip, rim_c, rim_axes, np.degrees(tilt), 0, 360, 1.0, max(1, int(cw * 0.04)), cv2.LINE_AA
+    )
     alpha = np.maximum(alpha, inner)
     color = color * (1 - inner[..., None]) + (base * 0.3)[None, None] * inner[..., None]
-    color = color * (1 - lip[..., None]) + np.minimum(base * 1.2 + 0.1, 1)[None, None] * lip[..., None]
+    color = (
+        color * (1 - lip[..., None]) + np.minimum(base * 1.2 + 0.1, 1)[None, None] * lip[..., None]
+    )
     if rng.random() < 0.4:  # fingers wrapped round the cup from the handle side
         t = rng.random()
-        skin = (np.array([0.96, 0.8, 0.7]) * (1 - t) + np.array([0.36, 0.22, 0.15]) * t).astype(np.float32)
+        skin = (np.array([0.96, 0.8, 0.7]) * (1 - t) + np.array([0.36, 0.22, 0.15]) * t).astype(
+            np.float32
+        )
         fingers = np.zeros((h, w), np.float32)
         fw = max(1, int(round(ch * 0.07)))
         for k in range(int(rng.integers(3, 5))):
             y = ch * (0.35 + 0.15 * k)
             a = np.array([side * cw * 0.55, y]) @ rot.T + [cx, top]
             b = np.array([-side * cw * rng.uniform(0.05, 0.3), y]) @ rot.T + [cx, top]
-            cv2.line(fingers, tuple(np.round(a * 4).astype(int)), tuple(np.round(b * 4).astype(int)), 1.0, fw, cv2.LINE_AA, shift=2)
+            cv2.line(
+                fingers,
+                tuple(np.round(a * 4).astype(int)),
+                tuple(np.round(b * 4).astype(int)),
+                1.0,
+                fw,
+                cv2.LINE_AA,
+                shift=2,
+            )
         fingers = cv2.GaussianBlur(fingers, (0, 0), 0.6)
         edge = 0.6 + 0.4 * fingers  # darker finger borders: separation shading
-        color = color * (1 - fingers[..., None]) + skin[None, None] * edge[..., None] * fingers[..., None]
+        color = (
+            color * (1 - fingers[..., None])
+            + skin[None, None] * edge[..., None] * fingers[..., None]
+        )
         alpha = np.maximum(alpha, fingers)
     return _rgba(np.clip(color, 0, 1).astype(np.float32), alpha)
 
 
 def _scarf(h, w, lm, rng, yaw):
     scale = _face_scale(lm)
-    top_y = (lm[30, 1] + (lm[57, 1] - lm[30, 1]) * rng.uniform(0.1, 0.9))
+    top_y = lm[30, 1] + (lm[57, 1] - lm[30, 1]) * rng.uniform(0.1, 0.9)
     xs_all = np.concatenate([lm[0:17, 0], lm[31:36, 0], lm[48:68, 0]])
     left = np.array([xs_all.min() - scale * 0.15, 0])
     right = np.array([xs_all.max() + scale * 0.15, 0])
     wave = scale * 0.04
     xs = np.linspace(left[0], right[0], 12)
     centre_x, half = (left[0] + right[0]) / 2, max((right[0] - left[0]) / 2, 1.0)
-    wrap = scale * rng.uniform(0.05, 0.15) * ((xs - centre_x) / half) ** 2  # the sides sag around the jaw
-    upper = np.stack([xs, top_y + wrap + wave * np.sin(np.linspace(0, np.pi * rng.uniform(1, 3), 12)) + (xs - xs.mean()) * np.tan(np.radians(rng.uniform(-8, 8)))], 1)
-    outline = np.concatenate([upper, [[right[0] + scale * 0.1, h + 5], [left[0] - scale * 0.1, h + 5]]], 0)
+    wrap = (
+        scale * rng.uniform(0.05, 0.15) * ((xs - centre_x) / half) ** 2
+    )  # the sides sag around the jaw
+    upper = np.stack(
+        [
+            xs,
+            top_y
+            + wrap
+            + wave * np.sin(np.linspace(0, np.pi * rng.uniform(1, 3), 12))
+            + (xs - xs.mean()) * np.tan(np.radians(rng.uniform(-8, 8))),
+        ],
+        1,
+    )
+    outline = np.concatenate(
+        [upper, [[right[0] + scale * 0.1, h + 5], [left[0] - scale * 0.1, h + 5]]], 0
+    )
     alpha = _poly_alpha(h, w, [outline], soft=1.2)
     tex = _texture_under(alpha, rng)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -253,29 +357,65 @@ def _hand(h, w, lm, rng, yaw):
     if mode == "mouth":
         centre, size = lm[62], scale * rng.uniform(0.45, 0.6)
     elif mode == "eye":
-        centre, size = lm[[36, 45][rng.integers(2)]] * 0.7 + lm[27] * 0.3, scale * rng.uniform(0.45, 0.6)
+        centre, size = (
+            lm[[36, 45][rng.integers(2)]] * 0.7 + lm[27] * 0.3,
+            scale * rng.uniform(0.45, 0.6),
+        )
     elif mode == "cheek":
-        centre, size = lm[[3, 13][rng.integers(2)]] * 0.6 + lm[30] * 0.4, scale * rng.uniform(0.4, 0.55)
+        centre, size = (
+            lm[[3, 13][rng.integers(2)]] * 0.6 + lm[30] * 0.4,
+            scale * rng.uniform(0.4, 0.55),
+        )
     elif mode == "half":
-        centre, size = lm[[2, 14][rng.integers(2)]] * 0.5 + lm[30] * 0.5, scale * rng.uniform(1.0, 1.2)
+        centre, size = (
+            lm[[2, 14][rng.integers(2)]] * 0.5 + lm[30] * 0.5,
+            scale * rng.uniform(1.0, 1.2),
+        )
     else:
         centre, size = lm[30] * 0.8 + lm[8] * 0.2, scale * rng.uniform(0.95, 1.15)
     # fingers point roughly up (local -y), the wrist runs down out of the face (local +y)
     angle = rng.uniform(-1.1, 1.1)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     polys = []
-    palm = cv2.ellipse2Poly((0, 0), (int(size * 0.34), int(size * 0.38)), 0, 0, 360, 10).astype(np.float64)
+    palm = cv2.ellipse2Poly((0, 0), (int(size * 0.34), int(size * 0.38)), 0, 0, 360, 10).astype(
+        np.float64
+    )
     polys.append(palm)
-    wrist = np.array([[-size * 0.26, 0.1 * size], [size * 0.26, 0.1 * size], [size * 0.24, 1.6 * size], [-size * 0.24, 1.6 * size]])
+    wrist = np.array(
+        [
+            [-size * 0.26, 0.1 * size],
+            [size * 0.26, 0.1 * size],
+            [size * 0.24, 1.6 * size],
+            [-size * 0.24, 1.6 * size],
+        ]
+    )
     polys.append(wrist)
     offs = np.linspace(-0.25, 0.25, 4)
     width = size * 0.075
     for off, length in zip(offs, np.array((0.42, 0.5, 0.48, 0.38)) * rng.uniform(0.9, 1.1)):
         x0 = off * size
-        tip = cv2.ellipse2Poly((int(round(x0 * 8)), int(round(-size * (0.2 + length) * 8))), (int(width * 0.9 * 8), int(width * 8)), 0, 180, 360, 20).astype(np.float64) / 8
+        tip = (
+            cv2.ellipse2Poly(
+                (int(round(x0 * 8)), int(round(-size * (0.2 + length) * 8))),
+                (int(width * 0.9 * 8), int(width * 8)),
+                0,
+                180,
+                360,
+                20,
+            ).astype(np.float64)
+            / 8
+        )
         finger = np.concatenate([[[x0 - width, -size * 0.1], [x0 + width, -size * 0.1]], tip[::-1]])
         polys.append(finger)
-    thumb = np.array([[size * 0.22, 0.1 * size], [size * 0.34, -0.1 * size], [size * 0.6, -0.3 * size], [size * 0.52, -0.4 * size], [size * 0.2, -0.15 * size]])
+    thumb = np.array(
+        [
+            [size * 0.22, 0.1 * size],
+            [size * 0.34, -0.1 * size],
+            [size * 0.6, -0.3 * size],
+            [size * 0.52, -0.4 * size],
+            [size * 0.2, -0.15 * size],
+        ]
+    )
     if rng.random() < 0.5:  # left or right hand
         thumb[:, 0] *= -1
     polys.append(thumb)
@@ -283,14 +423,28 @@ def _hand(h, w, lm, rng, yaw):
     alpha = _poly_alpha(h, w, polys, soft=0.8)
     # skin tone on a light-to-dark line (no green or blue skins), mild per-channel jitter
     t = rng.random()
-    skin = (np.array([0.96, 0.8, 0.7]) * (1 - t) + np.array([0.36, 0.22, 0.15]) * t) * rng.uniform(0.95, 1.05, 3)
-    tex = np.clip(skin.astype(np.float32)[None, None] + rng.normal(0, 0.01, (h, w, 1)).astype(np.float32), 0, 1)
+    skin = (np.array([0.96, 0.8, 0.7]) * (1 - t) + np.array([0.36, 0.22, 0.15]) * t) * rng.uniform(
+        0.95, 1.05, 3
+    )
+    tex = np.clip(
+        skin.astype(np.float32)[None, None] + rng.normal(0, 0.01, (h, w, 1)).astype(np.float32),
+        0,
+        1,
+    )
     # finger separation: dark creases between adjacent fingers, fading into the palm
     crease = np.zeros((h, w), np.float32)
     for a, b in zip(offs[:-1], offs[1:]):
         gx = (a + b) / 2 * size
         seg = np.array([[gx, -size * 0.12], [gx, -size * 0.62]]) @ rot.T + centre
-        cv2.line(crease, tuple(np.round(seg[0] * 4).astype(int)), tuple(np.round(seg[1] * 4).astype(int)), 1.0, max(1, int(size * 0.02)), cv2.LINE_AA, shift=2)
+        cv2.line(
+            crease,
+            tuple(np.round(seg[0] * 4).astype(int)),
+            tuple(np.round(seg[1] * 4).astype(int)),
+            1.0,
+            max(1, int(size * 0.02)),
+            cv2.LINE_AA,
+            shift=2,
+        )
     crease = cv2.GaussianBlur(crease, (0, 0), max(0.6, size * 0.012))
     tex = tex * (1 - 0.45 * np.clip(crease, 0, 1))[..., None]
     return _rgba(_shade(tex, alpha, 0.3), alpha)
@@ -306,7 +460,13 @@ MAKERS: dict[OccluderClass, Callable[..., Layer]] = {
 }
 
 
-def make_layer(cls: OccluderClass, shape: tuple[int, int], landmarks: npt.NDArray[np.floating], rng: np.random.Generator, yaw_deg: float | None = None) -> Layer:
+def make_layer(
+    cls: OccluderClass,
+    shape: tuple[int, int],
+    landmarks: npt.NDArray[np.floating],
+    rng: np.random.Generator,
+    yaw_deg: float | None = None,
+) -> Layer:
     """Draw one procedural occluder of class ``cls``.
 
     Args:
@@ -324,4 +484,6 @@ def make_layer(cls: OccluderClass, shape: tuple[int, int], landmarks: npt.NDArra
         >>> bool(layer[..., 3][int(lm[37, 1]), int(lm[37, 0])] > 0.5), bool(layer[..., 3][int(lm[57, 1]), int(lm[57, 0])] == 0)
         (True, True)
     """
-    return MAKERS[OccluderClass(cls)](shape[0], shape[1], np.asarray(landmarks, np.float64), rng, yaw_deg)
+    return MAKERS[OccluderClass(cls)](
+        shape[0], shape[1], np.asarray(landmarks, np.float64), rng, yaw_deg
+    )

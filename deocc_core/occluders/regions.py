@@ -1,4 +1,5 @@
 """Which part of the face an occluder covers: the paper's Table 1 groups."""
+
 from __future__ import annotations
 
 import cv2
@@ -10,16 +11,24 @@ from deocc_core.occluders.classes import Region
 __all__ = ["classify_region", "face_hull_mask"]
 
 
-def face_hull_mask(landmarks: npt.NDArray[np.floating], shape: tuple[int, int]) -> npt.NDArray[np.bool_]:
+def face_hull_mask(
+    landmarks: npt.NDArray[np.floating], shape: tuple[int, int]
+) -> npt.NDArray[np.bool_]:
     """``[H, W]`` bool: the landmark hull extended up to the brows' top (a face region without a render)."""
     lm = np.asarray(landmarks, np.float64)
     pts = np.concatenate([lm[:17], lm[17:27] + (lm[17:27] - lm[30]) * 0.15])
     m = np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(m, np.round(cv2.convexHull(pts.astype(np.float32))[:, 0]).astype(np.int32), 1)
+    cv2.fillConvexPoly(
+        m, np.round(cv2.convexHull(pts.astype(np.float32))[:, 0]).astype(np.int32), 1
+    )
     return m.astype(bool)
 
 
-def classify_region(occ_mask: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.floating], face_mask: npt.NDArray[np.uint8] | None = None) -> Region:
+def classify_region(
+    occ_mask: npt.NDArray[np.uint8],
+    landmarks: npt.NDArray[np.floating],
+    face_mask: npt.NDArray[np.uint8] | None = None,
+) -> Region:
     """Label what an occluder covers.
 
     Upper face = above the nose's middle (landmark 29), lower = below it; halves split at
@@ -51,7 +60,12 @@ def classify_region(occ_mask: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.f
     rel_x, rel_y = xx - lm[29, 0], yy - lm[29, 1]
     along = rel_x * axis[0] + rel_y * axis[1]
     across = rel_x * axis[1] - rel_y * axis[0]  # > 0 on the image-left side
-    parts = {"upper": face & (along < 0), "lower": face & (along >= 0), "a": face & (across > 0), "b": face & (across <= 0)}
+    parts = {
+        "upper": face & (along < 0),
+        "lower": face & (along >= 0),
+        "a": face & (across > 0),
+        "b": face & (across <= 0),
+    }
     frac = {k: (occ & v).sum() / max(v.sum(), 1) for k, v in parts.items()}
     total = (occ & face).sum() / face.sum()
     if total >= 0.55 and frac["upper"] >= 0.35:

@@ -1,11 +1,22 @@
 """Rendering: Z-buffer rasterizer, SH shading, face render (image + mask M), OBJ export."""
+
 from deocc_core.render.face import RenderResult, render_face
 from deocc_core.render.obj import read_obj, write_obj
 from deocc_core.render.raster import Raster, interpolate, rasterize, vertex_visibility
 from deocc_core.render.shading import light_sh, random_light_sh, sh_basis, shade_sh, vertex_normals
 
 __all__ = [
-    "Raster", "rasterize", "interpolate", "vertex_visibility",
-    "vertex_normals", "sh_basis", "shade_sh", "light_sh", "random_light_sh",
-    "RenderResult", "render_face", "write_obj", "read_obj",
+    "Raster",
+    "rasterize",
+    "interpolate",
+    "vertex_visibility",
+    "vertex_normals",
+    "sh_basis",
+    "shade_sh",
+    "light_sh",
+    "random_light_sh",
+    "RenderResult",
+    "render_face",
+    "write_obj",
+    "read_obj",
 ]

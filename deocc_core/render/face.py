@@ -1,4 +1,5 @@
 """Render a fitted 3DMM face: shaded image, silhouette mask M, visibility."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -75,8 +76,21 @@ def render_face(
         albedo = model.albedo(albedo_coef)
         rot = rotation_matrix(params.pose.pitch, params.pose.yaw, params.pose.roll)
         normals = vertex_normals(verts, model.triangles)  # model space; rotated inside shade_sh
-        colors = shade_sh(SKIN_GREY if albedo is None else albedo, normals, DEFAULT_SH if sh is None else sh, rotation=rot)
+        colors = shade_sh(
+            SKIN_GREY if albedo is None else albedo,
+            normals,
+            DEFAULT_SH if sh is None else sh,
+            rotation=rot,
+        )
     cov = raster.covered
-    out = np.zeros((height, width, 3), np.uint8) if background is None else np.array(background, np.uint8, copy=True)
-    out[cov] = np.clip(interpolate(raster, np.asarray(colors, np.float32))[cov] * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return RenderResult(out, raster.mask, raster.depth, raster.tri_id, proj, vertex_visibility(raster, proj))
+    out = (
+        np.zeros((height, width, 3), np.uint8)
+        if background is None
+        else np.array(background, np.uint8, copy=True)
+    )
+    out[cov] = np.clip(
+        interpolate(raster, np.asarray(colors, np.float32))[cov] * 255.0 + 0.5, 0, 255
+    ).astype(np.uint8)
+    return RenderResult(
+        out, raster.mask, raster.depth, raster.tri_id, proj, vertex_visibility(raster, proj)
+    )

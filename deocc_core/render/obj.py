@@ -1,4 +1,5 @@
 """Wavefront OBJ export/import with per-vertex colours, optionally a UV texture (.mtl + PNG)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -68,18 +69,26 @@ def write_obj(
     if uv is None:
         parts.append(_rows("f %d %d %d", t))
     else:
-        parts.append(_rows("vt %.6f %.6f", check_array(np.asarray(uv), "uv", (len(v), 2)).astype(np.float64)))
+        parts.append(
+            _rows("vt %.6f %.6f", check_array(np.asarray(uv), "uv", (len(v), 2)).astype(np.float64))
+        )
         parts.append(_rows("f %d/%d %d/%d %d/%d", np.repeat(t, 2, axis=1)))
         tex = check_array(np.asarray(texture), "texture", (None, None, 3))
-        cv2.imwrite(str(path.with_suffix(".png")), np.ascontiguousarray(tex[:, :, ::-1]).astype(np.uint8))
-        path.with_suffix(".mtl").write_text(f"newmtl face\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nmap_Kd {path.stem}.png\n")
+        cv2.imwrite(
+            str(path.with_suffix(".png")), np.ascontiguousarray(tex[:, :, ::-1]).astype(np.uint8)
+        )
+        path.with_suffix(".mtl").write_text(
+            f"newmtl face\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nmap_Kd {path.stem}.png\n"
+        )
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text("".join(parts))
     tmp.replace(path)
     return path
 
 
-def read_obj(path: str | Path) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32], npt.NDArray[np.float32] | None]:
+def read_obj(
+    path: str | Path,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32], npt.NDArray[np.float32] | None]:
     """Read an OBJ written by :func:`write_obj` (or any triangle OBJ).
 
     Args:

@@ -20,6 +20,7 @@ Convention:
     Z-buffer: ``depth`` starts at -inf everywhere and keeps the largest (closest) depth;
     on equal depth the triangle with the lower index wins.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -198,7 +199,9 @@ def rasterize(
     p = np.ascontiguousarray(check_array(np.asarray(projected), "projected", (None, 3)), np.float32)
     t = np.ascontiguousarray(check_array(np.asarray(triangles), "triangles", (None, 3)), np.int32)
     if t.size and (t.min() < 0 or t.max() >= len(p)):
-        raise InputError(f"rasterize: triangle vertex ids must be in [0, {len(p)}), got [{t.min()}, {t.max()}]")
+        raise InputError(
+            f"rasterize: triangle vertex ids must be in [0, {len(p)}), got [{t.min()}, {t.max()}]"
+        )
     depth = np.full((int(height), int(width)), -np.inf, np.float32)
     tri_id = np.full((int(height), int(width)), -1, np.int32)
     bary = np.zeros((int(height), int(width), 3), np.float32)
@@ -226,7 +229,9 @@ def interpolate(raster: Raster, attributes: npt.NDArray[np.floating]) -> npt.NDA
     """
     attr = np.asarray(attributes, np.float32)
     if attr.ndim != 2 or len(attr) != raster.n_vertices:
-        raise InputError(f"interpolate: attributes must be [V, C] for the rasterized mesh, got shape {attr.shape}")
+        raise InputError(
+            f"interpolate: attributes must be [V, C] for the rasterized mesh, got shape {attr.shape}"
+        )
     out = np.zeros(raster.tri_id.shape + (attr.shape[1],), np.float32)
     _interp_kernel(raster.tri_id, raster.bary, raster.triangles, np.ascontiguousarray(attr), out)
     return out
@@ -273,7 +278,9 @@ def vertex_visibility(
         >>> vertex_visibility(rasterize(v, np.array([[0, 1, 2]]), 10, 10), v).tolist()
         [True, True, True, False]
     """
-    proj = np.ascontiguousarray(check_array(np.asarray(projected), "projected", (None, 3)), np.float32)
+    proj = np.ascontiguousarray(
+        check_array(np.asarray(projected), "projected", (None, 3)), np.float32
+    )
     tris = np.ascontiguousarray(raster.triangles if triangles is None else triangles, np.int32)
     span = max(float(proj[:, 2].max() - proj[:, 2].min()) if len(proj) else 0.0, 1e-6)
     vis = np.zeros(len(proj), np.bool_)

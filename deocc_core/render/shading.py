@@ -1,4 +1,5 @@
 """Vertex normals and second-order spherical-harmonics (Lambertian) shading."""
+
 from __future__ import annotations
 
 import numba
@@ -13,7 +14,9 @@ __all__ = ["vertex_normals", "sh_basis", "shade_sh", "light_sh", "random_light_s
 DEFAULT_SH = np.array([0.85, 0.0, 0.25, 0.45, 0.0, 0.0, -0.08, 0.0, 0.0], np.float32)
 
 
-def vertex_normals(vertices: npt.NDArray[np.floating], triangles: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
+def vertex_normals(
+    vertices: npt.NDArray[np.floating], triangles: npt.NDArray[np.integer]
+) -> npt.NDArray[np.float32]:
     """Area-weighted unit vertex normals, oriented outward (away from the mesh centroid).
 
     Args:
@@ -71,7 +74,9 @@ def _normals_kernel(v, t):  # pragma: no cover - compiled
             n[i, 0] *= inv
             n[i, 1] *= inv
             n[i, 2] *= inv
-            outward += n[i, 0] * (v[i, 0] - mx) + n[i, 1] * (v[i, 1] - my) + n[i, 2] * (v[i, 2] - mz)
+            outward += (
+                n[i, 0] * (v[i, 0] - mx) + n[i, 1] * (v[i, 1] - my) + n[i, 2] * (v[i, 2] - mz)
+            )
     if outward < 0.0:  # winding-independent: point away from the centre
         for i in range(n.shape[0]):
             n[i, 0] = -n[i, 0]
@@ -82,7 +87,7 @@ def _normals_kernel(v, t):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _shade_kernel(albedo, normals, rot, sh):  # pragma: no cover - compiled
-    """albedo [V, 3], normals [V, 3] (model space), rot [3, 3] applied to normals, sh [9, 3]."""
+    """Albedo [V, 3], normals [V, 3] (model space), rot [3, 3] applied to normals, sh [9, 3]."""
     out = np.empty(albedo.shape, np.float32)
     c1 = np.float32(2.0 / 3.0)
     c2 = np.float32(0.25)
@@ -100,7 +105,17 @@ def _shade_kernel(albedo, normals, rot, sh):  # pragma: no cover - compiled
         b7 = c2 * x * z
         b8 = c2 * np.float32(0.5) * (x * x - y * y)
         for k in range(3):
-            light = sh[0, k] + b1 * sh[1, k] + b2 * sh[2, k] + b3 * sh[3, k] + b4 * sh[4, k] + b5 * sh[5, k] + b6 * sh[6, k] + b7 * sh[7, k] + b8 * sh[8, k]
+            light = (
+                sh[0, k]
+                + b1 * sh[1, k]
+                + b2 * sh[2, k]
+                + b3 * sh[3, k]
+                + b4 * sh[4, k]
+                + b5 * sh[5, k]
+                + b6 * sh[6, k]
+                + b7 * sh[7, k]
+                + b8 * sh[8, k]
+            )
             val = albedo[i, k] * light
             out[i, k] = min(max(val, np.float32(0.0)), np.float32(1.0))
     return out
@@ -116,7 +131,17 @@ def sh_basis(normals: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     x, y, z = n[:, 0], n[:, 1], n[:, 2]
     c0, c1, c2 = 1.0, 2.0 / 3.0, 0.25
     return np.stack(
-        [np.full_like(x, c0), c1 * y, c1 * z, c1 * x, c2 * x * y, c2 * y * z, c2 * 0.5 * (3 * z * z - 1), c2 * x * z, c2 * 0.5 * (x * x - y * y)],
+        [
+            np.full_like(x, c0),
+            c1 * y,
+            c1 * z,
+            c1 * x,
+            c2 * x * y,
+            c2 * y * z,
+            c2 * 0.5 * (3 * z * z - 1),
+            c2 * x * z,
+            c2 * 0.5 * (x * x - y * y),
+        ],
         1,
     ).astype(np.float32)
 
@@ -151,12 +176,22 @@ def shade_sh(
     n = np.ascontiguousarray(check_array(np.asarray(normals), "normals", (None, 3)), np.float32)
     alb = np.ascontiguousarray(np.broadcast_to(np.asarray(albedo, np.float32), n.shape))
     light = np.asarray(sh, np.float32)
-    light = np.ascontiguousarray(np.repeat(light.reshape(9, 1), 3, 1) if light.ndim == 1 else check_array(light, "sh", (9, 3)))
-    rot = np.eye(3, dtype=np.float32) if rotation is None else np.ascontiguousarray(rotation, np.float32)
+    light = np.ascontiguousarray(
+        np.repeat(light.reshape(9, 1), 3, 1)
+        if light.ndim == 1
+        else check_array(light, "sh", (9, 3))
+    )
+    rot = (
+        np.eye(3, dtype=np.float32)
+        if rotation is None
+        else np.ascontiguousarray(rotation, np.float32)
+    )
     return _shade_kernel(alb, n, rot, light)
 
 
-def light_sh(direction: npt.ArrayLike, ambient: float = 0.6, strength: float = 0.5) -> npt.NDArray[np.float32]:
+def light_sh(
+    direction: npt.ArrayLike, ambient: float = 0.6, strength: float = 0.5
+) -> npt.NDArray[np.float32]:
     """SH coefficients ``[9]`` of an ambient term plus one distant light (clamped-cosine lobe).
 
     Convention:
@@ -182,11 +217,28 @@ def light_sh(direction: npt.ArrayLike, ambient: float = 0.6, strength: float = 0
     x, y, z = d
     # projection of the clamped cosine max(0, n.d) onto the 9 functions of sh_basis
     # (exact for order <= 2; the band-2 term slightly rings for back-facing normals)
-    lobe = np.array([0.25, 0.75 * y, 0.75 * z, 0.75 * x, 3.75 * x * y, 3.75 * y * z, 0.625 * (3 * z * z - 1), 3.75 * x * z, 1.875 * (x * x - y * y)])
+    lobe = np.array(
+        [
+            0.25,
+            0.75 * y,
+            0.75 * z,
+            0.75 * x,
+            3.75 * x * y,
+            3.75 * y * z,
+            0.625 * (3 * z * z - 1),
+            3.75 * x * z,
+            1.875 * (x * x - y * y),
+        ]
+    )
     return (lobe * strength + np.eye(9)[0] * ambient).astype(np.float32)
 
 
-def random_light_sh(rng: np.random.Generator, *, ambient: tuple[float, float] = (0.45, 0.8), strength: tuple[float, float] = (0.2, 0.6)) -> npt.NDArray[np.float32]:
+def random_light_sh(
+    rng: np.random.Generator,
+    *,
+    ambient: tuple[float, float] = (0.45, 0.8),
+    strength: tuple[float, float] = (0.2, 0.6),
+) -> npt.NDArray[np.float32]:
     """A plausible random light: ambient plus a directional light from the front hemisphere.
 
     Args:

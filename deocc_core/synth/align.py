@@ -10,6 +10,7 @@ because a template fit shrinks and shifts profile faces (their 2D landmarks coll
 horizontally); the box's height keeps the scale stable across yaw. The forward matrix maps source pixels to crop pixels; ``inverse`` maps
 crop pixels back (paste-back at inference).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,13 +39,17 @@ class AlignedFace:
     inverse: npt.NDArray[np.float64]
 
 
-def transform_points(points: npt.NDArray[np.floating], matrix: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+def transform_points(
+    points: npt.NDArray[np.floating], matrix: npt.NDArray[np.floating]
+) -> npt.NDArray[np.float32]:
     """Apply a ``[2, 3]`` affine matrix to ``[N, 2]`` points."""
     p = np.asarray(points, np.float64)
     return (p @ np.asarray(matrix)[:, :2].T + np.asarray(matrix)[:, 2]).astype(np.float32)
 
 
-def crop_matrix(landmarks: npt.NDArray[np.floating], size: int, margin: float = MARGIN) -> npt.NDArray[np.float64]:
+def crop_matrix(
+    landmarks: npt.NDArray[np.floating], size: int, margin: float = MARGIN
+) -> npt.NDArray[np.float64]:
     """Similarity ``[2, 3]`` mapping the face to a ``size × size`` crop, eyes level.
 
     Example:
@@ -71,7 +76,12 @@ def crop_matrix(landmarks: npt.NDArray[np.floating], size: int, margin: float = 
     return m
 
 
-def align_face(image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.floating], size: int, margin: float = MARGIN) -> AlignedFace:
+def align_face(
+    image: npt.NDArray[np.uint8],
+    landmarks: npt.NDArray[np.floating],
+    size: int,
+    margin: float = MARGIN,
+) -> AlignedFace:
     """Crop a face to ``size × size`` (bilinear, border replicated).
 
     Args:
@@ -80,5 +90,7 @@ def align_face(image: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.floating]
     """
     img = check_array(np.asarray(image), "image", (None, None, 3), np.uint8)
     m = crop_matrix(landmarks, size, margin)
-    crop = cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    crop = cv2.warpAffine(
+        img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return AlignedFace(crop, transform_points(landmarks, m), m, cv2.invertAffineTransform(m))

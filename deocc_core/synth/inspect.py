@@ -1,4 +1,5 @@
 """Check and look at a shard folder: verify, summarise, sample grids, export test crops."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,7 +34,9 @@ def verify_shards(folder: Path, *, checksums: bool = True) -> list[str]:
     problems: list[str] = []
     m = read_manifest(folder)
     if not m.get("complete", True):
-        problems.append(f"{folder}: manifest lists {len(m['shards'])} of {m['planned_shards']} planned shards (build unfinished)")
+        problems.append(
+            f"{folder}: manifest lists {len(m['shards'])} of {m['planned_shards']} planned shards (build unfinished)"
+        )
     ident_split: dict[str, str] = {}
     for entry in m["shards"]:
         p = Path(folder) / entry["file"]
@@ -48,20 +51,41 @@ def verify_shards(folder: Path, *, checksums: bool = True) -> list[str]:
                 n, s = len(r), r.resolution
                 if n != entry["count"]:
                     problems.append(f"{p}: {n} samples, manifest says {entry['count']}")
-                for key, shape in (("occluded", (n, s, s, 3)), ("render", (n, s, s, 3)), ("gt", (n, s, s, 3)), ("face_mask", (n, s, s)), ("occ_mask", (n, s, s)), ("landmarks", (n, 68, 2))):
+                for key, shape in (
+                    ("occluded", (n, s, s, 3)),
+                    ("render", (n, s, s, 3)),
+                    ("gt", (n, s, s, 3)),
+                    ("face_mask", (n, s, s)),
+                    ("occ_mask", (n, s, s)),
+                    ("landmarks", (n, 68, 2)),
+                ):
                     ds = r.dataset(key)
                     if ds.shape != shape:
                         problems.append(f"{p}: {key} has shape {ds.shape}, expected {shape}")
-                for key in ("occluded", "render", "gt", "face_mask", "occ_mask", "landmarks", "params", "occluder_class", "region"):
+                for key in (
+                    "occluded",
+                    "render",
+                    "gt",
+                    "face_mask",
+                    "occ_mask",
+                    "landmarks",
+                    "params",
+                    "occluder_class",
+                    "region",
+                ):
                     want = np.float32 if key in ("landmarks", "params") else np.uint8
                     if r.dataset(key).dtype != want:
-                        problems.append(f"{p}: {key} has dtype {r.dataset(key).dtype}, expected {np.dtype(want)}")
+                        problems.append(
+                            f"{p}: {key} has dtype {r.dataset(key).dtype}, expected {np.dtype(want)}"
+                        )
                 lm = r.arrays("landmarks")
                 if not np.isfinite(lm).all():
                     problems.append(f"{p}: non-finite landmarks")
                 if not np.isfinite(r.arrays("params")).all():
                     problems.append(f"{p}: non-finite params")
-                if r.arrays("occluder_class").max(initial=0) >= len(OccluderClass) or r.arrays("region").max(initial=0) >= len(Region):
+                if r.arrays("occluder_class").max(initial=0) >= len(OccluderClass) or r.arrays(
+                    "region"
+                ).max(initial=0) >= len(Region):
                     problems.append(f"{p}: unknown occluder class or region values")
                 fm = r.arrays("face_mask")
                 if not np.isin(np.unique(fm), [0, 255]).all():
@@ -69,7 +93,9 @@ def verify_shards(folder: Path, *, checksums: bool = True) -> list[str]:
                 for ident in set(r.arrays("identity")):
                     prev = ident_split.setdefault(ident, entry["split"])
                     if prev != entry["split"]:
-                        problems.append(f"{p}: identity {ident!r} is in both {prev} and {entry['split']}")
+                        problems.append(
+                            f"{p}: identity {ident!r} is in both {prev} and {entry['split']}"
+                        )
         except (DeoccError, OSError) as e:
             problems.append(str(e))
     return problems
@@ -92,7 +118,10 @@ def sample_grid(folder: Path, out_png: Path, split: str | None = None, n: int = 
     if not samples:
         raise DeoccError(f"{folder}: no samples{' in split ' + split if split else ''}")
     rows = [[s.occluded, s.render, s.face_mask, s.occ_mask, s.gt] for s in samples]
-    labels = [f"{OccluderClass(s.occluder_class).name.lower()} / {Region(s.region).name.lower()}" for s in samples]
+    labels = [
+        f"{OccluderClass(s.occluder_class).name.lower()} / {Region(s.region).name.lower()}"
+        for s in samples
+    ]
     grid = image_grid(rows, labels=labels)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out_png), grid[:, :, ::-1])
@@ -101,7 +130,8 @@ def sample_grid(folder: Path, out_png: Path, split: str | None = None, n: int = 
 
 def export_samples(folder: Path, out_dir: Path, split: str = "test", n: int = 8) -> list[Path]:
     """Write occluded crops as PNG with ``.pts`` landmarks and the ground truth as ``*_gt.png``
-    (inputs for ``deocc-infer``: photos whose truth we know)."""
+    (inputs for ``deocc-infer``: photos whose truth we know).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, s in enumerate(_read_some(folder, split, n)):
@@ -116,4 +146,9 @@ def export_samples(folder: Path, out_dir: Path, split: str = "test", n: int = 8)
 def summary(folder: Path) -> dict[str, Any]:
     """Counts per split, classes and regions (from the manifest)."""
     m = read_manifest(folder)
-    return {"resolution": m["resolution"], "model": m["model"], "complete": m["complete"], "splits": m["splits"]}
+    return {
+        "resolution": m["resolution"],
+        "model": m["model"],
+        "complete": m["complete"],
+        "splits": m["splits"],
+    }

@@ -5,6 +5,7 @@ count, class / region histograms, identities) written atomically after it. The m
 the union of the sidecars, so several ranks (or machines) can build into one folder (or
 folders that are later merged) without coordinating.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,13 +17,22 @@ from typing import Any
 
 from deocc_core.errors import ConfigError, InputError
 
-__all__ = ["write_json_atomic", "sidecar_path", "collect_manifest", "read_manifest", "merge_folders", "MANIFEST"]
+__all__ = [
+    "write_json_atomic",
+    "sidecar_path",
+    "collect_manifest",
+    "read_manifest",
+    "merge_folders",
+    "MANIFEST",
+]
 
 MANIFEST = "manifest.json"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")  # per process: ranks may share a folder
+    tmp = path.with_name(
+        f"{path.name}.{os.getpid()}.partial"
+    )  # per process: ranks may share a folder
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
     os.replace(tmp, path)
 
@@ -31,7 +41,9 @@ def sidecar_path(shard: Path) -> Path:
     return shard.with_suffix(".json")
 
 
-def collect_manifest(folder: Path, expected: int | None = None, mixed: bool = False) -> dict[str, Any]:
+def collect_manifest(
+    folder: Path, expected: int | None = None, mixed: bool = False
+) -> dict[str, Any]:
     """Build and write ``manifest.json`` from the sidecars in ``folder``.
 
     Args:
@@ -46,16 +58,29 @@ def collect_manifest(folder: Path, expected: int | None = None, mixed: bool = Fa
         if shard.is_file():
             entries.append(json.loads(side.read_text()))
     if not entries:
-        raise InputError(f"{folder}: no finished shards (no <split>-NNNNN.h5 with its .json sidecar)")
+        raise InputError(
+            f"{folder}: no finished shards (no <split>-NNNNN.h5 with its .json sidecar)"
+        )
     configs = {e["config_hash"] for e in entries}
     for key in ("resolution", "model"):
         if len({json.dumps(e[key], sort_keys=True) for e in entries}) > 1:
             raise ConfigError(f"{folder}: shards differ in {key}; a dataset needs one {key}")
     if len(configs) > 1 and not mixed:
-        raise ConfigError(f"{folder}: shards from {len(configs)} different build configs; rebuild or keep them in separate folders")
+        raise ConfigError(
+            f"{folder}: shards from {len(configs)} different build configs; rebuild or keep them in separate folders"
+        )
     splits: dict[str, dict[str, Any]] = {}
     for e in entries:
-        s = splits.setdefault(e["split"], {"samples": 0, "shards": 0, "classes": Counter(), "regions": Counter(), "identities": set()})
+        s = splits.setdefault(
+            e["split"],
+            {
+                "samples": 0,
+                "shards": 0,
+                "classes": Counter(),
+                "regions": Counter(),
+                "identities": set(),
+            },
+        )
         s["samples"] += e["count"]
         s["shards"] += 1
         s["classes"].update(e["classes"])
@@ -63,18 +88,28 @@ def collect_manifest(folder: Path, expected: int | None = None, mixed: bool = Fa
         s["identities"].update(e["identities"])
     manifest = {
         "format_version": entries[0]["format_version"],
-        "config": entries[0]["config"] if len(configs) == 1 else [e["config"] for e in {e["config_hash"]: e for e in entries}.values()],
+        "config": entries[0]["config"]
+        if len(configs) == 1
+        else [e["config"] for e in {e["config_hash"]: e for e in entries}.values()],
         "config_hash": entries[0]["config_hash"] if len(configs) == 1 else "mixed",
         "model": entries[0]["model"],
         "resolution": entries[0]["resolution"],
         "planned_shards": expected,
         "complete": expected is None or len(entries) == expected,
         "splits": {
-            k: {"samples": v["samples"], "shards": v["shards"], "identities": len(v["identities"]),
-                "classes": dict(sorted(v["classes"].items())), "regions": dict(sorted(v["regions"].items()))}
+            k: {
+                "samples": v["samples"],
+                "shards": v["shards"],
+                "identities": len(v["identities"]),
+                "classes": dict(sorted(v["classes"].items())),
+                "regions": dict(sorted(v["regions"].items())),
+            }
             for k, v in sorted(splits.items())
         },
-        "shards": [{k: e[k] for k in ("file", "split", "index", "count", "sha256", "content_sha256")} for e in entries],
+        "shards": [
+            {k: e[k] for k in ("file", "split", "index", "count", "sha256", "content_sha256")}
+            for e in entries
+        ],
     }
     write_json_atomic(folder / MANIFEST, manifest)
     return manifest
@@ -84,7 +119,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     """Read ``folder/manifest.json`` (InputError naming the folder if absent)."""
     p = Path(folder) / MANIFEST
     if not p.is_file():
-        raise InputError(f"{folder}: no {MANIFEST} (not a shard folder, or the build did not finish: rerun synth-occ build or synth-occ merge)")
+        raise InputError(
+            f"{folder}: no {MANIFEST} (not a shard folder, or the build did not finish: rerun synth-occ build or synth-occ merge)"
+        )
     return json.loads(p.read_text())
 
 
@@ -93,7 +130,8 @@ def merge_folders(sources: list[Path], out: Path) -> dict[str, Any]:
 
     Rank folders of one build merge into a plain manifest; folders of different builds
     (sources) into a mixed one, their shards renamed ``<split>-<config hash>-NNNNN`` when
-    names collide."""
+    names collide.
+    """
     out.mkdir(parents=True, exist_ok=True)
     for folder in sources:
         if folder.resolve() == out.resolve():
@@ -105,7 +143,10 @@ def merge_folders(sources: list[Path], out: Path) -> dict[str, Any]:
             info = json.loads(side.read_text())
             name = shard.stem
             existing = out / f"{name}.json"
-            if existing.is_file() and json.loads(existing.read_text()).get("sha256") != info["sha256"]:
+            if (
+                existing.is_file()
+                and json.loads(existing.read_text()).get("sha256") != info["sha256"]
+            ):
                 name = f"{info['split']}-{info['config_hash'][:8]}-{info['index']:05d}"
             if (out / f"{name}.h5").exists():
                 continue
@@ -115,7 +156,9 @@ def merge_folders(sources: list[Path], out: Path) -> dict[str, Any]:
             except OSError:
                 shutil.copy2(shard, out / f"{name}.h5")
             write_json_atomic(out / f"{name}.json", info)
-    planned = set()  # ranks of one build: keep the planned shard count so "complete" stays meaningful
+    planned = (
+        set()
+    )  # ranks of one build: keep the planned shard count so "complete" stays meaningful
     for folder in [*sources, out]:
         mf = Path(folder) / MANIFEST
         if mf.is_file():

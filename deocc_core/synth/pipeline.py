@@ -6,6 +6,7 @@ position, face, copy). Resumable: finished shards (final name + sidecar) are ski
 Distributed: shard t goes to rank ``t % world_size``. Parallel: a process pool over shards,
 each worker loading the model and source once.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,7 +37,15 @@ from deocc_core.synth.shards import FORMAT_VERSION, Sample, ShardWriter, content
 from deocc_core.synth.sources import FaceRecord, SkipInput, make_source
 from deocc_core.synth.splits import SPLITS, assign_split, choose_test_identities
 
-__all__ = ["BuildConfig", "BuildResult", "build", "make_samples", "plan_shards", "ShardTask", "parse_classes"]
+__all__ = [
+    "BuildConfig",
+    "BuildResult",
+    "build",
+    "make_samples",
+    "plan_shards",
+    "ShardTask",
+    "parse_classes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +63,9 @@ def parse_classes(spec: str) -> tuple[str, ...]:
     want = tuple(sorted({s.strip().lower() for s in spec.split(",") if s.strip()}))
     bad = [w for w in want if w not in names]
     if bad or not want:
-        raise ConfigError(f"unknown occluder class {', '.join(bad) or spec!r} (choose from all, {', '.join(names)})")
+        raise ConfigError(
+            f"unknown occluder class {', '.join(bad) or spec!r} (choose from all, {', '.join(names)})"
+        )
     return want
 
 
@@ -107,7 +118,9 @@ class BuildConfig:
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
     def content_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.content(), sort_keys=True, default=list).encode()).hexdigest()[:16]
+        return hashlib.sha256(
+            json.dumps(self.content(), sort_keys=True, default=list).encode()
+        ).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -148,12 +161,16 @@ def plan_shards(config: BuildConfig, source) -> list[ShardTask]:
         raise InputError(f"{config.root or config.source}: the source has no inputs")
     by_split: dict[str, list[str]] = {s: [] for s in SPLITS}
     if config.test_count is not None:
-        test_ids = choose_test_identities([(k, _identity(source, k)) for k in keys], -(-config.test_count // config.per_face))
+        test_ids = choose_test_identities(
+            [(k, _identity(source, k)) for k in keys], -(-config.test_count // config.per_face)
+        )
         for k in keys:
             by_split["test" if _identity(source, k) in test_ids else "train"].append(k)
     else:
         for k in keys:
-            by_split[assign_split(_identity(source, k), test_fraction=config.test_fraction)].append(k)
+            by_split[assign_split(_identity(source, k), test_fraction=config.test_fraction)].append(
+                k
+            )
     per = max(1, config.per_shard // config.per_face)
     tasks = []
     for split in SPLITS:
@@ -163,7 +180,13 @@ def plan_shards(config: BuildConfig, source) -> list[ShardTask]:
     return tasks
 
 
-def make_samples(record: FaceRecord, config: BuildConfig, model: MorphableModel, rng: np.random.Generator, packs=None) -> list[Sample]:
+def make_samples(
+    record: FaceRecord,
+    config: BuildConfig,
+    model: MorphableModel,
+    rng: np.random.Generator,
+    packs=None,
+) -> list[Sample]:
     """Turn one face into ``per_face`` training tuples (the preview uses this too).
 
     Raises:
@@ -180,10 +203,31 @@ def make_samples(record: FaceRecord, config: BuildConfig, model: MorphableModel,
     params = pack_params(fit.params)
     out = []
     for _ in range(config.per_face):
-        occ = composite_occluder(crop.image, crop.landmarks, rng, classes=classes, face_mask=render.mask, yaw=record.yaw_deg,
-                                 packs=packs, count=config.occluders_per_sample)
-        out.append(Sample(occ.image, render.image, crop.image, render.mask, occ.occ_mask, crop.landmarks, params,
-                          int(occ.occluder_class), int(occ.region), record.identity, record.source_key))
+        occ = composite_occluder(
+            crop.image,
+            crop.landmarks,
+            rng,
+            classes=classes,
+            face_mask=render.mask,
+            yaw=record.yaw_deg,
+            packs=packs,
+            count=config.occluders_per_sample,
+        )
+        out.append(
+            Sample(
+                occ.image,
+                render.image,
+                crop.image,
+                render.mask,
+                occ.occ_mask,
+                crop.landmarks,
+                params,
+                int(occ.occluder_class),
+                int(occ.region),
+                record.identity,
+                record.source_key,
+            )
+        )
     return out
 
 
@@ -191,8 +235,15 @@ def _open_source(config: BuildConfig, model: MorphableModel):
     if config.source == "synthetic" and not model.has_albedo:
         # shape-only models (Surrey SFM, BFM basis) fit and render; the faces come from the starter's albedo
         model = load_model("starter")
-    return make_source(config.source, config.root, model=model, n=config.n_synthetic, size=max(config.size * 2, 128),
-                       seed=config.seed, detector=config.detector)
+    return make_source(
+        config.source,
+        config.root,
+        model=model,
+        n=config.n_synthetic,
+        size=max(config.size * 2, 128),
+        seed=config.seed,
+        detector=config.detector,
+    )
 
 
 _WORKER: dict[str, Any] = {}
@@ -205,7 +256,9 @@ def _init_worker(config: BuildConfig, queue) -> None:
         from deocc_core.occluders.assets import load_asset_packs
 
         packs = load_asset_packs(config.occluder_assets)
-    _WORKER.update(config=config, model=model, source=_open_source(config, model), queue=queue, packs=packs)
+    _WORKER.update(
+        config=config, model=model, source=_open_source(config, model), queue=queue, packs=packs
+    )
 
 
 def _build_shard(task: ShardTask) -> dict[str, Any]:
@@ -219,8 +272,15 @@ def _build_shard(task: ShardTask) -> dict[str, Any]:
     regions: Counter = Counter()
     identities: set[str] = set()
     n_params = model.n_id + model.n_exp + 6
-    attrs = {"config": json.dumps(cfg.content(), sort_keys=True, default=list), "config_hash": cfg.content_hash(),
-             "seed": cfg.seed, "split": task.split, "shard_index": task.index, "model_name": model.name, "model_sha256": model.sha256}
+    attrs = {
+        "config": json.dumps(cfg.content(), sort_keys=True, default=list),
+        "config_hash": cfg.content_hash(),
+        "seed": cfg.seed,
+        "split": task.split,
+        "shard_index": task.index,
+        "model_name": model.name,
+        "model_sha256": model.sha256,
+    }
     with ShardWriter(path, cfg.size, n_params, len(task.keys) * cfg.per_face * 8, attrs) as writer:
         for pos, key in enumerate(task.keys):
             made = 0
@@ -242,18 +302,32 @@ def _build_shard(task: ShardTask) -> dict[str, Any]:
             if queue is not None:
                 queue.put(made)
     sha = file_sha256(path)
-    info = {"file": path.name, "split": task.split, "index": task.index, "count": writer.count, "sha256": sha,
-            "content_sha256": content_sha256(path),
-            "classes": dict(classes), "regions": dict(regions), "identities": sorted(identities), "skipped": dict(skipped),
-            "config": cfg.content(), "config_hash": cfg.content_hash(), "format_version": FORMAT_VERSION,
-            "package_version": __version__, "resolution": cfg.size, "model": {"name": model.name, "sha256": model.sha256}}
+    info = {
+        "file": path.name,
+        "split": task.split,
+        "index": task.index,
+        "count": writer.count,
+        "sha256": sha,
+        "content_sha256": content_sha256(path),
+        "classes": dict(classes),
+        "regions": dict(regions),
+        "identities": sorted(identities),
+        "skipped": dict(skipped),
+        "config": cfg.content(),
+        "config_hash": cfg.content_hash(),
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "resolution": cfg.size,
+        "model": {"name": model.name, "sha256": model.sha256},
+    }
     write_json_atomic(sidecar_path(path), info)
     return info
 
 
 def _probe_source(config: BuildConfig, source, keys: list[str]) -> None:
     """Fail fast (before any shard is written) when none of the first inputs loads: a wrong
-    ``--root`` or layout would otherwise produce empty shards."""
+    ``--root`` or layout would otherwise produce empty shards.
+    """
     reasons: Counter = Counter()
     for k in keys:
         try:
@@ -265,12 +339,14 @@ def _probe_source(config: BuildConfig, source, keys: list[str]) -> None:
         except InputError as e:
             reasons[str(e)[:120]] += 1
     summary = "; ".join(f"{r} ×{n}" for r, n in reasons.most_common(3))
-    raise InputError(f"{config.root or config.source}: none of the first {len(keys)} inputs of source {config.source!r} "
-                     f"is usable ({summary}); does --root hold the {config.source} layout?")
+    raise InputError(
+        f"{config.root or config.source}: none of the first {len(keys)} inputs of source {config.source!r} "
+        f"is usable ({summary}); does --root hold the {config.source} layout?"
+    )
 
 
 def _existing(out: Path, config: BuildConfig) -> dict[str, str]:
-    """name → config_hash of finished shards in ``out``."""
+    """Name → config_hash of finished shards in ``out``."""
     found = {}
     for side in out.glob("*-*.json"):
         if side.with_suffix(".h5").is_file():
@@ -308,7 +384,9 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
     existing = _existing(out, config)
     other = sorted(n for n, h in existing.items() if h != config.content_hash())
     if other and not config.overwrite:
-        raise ConfigError(f"{out}: holds {len(other)} shards from a different build config (e.g. {other[0]}.h5); use --overwrite or another --out")
+        raise ConfigError(
+            f"{out}: holds {len(other)} shards from a different build config (e.g. {other[0]}.h5); use --overwrite or another --out"
+        )
     for n in other:
         (out / f"{n}.h5").unlink(missing_ok=True)
         (out / f"{n}.json").unlink(missing_ok=True)
@@ -339,7 +417,9 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
     else:
         ctx = mp.get_context("spawn")
         queue = ctx.Manager().Queue()
-        with ctx.Pool(min(config.workers, len(todo)), initializer=_init_worker, initargs=(config, queue)) as pool:
+        with ctx.Pool(
+            min(config.workers, len(todo)), initializer=_init_worker, initargs=(config, queue)
+        ) as pool:
             pending = pool.map_async(_build_shard, todo, chunksize=1)
             while not pending.ready() or not queue.empty():
                 try:

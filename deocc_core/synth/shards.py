@@ -22,6 +22,7 @@ Attributes: ``format_version``, ``package_version``, ``model_name``, ``model_sha
 ``shard_index``, ``occluder_classes`` / ``regions`` (JSON name → value), ``count``.
 A shard is written to ``<name>.partial`` and renamed only when complete.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,18 @@ from deocc_core import __version__
 from deocc_core.errors import FormatError, InputError
 from deocc_core.occluders.classes import OccluderClass, Region, enum_names
 
-__all__ = ["FORMAT_VERSION", "IMAGE_KEYS", "MASK_KEYS", "Sample", "ShardWriter", "ShardReader", "file_sha256", "content_sha256", "COMPRESSION",
-           "open_shard"]
+__all__ = [
+    "FORMAT_VERSION",
+    "IMAGE_KEYS",
+    "MASK_KEYS",
+    "Sample",
+    "ShardWriter",
+    "ShardReader",
+    "file_sha256",
+    "content_sha256",
+    "COMPRESSION",
+    "open_shard",
+]
 
 FORMAT_VERSION = 1
 IMAGE_KEYS = ("occluded", "render", "gt")
@@ -78,13 +89,18 @@ def file_sha256(path: str | Path) -> str:
 
 def content_sha256(path: str | Path) -> str:
     """sha256 of a shard's datasets and attributes (not its file bytes: HDF5 may lay out
-    identical content differently). Equal content hashes = bit-identical samples."""
+    identical content differently). Equal content hashes = bit-identical samples.
+    """
     h = hashlib.sha256()
     with h5py.File(path, "r") as f:
         for k in ALL_KEYS:
             a = f[k][:]
             h.update(k.encode())
-            h.update(b"\0".join(x if isinstance(x, bytes) else str(x).encode() for x in a) if k in STR_KEYS else np.ascontiguousarray(a).tobytes())
+            h.update(
+                b"\0".join(x if isinstance(x, bytes) else str(x).encode() for x in a)
+                if k in STR_KEYS
+                else np.ascontiguousarray(a).tobytes()
+            )
         for k in sorted(f.attrs):
             if k != "package_version":
                 h.update(f"{k}={f.attrs[k]}".encode())
@@ -109,7 +125,14 @@ class ShardWriter:
         (1, 'id')
     """
 
-    def __init__(self, path: str | Path, size: int, n_params: int, capacity: int, attrs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        size: int,
+        n_params: int,
+        capacity: int,
+        attrs: dict[str, Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.tmp = self.path.with_name(self.path.name + ".partial")
         self.size, self.n_params, self.capacity = size, n_params, capacity
@@ -117,7 +140,7 @@ class ShardWriter:
         self.count = 0
         self._f: h5py.File | None = None
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         self.tmp.unlink(missing_ok=True)
         f = self._f = h5py.File(self.tmp, "w", track_order=True)
         s, n = self.size, self.capacity
@@ -125,11 +148,15 @@ class ShardWriter:
         kw = dict(COMPRESSION, track_times=False)
         small = dict(track_times=False, chunks=True)
         for k in IMAGE_KEYS:
-            f.create_dataset(k, (n, s, s, 3), np.uint8, chunks=(1, s, s, 3), maxshape=(None, s, s, 3), **kw)
+            f.create_dataset(
+                k, (n, s, s, 3), np.uint8, chunks=(1, s, s, 3), maxshape=(None, s, s, 3), **kw
+            )
         for k in MASK_KEYS:
             f.create_dataset(k, (n, s, s), np.uint8, chunks=(1, s, s), maxshape=(None, s, s), **kw)
         f.create_dataset("landmarks", (n, 68, 2), np.float32, maxshape=(None, 68, 2), **small)
-        f.create_dataset("params", (n, self.n_params), np.float32, maxshape=(None, self.n_params), **small)
+        f.create_dataset(
+            "params", (n, self.n_params), np.float32, maxshape=(None, self.n_params), **small
+        )
         for k in ("occluder_class", "region"):
             f.create_dataset(k, (n,), np.uint8, maxshape=(None,), **small)
         for k in STR_KEYS:
@@ -146,7 +173,9 @@ class ShardWriter:
             v = getattr(sample, fl.name)
             ds = f[fl.name]
             if fl.name not in STR_KEYS and np.shape(v) != ds.shape[1:]:
-                raise FormatError(f"{self.path}: sample field {fl.name} has shape {np.shape(v)}, shard expects {ds.shape[1:]}")
+                raise FormatError(
+                    f"{self.path}: sample field {fl.name} has shape {np.shape(v)}, shard expects {ds.shape[1:]}"
+                )
             ds[i] = v
         self.count += 1
 
@@ -159,8 +188,13 @@ class ShardWriter:
         for k in ALL_KEYS:
             f[k].resize(self.count, axis=0)
         attrs = {
-            "format_version": FORMAT_VERSION, "package_version": __version__, "resolution": self.size, "count": self.count,
-            "occluder_classes": json.dumps(enum_names(OccluderClass)), "regions": json.dumps(enum_names(Region)), **self.attrs,
+            "format_version": FORMAT_VERSION,
+            "package_version": __version__,
+            "resolution": self.size,
+            "count": self.count,
+            "occluder_classes": json.dumps(enum_names(OccluderClass)),
+            "regions": json.dumps(enum_names(Region)),
+            **self.attrs,
         }
         for k, v in attrs.items():
             f.attrs[k] = v
@@ -198,13 +232,15 @@ class ShardReader:
         version = self._f.attrs.get("format_version")
         if version != FORMAT_VERSION:
             self._f.close()
-            raise FormatError(f"{self.path}: shard format version {version}, this deocc reads {FORMAT_VERSION}")
+            raise FormatError(
+                f"{self.path}: shard format version {version}, this deocc reads {FORMAT_VERSION}"
+            )
         missing = [k for k in ALL_KEYS if k not in self._f]
         if missing:
             self._f.close()
             raise FormatError(f"{self.path}: shard lacks datasets {', '.join(missing)}")
 
-    def __enter__(self) -> "ShardReader":
+    def __enter__(self) -> ShardReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -268,13 +304,21 @@ class ShardReader:
         out = {}
         for k in ALL_KEYS:
             a = f[k][start:stop]
-            out[k] = np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object) if k in STR_KEYS else a
+            out[k] = (
+                np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object)
+                if k in STR_KEYS
+                else a
+            )
         return out
 
     def arrays(self, key: str) -> np.ndarray:
         """A whole dataset as an array (strings decoded)."""
         a = self._f[key][:]
-        return np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object) if key in STR_KEYS else a
+        return (
+            np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object)
+            if key in STR_KEYS
+            else a
+        )
 
 
 def open_shard(path: str | Path) -> ShardReader:

@@ -11,15 +11,16 @@ content depends only on (source, keys, seed) and builds are deterministic and re
 - ``300w3d``: the 300W-LP / 300W-3D layout (``<set>/<name>_<k>.jpg`` + ``.mat`` with
   ``pt2d``, or ``landmarks/<set>/<name>_<k>_pts.mat``); the k views of one photo share an identity.
 """
+
 from __future__ import annotations
 
 import csv
 import logging
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -34,8 +35,17 @@ from deocc_core.morphable.params import FitParams, Pose
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FaceRecord", "SkipInput", "FaceSource", "SOURCES", "make_source", "read_image", "IMAGE_SUFFIXES",
-           "iter_faces", "SkipTally"]
+__all__ = [
+    "FaceRecord",
+    "SkipInput",
+    "FaceSource",
+    "SOURCES",
+    "make_source",
+    "read_image",
+    "IMAGE_SUFFIXES",
+    "iter_faces",
+    "SkipTally",
+]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SOURCES = ("synthetic", "folder", "aflw2000-3d", "300w3d")
@@ -100,12 +110,17 @@ def read_image(path: Path) -> npt.NDArray[np.uint8]:
 
 
 def _list_images(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
 
 
 def _random_background(rng: np.random.Generator, s: int) -> npt.NDArray[np.uint8]:
     """Procedural ``[s, s, 3]`` uint8 background: a linear gradient over a few muted colour
-    blobs, 2-5 blurred ellipses / rectangles, and pixel noise."""
+    blobs, 2-5 blurred ellipses / rectangles, and pixel noise.
+    """
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / max(s - 1, 1)
     ang = rng.uniform(0, 2 * np.pi)
     t = (np.cos(ang) * xx + np.sin(ang) * yy)[..., None]
@@ -127,11 +142,18 @@ def _random_background(rng: np.random.Generator, s: int) -> npt.NDArray[np.uint8
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _skin_detail(image: npt.NDArray[np.uint8], mask: npt.NDArray[np.uint8], rng: np.random.Generator) -> npt.NDArray[np.uint8]:
+def _skin_detail(
+    image: npt.NDArray[np.uint8], mask: npt.NDArray[np.uint8], rng: np.random.Generator
+) -> npt.NDArray[np.uint8]:
     """Multiplicative skin texture inside the face mask: blotchy low-frequency tone (±6%)
-    plus fine pore-scale noise (±3%), so the face is not a smooth vertex-colour gradient."""
+    plus fine pore-scale noise (±3%), so the face is not a smooth vertex-colour gradient.
+    """
     h, w = image.shape[:2]
-    low = cv2.resize(rng.normal(0, 1, (max(2, h // 16), max(2, w // 16))).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    low = cv2.resize(
+        rng.normal(0, 1, (max(2, h // 16), max(2, w // 16))).astype(np.float32),
+        (w, h),
+        interpolation=cv2.INTER_CUBIC,
+    )
     fine = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (3, 3), 0)
     gain = 1 + 0.06 * low + 0.03 * fine / max(float(fine.std()), 1e-6)
     m = (mask > 0)[..., None]
@@ -149,10 +171,25 @@ class SyntheticSource:
 
     name = "synthetic"
 
-    def __init__(self, model: MorphableModel, n: int = 1000, size: int = 256, seed: int = 0, per_identity: int = 4) -> None:
+    def __init__(
+        self,
+        model: MorphableModel,
+        n: int = 1000,
+        size: int = 256,
+        seed: int = 0,
+        per_identity: int = 4,
+    ) -> None:
         if not model.has_albedo:
-            raise ConfigError(f"synthetic source needs a model with albedo; {model.name} has none (use --model starter)")
-        self.model, self.n, self.size, self.seed, self.per_identity = model, n, size, seed, per_identity
+            raise ConfigError(
+                f"synthetic source needs a model with albedo; {model.name} has none (use --model starter)"
+            )
+        self.model, self.n, self.size, self.seed, self.per_identity = (
+            model,
+            n,
+            size,
+            seed,
+            per_identity,
+        )
 
     def keys(self) -> list[str]:
         return [f"syn{i:07d}" for i in range(self.n)]
@@ -174,8 +211,11 @@ class SyntheticSource:
         yaw = np.radians(np.clip(rng.normal(0, 25), -60, 60))
         pose = Pose(
             0.55 * s / np.ptp(m.mean[:, 0]) * rng.uniform(0.9, 1.1),
-            np.radians(rng.uniform(-12, 12)), yaw, np.radians(rng.uniform(-10, 10)),
-            (s - 1) / 2 + rng.uniform(-0.04, 0.04) * s, (s - 1) / 2 + rng.uniform(-0.02, 0.06) * s,
+            np.radians(rng.uniform(-12, 12)),
+            yaw,
+            np.radians(rng.uniform(-10, 10)),
+            (s - 1) / 2 + rng.uniform(-0.04, 0.04) * s,
+            (s - 1) / 2 + rng.uniform(-0.02, 0.06) * s,
         )
         params = FitParams(id_coef.astype(np.float32), exp_coef.astype(np.float32), pose)
         tint = rng.uniform(0.85, 1.1, 3)
@@ -186,7 +226,11 @@ class SyntheticSource:
         r = render_face(m, params, s, s, albedo_coef=alb, sh=sh, background=background)
         image = _skin_detail(r.image, r.mask, rng)
         lm = project(m.vertices(id_coef, exp_coef)[m.landmarks68], pose)[:, :2]
-        return [FaceRecord(image, lm, self.identity(key), key, None, float(np.degrees(yaw)), true_params=params)]
+        return [
+            FaceRecord(
+                image, lm, self.identity(key), key, None, float(np.degrees(yaw)), true_params=params
+            )
+        ]
 
 
 class FolderSource:
@@ -199,8 +243,11 @@ class FolderSource:
         self._keys = _list_images(root)
         #: files that are not images (counted as skips by :func:`iter_faces`), sidecars excluded
         self.non_images = sorted(
-            str(p.relative_to(root)) for p in root.rglob("*")
-            if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES + (".pts", ".mat") and p.name != "identities.tsv"
+            str(p.relative_to(root))
+            for p in root.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() not in IMAGE_SUFFIXES + (".pts", ".mat")
+            and p.name != "identities.tsv"
         )
         self._detector = None
         self._ids: dict[str, str] = {}
@@ -238,7 +285,12 @@ class FolderSource:
         if not faces:
             raise SkipInput("no face found", key)
         ident = self.identity(key)
-        return [FaceRecord(image, f.landmarks, ident if len(faces) == 1 else f"{ident}#{k}", f"{key}#{k}") for k, f in enumerate(faces)]
+        return [
+            FaceRecord(
+                image, f.landmarks, ident if len(faces) == 1 else f"{ident}#{k}", f"{key}#{k}"
+            )
+            for k, f in enumerate(faces)
+        ]
 
 
 class MatSource:
@@ -248,8 +300,14 @@ class MatSource:
         self.root, self.name = root, name
         self._keys = [k for k in _list_images(root) if find_annotation(root / k) is not None]
         if not self._keys:
-            want = "imageNNNNN.jpg + imageNNNNN.mat" if name == "aflw2000-3d" else "<set>/<name>_<k>.jpg + .mat (pt2d) or landmarks/<set>/<name>_<k>_pts.mat"
-            raise InputError(f"{root}: no annotated images found for --source {name} (expected {want})")
+            want = (
+                "imageNNNNN.jpg + imageNNNNN.mat"
+                if name == "aflw2000-3d"
+                else "<set>/<name>_<k>.jpg + .mat (pt2d) or landmarks/<set>/<name>_<k>_pts.mat"
+            )
+            raise InputError(
+                f"{root}: no annotated images found for --source {name} (expected {want})"
+            )
 
     def keys(self) -> list[str]:
         return self._keys
@@ -294,8 +352,12 @@ class SkipTally:
         return sum(self.counts.values())
 
 
-def iter_faces(source: FaceSource, keys: list[str] | None = None, tally: SkipTally | None = None,
-               strict: bool = False) -> Iterator[FaceRecord]:
+def iter_faces(
+    source: FaceSource,
+    keys: list[str] | None = None,
+    tally: SkipTally | None = None,
+    strict: bool = False,
+) -> Iterator[FaceRecord]:
     """Stream every face of ``keys`` (default all), counting inputs that yield none.
 
     Bad inputs (unreadable/truncated image, missing or malformed sidecar, no face found,
@@ -326,8 +388,16 @@ def iter_faces(source: FaceSource, keys: list[str] | None = None, tally: SkipTal
             log.info("skipped %s: %s", key, e)
 
 
-def make_source(name: str, root: str | Path | None = None, *, model: MorphableModel | None = None, n: int = 1000,
-                size: int = 256, seed: int = 0, detector: str = "dlib") -> FaceSource:
+def make_source(
+    name: str,
+    root: str | Path | None = None,
+    *,
+    model: MorphableModel | None = None,
+    n: int = 1000,
+    size: int = 256,
+    seed: int = 0,
+    detector: str = "dlib",
+) -> FaceSource:
     """Build a source by name (see module docstring).
 
     Raises:

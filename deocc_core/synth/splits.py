@@ -3,6 +3,7 @@
 A hash (not a shuffle) keeps the assignment stable when a dataset grows and across
 machines, so a multi-rank build and a later evaluation agree without sharing state.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +12,16 @@ from pathlib import Path
 
 from deocc_core.errors import ConfigError, InputError
 
-__all__ = ["assign_split", "SPLITS", "write_split_lists", "read_split_list", "choose_test_identities",
-           "check_disjoint", "within_yaw", "MAX_YAW_DEG"]
+__all__ = [
+    "assign_split",
+    "SPLITS",
+    "write_split_lists",
+    "read_split_list",
+    "choose_test_identities",
+    "check_disjoint",
+    "within_yaw",
+    "MAX_YAW_DEG",
+]
 
 MAX_YAW_DEG = 60.0  # the paper's pose range: |yaw| <= 60 degrees
 
@@ -37,7 +46,9 @@ def _unit_hash(identity: str, salt: str) -> float:
     return int.from_bytes(h[:8], "big") / 2**64
 
 
-def choose_test_identities(samples: Iterable[tuple[str, str]], n_test_samples: int, salt: str = "deocc") -> set[str]:
+def choose_test_identities(
+    samples: Iterable[tuple[str, str]], n_test_samples: int, salt: str = "deocc"
+) -> set[str]:
     """Pick test identities deterministically until they hold at least ``n_test_samples`` samples.
 
     Identities are taken in order of their salted hash (independent of input order), whole
@@ -66,7 +77,9 @@ def choose_test_identities(samples: Iterable[tuple[str, str]], n_test_samples: i
         counts[ident] = counts.get(ident, 0) + 1
     total = sum(counts.values())
     if n_test_samples >= total:
-        raise ConfigError(f"{n_test_samples} test samples requested but only {total} samples in all: nothing left to train on")
+        raise ConfigError(
+            f"{n_test_samples} test samples requested but only {total} samples in all: nothing left to train on"
+        )
     chosen: set[str] = set()
     got = 0
     for ident in sorted(counts, key=lambda i: (_unit_hash(i, salt), i)):
@@ -77,7 +90,9 @@ def choose_test_identities(samples: Iterable[tuple[str, str]], n_test_samples: i
     return chosen
 
 
-def check_disjoint(train: Iterable[tuple[str, str]], test: Iterable[tuple[str, str]], where: str = "split lists") -> None:
+def check_disjoint(
+    train: Iterable[tuple[str, str]], test: Iterable[tuple[str, str]], where: str = "split lists"
+) -> None:
     """Raise if an identity appears in both train and test.
 
     Args:
@@ -95,7 +110,9 @@ def check_disjoint(train: Iterable[tuple[str, str]], test: Iterable[tuple[str, s
     """
     both = sorted({i for _, i in train} & {i for _, i in test})
     if both:
-        raise InputError(f"{where}: {len(both)} identities in both train and test ({', '.join(both[:5])})")
+        raise InputError(
+            f"{where}: {len(both)} identities in both train and test ({', '.join(both[:5])})"
+        )
 
 
 def within_yaw(yaw_deg: float | None, max_yaw_deg: float = MAX_YAW_DEG) -> bool:
@@ -108,8 +125,13 @@ def within_yaw(yaw_deg: float | None, max_yaw_deg: float = MAX_YAW_DEG) -> bool:
     return yaw_deg is None or abs(float(yaw_deg)) <= max_yaw_deg
 
 
-def write_split_lists(prefix: Path, keys: Iterable[tuple[str, str]], salt: str = "deocc", test_fraction: float = 0.1,
-                      test_identities: set[str] | None = None) -> dict[str, Path]:
+def write_split_lists(
+    prefix: Path,
+    keys: Iterable[tuple[str, str]],
+    salt: str = "deocc",
+    test_fraction: float = 0.1,
+    test_identities: set[str] | None = None,
+) -> dict[str, Path]:
     """Write ``<prefix>.<split>.txt``: one ``key<TAB>identity`` line per input, sorted, then a
     ``# sha256 <hex>`` line over the lines above (so an edited list is detected).
 
@@ -126,7 +148,11 @@ def write_split_lists(prefix: Path, keys: Iterable[tuple[str, str]], salt: str =
     rows: dict[str, list[str]] = {s: [] for s in SPLITS}
     pairs: dict[str, list[tuple[str, str]]] = {s: [] for s in SPLITS}
     for key, ident in keys:
-        split = ("test" if ident in test_identities else "train") if test_identities is not None else assign_split(ident, salt, test_fraction)
+        split = (
+            ("test" if ident in test_identities else "train")
+            if test_identities is not None
+            else assign_split(ident, salt, test_fraction)
+        )
         rows[split].append(f"{key}\t{ident}")
         pairs[split].append((key, ident))
     check_disjoint(pairs["train"], pairs["test"], where=str(prefix))

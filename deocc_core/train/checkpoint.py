@@ -1,4 +1,5 @@
 """Checkpoints: one file per save, written atomically; loading checks every part."""
+
 from __future__ import annotations
 
 import os
@@ -12,14 +13,25 @@ import torch
 from deocc_core import __version__
 from deocc_core.errors import FormatError, InputError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state", "CKPT_VERSION", "REQUIRED"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "rng_state",
+    "set_rng_state",
+    "CKPT_VERSION",
+    "REQUIRED",
+]
 
 CKPT_VERSION = 1
 REQUIRED = ("ckpt_version", "config", "G", "step", "epoch", "stage")
 
 
 def rng_state() -> dict[str, Any]:
-    s = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    s = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         s["cuda"] = torch.cuda.get_rng_state_all()
     return s
@@ -66,12 +78,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # torch raises several types for truncated / foreign files
-        raise FormatError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:80]})") from None
+        raise FormatError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:80]})"
+        ) from None
     if not isinstance(state, dict):
         raise FormatError(f"{path}: not a deocc checkpoint")
     missing = [k for k in REQUIRED if k not in state]
     if missing:
         raise FormatError(f"{path}: checkpoint lacks {', '.join(missing)}")
     if state["ckpt_version"] != CKPT_VERSION:
-        raise FormatError(f"{path}: checkpoint version {state['ckpt_version']}, this deocc reads {CKPT_VERSION}")
+        raise FormatError(
+            f"{path}: checkpoint version {state['ckpt_version']}, this deocc reads {CKPT_VERSION}"
+        )
     return state

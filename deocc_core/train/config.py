@@ -1,4 +1,5 @@
 """All training options in one place (saved as JSON in the run folder and every checkpoint)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -88,6 +89,6 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})

@@ -1,4 +1,5 @@
 """Loss modules: GAN loss with logits, total variation."""
+
 from __future__ import annotations
 
 import torch
@@ -33,7 +34,9 @@ class TVLoss(nn.Module):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+        return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (
+            x[..., :, 1:] - x[..., :, :-1]
+        ).abs().mean()
 
 
 def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ Stage 1 trains G with L1 + D_g + TV at ``lr_stage1``; stage 2 adds D_l on the fa
 ``fake.detach()``; D's parameters are frozen during G's step. Rank 0 writes checkpoints,
 TensorBoard scalars, JSON log lines and PNG sample grids.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,16 @@ from deocc_core.train.config import ARCH_FIELDS, TrainConfig
 from deocc_core.train.losses import GANLoss, TVLoss, masked_l1
 from deocc_core.viz import image_grid
 
-__all__ = ["train", "TrainResult", "run_generator", "weights_sha256", "load_generator", "resolve_device", "generator_input", "masked_psnr"]
+__all__ = [
+    "train",
+    "TrainResult",
+    "run_generator",
+    "weights_sha256",
+    "load_generator",
+    "resolve_device",
+    "generator_input",
+    "masked_psnr",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +95,13 @@ def generator_input(batch: dict[str, torch.Tensor], no_render: bool) -> torch.Te
     return batch["occluded"] if no_render else torch.cat([batch["occluded"], batch["render"]], 1)
 
 
-def run_generator(G: nn.Module, occluded: np.ndarray, render: np.ndarray, no_render: bool, device: torch.device | str = "cpu") -> np.ndarray:
+def run_generator(
+    G: nn.Module,
+    occluded: np.ndarray,
+    render: np.ndarray,
+    no_render: bool,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
     """Run G on uint8 RGB crops: the one conversion between images and G's [-1, 1] tensors.
 
     Args:
@@ -159,17 +175,36 @@ class _Run:
         self.main = self.rank == 0
         manifest = read_manifest(Path(cfg.shards))
         if manifest["resolution"] != cfg.size:
-            raise ConfigError(f"{cfg.shards}: shards are {manifest['resolution']} px but --size is {cfg.size}")
+            raise ConfigError(
+                f"{cfg.shards}: shards are {manifest['resolution']} px but --size is {cfg.size}"
+            )
         self.data_model = manifest.get("model", {})
         torch.manual_seed(cfg.seed)
-        self.train_set = ShardDataset(cfg.shards, "train", subset="train", val_fraction=cfg.val_fraction, seed=cfg.seed,
-                                      rank=self.rank, world_size=self.world)
+        self.train_set = ShardDataset(
+            cfg.shards,
+            "train",
+            subset="train",
+            val_fraction=cfg.val_fraction,
+            seed=cfg.seed,
+            rank=self.rank,
+            world_size=self.world,
+        )
         try:
-            self.val_set = ShardDataset(cfg.shards, "train", subset="val", val_fraction=cfg.val_fraction, augment=None,
-                                        shuffle=False, limit=cfg.val_samples)
+            self.val_set = ShardDataset(
+                cfg.shards,
+                "train",
+                subset="val",
+                val_fraction=cfg.val_fraction,
+                augment=None,
+                shuffle=False,
+                limit=cfg.val_samples,
+            )
         except ConfigError:
             self.val_set = None
-            log.warning("%s: no validation identities (dataset too small): best.pt tracks nothing", cfg.shards)
+            log.warning(
+                "%s: no validation identities (dataset too small): best.pt tracks nothing",
+                cfg.shards,
+            )
         self.G = define_generator(cfg.size, no_render=cfg.no_render, ngf=cfg.ngf).to(self.device)
         self.Dg = define_discriminator(cfg.size, ndf=cfg.ndf).to(self.device)
         self.Dl = define_discriminator(cfg.size, ndf=cfg.ndf).to(self.device)
@@ -177,7 +212,10 @@ class _Run:
             for n in (self.G, self.Dg, self.Dl):
                 n.to(memory_format=torch.channels_last)
         betas = (cfg.beta1, cfg.beta2)
-        self.opt = {k: torch.optim.Adam(getattr(self, k).parameters(), lr=cfg.lr_stage1, betas=betas) for k in ("G", "Dg", "Dl")}
+        self.opt = {
+            k: torch.optim.Adam(getattr(self, k).parameters(), lr=cfg.lr_stage1, betas=betas)
+            for k in ("G", "Dg", "Dl")
+        }
         self.amp_dtype = None
         if self.device.type == "cuda" and cfg.amp:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -185,10 +223,15 @@ class _Run:
         self.gan, self.tv = GANLoss().to(self.device), TVLoss()
         per_rank = len(self.train_set) // self.world
         self.drop_last = per_rank >= cfg.batch_size
-        self.steps_per_epoch = max(1, per_rank // cfg.batch_size if self.drop_last else math.ceil(per_rank / cfg.batch_size))
+        self.steps_per_epoch = max(
+            1,
+            per_rank // cfg.batch_size if self.drop_last else math.ceil(per_rank / cfg.batch_size),
+        )
         if cfg.max_steps is not None:
             self.total = cfg.max_steps
-            self.stage2_start = cfg.max_steps - (cfg.stage2_steps if cfg.stage2_steps is not None else cfg.max_steps // 10)
+            self.stage2_start = cfg.max_steps - (
+                cfg.stage2_steps if cfg.stage2_steps is not None else cfg.max_steps // 10
+            )
         else:
             self.total = self.steps_per_epoch * (cfg.epochs_stage1 + cfg.epochs_stage2)
             self.stage2_start = self.steps_per_epoch * cfg.epochs_stage1
@@ -217,11 +260,15 @@ class _Run:
             old = TrainConfig.from_dict(state["config"])
             clash = [f for f in ARCH_FIELDS if getattr(old, f) != getattr(self.cfg, f)]
             if clash:
-                raise ConfigError(f"{latest}: --resume with a different {', '.join(clash)} than the checkpoint ({', '.join(f'{f}={getattr(old, f)}' for f in clash)})")
+                raise ConfigError(
+                    f"{latest}: --resume with a different {', '.join(clash)} than the checkpoint ({', '.join(f'{f}={getattr(old, f)}' for f in clash)})"
+                )
             self._restore(state)
             log.info("resumed %s at step %d (epoch %d)", latest, self.step, self.epoch)
         elif latest.is_file():
-            raise ConfigError(f"{self.run_dir}: already holds a run (checkpoints/latest.pt); use --resume or another --out")
+            raise ConfigError(
+                f"{self.run_dir}: already holds a run (checkpoints/latest.pt); use --resume or another --out"
+            )
         if self.main:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "samples").mkdir(exist_ok=True)
@@ -229,7 +276,9 @@ class _Run:
 
     def _restore(self, s: dict[str, Any]) -> None:
         path = self.ckpt_dir / "latest.pt"
-        missing = [k for k in ("G", "Dg", "Dl", "opt_G", "opt_Dg", "opt_Dl", "scaler", "rng") if k not in s]
+        missing = [
+            k for k in ("G", "Dg", "Dl", "opt_G", "opt_Dg", "opt_Dl", "scaler", "rng") if k not in s
+        ]
         if missing:
             raise FormatError(f"{path}: cannot resume, checkpoint lacks {', '.join(missing)}")
         for k in ("G", "Dg", "Dl"):
@@ -237,19 +286,33 @@ class _Run:
                 getattr(self, k).load_state_dict(s[k])
                 self.opt[k].load_state_dict(s[f"opt_{k}"])
             except (RuntimeError, ValueError, KeyError) as e:
-                raise FormatError(f"{path}: {k} state does not match the network ({str(e)[:80]})") from None
+                raise FormatError(
+                    f"{path}: {k} state does not match the network ({str(e)[:80]})"
+                ) from None
         if "scaler" in s:
             self.scaler.load_state_dict(s["scaler"])
-        self.step, self.epoch, self.batches_in_epoch = s["step"], s["epoch"], s.get("batches_in_epoch", 0)
+        self.step, self.epoch, self.batches_in_epoch = (
+            s["step"],
+            s["epoch"],
+            s.get("batches_in_epoch", 0),
+        )
         self.best = s.get("best", -math.inf)
         rng = s.get("rng", {}).get(str(self.rank))
         if rng is not None:
             set_rng_state(rng)
 
     def state(self) -> dict[str, Any]:
-        s = {"config": self.cfg.to_dict(), "step": self.step, "epoch": self.epoch, "batches_in_epoch": self.batches_in_epoch,
-             "stage": self.stage, "best": self.best, "scaler": self.scaler.state_dict(), "data_model": self.data_model,
-             "shard_format_version": SHARD_FORMAT_VERSION}
+        s = {
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batches_in_epoch": self.batches_in_epoch,
+            "stage": self.stage,
+            "best": self.best,
+            "scaler": self.scaler.state_dict(),
+            "data_model": self.data_model,
+            "shard_format_version": SHARD_FORMAT_VERSION,
+        }
         for k in ("G", "Dg", "Dl"):
             s[k] = _unwrap(getattr(self, k)).state_dict()
             s[f"opt_{k}"] = self.opt[k].state_dict()
@@ -282,11 +345,26 @@ class _Run:
         return path
 
     def _autocast(self):
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None else nullcontext()
+        return (
+            torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+            if self.amp_dtype is not None
+            else nullcontext()
+        )
 
     def _to(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        mf = torch.channels_last if self.device.type == "cuda" and self.cfg.channels_last else torch.contiguous_format
-        return {k: (v.to(self.device, non_blocking=True, memory_format=mf) if v.ndim == 4 else v.to(self.device)) for k, v in batch.items()}
+        mf = (
+            torch.channels_last
+            if self.device.type == "cuda" and self.cfg.channels_last
+            else torch.contiguous_format
+        )
+        return {
+            k: (
+                v.to(self.device, non_blocking=True, memory_format=mf)
+                if v.ndim == 4
+                else v.to(self.device)
+            )
+            for k, v in batch.items()
+        }
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         cfg, stage = self.cfg, self.stage
@@ -299,7 +377,10 @@ class _Run:
         with self._autocast():
             fake = self.G(generator_input(b, cfg.no_render))
         losses: dict[str, torch.Tensor] = {}
-        for name, D, on, weight, view in (("Dg", self.Dg, not cfg.no_dg, cfg.d_g, None), ("Dl", self.Dl, use_dl, cfg.d_l, b["face_mask"])):
+        for name, D, on, weight, view in (
+            ("Dg", self.Dg, not cfg.no_dg, cfg.d_g, None),
+            ("Dl", self.Dl, use_dl, cfg.d_l, b["face_mask"]),
+        ):
             if not on:
                 continue
             real_in = b["gt"] if view is None else _face_only(b["gt"], view)
@@ -343,7 +424,9 @@ class _Run:
         G.eval()
         psnr_occ, l1_occ, n = 0.0, 0.0, 0
         first = None
-        for batch in DataLoader(self.val_set, batch_size=self.cfg.batch_size, num_workers=0, generator=torch.Generator()):
+        for batch in DataLoader(
+            self.val_set, batch_size=self.cfg.batch_size, num_workers=0, generator=torch.Generator()
+        ):
             b = self._to(batch)
             with self._autocast():
                 out = G(generator_input(b, self.cfg.no_render)).float()
@@ -361,10 +444,21 @@ class _Run:
         """PNG ``samples/<tag>_step_NNNNNNN.png``: rows of occluded | render | output | gt (rank 0)."""
         if not self.main:
             return
-        rows = [[t[i].detach().float().cpu().numpy().transpose(1, 2, 0) * 0.5 + 0.5 for t in (b["occluded"], b["render"], out, b["gt"])]
-                for i in range(min(4, len(out)))]
-        grid = image_grid(rows, labels=[f"{tag} step {self.step}: occluded | render | output | gt"] + [""] * (len(rows) - 1))
-        cv2.imwrite(str(self.run_dir / "samples" / f"{tag}_step_{self.step:07d}.png"), grid[:, :, ::-1])
+        rows = [
+            [
+                t[i].detach().float().cpu().numpy().transpose(1, 2, 0) * 0.5 + 0.5
+                for t in (b["occluded"], b["render"], out, b["gt"])
+            ]
+            for i in range(min(4, len(out)))
+        ]
+        grid = image_grid(
+            rows,
+            labels=[f"{tag} step {self.step}: occluded | render | output | gt"]
+            + [""] * (len(rows) - 1),
+        )
+        cv2.imwrite(
+            str(self.run_dir / "samples" / f"{tag}_step_{self.step:07d}.png"), grid[:, :, ::-1]
+        )
 
     def log(self, values: dict[str, float]) -> None:
         if not self.main:
@@ -373,7 +467,10 @@ class _Run:
             self.tb.add_scalar(k, v, self.step)
         with open(self.run_dir / "log.jsonl", "a") as f:
             stage = 2 if self.step - 1 >= self.stage2_start else 1  # of the step just taken
-            f.write(json.dumps({"step": self.step, "epoch": self.epoch, "stage": stage, **values}) + "\n")
+            f.write(
+                json.dumps({"step": self.step, "epoch": self.epoch, "stage": stage, **values})
+                + "\n"
+            )
 
     def run(self, progress: Callable[..., None] | None) -> TrainResult:
         cfg = self.cfg
@@ -386,8 +483,15 @@ class _Run:
                 self.train_set.set_epoch(self.epoch, self.batches_in_epoch, cfg.batch_size)
                 # own generator: creating a loader must not draw from the global RNG (exact resume)
                 gen = torch.Generator().manual_seed(cfg.seed * 100003 + self.epoch)
-                loader = DataLoader(self.train_set, batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=self.drop_last,
-                                    pin_memory=self.device.type == "cuda", persistent_workers=False, generator=gen)
+                loader = DataLoader(
+                    self.train_set,
+                    batch_size=cfg.batch_size,
+                    num_workers=cfg.workers,
+                    drop_last=self.drop_last,
+                    pin_memory=self.device.type == "cuda",
+                    persistent_workers=False,
+                    generator=gen,
+                )
                 for batch in loader:
                     last = self.train_step(batch)
                     self.step += 1
@@ -426,8 +530,17 @@ class _Run:
         secs = time.perf_counter() - t0
         latest = self.ckpt_dir / "latest.pt"
         best = self.ckpt_dir / "best.pt"
-        return TrainResult(self.step, secs, self.run_dir, latest if latest.is_file() else None, best if best.is_file() else None,
-                           last, val, imgs / max(secs, 1e-9), weights_sha256(_unwrap(self.G)))
+        return TrainResult(
+            self.step,
+            secs,
+            self.run_dir,
+            latest if latest.is_file() else None,
+            best if best.is_file() else None,
+            last,
+            val,
+            imgs / max(secs, 1e-9),
+            weights_sha256(_unwrap(self.G)),
+        )
 
 
 def weights_sha256(net: nn.Module) -> str:
@@ -447,7 +560,9 @@ def weights_sha256(net: nn.Module) -> str:
     return h.hexdigest()
 
 
-def train(config: TrainConfig, progress: Callable[..., None] | None = None, resume: bool = False) -> TrainResult:
+def train(
+    config: TrainConfig, progress: Callable[..., None] | None = None, resume: bool = False
+) -> TrainResult:
     """Train (or resume) a run; see :class:`TrainConfig`.
 
     Raises:
@@ -457,7 +572,9 @@ def train(config: TrainConfig, progress: Callable[..., None] | None = None, resu
     return _Run(config, resume).run(progress)
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
+def load_generator(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
     """Generator in eval mode from a checkpoint file or a run folder (``best.pt``, else ``latest.pt``).
 
     Returns:
@@ -465,7 +582,12 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     """
     p = Path(path)
     if p.is_dir():
-        cands = [p / "checkpoints" / "best.pt", p / "checkpoints" / "latest.pt", p / "best.pt", p / "latest.pt"]
+        cands = [
+            p / "checkpoints" / "best.pt",
+            p / "checkpoints" / "latest.pt",
+            p / "best.pt",
+            p / "latest.pt",
+        ]
         p = next((c for c in cands if c.is_file()), cands[1])
     state = load_checkpoint(p, "cpu")
     cfg = TrainConfig.from_dict(state["config"])
@@ -475,6 +597,17 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     except RuntimeError as e:
         from deocc_core.errors import FormatError
 
-        raise FormatError(f"{p}: generator weights do not match its config ({str(e)[:100]})") from None
+        raise FormatError(
+            f"{p}: generator weights do not match its config ({str(e)[:100]})"
+        ) from None
     G.to(device).eval()
-    return G, cfg, {"step": state["step"], "stage": state["stage"], "data_model": state.get("data_model", {}), "path": str(p)}
+    return (
+        G,
+        cfg,
+        {
+            "step": state["step"],
+            "stage": state["stage"],
+            "data_model": state.get("data_model", {}),
+            "path": str(p),
+        },
+    )

@@ -1,4 +1,5 @@
 """Paired augmentation on real synthesized shards: landmarks move and mirror with the pixels."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,10 @@ from deocc_core.synth.shards import ShardReader
 
 def _sample(tiny_shards):
     with ShardReader(shard_paths(tiny_shards, "train")[0]) as r:
-        return {k: r.arrays(k)[0] for k in ("occluded", "render", "gt", "face_mask", "occ_mask", "landmarks")}
+        return {
+            k: r.arrays(k)[0]
+            for k in ("occluded", "render", "gt", "face_mask", "occ_mask", "landmarks")
+        }
 
 
 def test_flip_mirrors_landmarks_and_keeps_them_on_the_face(tiny_shards):
@@ -41,7 +45,9 @@ def test_resize_crop_moves_landmarks_with_the_mask(tiny_shards):
     s = _sample(tiny_shards)
     size = s["gt"].shape[0]
     for seed in range(4):
-        out = augment_pair(s, size, np.random.default_rng(seed), AugmentConfig(scale=1.25, flip=True))
+        out = augment_pair(
+            s, size, np.random.default_rng(seed), AugmentConfig(scale=1.25, flip=True)
+        )
         assert out["gt"].shape == s["gt"].shape and out["landmarks"].dtype == np.float32
         # centroid of the landmarks follows the centroid of the silhouette
         ys, xs = np.nonzero(s["face_mask"])

@@ -1,4 +1,5 @@
 """Metrics against scikit-image and by hand, baselines, the evaluation table and report."""
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,10 @@ def test_oracle_inpainting_beats_the_occluded_input_in_the_mask(tiny_shards):
         for i in range(len(r)):
             s = r.sample(i)
             m = s.occ_mask > 0
-            gains.append(masked_psnr(run_baseline("telea", s.occluded, s.occ_mask), s.gt, m) - masked_psnr(s.occluded, s.gt, m))
+            gains.append(
+                masked_psnr(run_baseline("telea", s.occluded, s.occ_mask), s.gt, m)
+                - masked_psnr(s.occluded, s.gt, m)
+            )
     assert np.median(gains) > 0
 
 
@@ -51,7 +55,14 @@ class _Tags(HTMLParser):
 
 
 def test_evaluate_groups_counts_and_writes_a_report(tiny_shards, tiny_run, tmp_path):
-    r = evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), checkpoints=(("tiny", str(tiny_run)),), baselines=("input", "telea")))
+    r = evaluate(
+        EvalConfig(
+            shards=str(tiny_shards),
+            out=str(tmp_path),
+            checkpoints=(("tiny", str(tiny_run)),),
+            baselines=("input", "telea"),
+        )
+    )
     m = read_manifest(tiny_shards)["splits"]["test"]
     assert r.n_samples == m["samples"]
     for region, n in m["regions"].items():
@@ -68,19 +79,40 @@ def test_evaluate_groups_counts_and_writes_a_report(tiny_shards, tiny_run, tmp_p
 def test_checkpoint_of_another_resolution_is_refused(tiny_run, tmp_path):
     from deocc_core.synth.pipeline import BuildConfig, build
 
-    build(BuildConfig(source="synthetic", out=str(tmp_path / "s32"), size=32, per_shard=8, n_synthetic=40, test_fraction=0.5))
+    build(
+        BuildConfig(
+            source="synthetic",
+            out=str(tmp_path / "s32"),
+            size=32,
+            per_shard=8,
+            n_synthetic=40,
+            test_fraction=0.5,
+        )
+    )
     with pytest.raises(ConfigError, match="64 px"):
-        evaluate(EvalConfig(shards=str(tmp_path / "s32"), out=str(tmp_path / "e"), checkpoints=(("tiny", str(tiny_run)),)))
+        evaluate(
+            EvalConfig(
+                shards=str(tmp_path / "s32"),
+                out=str(tmp_path / "e"),
+                checkpoints=(("tiny", str(tiny_run)),),
+            )
+        )
 
 
 def test_limit_missing_split_and_unknown_baseline(tiny_shards, tmp_path):
-    r = evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), baselines=("input", "ns"), limit=3))
+    r = evaluate(
+        EvalConfig(shards=str(tiny_shards), out=str(tmp_path), baselines=("input", "ns"), limit=3)
+    )
     assert r.n_samples == 3 and r.table["ns"]["all"]["n"] == 3
     # the occluded input is the ground truth outside the occluder: its whole-crop PSNR is finite and below the masked-out ideal
     assert r.table["input"]["all"]["psnr"] > r.table["input"]["all"]["psnr_mask"]
     with pytest.raises(ConfigError, match="no 'holdout' split"):
         evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), split="holdout"))
     with pytest.raises(ConfigError, match="'run' used twice"):
-        evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), checkpoints=(("run", "a"), ("run", "b"))))
+        evaluate(
+            EvalConfig(
+                shards=str(tiny_shards), out=str(tmp_path), checkpoints=(("run", "a"), ("run", "b"))
+            )
+        )
     with pytest.raises(ConfigError, match="unknown baseline 'gan'"):
         evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), baselines=("gan",)))

@@ -1,4 +1,5 @@
 """Inference: paste-back on a real photo, a full de-occlusion of a real face, mesh, expressions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,12 @@ import pytest
 import torch
 
 from deocc_core.errors import ConfigError, InputError
-from deocc_core.infer.pipeline import deocclude_face, expression_coefficients, paste_back, vertex_colors
+from deocc_core.infer.pipeline import (
+    deocclude_face,
+    expression_coefficients,
+    paste_back,
+    vertex_colors,
+)
 from deocc_core.landmarks.readers import read_pts
 from deocc_core.morphable.model import load_model
 from deocc_core.render import read_obj, render_face, write_obj
@@ -43,8 +49,15 @@ def test_deocclude_a_real_face_with_a_trained_generator(ibug_pts_image, tiny_run
     assert fo.output.shape == (64, 64, 3) and fo.face_mask.max() == 255
     result = paste_back(photo, fo.output, fo.inverse, fo.face_mask)
     assert result.shape == photo.shape and (result != photo).any()
-    cols = vertex_colors(fo.render_result.projected, fo.render_result.visible, fo.output, m.albedo())
-    path = write_obj(tmp_path / "face.obj", m.vertices(fo.fit.params.id_coef, fo.fit.params.exp_coef), m.triangles, cols)
+    cols = vertex_colors(
+        fo.render_result.projected, fo.render_result.visible, fo.output, m.albedo()
+    )
+    path = write_obj(
+        tmp_path / "face.obj",
+        m.vertices(fo.fit.params.id_coef, fo.fit.params.exp_coef),
+        m.triangles,
+        cols,
+    )
     v, t, _ = read_obj(path)
     assert v.shape == (m.n_vertices, 3) and t.shape == m.triangles.shape
 
@@ -67,7 +80,9 @@ def test_expression_presets_and_files(tmp_path):
         expression_coefficients(sfm_like, str(f))
 
 
-def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_outputs(ibug_pts_image, tiny_run, tmp_path):
+def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_outputs(
+    ibug_pts_image, tiny_run, tmp_path
+):
     import shutil
 
     from deocc_core.infer.run import InferConfig, run_inference
@@ -82,10 +97,24 @@ def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_output
     shutil.copy(img_path, photos / f"b{img_path.suffix}")
     (photos / "c.png").write_bytes(b"not an image")
     calls = []
-    r = run_inference(InferConfig(inputs=(str(photos),), ckpt=str(tiny_run), out=str(tmp_path / "o"), landmarks_from="pts",
-                                  mesh=True, side_by_side=True, device="cpu"), progress=lambda n=1, total=None: calls.append(n))
+    r = run_inference(
+        InferConfig(
+            inputs=(str(photos),),
+            ckpt=str(tiny_run),
+            out=str(tmp_path / "o"),
+            landmarks_from="pts",
+            mesh=True,
+            side_by_side=True,
+            device="cpu",
+        ),
+        progress=lambda n=1, total=None: calls.append(n),
+    )
     assert r.n_images == 3 and r.n_faces == 1 and sum(calls) == 3
-    assert len(r.problems) == 2 and any("c.png" in p for p in r.problems) and any("b" + img_path.suffix in p for p in r.problems)
+    assert (
+        len(r.problems) == 2
+        and any("c.png" in p for p in r.problems)
+        and any("b" + img_path.suffix in p for p in r.problems)
+    )
     photo = read(img_path)
     assert read(r.outputs[0]).shape == photo.shape
     sbs = read(tmp_path / "o" / "a_side_by_side.png")
@@ -101,15 +130,29 @@ def test_deocclude_with_the_dlib_detector_changes_only_the_face(ibug_pts_image, 
     img_path, pts = ibug_pts_image
     photo = read_image(img_path)
     G, cfg, _ = load_generator(tiny_run)
-    r = deocclude(photo, prepare_generator(G), cfg, load_model("starter"), make_detector("dlib"), torch.device("cpu"))
+    r = deocclude(
+        photo,
+        prepare_generator(G),
+        cfg,
+        load_model("starter"),
+        make_detector("dlib"),
+        torch.device("cpu"),
+    )
     assert len(r.faces) == 1 and not r.skipped
     changed = np.argwhere((r.image != photo).any(2))
     lm = read_pts(pts)
     lo, hi = lm.min(0) - 0.25 * np.ptp(lm, 0), lm.max(0) + 0.25 * np.ptp(lm, 0)
-    lo[1] -= 0.4 * np.ptp(lm[:, 1])  # the 3DMM face region M includes the forehead above the brow landmarks
+    lo[1] -= 0.4 * np.ptp(
+        lm[:, 1]
+    )  # the 3DMM face region M includes the forehead above the brow landmarks
     assert len(changed) > 0
     # every changed pixel (x, y) lies near the annotated face: the detector found the right face and paste-back stays on it
-    assert (changed[:, 1] >= lo[0]).all() and (changed[:, 1] <= hi[0]).all() and (changed[:, 0] >= lo[1]).all() and (changed[:, 0] <= hi[1]).all()
+    assert (
+        (changed[:, 1] >= lo[0]).all()
+        and (changed[:, 1] <= hi[0]).all()
+        and (changed[:, 0] >= lo[1]).all()
+        and (changed[:, 0] <= hi[1]).all()
+    )
 
 
 def test_paste_back_feathers_the_seam(ibug_pts_image):
@@ -124,10 +167,25 @@ def test_paste_back_feathers_the_seam(ibug_pts_image):
     m = load_model("starter")
     rr = render_face(m, fit_landmarks(m, crop.landmarks).params, 256, 256)
     # the blend weight itself: a white crop pasted onto a black photo of the same size
-    alpha = paste_back(np.zeros_like(photo), np.full_like(crop.image, 255), crop.inverse, rr.mask)[..., 0] / 255.0
-    core = cv2.warpAffine(cv2.erode(rr.mask, np.ones((41, 41), np.uint8)), crop.inverse, photo.shape[1::-1]) > 200
-    assert alpha[core].min() > 0.97  # 20 crop px inside M the crop has (almost) entirely replaced the photo
-    assert alpha.max() <= 1 and (alpha[cv2.warpAffine(rr.mask, crop.inverse, photo.shape[1::-1]) == 0] == 0).all()
+    alpha = (
+        paste_back(np.zeros_like(photo), np.full_like(crop.image, 255), crop.inverse, rr.mask)[
+            ..., 0
+        ]
+        / 255.0
+    )
+    core = (
+        cv2.warpAffine(
+            cv2.erode(rr.mask, np.ones((41, 41), np.uint8)), crop.inverse, photo.shape[1::-1]
+        )
+        > 200
+    )
+    assert (
+        alpha[core].min() > 0.97
+    )  # 20 crop px inside M the crop has (almost) entirely replaced the photo
+    assert (
+        alpha.max() <= 1
+        and (alpha[cv2.warpAffine(rr.mask, crop.inverse, photo.shape[1::-1]) == 0] == 0).all()
+    )
     scale = np.sqrt(abs(np.linalg.det(crop.inverse[:, :2])))  # photo px per crop px
     step = max(np.abs(np.diff(alpha, axis=0)).max(), np.abs(np.diff(alpha, axis=1)).max())
     assert step < 0.2 / max(scale, 1) + 0.02  # no hard edge: the weight ramps over > 5 crop pixels

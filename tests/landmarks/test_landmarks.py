@@ -1,4 +1,5 @@
 """Landmark readers and the offline dlib detector on real annotated photos."""
+
 from __future__ import annotations
 
 import cv2
@@ -36,7 +37,11 @@ def test_mat_readers_for_aflw_and_300wlp(aflw_dir, lp300w_dir):
     a = read_mat_annotation(aflw_dir / "image00050.mat")
     b = read_mat_annotation(next(lp300w_dir.glob("*.mat")))
     for ann in (a, b):
-        assert ann.landmarks.shape == (68, 2) and ann.yaw_deg is not None and ann.shape_para.shape == (199,)
+        assert (
+            ann.landmarks.shape == (68, 2)
+            and ann.yaw_deg is not None
+            and ann.shape_para.shape == (199,)
+        )
 
 
 def test_dlib_finds_faces_and_lands_near_ground_truth(dlib_hog, ibug_pts_image):
@@ -71,7 +76,9 @@ def test_hog_cnn_detects_all_shared_aflw_faces_with_nme_per_yaw_bin(aflw_dir):
         faces = det.detect(cv2.imread(str(mat.with_suffix(".jpg")))[:, :, ::-1].copy())
         assert faces, f"{mat.stem} (yaw {ann.yaw_deg:.0f}) not detected"
         y = abs(ann.yaw_deg)
-        bins["<30" if y < 30 else "30-45" if y <= 45 else ">45"].append(min(landmark_nme(f.landmarks, ann.landmarks) for f in faces))
+        bins["<30" if y < 30 else "30-45" if y <= 45 else ">45"].append(
+            min(landmark_nme(f.landmarks, ann.landmarks) for f in faces)
+        )
     assert np.mean(bins["<30"]) < 0.06 and max(bins["<30"]) < 0.09
     assert max(bins["30-45"]) < 0.09
     assert len(bins[">45"]) == 4 and max(bins[">45"]) < 0.5
@@ -84,8 +91,12 @@ def test_mirror_search_maps_landmarks_back_exactly(ibug_pts_image):
     img = cv2.imread(str(ibug_pts_image[0]))[:, :, ::-1].copy()
     det = DlibDetector("hog")
     f = det.detect(img)[0]
-    back = det.landmarks_in(img, f.box, mirrored=True)  # box in image pixels, predicted on the mirror
-    assert landmark_nme(back, f.landmarks) < 0.03  # predictor on the mirror agrees with the original
+    back = det.landmarks_in(
+        img, f.box, mirrored=True
+    )  # box in image pixels, predicted on the mirror
+    assert (
+        landmark_nme(back, f.landmarks) < 0.03
+    )  # predictor on the mirror agrees with the original
 
 
 def test_unknown_backend_lists_valid_ones():
@@ -132,7 +143,12 @@ def test_imglab_xml_and_our_predictor_reproduce_dlibs_own_annotations(shared_dat
         pytest.skip("dlib example faces not present")
     faces = read_imglab_xml(xml)
     assert len(faces) == 25 and all(f.landmarks.shape == (68, 2) for f in faces)
-    assert faces[0].landmarks[0].tolist() == [277.0, 194.0] and faces[0].box.tolist() == [274.0, 181.0, 325.0, 233.0]
+    assert faces[0].landmarks[0].tolist() == [277.0, 194.0] and faces[0].box.tolist() == [
+        274.0,
+        181.0,
+        325.0,
+        233.0,
+    ]
     boxes_only = read_imglab_xml(xml.with_name("testing.xml"))
     assert boxes_only[0].landmarks is None
     errs = []
@@ -146,5 +162,7 @@ def test_dlib_on_the_300w_lp_sample_at_44_degrees_yaw(lp300w_dir):
     """Measured: one face, HOG, NME 0.016 against pt2d (yaw 44 deg from Pose_Para)."""
     mat = next(lp300w_dir.glob("*.mat"))
     ann = read_mat_annotation(mat)
-    faces = make_detector("dlib").detect(cv2.imread(str(mat.with_suffix(".jpg")))[:, :, ::-1].copy())
+    faces = make_detector("dlib").detect(
+        cv2.imread(str(mat.with_suffix(".jpg")))[:, :, ::-1].copy()
+    )
     assert len(faces) == 1 and landmark_nme(faces[0].landmarks, ann.landmarks) < 0.04

@@ -1,4 +1,5 @@
 """`synth-occ landmarks` end to end on real photos: .pts per face left to right, overlays, skip table."""
+
 from __future__ import annotations
 
 import os
@@ -22,15 +23,39 @@ def test_landmarks_command_writes_faces_left_to_right_and_tabulates_skips(shared
     (inp / "readme.txt").write_text("not a photo")
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    r = subprocess.run([sys.executable, "-m", "tools.synth_occ", "landmarks", str(inp), "--detector", "hog", "--out", str(out)],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.synth_occ",
+            "landmarks",
+            str(inp),
+            "--detector",
+            "hog",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "1 skipped" in r.stdout and "not an image" in r.stdout
     pts = sorted(out.glob("group_*.pts"))
-    assert [p.name for p in pts] == ["group_0.pts", "group_1.pts", "group_2.pts"] and (out / "group_landmarks.png").is_file()
+    assert [p.name for p in pts] == ["group_0.pts", "group_1.pts", "group_2.pts"] and (
+        out / "group_landmarks.png"
+    ).is_file()
     xs = [read_pts(p)[:, 0].mean() for p in pts]
     assert xs == sorted(xs)  # index = left to right
-    truth = [f.landmarks for f in read_imglab_xml(src_dir / "testing_with_face_landmarks.xml") if f.image.name == "2008_002506.jpg"]
-    for p in pts:  # each written face is one of dlib's annotated faces (boxes differ: mean error, not max)
+    truth = [
+        f.landmarks
+        for f in read_imglab_xml(src_dir / "testing_with_face_landmarks.xml")
+        if f.image.name == "2008_002506.jpg"
+    ]
+    for p in (
+        pts
+    ):  # each written face is one of dlib's annotated faces (boxes differ: mean error, not max)
         lm = read_pts(p)
         assert min(np.linalg.norm(lm - t, axis=1).mean() for t in truth) <= 2.5

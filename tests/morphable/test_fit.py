@@ -1,4 +1,5 @@
 """Landmark fitting: exact recovery on synthetic data, accuracy on real AFLW2000-3D landmarks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +24,10 @@ def test_recovers_pose_and_shape_of_a_synthetic_face(sfm):
     lm = project(sfm.vertices(alpha)[sfm.landmarks68], truth)[:, :2]
     r = fit_landmarks(sfm, lm, config=FitConfig(rounds=1, rho_id=0.01, max_id=63))
     assert r.error_px < 0.5
-    assert abs(r.params.pose.yaw - truth.yaw) < np.radians(2) and abs(r.params.pose.scale / truth.scale - 1) < 0.03
+    assert (
+        abs(r.params.pose.yaw - truth.yaw) < np.radians(2)
+        and abs(r.params.pose.scale / truth.scale - 1) < 0.03
+    )
 
 
 def test_zero_weights_ignore_occluded_landmarks(sfm):
@@ -66,14 +70,22 @@ def test_fitted_yaw_is_the_negated_aflw_yaw(sfm, aflw_dir):
         theirs.append(-yaw)
     ours, theirs = np.degrees(ours), np.degrees(theirs)
     turned = np.abs(theirs) > 10
-    assert turned.sum() >= 6 and (np.sign(ours[turned]) == np.sign(theirs[turned])).all(), (ours, theirs)
-    assert np.median(np.abs(ours - theirs)) < 10, (ours, theirs)  # measured median 2.7 deg, max 12 (a 38 deg face)
+    assert turned.sum() >= 6 and (np.sign(ours[turned]) == np.sign(theirs[turned])).all(), (
+        ours,
+        theirs,
+    )
+    assert np.median(np.abs(ours - theirs)) < 10, (
+        ours,
+        theirs,
+    )  # measured median 2.7 deg, max 12 (a 38 deg face)
 
 
 def test_real_68_landmark_bfm_basis_fits_aflw(ddfa_dir, aflw_dir):
     m = load_model(ddfa_dir / "c++" / "weights")
     nmes = [fit_landmarks(m, lm).nme for lm, _ in _aflw(aflw_dir)]
-    assert np.mean(nmes) < 0.015, nmes  # measured 0.0093: the BFM landmark basis is richer than SFM's
+    assert np.mean(nmes) < 0.015, (
+        nmes
+    )  # measured 0.0093: the BFM landmark basis is richer than SFM's
 
 
 def test_real_300w_lp_profile(sfm, lp300w_dir):
@@ -86,10 +98,22 @@ def test_real_300w_lp_profile(sfm, lp300w_dir):
 
 def test_real_ibug_pts(sfm, ibug_pts_image):
     text = ibug_pts_image[1].read_text()
-    pts = np.array([ln.split() for ln in text[text.index("{") + 1 : text.index("}")].split("\n") if ln.strip()], float) - 1.0  # 1-based
+    pts = (
+        np.array(
+            [
+                ln.split()
+                for ln in text[text.index("{") + 1 : text.index("}")].split("\n")
+                if ln.strip()
+            ],
+            float,
+        )
+        - 1.0
+    )  # 1-based
     r = fit_landmarks(sfm, pts)
     inter_ocular = np.linalg.norm(pts[36] - pts[45])
-    assert r.error_px / inter_ocular < 0.06  # measured 0.039 (eos reports ~0.04 on its mapped points)
+    assert (
+        r.error_px / inter_ocular < 0.06
+    )  # measured 0.039 (eos reports ~0.04 on its mapped points)
     assert r.residual_px.shape == (68,) and np.isclose(r.residual_px.mean(), r.error_px, rtol=1e-4)
 
 
@@ -119,10 +143,15 @@ def test_no_blow_up_at_large_yaw(sfm, yaw_deg):
     rng = np.random.default_rng(abs(yaw_deg))
     alpha = rng.normal(size=sfm.n_id) * sfm.id_std * 0.5
     truth = Pose(1.5, 0.1, np.radians(yaw_deg), -0.05, 200.0, 210.0)
-    lm = project(sfm.vertices(alpha)[sfm.landmarks68], truth)[:, :2] + rng.normal(size=(68, 2))  # 1 px noise
+    lm = project(sfm.vertices(alpha)[sfm.landmarks68], truth)[:, :2] + rng.normal(
+        size=(68, 2)
+    )  # 1 px noise
     r = fit_landmarks(sfm, lm)
     assert r.converged and r.error_px < 2.0  # measured 1.2-1.3 px with 1 px noise
-    assert abs(np.degrees(r.params.pose.yaw) - yaw_deg) < 3 and abs(r.params.pose.scale / truth.scale - 1) < 0.06  # measured < 1.1 deg, < 5 %
+    assert (
+        abs(np.degrees(r.params.pose.yaw) - yaw_deg) < 3
+        and abs(r.params.pose.scale / truth.scale - 1) < 0.06
+    )  # measured < 1.1 deg, < 5 %
 
 
 def test_real_faces_with_an_occluded_mouth(sfm, aflw_dir):
@@ -135,4 +164,7 @@ def test_real_faces_with_an_occluded_mouth(sfm, aflw_dir):
         bad[48:68] += 60.0  # whatever a detector reports under the occluder
         full.append(fit_landmarks(sfm, lm).nme)
         masked.append(fit_landmarks(sfm, bad, w).nme)  # NME over the visible points
-    assert np.mean(masked) < 0.03 and np.mean(masked) < np.mean(full) * 1.2, (masked, full)  # measured 0.0210 vs 0.0225
+    assert np.mean(masked) < 0.03 and np.mean(masked) < np.mean(full) * 1.2, (
+        masked,
+        full,
+    )  # measured 0.0210 vs 0.0225

@@ -1,4 +1,5 @@
 """Model loaders on the real shared files, and on small files written in the published formats."""
+
 from __future__ import annotations
 
 import pickle
@@ -48,17 +49,28 @@ def _tiny(v=80, k=4, rng=np.random.default_rng(0)):
 def _write_exp_pca(path, basis):
     """Exp_Pca.bin exactly as 3DDFA ships it: int32 n, float32 mean [3V], float32 modes [n, 3V]."""
     v3, n = basis.shape
-    path.write_bytes(np.int32(n).tobytes() + np.zeros(v3, "<f4").tobytes() + basis.T.astype("<f4").tobytes())
+    path.write_bytes(
+        np.int32(n).tobytes() + np.zeros(v3, "<f4").tobytes() + basis.T.astype("<f4").tobytes()
+    )
 
 
 def test_bfm2009_mat_with_trim_expressions_keypoints_and_no_neck_crop(tmp_path):
     mean, basis, tri = _tiny(v=80)
-    savemat(tmp_path / "01_MorphableModel.mat", {
-        "shapeMU": (mean * 1000).reshape(-1, 1), "shapePC": basis, "shapeEV": np.full((4, 1), 2000.0),
-        "texMU": np.full((mean.size, 1), 128.0), "texPC": np.zeros((mean.size, 2)), "texEV": np.ones((2, 1)),
-        "tl": tri + 1,
-    })
-    m = load_model(tmp_path / "01_MorphableModel.mat", landmarks_index=_index_file(tmp_path, range(68)))
+    savemat(
+        tmp_path / "01_MorphableModel.mat",
+        {
+            "shapeMU": (mean * 1000).reshape(-1, 1),
+            "shapePC": basis,
+            "shapeEV": np.full((4, 1), 2000.0),
+            "texMU": np.full((mean.size, 1), 128.0),
+            "texPC": np.zeros((mean.size, 2)),
+            "texEV": np.ones((2, 1)),
+            "tl": tri + 1,
+        },
+    )
+    m = load_model(
+        tmp_path / "01_MorphableModel.mat", landmarks_index=_index_file(tmp_path, range(68))
+    )
     np.testing.assert_allclose(m.mean, mean, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(m.id_std, 2.0)  # micrometres → mm
     assert m.has_albedo and abs(m.albedo_mean.mean() - 128 / 255) < 1e-6
@@ -74,14 +86,18 @@ def test_bfm2009_mat_with_trim_expressions_keypoints_and_no_neck_crop(tmp_path):
     with pytest.raises(FormatError, match="BFM_exp_idx.mat"):
         load_model(tmp_path / "01_MorphableModel.mat")
     savemat(tmp_path / "BFM_exp_idx.mat", {"trimIndex": (keep + 1)[:, None]})  # 1-based
-    np.save(tmp_path / "keypoints_sim.npy", (3 * np.arange(68)[:, None] + np.arange(3)).reshape(-1))  # trimmed space
+    np.save(
+        tmp_path / "keypoints_sim.npy", (3 * np.arange(68)[:, None] + np.arange(3)).reshape(-1)
+    )  # trimmed space
     m = load_model(tmp_path / "01_MorphableModel.mat")
     assert (m.n_vertices, m.n_exp) == (75, 3)
     np.testing.assert_allclose(m.mean, mean[keep], rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(m.exp_basis * m.exp_std, exp * 1e-3, rtol=1e-4, atol=1e-6)
     assert m.landmarks68.tolist() == list(range(68))
 
-    np.save(tmp_path / "indices.npy", np.arange(0, 72, dtype=np.int32))  # 3DDFA no-neck crop, trimmed space
+    np.save(
+        tmp_path / "indices.npy", np.arange(0, 72, dtype=np.int32)
+    )  # 3DDFA no-neck crop, trimmed space
     m = load_model(tmp_path / "01_MorphableModel.mat")
     assert m.n_vertices == 72 and m.triangles.max() < 72
 
@@ -94,10 +110,18 @@ def _index_file(tmp_path, ids):
 
 def test_deep3d_front_mat_format(tmp_path):
     mean, basis, tri = _tiny()
-    savemat(tmp_path / "BFM_model_front.mat", {
-        "meanshape": mean.reshape(1, -1), "idBase": basis, "exBase": basis[:, :2], "meantex": np.full((1, mean.size), 200.0),
-        "texBase": np.zeros((mean.size, 3)), "tri": tri + 1, "keypoints": np.arange(1, 69)[None],
-    })
+    savemat(
+        tmp_path / "BFM_model_front.mat",
+        {
+            "meanshape": mean.reshape(1, -1),
+            "idBase": basis,
+            "exBase": basis[:, :2],
+            "meantex": np.full((1, mean.size), 200.0),
+            "texBase": np.zeros((mean.size, 3)),
+            "tri": tri + 1,
+            "keypoints": np.arange(1, 69)[None],
+        },
+    )
     m = load_model(tmp_path / "BFM_model_front.mat")
     assert (m.n_id, m.n_exp, m.landmarks68[0]) == (4, 2, 0) and m.has_albedo  # keypoints 1-based
     np.testing.assert_allclose(m.mean, mean * 100, rtol=1e-5)  # decimetres → mm
@@ -106,8 +130,12 @@ def test_deep3d_front_mat_format(tmp_path):
 
 def test_3ddfa_v2_pickle_format(tmp_path):
     mean, basis, tri = _tiny()
-    d = {"u": (mean * 1000).reshape(-1, 1).astype(np.float32), "w_shp": basis.astype(np.float32), "w_exp": basis[:, :3].astype(np.float32),
-         "keypoints": (3 * np.arange(68)[:, None] + np.arange(3)).reshape(-1)}
+    d = {
+        "u": (mean * 1000).reshape(-1, 1).astype(np.float32),
+        "w_shp": basis.astype(np.float32),
+        "w_exp": basis[:, :3].astype(np.float32),
+        "keypoints": (3 * np.arange(68)[:, None] + np.arange(3)).reshape(-1),
+    }
     (tmp_path / "bfm_noneck_v3.pkl").write_bytes(pickle.dumps(d))
     with pytest.raises(FormatError, match="tri.pkl"):
         load_model(tmp_path / "bfm_noneck_v3.pkl")
@@ -127,7 +155,15 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         load_model(tmp_path / "broken.npz")
     m = load_model("starter")
     with pytest.raises(FormatError, match="out of range"):
-        MorphableModel(m.mean, m.id_basis, m.id_std, m.exp_basis, m.exp_std, m.triangles, np.full(68, 10**6, np.int32))
+        MorphableModel(
+            m.mean,
+            m.id_basis,
+            m.id_std,
+            m.exp_basis,
+            m.exp_std,
+            m.triangles,
+            np.full(68, 10**6, np.int32),
+        )
 
 
 def test_real_3ddfa_files_match_their_published_facts(ddfa_dir, shared_data):
@@ -136,7 +172,9 @@ def test_real_3ddfa_files_match_their_published_facts(ddfa_dir, shared_data):
     m = load_model(ddfa_dir)
     kp = np.load(ddfa_dir / "train.configs" / "keypoints_sim.npy")
     assert m.landmarks68.tolist() == (kp[::3] // 3).tolist()
-    assert m.mean[m.landmarks68, 2].argmax() == 30  # iBUG 30, the nose tip, is the frontmost landmark
+    assert (
+        m.mean[m.landmarks68, 2].argmax() == 30
+    )  # iBUG 30, the nose tip, is the frontmost landmark
     tri = loadmat(ddfa_dir / "visualize" / "tri.mat")["tri"]
     assert tri.min() == 1 and tri.max() == 53215  # 1-based on disk ...
     assert m.triangles.min() == 0 and m.triangles.max() == 53214  # ... 0-based here
@@ -163,10 +201,21 @@ def test_real_68_landmark_bfm_basis(ddfa_dir):
 
 def test_surrey_landmarks_match_ibug_to_sfm(sfm_dir):
     m = load_model(sfm_dir / "sfm_shape_3448.bin")
-    assert m.landmarks68[8] == 33 and m.landmarks68[17] == 225  # "9 = 33", "18 = 225" (1-based iBUG)
-    assert m.n_vertices == 3448 and m.exp_names == ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
+    assert (
+        m.landmarks68[8] == 33 and m.landmarks68[17] == 225
+    )  # "9 = 33", "18 = 225" (1-based iBUG)
+    assert m.n_vertices == 3448 and m.exp_names == (
+        "anger",
+        "disgust",
+        "fear",
+        "happiness",
+        "sadness",
+        "surprise",
+    )
     v = m.mean[m.triangles]
-    assert (np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])[:, 2] > 0).mean() > 0.9  # eos winds counter-clockwise (98.8 %)
+    assert (
+        np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])[:, 2] > 0
+    ).mean() > 0.9  # eos winds counter-clockwise (98.8 %)
 
 
 def test_model_without_landmarks_names_the_option(tmp_path):
@@ -201,7 +250,9 @@ def test_sha256_covers_priors_not_the_source_path(tmp_path):
     from dataclasses import replace
 
     m = load_model("starter")
-    assert replace(m, id_std=m.id_std * 2).sha256 != m.sha256  # a different prior is a different model
+    assert (
+        replace(m, id_std=m.id_std * 2).sha256 != m.sha256
+    )  # a different prior is a different model
     assert replace(m, source="/elsewhere/model.npz").sha256 == m.sha256
     assert load_model(m.save(tmp_path / "a.npz")).sha256 == m.sha256
 
@@ -209,19 +260,32 @@ def test_sha256_covers_priors_not_the_source_path(tmp_path):
 def test_3ddfa_v2_pickle_with_the_real_no_neck_mesh(ddfa_dir, shared_data, tmp_path):
     """The pkl itself is licence-gated: write one in its layout from the real BFM mean + no-neck ids."""
     cfg = shared_data / "3dmm" / "3DDFA_V2" / "configs"
-    u = (np.load(ddfa_dir / "train.configs" / "u_shp.npy") + np.load(ddfa_dir / "train.configs" / "u_exp.npy")).reshape(-1, 3)
+    u = (
+        np.load(ddfa_dir / "train.configs" / "u_shp.npy")
+        + np.load(ddfa_dir / "train.configs" / "u_exp.npy")
+    ).reshape(-1, 3)
     idx = np.load(cfg / "indices.npy")
     remap = -np.ones(len(u), np.int64)
     remap[idx] = np.arange(idx.size)
     kp = remap[np.load(ddfa_dir / "train.configs" / "keypoints_sim.npy")[::3] // 3]
     rng = np.random.default_rng(0)
-    d = {"u": u[idx].reshape(-1, 1).astype(np.float32), "w_shp": rng.normal(size=(3 * idx.size, 4)).astype(np.float32),
-         "w_exp": rng.normal(size=(3 * idx.size, 2)).astype(np.float32), "keypoints": (3 * kp[:, None] + np.arange(3)).reshape(-1)}
+    d = {
+        "u": u[idx].reshape(-1, 1).astype(np.float32),
+        "w_shp": rng.normal(size=(3 * idx.size, 4)).astype(np.float32),
+        "w_exp": rng.normal(size=(3 * idx.size, 2)).astype(np.float32),
+        "keypoints": (3 * kp[:, None] + np.arange(3)).reshape(-1),
+    }
     (tmp_path / "bfm_noneck_v3.pkl").write_bytes(pickle.dumps(d))
-    (tmp_path / "tri.pkl").symlink_to(cfg / "tri.pkl")  # the real [3, 76073] triangle file, not copied
+    (tmp_path / "tri.pkl").symlink_to(
+        cfg / "tri.pkl"
+    )  # the real [3, 76073] triangle file, not copied
     m = load_model(tmp_path / "bfm_noneck_v3.pkl")
     assert (m.n_vertices, len(m.triangles)) == (38365, 76073)
     v = m.mean[m.triangles]
     nz = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])[:, 2]
     assert (nz > 0).mean() > 0.9  # counter-clockwise seen from the front after the loader's flip
-    np.testing.assert_allclose(m.mean[m.landmarks68], u[np.load(ddfa_dir / "train.configs" / "keypoints_sim.npy")[::3] // 3] * 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(
+        m.mean[m.landmarks68],
+        u[np.load(ddfa_dir / "train.configs" / "keypoints_sim.npy")[::3] // 3] * 1e-3,
+        rtol=1e-6,
+    )

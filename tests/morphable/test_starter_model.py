@@ -1,4 +1,5 @@
 """The embedded starter model: format, anatomy, smooth modes, determinism, and how it renders."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -19,7 +20,9 @@ def model():
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("make_starter_model", ROOT / "tools" / "make_starter_model.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_starter_model", ROOT / "tools" / "make_starter_model.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -29,7 +32,11 @@ def test_keys_shapes_and_size(model):
     z = np.load(starter_model_path())
     v = z["mean"].shape[0]
     assert 3000 <= v <= 6000 and starter_model_path().stat().st_size < 3e6
-    assert z["id_basis"].shape[1] >= 10 and z["exp_basis"].shape[1] >= 10 and z["albedo_basis"].shape[1] >= 3
+    assert (
+        z["id_basis"].shape[1] >= 10
+        and z["exp_basis"].shape[1] >= 10
+        and z["albedo_basis"].shape[1] >= 3
+    )
     assert {"jaw_open", "smile", "brow_raise"} <= set(model.exp_names)
     assert model.albedo().min() >= 0 and model.albedo().max() <= 1
     np.testing.assert_allclose(np.linalg.norm(model.id_basis, axis=0), 1, atol=1e-5)
@@ -48,7 +55,9 @@ def test_landmarks_in_anatomical_order_and_mirrored(model):
 
 
 def test_modes_are_smooth_and_do_what_they_say(model):
-    edges = np.concatenate([model.triangles[:, [0, 1]], model.triangles[:, [1, 2]], model.triangles[:, [2, 0]]])
+    edges = np.concatenate(
+        [model.triangles[:, [0, 1]], model.triangles[:, [1, 2]], model.triangles[:, [2, 0]]]
+    )
     for k in range(model.n_exp):
         d = (model.exp_basis[:, k] * model.exp_std[k]).reshape(-1, 3)
         mag = np.linalg.norm(d, axis=1)
@@ -73,11 +82,19 @@ def test_modes_are_smooth_and_do_what_they_say(model):
 def test_mesh_is_manifold_with_front_facing_normals(model):
     from deocc_core.render.shading import vertex_normals
 
-    t = np.sort(np.concatenate([model.triangles[:, [0, 1]], model.triangles[:, [1, 2]], model.triangles[:, [2, 0]]]), 1)
+    t = np.sort(
+        np.concatenate(
+            [model.triangles[:, [0, 1]], model.triangles[:, [1, 2]], model.triangles[:, [2, 0]]]
+        ),
+        1,
+    )
     _, counts = np.unique(t, axis=0, return_counts=True)
     assert counts.max() <= 2
     v = model.mean
-    fn = np.cross(v[model.triangles[:, 1]] - v[model.triangles[:, 0]], v[model.triangles[:, 2]] - v[model.triangles[:, 0]])
+    fn = np.cross(
+        v[model.triangles[:, 1]] - v[model.triangles[:, 0]],
+        v[model.triangles[:, 2]] - v[model.triangles[:, 0]],
+    )
     big = np.linalg.norm(fn, axis=1) > 1e-6
     assert (fn[big, 2] > 0).mean() > 0.95  # counter-clockwise seen from the front
     assert vertex_normals(v, model.triangles)[model.landmarks68[30], 2] > 0.5
@@ -89,7 +106,9 @@ def test_generator_is_deterministic_and_asset_is_fresh(tmp_path):
     from deocc_core.morphable.model import save_npz_deterministic
 
     save_npz_deterministic(out, gen.make_starter_model())
-    assert out.read_bytes() == starter_model_path().read_bytes(), "assets/starter_model.npz is stale: rerun tools/make_starter_model.py"
+    assert out.read_bytes() == starter_model_path().read_bytes(), (
+        "assets/starter_model.npz is stale: rerun tools/make_starter_model.py"
+    )
 
 
 def test_frontal_render_looks_like_a_face(model, tmp_path):
@@ -104,6 +123,9 @@ def test_frontal_render_looks_like_a_face(model, tmp_path):
     ys, xs = np.nonzero(r.mask)
     assert 1.2 < np.ptp(ys) / np.ptp(xs) < 1.7
     lm = r.projected[model.landmarks68]
-    eye, lip = r.image[int(lm[37, 1]) + 2, int(lm[37, 0])], r.image[int(lm[51, 1]) + 3, int(lm[51, 0])]
+    eye, lip = (
+        r.image[int(lm[37, 1]) + 2, int(lm[37, 0])],
+        r.image[int(lm[51, 1]) + 3, int(lm[51, 0])],
+    )
     assert lip[0] > lip[1] + 40  # red lips
     assert (tmp_path / "starter_frontal.png").stat().st_size > 1000

@@ -1,4 +1,5 @@
 """Occluders on real faces: each class lands where it should; packs from real assets; regions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,12 +29,15 @@ def _cover(occ, lm, idx):
     return (occ[p[:, 1].clip(0, 127), p[:, 0].clip(0, 127)] > 20).mean()
 
 
-@pytest.mark.parametrize("cls,covered,free", [
-    (OccluderClass.MASK, [51, 57, 62], [37, 44]),
-    (OccluderClass.SUNGLASSES, [37, 38, 43, 44], [57]),
-    (OccluderClass.EYEGLASSES, [37, 44], [57]),
-    (OccluderClass.SCARF, [57, 8], [37, 44]),
-])
+@pytest.mark.parametrize(
+    "cls,covered,free",
+    [
+        (OccluderClass.MASK, [51, 57, 62], [37, 44]),
+        (OccluderClass.SUNGLASSES, [37, 38, 43, 44], [57]),
+        (OccluderClass.EYEGLASSES, [37, 44], [57]),
+        (OccluderClass.SCARF, [57, 8], [37, 44]),
+    ],
+)
 def test_anchored_classes_cover_their_landmarks(faces, cls, covered, free):
     rng = np.random.default_rng(3)
     hits, misses = [], []
@@ -50,7 +54,10 @@ def test_anchored_classes_cover_their_landmarks(faces, cls, covered, free):
 def test_cups_and_hands_cover_part_of_the_face(faces):
     rng = np.random.default_rng(0)
     for cls in (OccluderClass.CUP, OccluderClass.HAND):
-        fractions = [(composite_occluder(a.image, a.landmarks, rng, classes=[cls]).occ_mask > 127).mean() for a in faces]
+        fractions = [
+            (composite_occluder(a.image, a.landmarks, rng, classes=[cls]).occ_mask > 127).mean()
+            for a in faces
+        ]
         assert 0.02 < np.median(fractions) < 0.6
 
 
@@ -90,12 +97,17 @@ def test_region_rules_on_drawn_masks():
     lm[17:27] = np.stack([np.linspace(12, 52, 10), np.full(10, 14)], 1)
     lm[27:31] = np.stack([np.full(4, 32), np.linspace(20, 34, 4)], 1)
     lm[31:36] = np.stack([np.linspace(27, 37, 5), np.full(5, 38)], 1)
-    lm[36:48] = np.stack([np.r_[np.linspace(16, 26, 6), np.linspace(38, 48, 6)], np.full(12, 22)], 1)
+    lm[36:48] = np.stack(
+        [np.r_[np.linspace(16, 26, 6), np.linspace(38, 48, 6)], np.full(12, 22)], 1
+    )
     lm[48:68] = np.stack([np.linspace(24, 40, 20), np.full(20, 48)], 1)
     occ = np.zeros((64, 64), np.uint8)
-    left = occ.copy(); left[:, :32] = 255
-    upper = occ.copy(); upper[:26] = 255
-    most = occ.copy(); most[:, :] = 255
+    left = occ.copy()
+    left[:, :32] = 255
+    upper = occ.copy()
+    upper[:26] = 255
+    most = occ.copy()
+    most[:, :] = 255
     assert classify_region(left, lm) == Region.LEFT_RIGHT_HALF
     assert classify_region(upper, lm) == Region.UPPER
     assert classify_region(most, lm) == Region.THREE_QUARTERS
@@ -104,8 +116,16 @@ def test_region_rules_on_drawn_masks():
 
 def test_two_occluders_union_their_masks(faces):
     a = faces[0]
-    one = composite_occluder(a.image, a.landmarks, np.random.default_rng(5), classes=[OccluderClass.SUNGLASSES])
-    two = composite_occluder(a.image, a.landmarks, np.random.default_rng(5), classes=[OccluderClass.SUNGLASSES, OccluderClass.MASK], count=2)
+    one = composite_occluder(
+        a.image, a.landmarks, np.random.default_rng(5), classes=[OccluderClass.SUNGLASSES]
+    )
+    two = composite_occluder(
+        a.image,
+        a.landmarks,
+        np.random.default_rng(5),
+        classes=[OccluderClass.SUNGLASSES, OccluderClass.MASK],
+        count=2,
+    )
     assert (two.occ_mask > 20).sum() > (one.occ_mask > 20).sum()
 
 
@@ -113,7 +133,9 @@ def test_asset_pack_errors_are_clear(tmp_path):
     from deocc_core.errors import InputError
 
     (tmp_path / "masks").mkdir()
-    (tmp_path / "masks" / "masks.cfg").write_text("[surgical]\ntemplate: masks/t.png\nmask_a: 1, 2\n")
+    (tmp_path / "masks" / "masks.cfg").write_text(
+        "[surgical]\ntemplate: masks/t.png\nmask_a: 1, 2\n"
+    )
     with pytest.raises(InputError, match=r"\[surgical\]: missing anchor mask_b"):
         load_asset_packs(tmp_path)
     other = tmp_path / "flat"
@@ -133,7 +155,10 @@ def test_contact_sheet_of_all_classes_on_real_faces(faces, tmp_path):
     from deocc_core.viz import image_grid
 
     rng = np.random.default_rng(0)
-    rows = [[composite_occluder(a.image, a.landmarks, rng, classes=[c]).image for c in OccluderClass] for a in faces[:3]]
+    rows = [
+        [composite_occluder(a.image, a.landmarks, rng, classes=[c]).image for c in OccluderClass]
+        for a in faces[:3]
+    ]
     sheet = image_grid(rows)
     cv2.imwrite(str(tmp_path / "contact_sheet.png"), sheet[:, :, ::-1])
     assert sheet.shape[1] > 6 * 128
@@ -153,7 +178,9 @@ def test_unmasked_pixels_are_bit_exact_and_every_change_is_masked(faces):
 def test_hands_are_skin_coloured(faces):
     rng = np.random.default_rng(5)
     for _ in range(12):
-        occ = composite_occluder(faces[0].image, faces[0].landmarks, rng, classes=[OccluderClass.HAND])
+        occ = composite_occluder(
+            faces[0].image, faces[0].landmarks, rng, classes=[OccluderClass.HAND]
+        )
         px = occ.image[occ.occ_mask > 250].astype(np.float64)
         r, g, b = np.median(px, axis=0)
         assert r >= g >= b - 2, (r, g, b)  # skin: red >= green >= blue, never teal or violet

@@ -1,4 +1,5 @@
 """Rasterizer: reference comparison, coverage rules, culling/winding, clipping, sizes, Z order."""
+
 from __future__ import annotations
 
 import cv2
@@ -43,7 +44,9 @@ def test_matches_a_slow_reference_rasterizer_on_random_meshes(cull):
     rng = np.random.default_rng(1)
     for _ in range(4):
         # quarter-pixel grid: many centres fall exactly on edges and vertices, exercising ties
-        p = np.concatenate([rng.integers(-8, 64, (12, 2)) / 4, rng.integers(0, 40, (12, 1)) / 8], 1).astype(np.float32)
+        p = np.concatenate(
+            [rng.integers(-8, 64, (12, 2)) / 4, rng.integers(0, 40, (12, 1)) / 8], 1
+        ).astype(np.float32)
         tris = rng.integers(0, 12, (10, 3)).astype(np.int32)
         r = rasterize(p, tris, 13, 11, cull_backfaces=cull)
         depth, tri_id = reference_rasterize(p.astype(np.float64), tris, 13, 11, cull)
@@ -60,8 +63,12 @@ def test_shared_edges_are_drawn_once_and_nearer_triangle_wins():
     both = rasterize(np.concatenate([v, v + [0, 0, 5]]), np.concatenate([quad, quad + 4]), 16, 16)
     np.testing.assert_allclose(both.depth[both.covered], 5, atol=1e-5)
     assert (both.tri_id[both.covered] >= 2).all()
-    tilted = v + np.array([[0, 0, 0], [0, 0, 10], [0, 0, 10], [0, 0, 0]], np.float32)  # crosses z=5 mid-way
-    cross = rasterize(np.concatenate([tilted, v + [0, 0, 5]]), np.concatenate([quad, quad + 4]), 16, 16)
+    tilted = v + np.array(
+        [[0, 0, 0], [0, 0, 10], [0, 0, 10], [0, 0, 0]], np.float32
+    )  # crosses z=5 mid-way
+    cross = rasterize(
+        np.concatenate([tilted, v + [0, 0, 5]]), np.concatenate([quad, quad + 4]), 16, 16
+    )
     assert (cross.tri_id[3, 4:8] >= 2).all() and (cross.tri_id[11, 4:8] < 2).all()
 
 
@@ -72,19 +79,28 @@ def test_backface_culling_follows_the_documented_winding():
     front = rasterize(img, np.array([[0, 1, 2]]), 16, 16)
     back = rasterize(img, np.array([[0, 2, 1]]), 16, 16)
     assert front.covered.sum() > 20 and back.covered.sum() == 0
-    assert rasterize(img, np.array([[0, 2, 1]]), 16, 16, cull_backfaces=False).covered.sum() == front.covered.sum()
-    degenerate = rasterize(np.array([[0, 0, 0], [5, 5, 0], [10, 10, 0]], np.float32), np.array([[0, 1, 2]]), 16, 16)
+    assert (
+        rasterize(img, np.array([[0, 2, 1]]), 16, 16, cull_backfaces=False).covered.sum()
+        == front.covered.sum()
+    )
+    degenerate = rasterize(
+        np.array([[0, 0, 0], [5, 5, 0], [10, 10, 0]], np.float32), np.array([[0, 1, 2]]), 16, 16
+    )
     assert degenerate.covered.sum() == 0
 
 
 def test_partly_outside_triangles_are_clipped_with_correct_coverage():
-    p = np.array([[-50, -50, 1], [-50, 60, 1], [60, -50, 1]], np.float32)  # covers x + y < 10 in frame
+    p = np.array(
+        [[-50, -50, 1], [-50, 60, 1], [60, -50, 1]], np.float32
+    )  # covers x + y < 10 in frame
     r = rasterize(p, np.array([[0, 1, 2]]), 8, 8)
     ys, xs = np.mgrid[:8, :8]
     assert ((r.covered) == (xs + ys < 10)).all()
     far = rasterize(p + [1000, 0, 0], np.array([[0, 1, 2]]), 8, 8)
     assert far.covered.sum() == 0
-    nan = rasterize(np.array([[np.nan, 0, 0], [0, 9, 0], [9, 0, 0]], np.float32), np.array([[0, 1, 2]]), 8, 8)
+    nan = rasterize(
+        np.array([[np.nan, 0, 0], [0, 9, 0], [9, 0, 0]], np.float32), np.array([[0, 1, 2]]), 8, 8
+    )
     assert nan.covered.sum() == 0
 
 
@@ -117,12 +133,21 @@ def uv_sphere(n_lat: int = 24, n_lon: int = 48):
     th = np.linspace(0, np.pi, n_lat + 1)[1:-1]
     ph = np.linspace(0, 2 * np.pi, n_lon, endpoint=False)
     t, f = np.meshgrid(th, ph, indexing="ij")
-    v = np.concatenate([[[0, 1, 0]], np.stack([np.sin(t) * np.cos(f), np.cos(t), -np.sin(t) * np.sin(f)], -1).reshape(-1, 3), [[0, -1, 0]]])
+    v = np.concatenate(
+        [
+            [[0, 1, 0]],
+            np.stack([np.sin(t) * np.cos(f), np.cos(t), -np.sin(t) * np.sin(f)], -1).reshape(-1, 3),
+            [[0, -1, 0]],
+        ]
+    )
     idx = lambda i, j: 1 + i * n_lon + j % n_lon  # noqa: E731
     tris = [[0, idx(0, j), idx(0, j + 1)] for j in range(n_lon)]
     for i in range(n_lat - 2):
         for j in range(n_lon):
-            tris += [[idx(i, j), idx(i + 1, j), idx(i + 1, j + 1)], [idx(i, j), idx(i + 1, j + 1), idx(i, j + 1)]]
+            tris += [
+                [idx(i, j), idx(i + 1, j), idx(i + 1, j + 1)],
+                [idx(i, j), idx(i + 1, j + 1), idx(i, j + 1)],
+            ]
     last = len(v) - 1
     tris += [[last, idx(n_lat - 2, j + 1), idx(n_lat - 2, j)] for j in range(n_lon)]
     tris = np.array(tris, np.int32)
@@ -135,13 +160,23 @@ def uv_sphere(n_lat: int = 24, n_lon: int = 48):
 
 def test_convex_mesh_silhouette_is_the_filled_hull_and_culling_keeps_it():
     v, tris = uv_sphere()
-    p = np.stack([100 + 60 * v[:, 0] + 7 * v[:, 1], 90 - 60 * v[:, 1], 60 * v[:, 2]], 1).astype(np.float32)
+    p = np.stack([100 + 60 * v[:, 0] + 7 * v[:, 1], 90 - 60 * v[:, 1], 60 * v[:, 2]], 1).astype(
+        np.float32
+    )
     r = rasterize(p, tris, 181, 203)
     hull = np.zeros((181, 203), np.uint8)
-    cv2.fillConvexPoly(hull, np.round(cv2.convexHull(np.ascontiguousarray(p[:, :2]))[:, 0] * 16).astype(np.int32), 255, cv2.LINE_8, 4)
+    cv2.fillConvexPoly(
+        hull,
+        np.round(cv2.convexHull(np.ascontiguousarray(p[:, :2]))[:, 0] * 16).astype(np.int32),
+        255,
+        cv2.LINE_8,
+        4,
+    )
     k = np.ones((3, 3), np.uint8)
     assert not (r.mask & ~cv2.dilate(hull, k)).any() and not (cv2.erode(hull, k) & ~r.mask).any()
     r_all = rasterize(p, tris, 181, 203, cull_backfaces=False)
-    assert (r_all.mask == r.mask).all() and (r.depth[r.covered] >= -1e-3).all()  # only the near half is seen
+    assert (r_all.mask == r.mask).all() and (
+        r.depth[r.covered] >= -1e-3
+    ).all()  # only the near half is seen
     vis = vertex_visibility(r, p)
     assert vis[p[:, 2] > 5].all() and not vis[p[:, 2] < -10].any()  # one 7.5-degree ring of slack

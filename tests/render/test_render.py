@@ -1,4 +1,5 @@
 """Rasterizer coverage and depth order, the face render and its mask on a real fit, OBJ."""
+
 from __future__ import annotations
 
 import cv2
@@ -25,9 +26,16 @@ def test_render_of_a_real_fit_covers_the_face(sfm_dir, aflw_dir, tmp_path):
 
 def test_far_side_is_hidden_on_a_profile():
     m = load_model("starter")
-    r = render_face(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(0.8, 0, np.radians(70), 0, 128, 128)), 256, 256)
+    r = render_face(
+        m,
+        FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(0.8, 0, np.radians(70), 0, 128, 128)),
+        256,
+        256,
+    )
     lm_vis = r.visible[m.landmarks68]
-    assert lm_vis[36] and not lm_vis[45]  # nose turns to +x: the subject's right side faces the camera
+    assert (
+        lm_vis[36] and not lm_vis[45]
+    )  # nose turns to +x: the subject's right side faces the camera
 
 
 def test_obj_round_trip(tmp_path):
@@ -42,34 +50,68 @@ def test_obj_round_trip(tmp_path):
     tex = np.full((8, 8, 3), 200, np.uint8)
     p2 = write_obj(tmp_path / "tex.obj", m.mean, m.triangles, uv=uv, texture=tex)
     v2, t2, c2 = read_obj(p2)
-    assert c2 is None and (t2 == m.triangles).all() and (cv2.imread(str(tmp_path / "tex.png")) == 200).all()
+    assert (
+        c2 is None
+        and (t2 == m.triangles).all()
+        and (cv2.imread(str(tmp_path / "tex.png")) == 200).all()
+    )
     assert "map_Kd tex.png" in (tmp_path / "tex.mtl").read_text()
 
 
 def test_silhouette_matches_the_convex_hull_of_projected_vertices():
     m = load_model("starter")
     for yaw in (0, 45):
-        r = render_face(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(0.8, 0.1, np.radians(yaw), 0, 128, 128)), 256, 256)
+        r = render_face(
+            m,
+            FitParams(
+                np.zeros(m.n_id), np.zeros(m.n_exp), Pose(0.8, 0.1, np.radians(yaw), 0, 128, 128)
+            ),
+            256,
+            256,
+        )
         hull = np.zeros((256, 256), np.uint8)
-        cv2.fillConvexPoly(hull, cv2.convexHull(r.projected[:, :2].astype(np.float32)).astype(np.int32)[:, 0], 255)
+        cv2.fillConvexPoly(
+            hull, cv2.convexHull(r.projected[:, :2].astype(np.float32)).astype(np.int32)[:, 0], 255
+        )
         inside = (r.mask > 0) & (hull > 0)
-        assert inside.sum() >= 0.99 * (r.mask > 0).sum() and (r.mask > 0).sum() > 0.9 * (hull > 0).sum()
+        assert (
+            inside.sum() >= 0.99 * (r.mask > 0).sum()
+            and (r.mask > 0).sum() > 0.9 * (hull > 0).sum()
+        )
 
 
 def test_depth_orders_nose_before_cheeks_on_a_turned_head():
     m = load_model("starter")
-    r = render_face(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(0.8, 0, np.radians(30), 0, 128, 128)), 256, 256)
+    r = render_face(
+        m,
+        FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(0.8, 0, np.radians(30), 0, 128, 128)),
+        256,
+        256,
+    )
     z = r.projected[:, 2]
     lm = m.landmarks68
-    assert z[lm[30]] > z[lm[0]] and z[lm[30]] > z[lm[16]] and z[lm[2]] > z[lm[14]]  # near cheek (subject right) before far
+    assert (
+        z[lm[30]] > z[lm[0]] and z[lm[30]] > z[lm[16]] and z[lm[2]] > z[lm[14]]
+    )  # near cheek (subject right) before far
 
 
 def test_every_loaded_model_is_front_facing_so_culling_keeps_the_face(sfm_dir, ddfa_dir):
     from deocc_core.morphable.camera import project
     from deocc_core.render.raster import rasterize
 
-    for m in (load_model("starter"), load_model(sfm_dir / "sfm_shape_3448.bin"), load_model(ddfa_dir)):
+    for m in (
+        load_model("starter"),
+        load_model(sfm_dir / "sfm_shape_3448.bin"),
+        load_model(ddfa_dir),
+    ):
         for yaw in (0, 40):
-            p = project(m.mean, Pose(0.6 * 256 / float(np.ptp(m.mean[:, 0])), 0, np.radians(yaw), 0, 128, 128))
+            p = project(
+                m.mean,
+                Pose(0.6 * 256 / float(np.ptp(m.mean[:, 0])), 0, np.radians(yaw), 0, 128, 128),
+            )
             culled = rasterize(p, m.triangles, 256, 256).covered.sum()
-            assert culled >= 0.995 * rasterize(p, m.triangles, 256, 256, cull_backfaces=False).covered.sum() > 0
+            assert (
+                culled
+                >= 0.995 * rasterize(p, m.triangles, 256, 256, cull_backfaces=False).covered.sum()
+                > 0
+            )

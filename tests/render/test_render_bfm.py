@@ -1,4 +1,5 @@
 """The renderer on the real BFM mean mesh (3DDFA u_shp + u_exp, tri.mat): winding, blob, occlusion."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +18,10 @@ from deocc_core.render.shading import DEFAULT_SH, shade_sh, vertex_normals
 @pytest.fixture(scope="module")
 def bfm(ddfa_dir: Path):
     """Mean BFM vertices [53215, 3] (model units, centred) and tri.mat triangles, 0-based, AS STORED."""
-    v = (np.load(ddfa_dir / "train.configs" / "u_shp.npy") + np.load(ddfa_dir / "train.configs" / "u_exp.npy")).reshape(-1, 3)
+    v = (
+        np.load(ddfa_dir / "train.configs" / "u_shp.npy")
+        + np.load(ddfa_dir / "train.configs" / "u_exp.npy")
+    ).reshape(-1, 3)
     tri = loadmat(ddfa_dir / "visualize" / "tri.mat")["tri"].T.astype(np.int32) - 1
     return (v - v.mean(0)).astype(np.float32), tri
 
@@ -47,8 +51,12 @@ def test_bfm_mean_face_renders_as_one_face_shaped_blob(bfm, yaw, tmp_path):
     assert n_labels == 2  # background + one face
     ys, xs = np.nonzero(r.mask)
     h, w = np.ptp(ys) + 1, np.ptp(xs) + 1
-    assert 0.15 < r.covered.mean() < 0.4 and 1.0 < h / w < 1.6  # taller than wide, a face not a frame
-    n = vertex_normals(v, tri) @ rotation_matrix(pose.pitch, pose.yaw, pose.roll).T.astype(np.float32)
+    assert (
+        0.15 < r.covered.mean() < 0.4 and 1.0 < h / w < 1.6
+    )  # taller than wide, a face not a frame
+    n = vertex_normals(v, tri) @ rotation_matrix(pose.pitch, pose.yaw, pose.roll).T.astype(
+        np.float32
+    )
     img = interpolate(r, shade_sh(np.full_like(v, 0.7), n, DEFAULT_SH))
     assert img[r.covered].min() > 0.05  # lit everywhere from the front: normals point outward
     cv2.imwrite(str(tmp_path / f"bfm_yaw{yaw}.png"), (img * 255).astype(np.uint8))
@@ -62,7 +70,11 @@ def test_bfm_nose_hides_the_far_cheek_at_45_degrees_yaw(bfm):
     tip = int(np.argmax(v[:, 2]))
     nose = np.linalg.norm(v - v[tip], axis=1) < 0.15 * np.ptp(v[:, 0])
     # far side for positive yaw: model +x (the nose turns to image +x, the +x cheek turns away)
-    cheek = (v[:, 0] > 0.1 * np.ptp(v[:, 0])) & (np.abs(v[:, 1] - v[tip, 1]) < 0.1 * np.ptp(v[:, 1])) & (v[:, 2] < v[tip, 2] - 0.2 * np.ptp(v[:, 2]))
+    cheek = (
+        (v[:, 0] > 0.1 * np.ptp(v[:, 0]))
+        & (np.abs(v[:, 1] - v[tip, 1]) < 0.1 * np.ptp(v[:, 1]))
+        & (v[:, 2] < v[tip, 2] - 0.2 * np.ptp(v[:, 2]))
+    )
     x, y = np.rint(p[cheek, 0]).astype(int), np.rint(p[cheek, 1]).astype(int)
     on_nose = nose[tri[r.tri_id[y, x]]].any(1) & (r.tri_id[y, x] >= 0)
     assert on_nose.sum() > 20  # cheek vertices that project where the nose won the Z-buffer

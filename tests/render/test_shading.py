@@ -1,10 +1,11 @@
 """Vertex normals and SH shading."""
+
 from __future__ import annotations
 
 import numpy as np
+from test_raster import uv_sphere
 
 from deocc_core.render.shading import light_sh, random_light_sh, sh_basis, shade_sh, vertex_normals
-from test_raster import uv_sphere
 
 
 def test_sphere_normals_point_outward_and_match_the_position():
@@ -20,7 +21,9 @@ def test_first_sh_coefficient_alone_gives_uniform_shading():
     n /= np.linalg.norm(n, axis=1, keepdims=True)
     out = shade_sh(np.full((500, 3), 0.6), n, [0.8] + [0] * 8)
     np.testing.assert_allclose(out, 0.48, atol=1e-6)
-    coloured = shade_sh(np.full((500, 3), 0.5), n, np.outer(np.eye(9)[0], [1.0, 0.5, 0.2]))  # [9, 3] light
+    coloured = shade_sh(
+        np.full((500, 3), 0.5), n, np.outer(np.eye(9)[0], [1.0, 0.5, 0.2])
+    )  # [9, 3] light
     np.testing.assert_allclose(coloured, np.broadcast_to([0.5, 0.25, 0.1], (500, 3)), atol=1e-6)
     assert sh_basis(n).shape == (500, 9)
 

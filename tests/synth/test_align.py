@@ -1,4 +1,5 @@
 """Face alignment on real AFLW2000-3D faces: the crop holds the face and inverts exactly."""
+
 from __future__ import annotations
 
 import numpy as np

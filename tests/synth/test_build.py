@@ -1,4 +1,5 @@
 """Shards and the build: round trip, atomicity, determinism, resume, ranks, verify, real sources."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _sample(rng, s=16, p=7):
     u8 = lambda *sh: rng.integers(0, 256, sh, dtype=np.uint8)  # noqa: E731
-    return Sample(u8(s, s, 3), u8(s, s, 3), u8(s, s, 3), u8(s, s), u8(s, s), rng.random((68, 2)).astype(np.float32),
-                  rng.random(p).astype(np.float32), 3, 1, "person 7", "a/b.jpg#0")
+    return Sample(
+        u8(s, s, 3),
+        u8(s, s, 3),
+        u8(s, s, 3),
+        u8(s, s),
+        u8(s, s),
+        rng.random((68, 2)).astype(np.float32),
+        rng.random(p).astype(np.float32),
+        3,
+        1,
+        "person 7",
+        "a/b.jpg#0",
+    )
 
 
 def test_round_trip_of_every_field(tmp_path):
@@ -58,7 +70,15 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 
 def test_build_is_deterministic_verifiable_and_guarded(tiny_shards, tmp_path):
-    cfg = BuildConfig(source="synthetic", out=str(tmp_path / "again"), size=64, per_shard=12, n_synthetic=48, test_fraction=0.25, seed=0)
+    cfg = BuildConfig(
+        source="synthetic",
+        out=str(tmp_path / "again"),
+        size=64,
+        per_shard=12,
+        n_synthetic=48,
+        test_fraction=0.25,
+        seed=0,
+    )
     build(cfg)
     assert _hashes(tiny_shards) == _hashes(tmp_path / "again")
     m = read_manifest(tiny_shards)
@@ -84,7 +104,9 @@ def test_verify_catches_corruption_and_shared_identities(tiny_shards, tmp_path):
 
 
 def test_ranks_cover_every_shard_once_and_merge(tiny_shards, tmp_path):
-    base = dict(source="synthetic", size=64, per_shard=12, n_synthetic=48, test_fraction=0.25, seed=0)
+    base = dict(
+        source="synthetic", size=64, per_shard=12, n_synthetic=48, test_fraction=0.25, seed=0
+    )
     for r in (0, 1):
         build(BuildConfig(**base, out=str(tmp_path / f"rank{r}"), rank=r, world_size=2))
     r0, r1 = _hashes(tmp_path / "rank0"), _hashes(tmp_path / "rank1")
@@ -95,10 +117,30 @@ def test_ranks_cover_every_shard_once_and_merge(tiny_shards, tmp_path):
 
 def test_killed_build_resumes_to_the_same_shards(tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "tools.synth_occ", "build", "--source", "synthetic", "--out", str(out), "--size", "64",
-           "--per-shard", "6", "--n-synthetic", "60", "--workers", "1", "--seed", "3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tools.synth_occ",
+        "build",
+        "--source",
+        "synthetic",
+        "--out",
+        str(out),
+        "--size",
+        "64",
+        "--per-shard",
+        "6",
+        "--n-synthetic",
+        "60",
+        "--workers",
+        "1",
+        "--seed",
+        "3",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("*.json"))) < 2 and proc.poll() is None:
         time.sleep(0.05)
@@ -107,19 +149,36 @@ def test_killed_build_resumes_to_the_same_shards(tmp_path):
     done_before = len(list(out.glob("*-*.json")))
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
     full = tmp_path / "full"
-    build(BuildConfig(source="synthetic", out=str(full), size=64, per_shard=6, n_synthetic=60, seed=3))
+    build(
+        BuildConfig(source="synthetic", out=str(full), size=64, per_shard=6, n_synthetic=60, seed=3)
+    )
     assert done_before >= 1 and _hashes(out) == _hashes(full)
     assert not list(out.glob("*.partial"))
 
 
 def test_build_from_real_aflw_photos(aflw_dir, tmp_path):
-    r = build(BuildConfig(source="aflw2000-3d", root=str(aflw_dir), out=str(tmp_path), size=64, per_shard=32, per_face=2, test_fraction=0.3, max_yaw=60))
+    r = build(
+        BuildConfig(
+            source="aflw2000-3d",
+            root=str(aflw_dir),
+            out=str(tmp_path),
+            size=64,
+            per_shard=32,
+            per_face=2,
+            test_fraction=0.3,
+            max_yaw=60,
+        )
+    )
     total = sum(r.samples.values())
-    assert total >= 16 and r.skipped_inputs.get("yaw beyond --max-yaw", 0) >= 1  # 3 of 13 faces are turned > 60°
+    assert (
+        total >= 16 and r.skipped_inputs.get("yaw beyond --max-yaw", 0) >= 1
+    )  # 3 of 13 faces are turned > 60°
     shard = sorted(tmp_path.glob("*.h5"))[0]
     with ShardReader(shard) as rd:
         s = rd.sample(0)
         inner = np.round(s.landmarks[17:]).astype(int).clip(0, 63)
-        assert (s.face_mask[inner[:, 1], inner[:, 0]] == 255).mean() > 0.9  # the fitted render covers the face
+        assert (
+            s.face_mask[inner[:, 1], inner[:, 0]] == 255
+        ).mean() > 0.9  # the fitted render covers the face
         assert (s.occ_mask > 0).any() and not np.array_equal(s.occluded, s.gt)
         assert json.loads(rd.attrs["config"])["source"] == "aflw2000-3d"

@@ -1,4 +1,5 @@
 """synth-occ preview / verify / inspect / merge through the real CLI (typer), on real photos."""
+
 from __future__ import annotations
 
 import shutil
@@ -13,10 +14,27 @@ runner = CliRunner()
 
 def test_preview_sheet_from_real_aflw_photos(aflw_dir, tmp_path):
     out = tmp_path / "sheet.png"
-    r = runner.invoke(app, ["preview", "--source", "aflw2000-3d", "--root", str(aflw_dir), "--n", "4", "--size", "64", "--out", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "preview",
+            "--source",
+            "aflw2000-3d",
+            "--root",
+            str(aflw_dir),
+            "--n",
+            "4",
+            "--size",
+            "64",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     sheet = cv2.imread(str(out))
-    assert sheet is not None and sheet.shape[0] >= 4 * 64 and sheet.shape[1] >= 5 * 64  # 4 rows of 5 panels
+    assert (
+        sheet is not None and sheet.shape[0] >= 4 * 64 and sheet.shape[1] >= 5 * 64
+    )  # 4 rows of 5 panels
 
 
 def test_verify_exit_code_inspect_grid_and_merge(tiny_shards, tmp_path):

@@ -1,4 +1,5 @@
 """Merging rank folders keeps the planned shard count, so a missing rank shows as incomplete."""
+
 from __future__ import annotations
 
 from deocc_core.synth.manifest import merge_folders, read_manifest

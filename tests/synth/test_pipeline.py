@@ -1,4 +1,5 @@
 """Build pipeline guards: ranks sharing one folder, unwritable output, bad rank."""
+
 from __future__ import annotations
 
 import pytest
@@ -46,7 +47,9 @@ def test_wrong_root_layout_fails_before_writing_any_shard(tmp_path):
 
 
 def test_test_count_holds_out_whole_identities(tmp_path):
-    r = build(BuildConfig(**{**BASE, "test_fraction": 0.0}, out=str(tmp_path / "tc"), test_count=10))
+    r = build(
+        BuildConfig(**{**BASE, "test_fraction": 0.0}, out=str(tmp_path / "tc"), test_count=10)
+    )
     m = r.manifest["splits"]
     assert m["test"]["samples"] >= 10 and m["train"]["samples"] + m["test"]["samples"] == 48
     assert m["test"]["identities"] >= 1 and m["train"]["identities"] >= 1
@@ -59,8 +62,16 @@ def test_synthetic_faces_with_a_shape_only_model(sfm_dir, tmp_path):
     """The real Surrey SFM (no albedo) fits and renders; the starter model supplies the faces."""
     from deocc_core.synth.shards import open_shard
 
-    r = build(BuildConfig(source="synthetic", out=str(tmp_path), size=64, per_shard=8, n_synthetic=6,
-                          model=str(sfm_dir / "sfm_shape_3448.bin")))
+    r = build(
+        BuildConfig(
+            source="synthetic",
+            out=str(tmp_path),
+            size=64,
+            per_shard=8,
+            n_synthetic=6,
+            model=str(sfm_dir / "sfm_shape_3448.bin"),
+        )
+    )
     assert sum(r.samples.values()) >= 4 and r.manifest["model"]["name"] == "sfm_shape_3448"
     with open_shard(sorted(tmp_path.glob("*.h5"))[0]) as rd:
         s = rd.sample(0)

@@ -1,4 +1,5 @@
 """Shard reader validation and batch reads (round trip / atomicity: test_build.py)."""
+
 from __future__ import annotations
 
 import h5py
@@ -14,14 +15,31 @@ def _write(path, n=4, s=8, p=5):
     u8 = lambda *sh: rng.integers(0, 256, sh, dtype=np.uint8)  # noqa: E731
     with ShardWriter(path, s, p, n + 2, {"split": "test", "shard_index": 3}) as w:
         for i in range(n):
-            w.add(Sample(u8(s, s, 3), u8(s, s, 3), u8(s, s, 3), u8(s, s), u8(s, s), rng.random((68, 2)).astype(np.float32),
-                         rng.random(p).astype(np.float32), i % 3, i % 2, f"id{i}", f"k/{i}.jpg#0"))
+            w.add(
+                Sample(
+                    u8(s, s, 3),
+                    u8(s, s, 3),
+                    u8(s, s, 3),
+                    u8(s, s),
+                    u8(s, s),
+                    rng.random((68, 2)).astype(np.float32),
+                    rng.random(p).astype(np.float32),
+                    i % 3,
+                    i % 2,
+                    f"id{i}",
+                    f"k/{i}.jpg#0",
+                )
+            )
     return path
 
 
 def test_batch_matches_per_sample_reads_and_shrinks_to_count(tmp_path):
     with open_shard(_write(tmp_path / "test-00003.h5")) as r:
-        assert len(r) == 4 and r.attrs["format_version"] == FORMAT_VERSION and r.attrs["shard_index"] == 3
+        assert (
+            len(r) == 4
+            and r.attrs["format_version"] == FORMAT_VERSION
+            and r.attrs["shard_index"] == 3
+        )
         b = r.batch(1, 4)
         for j, i in enumerate(range(1, 4)):
             s = r.sample(i)
@@ -47,7 +65,19 @@ def test_reader_rejects_other_versions_missing_keys_and_files(tmp_path):
 def test_writer_refuses_wrong_shapes_and_overflow(tmp_path):
     p = tmp_path / "train-00000.h5"
     z = lambda *s: np.zeros(s, np.uint8)  # noqa: E731
-    good = Sample(z(8, 8, 3), z(8, 8, 3), z(8, 8, 3), z(8, 8), z(8, 8), np.zeros((68, 2), np.float32), np.zeros(5, np.float32), 0, 0, "a", "b")
+    good = Sample(
+        z(8, 8, 3),
+        z(8, 8, 3),
+        z(8, 8, 3),
+        z(8, 8),
+        z(8, 8),
+        np.zeros((68, 2), np.float32),
+        np.zeros(5, np.float32),
+        0,
+        0,
+        "a",
+        "b",
+    )
     with pytest.raises(FormatError, match="face_mask"):
         with ShardWriter(p, 8, 5, 2) as w:
             w.add(Sample(**{**good.__dict__, "face_mask": z(8, 9)}))
@@ -78,6 +108,8 @@ def test_verify_reports_wrong_dtype_after_rehash(tiny_shards, tmp_path):
     info = json.loads(side.read_text())
     info["sha256"] = file_sha256(shard)
     side.write_text(json.dumps(info))
-    collect_manifest(bad, expected=json.loads((tiny_shards / "manifest.json").read_text())["planned_shards"])
+    collect_manifest(
+        bad, expected=json.loads((tiny_shards / "manifest.json").read_text())["planned_shards"]
+    )
     problems = verify_shards(bad)
     assert problems == [f"{shard}: landmarks has dtype float64, expected float32"]

@@ -1,4 +1,5 @@
 """Face sources, alignment and identity-disjoint splits on real folders."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,9 @@ def test_aflw_source_reads_every_annotated_image(aflw_dir):
     src = make_source("aflw2000-3d", aflw_dir)
     assert len(src.keys()) == 13
     rec = src.load(src.keys()[0])[0]
-    assert rec.image.dtype == np.uint8 and rec.landmarks.shape == (68, 2) and rec.yaw_deg is not None
+    assert (
+        rec.image.dtype == np.uint8 and rec.landmarks.shape == (68, 2) and rec.yaw_deg is not None
+    )
 
 
 def test_300w_lp_identity_groups_views(lp300w_dir):
@@ -49,8 +52,17 @@ def test_folder_with_corrupt_truncated_and_text_files_keeps_the_good_faces(aflw_
     (tmp_path / "badside.pts").write_text("version: 1\nn_points: 2\n{\n1 2\n3 4\n}\n")
     tally = SkipTally()
     recs = list(iter_faces(make_source("folder", tmp_path), tally=tally))
-    assert sorted(r.source_key for r in recs) == ["image00050.jpg", "image00081.jpg", "nosidecar.jpg#0"]
-    assert dict(tally.counts) == {"not an image": 1, "unreadable": 1, "truncated": 1, "bad annotation": 1}
+    assert sorted(r.source_key for r in recs) == [
+        "image00050.jpg",
+        "image00081.jpg",
+        "nosidecar.jpg#0",
+    ]
+    assert dict(tally.counts) == {
+        "not an image": 1,
+        "unreadable": 1,
+        "truncated": 1,
+        "bad annotation": 1,
+    }
     with pytest.raises(InputError):
         list(iter_faces(make_source("folder", tmp_path), strict=True))
 
@@ -74,7 +86,10 @@ def test_source_errors(tmp_path):
 
 def test_synthetic_source_is_deterministic_and_centred():
     m = load_model("starter")
-    a, b = (make_source("synthetic", model=m, n=4, size=96, seed=5).load("syn0000002")[0] for _ in range(2))
+    a, b = (
+        make_source("synthetic", model=m, n=4, size=96, seed=5).load("syn0000002")[0]
+        for _ in range(2)
+    )
     assert (a.image == b.image).all() and a.identity == "syn-id000000"
     assert (a.landmarks > 5).all() and (a.landmarks < 91).all()
     assert a.params is None and a.true_params is not None  # the pipeline must fit, not copy GT

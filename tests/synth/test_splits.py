@@ -1,4 +1,5 @@
 """Identity-disjoint hashed splits, exact-N test choice, checksummed lists, pose filter."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """A few GAN steps on one fixed batch of real shard samples drive the L1 term down."""
+
 from __future__ import annotations
 
 import torch
@@ -10,8 +11,18 @@ from deocc_core.train.trainer import _Run
 
 def test_steps_on_a_fixed_batch_reduce_l1(tiny_shards, tmp_path):
     torch.manual_seed(0)
-    cfg = TrainConfig(shards=str(tiny_shards), out=str(tmp_path / "run"), size=64, ngf=8, ndf=8, workers=0, max_steps=100,
-                      lr_stage1=1e-3, val_fraction=0.2, seed=2)
+    cfg = TrainConfig(
+        shards=str(tiny_shards),
+        out=str(tmp_path / "run"),
+        size=64,
+        ngf=8,
+        ndf=8,
+        workers=0,
+        max_steps=100,
+        lr_stage1=1e-3,
+        val_fraction=0.2,
+        seed=2,
+    )
     run = _Run(cfg, resume=False)
     batch = next(iter(DataLoader(run.train_set, batch_size=5)))
     l1 = [run.train_step(batch)["loss_l1"] for _ in range(12)]

@@ -1,5 +1,6 @@
 """A checkpoint missing a part is refused on --resume and the run's checkpoint is left untouched;
 training-batch sample grids are written."""
+
 from __future__ import annotations
 
 import cv2
@@ -11,8 +12,21 @@ from deocc_core.train import TrainConfig, train
 
 
 def _cfg(shards, out, **kw):
-    return TrainConfig(shards=str(shards), out=str(out), size=64, ngf=8, ndf=8, workers=0, val_every=1000, checkpoint_every=1000,
-                       log_every=1000, val_fraction=0.2, deterministic=True, seed=7, **kw)
+    return TrainConfig(
+        shards=str(shards),
+        out=str(out),
+        size=64,
+        ngf=8,
+        ndf=8,
+        workers=0,
+        val_every=1000,
+        checkpoint_every=1000,
+        log_every=1000,
+        val_fraction=0.2,
+        deterministic=True,
+        seed=7,
+        **kw,
+    )
 
 
 def test_resume_from_checkpoint_missing_a_part_is_refused(tiny_shards, tmp_path):

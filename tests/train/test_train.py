@@ -1,4 +1,5 @@
 """Trainer on tiny real shards: loader partitioning, losses, stages, exact resume, DDP, checkpoints."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,20 @@ from deocc_core.train.losses import TVLoss
 
 
 def _cfg(shards, out, **kw):
-    base = dict(shards=str(shards), out=str(out), size=64, ngf=8, ndf=8, workers=0, val_every=1000, checkpoint_every=1000,
-                log_every=1, val_fraction=0.2, deterministic=True, seed=1)
+    base = dict(
+        shards=str(shards),
+        out=str(out),
+        size=64,
+        ngf=8,
+        ndf=8,
+        workers=0,
+        val_every=1000,
+        checkpoint_every=1000,
+        log_every=1,
+        val_fraction=0.2,
+        deterministic=True,
+        seed=1,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -37,23 +50,36 @@ def test_two_workers_yield_every_sample_once_per_epoch(tiny_shards):
 
 def test_nets_shapes_and_tv_gradcheck():
     assert define_generator(128, ngf=8)(torch.zeros(1, 6, 128, 128)).shape == (1, 3, 128, 128)
-    assert UnetGenerator(3, 3, num_downs=8, ngf=4)(torch.zeros(1, 3, 256, 256)).shape == (1, 3, 256, 256)
+    assert UnetGenerator(3, 3, num_downs=8, ngf=4)(torch.zeros(1, 3, 256, 256)).shape == (
+        1,
+        3,
+        256,
+        256,
+    )
     for s in (128, 256):
         d = Discriminator(3, size=s, ndf=8)
         assert d(torch.zeros(2, 3, s, s)).shape == (2, 1)
-        assert sum(isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2) for m in d.modules()) == (7 if s == 256 else 6)
+        assert sum(isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2) for m in d.modules()) == (
+            7 if s == 256 else 6
+        )
     x = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(TVLoss(), (x,))
 
 
 def test_training_lowers_l1_and_switches_stage(tiny_shards, tmp_path):
     r = train(_cfg(tiny_shards, tmp_path / "run", max_steps=16, stage2_steps=4, lr_stage1=1e-3))
-    lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines() if "loss_l1" in x]
+    lines = [
+        json.loads(x)
+        for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+        if "loss_l1" in x
+    ]
     first, last = [ln["loss_l1"] for ln in lines[:4]], [ln["loss_l1"] for ln in lines[-6:]]
     assert sum(last) / len(last) < sum(first) / len(first)
     s1 = [ln for ln in lines if ln["stage"] == 1]
     s2 = [ln for ln in lines if ln["stage"] == 2]
-    assert len(s2) == 4 and all(ln["lr"] == 1e-3 and "loss_tv" in ln and "loss_G_adv_l" not in ln for ln in s1)
+    assert len(s2) == 4 and all(
+        ln["lr"] == 1e-3 and "loss_tv" in ln and "loss_G_adv_l" not in ln for ln in s1
+    )
     assert all(ln["lr"] == 5e-5 and "loss_tv" not in ln and "loss_G_adv_l" in ln for ln in s2)
     assert r.latest.is_file() and (tmp_path / "run" / "samples").is_dir()
 
@@ -70,7 +96,9 @@ def test_resume_is_bit_exact(tiny_shards, tmp_path):
         assert all(torch.equal(v, b[net][k]) for k, v in a[net].items()), net
         sa, sb = a[f"opt_{net}"]["state"], b[f"opt_{net}"]["state"]
         assert sa.keys() == sb.keys()
-        assert all(torch.equal(sa[i][k], sb[i][k]) for i in sa for k in ("exp_avg", "exp_avg_sq", "step")), net
+        assert all(
+            torch.equal(sa[i][k], sb[i][k]) for i in sa for k in ("exp_avg", "exp_avg_sq", "step")
+        ), net
     assert torch.equal(a["rng"]["0"]["torch"], b["rng"]["0"]["torch"])
 
 
@@ -91,7 +119,13 @@ def test_run_folder_and_checkpoint_guards(tiny_shards, tiny_run, tmp_path):
 
 
 def _ddp_worker(rank, world, port, shards, out, q):
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     torch.set_num_threads(1)
     r = train(_cfg(shards, out, max_steps=3, stage2_steps=1, device="cpu"))
     q.put((rank, r.weights_sha256))
@@ -106,7 +140,10 @@ def test_ddp_two_ranks_on_cpu_agree(tiny_shards, tmp_path):
         port = s.getsockname()[1]
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=_ddp_worker, args=(r, 2, port, tiny_shards, tmp_path / "ddp", q)) for r in range(2)]
+    procs = [
+        ctx.Process(target=_ddp_worker, args=(r, 2, port, tiny_shards, tmp_path / "ddp", q))
+        for r in range(2)
+    ]
     for p in procs:
         p.start()
     for p in procs:

@@ -1,4 +1,5 @@
 """Shared helpers for the benchmarks: timing, paths to the shared data."""
+
 from __future__ import annotations
 
 import os

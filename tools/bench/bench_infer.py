@@ -1,5 +1,7 @@
 """End-to-end deocc-infer ms per face at 256x256 on CPU, split into detect / landmarks / fit /
-render / G / paste (full-size generator, ngf 64, untrained weights: speed only). JSON."""
+render / G / paste (full-size generator, ngf 64, untrained weights: speed only). JSON.
+"""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +10,8 @@ import time
 import _common  # noqa: F401
 import numpy as np
 import torch
-
 from _common import SHARED
+
 from deocc_core.infer.pipeline import deocclude, paste_back, prepare_generator
 from deocc_core.landmarks.detect import make_detector
 from deocc_core.morphable.fit import fit_landmarks
@@ -43,7 +45,14 @@ def main():
         paste_back(img, out, crop.inverse, rr.mask)
         t6 = time.perf_counter()
         if it:  # first iteration: JIT / allocator warm-up
-            for k, a, b in (("detect", t0, t1), ("landmarks", t1, t2), ("fit", t2, t3), ("render", t3, t4), ("G", t4, t5), ("paste", t5, t6)):
+            for k, a, b in (
+                ("detect", t0, t1),
+                ("landmarks", t1, t2),
+                ("fit", t2, t3),
+                ("render", t3, t4),
+                ("G", t4, t5),
+                ("paste", t5, t6),
+            ):
                 t[k].append((b - a) * 1e3)
     # the same photo through the library entry point deocc-infer uses (detector included)
     from deocc_core.train.config import TrainConfig

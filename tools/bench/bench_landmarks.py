@@ -5,6 +5,7 @@ median kept), after one warm-up call per configuration. JSON on stdout.
 
 Caveat: 2 CPU cores shared with other jobs; timings are upper bounds.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ import time
 import _common  # noqa: F401
 import cv2
 import numpy as np
-
 from _common import SHARED
+
 from deocc_core.landmarks.detect import make_detector
 from deocc_core.landmarks.readers import read_mat_annotation
 from deocc_core.morphable.fit import landmark_nme
@@ -38,14 +39,31 @@ def main(repeat: int = 3) -> None:
     data = []
     for mat in sorted((SHARED / "faces" / "PRNet_AFLW2000").glob("*.mat")):
         a = read_mat_annotation(mat)
-        data.append((mat.stem, cv2.imread(str(mat.with_suffix(".jpg")))[:, :, ::-1].copy(), a.landmarks, abs(a.yaw_deg)))
-    res: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
-                             "note": "2 shared cores, loaded by other jobs"},
-                 "images": len(data), "repeat": repeat, "configs": {}}
+        data.append(
+            (
+                mat.stem,
+                cv2.imread(str(mat.with_suffix(".jpg")))[:, :, ::-1].copy(),
+                a.landmarks,
+                abs(a.yaw_deg),
+            )
+        )
+    res: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "note": "2 shared cores, loaded by other jobs",
+        },
+        "images": len(data),
+        "repeat": repeat,
+        "configs": {},
+    }
     for name, kw in CONFIGS.items():
         det = make_detector("dlib", **kw)
         det.detect(data[0][1])  # warm-up (model load, CNN allocation)
-        bins: dict[str, dict] = {b: {"n": 0, "detected": 0, "nme": []} for b in ("<30", "30-45", ">45")}
+        bins: dict[str, dict] = {
+            b: {"n": 0, "detected": 0, "nme": []} for b in ("<30", "30-45", ">45")
+        }
         ms_min, ms_med = [], []
         for _, img, gt, yaw in data:
             ts = []
@@ -64,10 +82,14 @@ def main(repeat: int = 3) -> None:
             "ms_per_image_median": round(float(np.median(ms_med)), 1),
             "ms_per_image_mean_of_min": round(float(np.mean(ms_min)), 1),
             "detected": f"{sum(b['detected'] for b in bins.values())}/{len(data)}",
-            "by_yaw": {k: {"detected": f"{v['detected']}/{v['n']}",
-                           "nme_mean": round(float(np.mean(v["nme"])), 4) if v["nme"] else None,
-                           "nme_median": round(float(np.median(v["nme"])), 4) if v["nme"] else None}
-                       for k, v in bins.items()},
+            "by_yaw": {
+                k: {
+                    "detected": f"{v['detected']}/{v['n']}",
+                    "nme_mean": round(float(np.mean(v["nme"])), 4) if v["nme"] else None,
+                    "nme_median": round(float(np.median(v["nme"])), 4) if v["nme"] else None,
+                }
+                for k, v in bins.items()
+            },
         }
     print(json.dumps(res, indent=1))
 

@@ -7,6 +7,7 @@ min over ``repeats`` runs after a JIT warm-up). Reference: 3DDFA_V2's Cython ras
 
     python tools/bench/bench_render.py [--repeats 20]
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,8 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 
 import numpy as np  # noqa: E402
-
 from _common import SHARED, timeit_ms  # noqa: E402
+
 from deocc_core.morphable.camera import project, rotation_matrix  # noqa: E402
 from deocc_core.morphable.model import load_model  # noqa: E402
 from deocc_core.morphable.params import FitParams, Pose  # noqa: E402
@@ -35,8 +36,14 @@ def run(repeats: int = 20) -> dict:
     m = load_model(SHARED / "3dmm" / "3DDFA")
     tri = m.triangles
     verts = m.vertices()
-    out: dict = {"mesh": "BFM mean (3DDFA)", "vertices": int(m.n_vertices), "triangles": int(len(tri)), "size": "256x256",
-                 "repeats": repeats, "threads": 1}
+    out: dict = {
+        "mesh": "BFM mean (3DDFA)",
+        "vertices": int(m.n_vertices),
+        "triangles": int(len(tri)),
+        "size": "256x256",
+        "repeats": repeats,
+        "threads": 1,
+    }
     scale = 0.55 * 256 / float(np.ptp(verts[:, 0]))
     for yaw in (0, 45):
         pose = Pose(scale, 0.0, np.radians(yaw), 0.0, 127.5, 127.5)
@@ -46,6 +53,7 @@ def run(repeats: int = 20) -> dict:
         rot = rotation_matrix(pose.pitch, pose.yaw, pose.roll).astype(np.float32)
         normals = vertex_normals(verts, tri) @ rot.T
         colors = shade_sh(np.full_like(verts, 0.7), normals, DEFAULT_SH)
+
         def shaded_core():  # what a shaded render costs once the vertices are projected
             ras = rasterize(proj, tri, 256, 256)
             col = shade_sh(np.float32(0.7), vertex_normals(verts, tri), DEFAULT_SH, rotation=rot)
@@ -54,10 +62,14 @@ def run(repeats: int = 20) -> dict:
         out[f"yaw{yaw}"] = {
             "covered_px": int(r.covered.sum()),
             "rasterize": timeit_ms(lambda: rasterize(proj, tri, 256, 256), repeats),
-            "rasterize_no_cull": timeit_ms(lambda: rasterize(proj, tri, 256, 256, cull_backfaces=False), repeats),
+            "rasterize_no_cull": timeit_ms(
+                lambda: rasterize(proj, tri, 256, 256, cull_backfaces=False), repeats
+            ),
             "project": timeit_ms(lambda: project(verts, pose), repeats),
             "vertex_normals": timeit_ms(lambda: vertex_normals(verts, tri), repeats),
-            "shade_sh": timeit_ms(lambda: shade_sh(np.full_like(verts, 0.7), normals, DEFAULT_SH), repeats),
+            "shade_sh": timeit_ms(
+                lambda: shade_sh(np.full_like(verts, 0.7), normals, DEFAULT_SH), repeats
+            ),
             "interpolate": timeit_ms(lambda: interpolate(r, colors), repeats),
             "shaded_core_raster_normals_sh_interp": timeit_ms(shaded_core, repeats),
             "render_face_full": timeit_ms(lambda: render_face(m, params, 256, 256), repeats),

@@ -1,6 +1,8 @@
 """synth-occ build throughput at 256x256 (starter and Surrey models, 2 workers), the per-stage
 cost (align+fit / render / occlude / write) in one process, and shard compression: size and
-read speed for none / lzf / gzip 1 / gzip 4. JSON on stdout."""
+read speed for none / lzf / gzip 1 / gzip 4. JSON on stdout.
+"""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +12,9 @@ import time
 from pathlib import Path
 
 import _common  # noqa: F401
-import h5py
 import numpy as np
-
 from _common import SHARED
+
 from deocc_core.morphable.fit import fit_landmarks
 from deocc_core.morphable.model import load_model
 from deocc_core.occluders.composite import composite_occluder
@@ -31,7 +32,9 @@ def stages(model_path, n=20):
     recs = [src.load(k)[0] for k in src.keys()]
     t = dict(source_render=0.0, align_fit=0.0, render=0.0, occlude=0.0)
     rng = np.random.default_rng(0)
-    make_samples(recs[0], BuildConfig(source="synthetic", out="x", size=256, model=str(model_path)), m, rng)  # warm
+    make_samples(
+        recs[0], BuildConfig(source="synthetic", out="x", size=256, model=str(model_path)), m, rng
+    )  # warm
     for r in recs:
         t0 = time.perf_counter()
         crop = align_face(r.image, r.landmarks, 256)
@@ -54,9 +57,21 @@ def stages(model_path, n=20):
 def throughput(model_path, n=120):
     out = Path(tempfile.mkdtemp())
     try:
-        cfg = BuildConfig(source="synthetic", out=str(out), size=256, per_shard=30, n_synthetic=n, workers=2, model=str(model_path))
+        cfg = BuildConfig(
+            source="synthetic",
+            out=str(out),
+            size=256,
+            per_shard=30,
+            n_synthetic=n,
+            workers=2,
+            model=str(model_path),
+        )
         r = build(cfg)
-        return {"samples": sum(r.samples.values()), "seconds": round(r.seconds, 2), "samples_per_s": round(sum(r.samples.values()) / r.seconds, 1)}
+        return {
+            "samples": sum(r.samples.values()),
+            "seconds": round(r.seconds, 2),
+            "samples_per_s": round(sum(r.samples.values()) / r.seconds, 1),
+        }
     finally:
         shutil.rmtree(out)
 
@@ -68,8 +83,12 @@ def compression():
     cfg = BuildConfig(source="synthetic", out="x", size=256)
     samples = [s for k in src.keys() for s in make_samples(src.load(k)[0], cfg, m, rng)]
     res = {}
-    for name, opts in (("none", {}), ("lzf", {"compression": "lzf"}), ("gzip1", {"compression": "gzip", "compression_opts": 1}),
-                       ("gzip4", {"compression": "gzip", "compression_opts": 4})):
+    for name, opts in (
+        ("none", {}),
+        ("lzf", {"compression": "lzf"}),
+        ("gzip1", {"compression": "gzip", "compression_opts": 1}),
+        ("gzip4", {"compression": "gzip", "compression_opts": 4}),
+    ):
         shards_mod.COMPRESSION.clear()
         shards_mod.COMPRESSION.update(opts)
         d = Path(tempfile.mkdtemp())
@@ -84,8 +103,12 @@ def compression():
             for i in np.random.default_rng(1).permutation(len(r)):
                 r.sample(int(i))
             read = len(r) / (time.perf_counter() - t)
-        res[name] = {"kb_per_sample": round(size / len(samples) / 1024, 1), "gb_per_100k": round(size / len(samples) * 1e5 / 1e9, 1),
-                     "random_read_samples_per_s": round(read, 1), "write_ms_per_sample": round(write_ms, 2)}
+        res[name] = {
+            "kb_per_sample": round(size / len(samples) / 1024, 1),
+            "gb_per_100k": round(size / len(samples) * 1e5 / 1e9, 1),
+            "random_read_samples_per_s": round(read, 1),
+            "write_ms_per_sample": round(write_ms, 2),
+        }
         shutil.rmtree(d)
     shards_mod.COMPRESSION.clear()
     shards_mod.COMPRESSION.update({"compression": "lzf"})
@@ -94,9 +117,11 @@ def compression():
 
 def main():
     sfm = SHARED / "3dmm" / "eos_sfm" / "share" / "sfm_shape_3448.bin"
-    res = {"stage_ms_per_sample_1_process": {"starter": stages("starter"), "surrey": stages(sfm)},
-           "build_2_workers_256px": {"starter": throughput("starter"), "surrey": throughput(sfm)},
-           "compression_256px": compression()}
+    res = {
+        "stage_ms_per_sample_1_process": {"starter": stages("starter"), "surrey": stages(sfm)},
+        "build_2_workers_256px": {"starter": throughput("starter"), "surrey": throughput(sfm)},
+        "compression_256px": compression(),
+    }
     print(json.dumps(res))
 
 

@@ -6,6 +6,7 @@ writes ``<out>/bench.json`` and ``<out>/bench.md``.
 
     python tools/bench/run_all.py --out bench_out [--only render,synth]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,12 +61,20 @@ def _flatten(prefix: str, obj: object, out: dict[str, object]) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("bench_out"), help="output folder (default: bench_out)")
-    ap.add_argument("--only", default="", help="comma-separated bench names (default: all), e.g. render,synth")
-    ap.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark (default: 1800)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--out", type=Path, default=Path("bench_out"), help="output folder (default: bench_out)"
+    )
+    ap.add_argument(
+        "--only", default="", help="comma-separated bench names (default: all), e.g. render,synth"
+    )
+    ap.add_argument(
+        "--timeout", type=float, default=1800, help="seconds per benchmark (default: 1800)"
+    )
     args = ap.parse_args()
-    names = sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
+    names = sorted(p.stem[len("bench_") :] for p in HERE.glob("bench_*.py"))
     if args.only:
         wanted = set(args.only.split(","))
         unknown = wanted - set(names)
@@ -77,9 +86,15 @@ def main() -> int:
     for name in names:
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, str(HERE / f"bench_{name}.py")], capture_output=True, text=True, timeout=args.timeout
+            [sys.executable, str(HERE / f"bench_{name}.py")],
+            capture_output=True,
+            text=True,
+            timeout=args.timeout,
         )
-        entry: dict[str, object] = {"seconds": round(time.perf_counter() - t0, 1), "returncode": proc.returncode}
+        entry: dict[str, object] = {
+            "seconds": round(time.perf_counter() - t0, 1),
+            "returncode": proc.returncode,
+        }
         parsed = _parse_json(proc.stdout)
         if parsed is None:
             entry["error"] = (proc.stderr or proc.stdout)[-2000:]
