@@ -21,11 +21,12 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from deocc_core.errors import ConfigError, FormatError
 from deocc_core.landmarks.ibug import ibug_scheme
+from deocc_core.nets.io import images_to_tensor
 from deocc_core.synth.inspect import shard_paths
 from deocc_core.synth.shards import ShardReader
 from deocc_core.synth.splits import assign_split
 
-__all__ = ["ShardDataset", "AugmentConfig", "augment_pair", "to_tensor"]
+__all__ = ["ShardDataset", "AugmentConfig", "augment_pair"]
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +81,6 @@ def augment_pair(
             lm = lm[ibug_scheme().mirror]
         out["landmarks"] = np.ascontiguousarray(lm, dtype=np.float32)
     return out
-
-
-def to_tensor(a: np.ndarray) -> torch.Tensor:
-    """uint8 ``[H, W, C]`` / ``[H, W]`` → float32 ``[C, H, W]`` in [-1, 1].
-
-    Example:
-        >>> to_tensor(np.full((2, 2, 3), 255, np.uint8)).shape, float(to_tensor(np.zeros((2, 2), np.uint8)).min())
-        (torch.Size([3, 2, 2]), -1.0)
-    """
-    t = torch.from_numpy(np.ascontiguousarray(a)).float().div_(127.5).sub_(1.0)
-    return t.permute(2, 0, 1) if t.ndim == 3 else t[None]
 
 
 class ShardDataset(IterableDataset):
@@ -187,7 +177,7 @@ class ShardDataset(IterableDataset):
         }
         if self.augment is not None and rng is not None:
             arrays = augment_pair(arrays, self.size, rng, self.augment)
-        out = {k: to_tensor(arrays[k]) for k in ("occluded", "render", "gt")}
+        out = {k: images_to_tensor(arrays[k]) for k in ("occluded", "render", "gt")}
         for k in ("face_mask", "occ_mask"):
             out[k] = torch.from_numpy(arrays[k].astype(np.float32) / 255.0)[None]
         out["landmarks"] = torch.from_numpy(

@@ -19,10 +19,11 @@ import cv2
 import numpy as np
 import torch
 
+from deocc_core.device import resolve_device
 from deocc_core.errors import ConfigError
 from deocc_core.eval.baselines import BASELINES, run_baseline
 from deocc_core.eval.metrics import score
-from deocc_core.infer.pipeline import prepare_generator
+from deocc_core.nets.io import load_generator, prepare_generator, run_generator
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.synth.inspect import shard_paths
 from deocc_core.synth.manifest import read_manifest
@@ -76,8 +77,6 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     Raises:
         ConfigError: split missing, checkpoint of another resolution, unknown baseline.
     """
-    from deocc_core.train.trainer import load_generator, resolve_device
-
     folder = Path(config.shards)
     manifest = read_manifest(folder)
     if config.split not in manifest["splits"]:
@@ -94,12 +93,12 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     device = resolve_device(config.device)
     nets = []
     for name, path in config.checkpoints:
-        G, tcfg, info = load_generator(path, device)
-        if tcfg.size != manifest["resolution"]:
+        G, spec, info = load_generator(path, device)
+        if spec.size != manifest["resolution"]:
             raise ConfigError(
-                f"{path}: checkpoint is for {tcfg.size} px, shards {folder} are {manifest['resolution']} px"
+                f"{path}: checkpoint is for {spec.size} px, shards {folder} are {manifest['resolution']} px"
             )
-        nets.append((name, prepare_generator(G), tcfg))
+        nets.append((name, prepare_generator(G), spec))
     methods = [n for n, _, _ in nets] + list(config.baselines)
     if not methods:
         raise ConfigError("nothing to evaluate: give --ckpt and/or --baselines")
@@ -196,14 +195,12 @@ def _run_methods(
     r: ShardReader, start: int, stop: int, nets: list, methods: list[str], device: torch.device
 ) -> dict[str, np.ndarray]:
     """Samples ``start:stop`` of an open shard and every method's uint8 output for them."""
-    from deocc_core.train.trainer import run_generator
-
     b = {
         k: r.dataset(k)[start:stop]
         for k in ("occluded", "gt", "render", "occ_mask", "region", "occluder_class")
     }
-    for name, G, tcfg in nets:
-        b[name] = run_generator(G, b["occluded"], b["render"], tcfg.no_render, device)
+    for name, G, spec in nets:
+        b[name] = run_generator(G, b["occluded"], b["render"], spec.no_render, device)
     for m in methods:
         if m not in b:
             b[m] = np.stack(

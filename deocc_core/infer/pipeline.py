@@ -22,13 +22,11 @@ from deocc_core.errors import ConfigError, InputError
 from deocc_core.morphable.fit import FitResult, fit_landmarks
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
+from deocc_core.nets.io import GeneratorSpec, run_generator
 from deocc_core.render.face import RenderResult, render_face
 from deocc_core.synth.align import align_face
-from deocc_core.train.config import TrainConfig
-from deocc_core.train.trainer import run_generator
 
 __all__ = [
-    "prepare_generator",
     "FaceOutput",
     "PhotoOutput",
     "deocclude",
@@ -60,21 +58,6 @@ class FaceOutput:
     inverse: npt.NDArray[np.float64]
     fit: FitResult
     render_result: RenderResult
-
-
-def prepare_generator(G: nn.Module) -> nn.Module:
-    """Put G in eval mode with channels-last weights (in place; returns G).
-
-    oneDNN convolutions run faster on CPU with NHWC tensors (256 px, ngf 64 U-Net, 2 loaded
-    cores, interleaved A/B: median 991 → 680 ms); outputs equal to ~6e-8. Inputs built by :func:`deocclude_face` are converted to match.
-
-    Example:
-        >>> from deocc_core.nets.networks import define_generator
-        >>> G = prepare_generator(define_generator(64, ngf=8))
-        >>> G.training
-        False
-    """
-    return G.eval().to(memory_format=torch.channels_last)
 
 
 def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.float32] | None:
@@ -148,7 +131,7 @@ def deocclude_face(
     image: npt.NDArray[np.uint8],
     landmarks: npt.NDArray[np.floating],
     G: nn.Module,
-    tcfg: TrainConfig,
+    spec: GeneratorSpec,
     model: MorphableModel,
     device: torch.device,
     expression: str = "keep",
@@ -157,21 +140,21 @@ def deocclude_face(
 
     Args:
         image: ``[H, W, 3]`` uint8 RGB photo. landmarks: ``[68, 2]`` photo pixels.
-        G, tcfg: generator and its training config (crop size, render channel or not).
+        G, spec: generator and its spec (crop size, render channel or not).
         model: the 3DMM the training shards were built with.
         expression: "keep" or an :func:`expression_coefficients` spec (re-render, re-run G).
     """
     lm = check_array(np.asarray(landmarks, np.float32), "landmarks", (68, 2))
     if np.ptp(lm, axis=0).max() < MIN_FACE_PX:
         raise InputError(f"face too small ({np.ptp(lm, axis=0).max():.0f} px < {MIN_FACE_PX} px)")
-    crop = align_face(image, lm, tcfg.size)
+    crop = align_face(image, lm, spec.size)
     fit = fit_landmarks(model, crop.landmarks)
     params = fit.params
     exp = expression_coefficients(model, expression)
     if exp is not None:
         params = FitParams(params.id_coef, exp, params.pose)
-    rr = render_face(model, params, tcfg.size, tcfg.size)
-    out = run_generator(G, crop.image, rr.image, tcfg.no_render, device)
+    rr = render_face(model, params, spec.size, spec.size)
+    out = run_generator(G, crop.image, rr.image, spec.no_render, device)
     return FaceOutput(
         crop.image, rr.image, out, rr.mask, crop.inverse, replace(fit, params=params), rr
     )
@@ -195,7 +178,7 @@ class PhotoOutput:
 def deocclude(
     image: npt.NDArray[np.uint8],
     G: nn.Module,
-    tcfg: TrainConfig,
+    spec: GeneratorSpec,
     model: MorphableModel,
     detector: object | None,
     device: torch.device,
@@ -207,7 +190,7 @@ def deocclude(
 
     Args:
         image: ``[H, W, 3]`` uint8 RGB photo.
-        G, tcfg: generator and its training config. model: the shards' 3DMM.
+        G, spec: generator and its spec (from load_generator). model: the shards' 3DMM.
         detector: a :func:`deocc_core.landmarks.detect.make_detector` detector; unused when
             ``landmarks`` (a list of ``[68, 2]`` arrays in photo pixels) is given.
         device: where G runs. expression: see :func:`deocclude_face`.
@@ -218,9 +201,9 @@ def deocclude(
     Example:
         >>> from deocc_core.morphable.model import load_model
         >>> from deocc_core.nets.networks import define_generator
-        >>> from deocc_core.train.config import TrainConfig
+        >>> from deocc_core.nets.io import GeneratorSpec
         >>> photo = np.zeros((40, 40, 3), np.uint8)
-        >>> r = deocclude(photo, define_generator(64, ngf=8), TrainConfig(shards="", out="", size=64),
+        >>> r = deocclude(photo, define_generator(64, ngf=8), GeneratorSpec(size=64),
         ...               load_model("starter"), None, torch.device("cpu"), landmarks=[])
         >>> len(r.faces), bool((r.image == photo).all())
         (0, True)
@@ -233,7 +216,7 @@ def deocclude(
     result, faces, skipped = image, [], []
     for k, lm in enumerate(landmarks):
         try:
-            fo = deocclude_face(image, lm, G, tcfg, model, device, expression)
+            fo = deocclude_face(image, lm, G, spec, model, device, expression)
         except InputError as e:
             skipped.append(f"face {k}: {e}")
             continue

@@ -18,12 +18,9 @@ import cv2
 import numpy as np
 
 from deocc_core.errors import ConfigError, InputError
-from deocc_core.infer.pipeline import (
-    deocclude,
-    expression_coefficients,
-    prepare_generator,
-    vertex_colors,
-)
+from deocc_core.device import resolve_device
+from deocc_core.infer.pipeline import deocclude, expression_coefficients, vertex_colors
+from deocc_core.nets.io import load_generator, prepare_generator
 
 __all__ = ["InferConfig", "InferResult", "list_images", "run_inference", "LANDMARK_SOURCES"]
 
@@ -113,7 +110,6 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
     from deocc_core.morphable.model import load_model
     from deocc_core.render import write_obj
     from deocc_core.synth.sources import SkipInput, read_image
-    from deocc_core.train.trainer import load_generator, resolve_device
 
     if config.landmarks_from not in LANDMARK_SOURCES:
         raise ConfigError(
@@ -123,7 +119,7 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
     if not images:
         raise InputError(f"{', '.join(config.inputs)}: no images found")
     dev = resolve_device(config.device)
-    G, tcfg, info = load_generator(config.ckpt, dev)
+    G, spec, info = load_generator(config.ckpt, dev)
     G = prepare_generator(G)
     data_model = info.get("data_model", {}) or {}
     model_spec = config.model
@@ -170,7 +166,7 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
                 continue
             landmarks = [read_annotation(ann)]
         r = deocclude(
-            photo, G, tcfg, model, detector, dev, landmarks=landmarks, expression=config.expression
+            photo, G, spec, model, detector, dev, landmarks=landmarks, expression=config.expression
         )
         if not r.faces and not r.skipped:
             problems.append(f"{path}: no face found")

@@ -28,25 +28,20 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from deocc_core.data.dataset import ShardDataset
+from deocc_core.device import resolve_device
 from deocc_core.errors import ConfigError, FormatError, InputError
+from deocc_core.eval.metrics import masked_psnr
+from deocc_core.nets.checkpoint import load_checkpoint, save_checkpoint
+from deocc_core.nets.io import generator_input, tensor_to_images
 from deocc_core.nets.networks import define_discriminator, define_generator
 from deocc_core.synth.manifest import read_manifest
 from deocc_core.synth.shards import FORMAT_VERSION as SHARD_FORMAT_VERSION
-from deocc_core.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from deocc_core.train.checkpoint import rng_state, set_rng_state
 from deocc_core.train.config import ARCH_FIELDS, TrainConfig
 from deocc_core.train.losses import GANLoss, TVLoss, masked_l1
 from deocc_core.viz import image_grid
 
-__all__ = [
-    "train",
-    "TrainResult",
-    "run_generator",
-    "weights_sha256",
-    "load_generator",
-    "resolve_device",
-    "generator_input",
-    "masked_psnr",
-]
+__all__ = ["train", "TrainResult", "weights_sha256"]
 
 log = logging.getLogger(__name__)
 
@@ -66,81 +61,17 @@ class TrainResult:
     weights_sha256: str = ""
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → CUDA when available, else CPU. ConfigError for cuda without a GPU.
-
-    Example:
-        >>> resolve_device("cpu")
-        device(type='cpu')
+def _sum_psnr(out: torch.Tensor, gt: torch.Tensor, occ_mask: torch.Tensor) -> float:
+    """Sum over the batch of deocc-eval's PSNR inside the occluder (uint8 images, capped at
+    100 dB like ``score``; a sample with an empty mask counts 100 dB, as it always has).
     """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda but no CUDA GPU is available (use --device cpu)")
-        return torch.device("cuda", local_rank)
-    if name != "cpu":
-        raise ConfigError(f"unknown device {name!r} (auto, cpu or cuda)")
-    return torch.device("cpu")
-
-
-def generator_input(batch: dict[str, torch.Tensor], no_render: bool) -> torch.Tensor:
-    """Occluded ⊕ render ``[B, 6, S, S]`` (or occluded alone, ``[B, 3, S, S]``).
-
-    Example:
-        >>> b = {"occluded": torch.zeros(2, 3, 8, 8), "render": torch.ones(2, 3, 8, 8)}
-        >>> generator_input(b, False).shape, generator_input(b, True).shape
-        (torch.Size([2, 6, 8, 8]), torch.Size([2, 3, 8, 8]))
-    """
-    return batch["occluded"] if no_render else torch.cat([batch["occluded"], batch["render"]], 1)
-
-
-def run_generator(
-    G: nn.Module,
-    occluded: np.ndarray,
-    render: np.ndarray,
-    no_render: bool,
-    device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """Run G on uint8 RGB crops: the one conversion between images and G's [-1, 1] tensors.
-
-    Args:
-        G: generator in eval mode (channels-last weights run fastest on CPU).
-        occluded, render: uint8 ``[B, S, S, 3]``, or one crop ``[S, S, 3]``.
-        no_render: the checkpoint's ablation flag (3-channel input).
-
-    Returns:
-        uint8 output of the input's shape.
-
-    Example:
-        >>> G = define_generator(32, ngf=4).eval()
-        >>> run_generator(G, np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint8), False).shape
-        (32, 32, 3)
-    """
-    single = occluded.ndim == 3
-
-    def to_input(a: np.ndarray) -> torch.Tensor:
-        a = np.ascontiguousarray(a[None] if single else a)
-        return torch.from_numpy(a).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-
-    with torch.no_grad():
-        x = generator_input({"occluded": to_input(occluded), "render": to_input(render)}, no_render)
-        y = G(x.contiguous(memory_format=torch.channels_last)).float()
-    out = ((y.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return out[0] if single else out
-
-
-def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB of images in [-1, 1] over pixels where ``mask`` > 0.5, per sample ``[B]``.
-
-    Example:
-        >>> a = torch.zeros(1, 3, 4, 4)
-        >>> round(float(masked_psnr(a, a + 0.2, torch.ones(1, 1, 4, 4))[0]), 2)  # error 0.1 of the [0, 1] range
-        20.0
-    """
-    m = (mask > 0.5).to(a.dtype).expand_as(a)
-    mse = (((a - b) / 2) ** 2 * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+    outs, gts = tensor_to_images(out), tensor_to_images(gt)
+    masks = (occ_mask[:, 0] > 0.5).cpu().numpy()
+    total = 0.0
+    for o, g, m in zip(outs, gts, masks, strict=True):
+        p = masked_psnr(o, g, m)
+        total += 100.0 if not math.isfinite(p) else min(p, 100.0)
+    return total
 
 
 def _face_only(x: torch.Tensor, face_mask: torch.Tensor) -> torch.Tensor:
@@ -430,7 +361,7 @@ class _Run:
             b = self._to(batch)
             with self._autocast():
                 out = G(generator_input(b, self.cfg.no_render)).float()
-            psnr_occ += float(masked_psnr(out, b["gt"], b["occ_mask"]).sum())
+            psnr_occ += _sum_psnr(out, b["gt"], b["occ_mask"])
             l1_occ += float(masked_l1(out, b["gt"], b["occ_mask"])) * len(out)
             n += len(out)
             if first is None:
@@ -570,44 +501,3 @@ def train(
             shards of another resolution. InputError / FormatError: missing or bad shards / checkpoints.
     """
     return _Run(config, resume).run(progress)
-
-
-def load_generator(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
-    """Generator in eval mode from a checkpoint file or a run folder (``best.pt``, else ``latest.pt``).
-
-    Returns:
-        ``(G, TrainConfig, info)`` with ``info`` = step, stage and the shards' model (name, sha256).
-    """
-    p = Path(path)
-    if p.is_dir():
-        cands = [
-            p / "checkpoints" / "best.pt",
-            p / "checkpoints" / "latest.pt",
-            p / "best.pt",
-            p / "latest.pt",
-        ]
-        p = next((c for c in cands if c.is_file()), cands[1])
-    state = load_checkpoint(p, "cpu")
-    cfg = TrainConfig.from_dict(state["config"])
-    G = define_generator(cfg.size, no_render=cfg.no_render, ngf=cfg.ngf)
-    try:
-        G.load_state_dict(state["G"])
-    except RuntimeError as e:
-        from deocc_core.errors import FormatError
-
-        raise FormatError(
-            f"{p}: generator weights do not match its config ({str(e)[:100]})"
-        ) from None
-    G.to(device).eval()
-    return (
-        G,
-        cfg,
-        {
-            "step": state["step"],
-            "stage": state["stage"],
-            "data_model": state.get("data_model", {}),
-            "path": str(p),
-        },
-    )

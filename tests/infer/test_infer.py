@@ -18,7 +18,7 @@ from deocc_core.morphable.model import load_model
 from deocc_core.render import read_obj, render_face, write_obj
 from deocc_core.synth.align import align_face
 from deocc_core.synth.sources import read_image
-from deocc_core.train import load_generator
+from deocc_core.nets.io import load_generator
 
 
 def test_paste_back_of_the_crop_itself_changes_nothing_outside_the_face(ibug_pts_image):
@@ -124,7 +124,8 @@ def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_output
 
 
 def test_deocclude_with_the_dlib_detector_changes_only_the_face(ibug_pts_image, tiny_run):
-    from deocc_core.infer.pipeline import deocclude, prepare_generator
+    from deocc_core.infer.pipeline import deocclude
+    from deocc_core.nets.io import prepare_generator
     from deocc_core.landmarks.detect import make_detector
 
     img_path, pts = ibug_pts_image

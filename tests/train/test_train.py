@@ -12,9 +12,9 @@ from torch.utils.data import DataLoader
 
 from deocc_core.data.dataset import ShardDataset
 from deocc_core.errors import ConfigError, FormatError
-from deocc_core.nets import Discriminator, UnetGenerator, define_generator
-from deocc_core.train import TrainConfig, load_generator, train
-from deocc_core.train.checkpoint import load_checkpoint
+from deocc_core.nets import Discriminator, UnetGenerator, define_generator, load_generator
+from deocc_core.nets.checkpoint import load_checkpoint
+from deocc_core.train import TrainConfig, train
 from deocc_core.train.losses import TVLoss
 
 

@@ -12,15 +12,15 @@ import numpy as np
 import torch
 from _common import SHARED
 
-from deocc_core.infer.pipeline import deocclude, paste_back, prepare_generator
+from deocc_core.infer.pipeline import deocclude, paste_back
 from deocc_core.landmarks.detect import make_detector
 from deocc_core.morphable.fit import fit_landmarks
 from deocc_core.morphable.model import load_model
+from deocc_core.nets.io import GeneratorSpec, prepare_generator, run_generator
 from deocc_core.nets.networks import define_generator
 from deocc_core.render.face import render_face
 from deocc_core.synth.align import align_face
 from deocc_core.synth.sources import read_image
-from deocc_core.train.trainer import run_generator
 
 
 def main():
@@ -55,13 +55,11 @@ def main():
             ):
                 t[k].append((b - a) * 1e3)
     # the same photo through the library entry point deocc-infer uses (detector included)
-    from deocc_core.train.config import TrainConfig
-
-    tcfg = TrainConfig(shards="", out="", size=256, ngf=64)
+    spec = GeneratorSpec(size=256, ngf=64)
     e2e = []
     for it in range(4):
         t0 = time.perf_counter()
-        deocclude(img, G, tcfg, m, det, torch.device("cpu"))
+        deocclude(img, G, spec, m, det, torch.device("cpu"))
         if it:
             e2e.append((time.perf_counter() - t0) * 1e3)
     res = {k: round(float(np.median(v)), 2) for k, v in t.items()}

@@ -1,0 +1,198 @@
+"""Generator I/O: load G from a checkpoint, build its input, run it on uint8 images.
+
+The one conversion between images and G's tensors lives here: uint8 ``[0, 255]`` ↔ float
+``[-1, 1]`` (:func:`images_to_tensor`, :func:`tensor_to_images`). Training (through the
+shard dataset), inference and evaluation all use it, and none of them needs the trainer
+to run a generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from deocc_core.errors import FormatError
+from deocc_core.nets.checkpoint import find_checkpoint, load_checkpoint
+from deocc_core.nets.networks import define_generator
+
+__all__ = [
+    "GeneratorSpec",
+    "images_to_tensor",
+    "tensor_to_images",
+    "generator_input",
+    "run_generator",
+    "prepare_generator",
+    "load_generator",
+]
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """What running a trained generator needs to know about it (read from its checkpoint).
+
+    Attributes:
+        size: crop side, pixels (a power of two).
+        ngf: generator base width.
+        no_render: the ablation without the 3DMM render channel (3-channel input).
+    """
+
+    size: int
+    ngf: int = 64
+    no_render: bool = False
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> GeneratorSpec:
+        """The spec of a training config dict (the ``config`` of a checkpoint).
+
+        Example:
+            >>> GeneratorSpec.from_config({"size": 64, "ngf": 8, "no_render": False, "lr": 1})
+            GeneratorSpec(size=64, ngf=8, no_render=False)
+        """
+        return cls(int(config["size"]), int(config["ngf"]), bool(config["no_render"]))
+
+    def build(self) -> nn.Module:
+        """A freshly initialised generator of this shape (see ``define_generator``)."""
+        return define_generator(self.size, no_render=self.no_render, ngf=self.ngf)
+
+
+def images_to_tensor(
+    images: npt.NDArray[np.uint8], device: torch.device | str | None = None
+) -> torch.Tensor:
+    """uint8 images to float32 tensors in [-1, 1], channels first.
+
+    Args:
+        images: ``[..., H, W, C]`` uint8 (one image or a batch), or one ``[H, W]`` plane.
+        device: where the tensor goes (converted there); None keeps it on the CPU.
+
+    Returns:
+        ``[..., C, H, W]`` float32 in [-1, 1] (``[1, H, W]`` for a plane): a channels-first
+        view of the NHWC data (channels-last memory for a 4-D batch).
+
+    Example:
+        >>> images_to_tensor(np.full((2, 2, 3), 255, np.uint8)).shape
+        torch.Size([3, 2, 2])
+        >>> float(images_to_tensor(np.zeros((2, 2), np.uint8)).min())
+        -1.0
+    """
+    t = torch.from_numpy(np.ascontiguousarray(images))
+    if device is not None:
+        t = t.to(device)
+    t = t.float().div_(127.5).sub_(1.0)
+    return t[None] if t.ndim == 2 else t.movedim(-1, -3)
+
+
+def tensor_to_images(x: torch.Tensor) -> npt.NDArray[np.uint8]:
+    """G's ``[B, C, H, W]`` output in [-1, 1] (clamped) to uint8 ``[B, H, W, C]`` (rounded).
+
+    Example:
+        >>> tensor_to_images(torch.tensor([-1.0, 0.0, 1.0]).reshape(1, 3, 1, 1)).ravel().tolist()
+        [0, 128, 255]
+    """
+    y = ((x.float().clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8)
+    return y.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def generator_input(batch: dict[str, torch.Tensor], no_render: bool) -> torch.Tensor:
+    """Occluded ⊕ render ``[B, 6, S, S]`` (or occluded alone, ``[B, 3, S, S]``).
+
+    Example:
+        >>> b = {"occluded": torch.zeros(2, 3, 8, 8), "render": torch.ones(2, 3, 8, 8)}
+        >>> generator_input(b, False).shape, generator_input(b, True).shape
+        (torch.Size([2, 6, 8, 8]), torch.Size([2, 3, 8, 8]))
+    """
+    return batch["occluded"] if no_render else torch.cat([batch["occluded"], batch["render"]], 1)
+
+
+def run_generator(
+    G: nn.Module,
+    occluded: npt.NDArray[np.uint8],
+    render: npt.NDArray[np.uint8],
+    no_render: bool,
+    device: torch.device | str = "cpu",
+) -> npt.NDArray[np.uint8]:
+    """Run G on uint8 RGB crops (no gradients).
+
+    Args:
+        G: generator in eval mode (channels-last weights run fastest on CPU:
+            :func:`prepare_generator`).
+        occluded: uint8 ``[B, S, S, 3]``, or one crop ``[S, S, 3]``.
+        render: the 3DMM renders, same shape (ignored when ``no_render``).
+        no_render: the checkpoint's ablation flag (3-channel input).
+        device: where G runs.
+
+    Returns:
+        uint8 output of the input's shape.
+
+    Example:
+        >>> G = define_generator(32, ngf=4).eval()
+        >>> crop = np.zeros((32, 32, 3), np.uint8)
+        >>> run_generator(G, crop, crop, False).shape
+        (32, 32, 3)
+    """
+    single = occluded.ndim == 3
+    if single:
+        occluded, render = occluded[None], render[None]
+    with torch.no_grad():
+        batch = {
+            "occluded": images_to_tensor(occluded, device),
+            "render": images_to_tensor(render, device),
+        }
+        x = generator_input(batch, no_render)
+        out = tensor_to_images(G(x.contiguous(memory_format=torch.channels_last)))
+    return out[0] if single else out
+
+
+def prepare_generator(G: nn.Module) -> nn.Module:
+    """Put G in eval mode with channels-last weights (in place; returns G).
+
+    oneDNN convolutions run faster on CPU with NHWC tensors (256 px, ngf 64 U-Net, 2 loaded
+    cores, interleaved A/B: median 991 → 680 ms); outputs equal to ~6e-8.
+    :func:`run_generator` feeds it channels-last inputs to match.
+
+    Example:
+        >>> G = prepare_generator(define_generator(64, ngf=8))
+        >>> G.training
+        False
+    """
+    return G.eval().to(memory_format=torch.channels_last)
+
+
+def load_generator(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, GeneratorSpec, dict[str, Any]]:
+    """Generator in eval mode from a checkpoint file or a run folder (``best.pt``, else ``latest.pt``).
+
+    Returns:
+        ``(G, spec, info)`` with ``info`` = ``step``, ``stage``, ``data_model`` (the shards'
+        model name and sha256), ``path`` (the file read) and ``config`` (the training config
+        as saved).
+
+    Raises:
+        InputError: no checkpoint there. FormatError: unreadable checkpoint, or weights that do
+            not match its config.
+    """
+    p = find_checkpoint(path)
+    state = load_checkpoint(p, "cpu")
+    spec = GeneratorSpec.from_config(state["config"])
+    G = spec.build()
+    try:
+        G.load_state_dict(state["G"])
+    except RuntimeError as e:
+        raise FormatError(
+            f"{p}: generator weights do not match its config ({str(e)[:100]})"
+        ) from None
+    G.to(device).eval()
+    info = {
+        "step": state["step"],
+        "stage": state["stage"],
+        "data_model": state.get("data_model", {}),
+        "path": str(p),
+        "config": state["config"],
+    }
+    return G, spec, info
