@@ -6,7 +6,14 @@ problem, and exit code 1; anything else keeps its traceback (it is a bug).
 
 from __future__ import annotations
 
-__all__ = ["DeoccError", "InputError", "FormatError", "ShapeError", "ConfigError"]
+__all__ = [
+    "DeoccError",
+    "InputError",
+    "SkipInput",
+    "FormatError",
+    "ShapeError",
+    "ConfigError",
+]
 
 
 class DeoccError(Exception):
@@ -15,6 +22,18 @@ class DeoccError(Exception):
 
 class InputError(DeoccError):
     """A user-supplied file or directory is missing, unreadable or holds bad data."""
+
+
+class SkipInput(InputError):
+    """One input of a batch that yields nothing (unreadable image, no face found, ...).
+
+    Batch drivers count these by ``reason`` (a short tag) and go on; a ``strict`` caller
+    lets it propagate as a one-line error.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
 
 
 class FormatError(DeoccError):

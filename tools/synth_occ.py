@@ -111,10 +111,11 @@ def fit(
     """Fit the 3DMM to each face: params JSON (angles in degrees), error, render, overlay PNG, OBJ mesh."""
     import cv2
 
+    from deocc_core.errors import SkipInput
+    from deocc_core.imageio import read_image
     from deocc_core.morphable.fit import fit_landmarks
     from deocc_core.morphable.model import load_model
     from deocc_core.render import render_face, write_obj
-    from deocc_core.synth.sources import SkipInput, read_image
 
     if landmarks_from not in ("pts", "mat", "detector"):
         raise typer.BadParameter(
@@ -266,10 +267,10 @@ def preview(
     """Contact sheet of generated samples (occluded | render | masks | gt), labelled with class and region."""
     import cv2
 
+    from deocc_core.errors import SkipInput
     from deocc_core.morphable.model import load_model
     from deocc_core.occluders.classes import OccluderClass, Region
     from deocc_core.synth.pipeline import BuildConfig, _open_source, make_samples, parse_classes
-    from deocc_core.synth.sources import SkipInput
     from deocc_core.viz import image_grid
 
     writable_dir(out.parent if str(out.parent) else Path("."))

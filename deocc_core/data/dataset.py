@@ -10,77 +10,23 @@ handles lazily (never shared across fork).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import h5py
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from deocc_core.data.augment import AugmentConfig, augment_pair
 from deocc_core.errors import ConfigError, FormatError
-from deocc_core.landmarks.ibug import ibug_scheme
 from deocc_core.nets.io import images_to_tensor
 from deocc_core.synth.inspect import shard_paths
 from deocc_core.synth.shards import ShardReader
 from deocc_core.synth.splits import assign_split
 
-__all__ = ["ShardDataset", "AugmentConfig", "augment_pair"]
+__all__ = ["ShardDataset"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """pix2pix-style paired jitter: resize up by ``scale`` then random-crop back; flip."""
-
-    scale: float = 286 / 256
-    flip: bool = True
-
-
-def augment_pair(
-    arrays: dict[str, np.ndarray], size: int, rng: np.random.Generator, cfg: AugmentConfig
-) -> dict[str, np.ndarray]:
-    """Apply one drawn jitter (resize up, random crop, horizontal flip) to every array of a sample.
-
-    Images are ``[H, W, C]`` / ``[H, W]`` uint8 (``face_mask`` resized nearest, the rest
-    bilinear); an optional ``landmarks`` ``[68, 2]`` float32 entry is moved with the pixels
-    and, on a flip, re-indexed with ``ibug_scheme().mirror`` so point 36 stays the right eye's
-    outer corner.
-
-    Convention:
-        Landmarks in crop pixels, x right, y down, origin at the centre of the top-left
-        pixel (deocc_core.morphable.params): resize maps ``x -> (x + 0.5)·big/H - 0.5``,
-        crop subtracts the offset, flip maps ``x -> size - 1 - x``.
-
-    Example:
-        >>> a = {"x": np.arange(16, dtype=np.uint8).reshape(4, 4)}
-        >>> augment_pair(a, 4, np.random.default_rng(0), AugmentConfig(scale=1.0, flip=False))["x"][0].tolist()
-        [0, 1, 2, 3]
-    """
-    big = int(round(size * cfg.scale))
-    x0, y0 = rng.integers(0, big - size + 1, 2) if big > size else (0, 0)
-    flip = cfg.flip and rng.random() < 0.5
-    out = {}
-    for k, a in arrays.items():
-        if k == "landmarks":
-            continue
-        src = a.shape[0]
-        if big != src:
-            interp = cv2.INTER_NEAREST if k == "face_mask" else cv2.INTER_LINEAR
-            a = cv2.resize(a, (big, big), interpolation=interp)
-        a = a[y0 : y0 + size, x0 : x0 + size]
-        out[k] = np.ascontiguousarray(a[:, ::-1] if flip else a)
-    if "landmarks" in arrays:
-        src = next((a.shape[0] for k, a in arrays.items() if k != "landmarks"), size)
-        lm = (arrays["landmarks"].astype(np.float32) + 0.5) * (big / src) - 0.5
-        lm = lm - np.array([x0, y0], np.float32)
-        if flip:
-            lm[:, 0] = size - 1 - lm[:, 0]
-            lm = lm[ibug_scheme().mirror]
-        out["landmarks"] = np.ascontiguousarray(lm, dtype=np.float32)
-    return out
 
 
 class ShardDataset(IterableDataset):

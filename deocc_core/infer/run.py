@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deocc_core.errors import ConfigError, InputError
 from deocc_core.device import resolve_device
+from deocc_core.errors import ConfigError, InputError
 from deocc_core.infer.pipeline import deocclude, expression_coefficients, vertex_colors
 from deocc_core.nets.io import load_generator, prepare_generator
 
@@ -77,7 +77,7 @@ def list_images(inputs: tuple[str, ...] | list[str]) -> list[Path]:
         >>> [p.name for p in list_images([str(d)])]
         ['a.png']
     """
-    from deocc_core.synth.sources import IMAGE_SUFFIXES
+    from deocc_core.imageio import IMAGE_SUFFIXES
 
     images: list[Path] = []
     for s in inputs:
@@ -106,10 +106,11 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
             the model lacks, or a checkpoint trained with a non-starter model but no ``model``.
         FormatError: unreadable checkpoint (from load_generator).
     """
+    from deocc_core.errors import SkipInput
+    from deocc_core.imageio import read_image
     from deocc_core.landmarks.readers import find_annotation, read_annotation
     from deocc_core.morphable.model import load_model
     from deocc_core.render import write_obj
-    from deocc_core.synth.sources import SkipInput, read_image
 
     if config.landmarks_from not in LANDMARK_SOURCES:
         raise ConfigError(

@@ -15,14 +15,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from deocc_core.errors import SkipInput
+from deocc_core.imageio import is_image_path, read_image, write_image
 from deocc_core.landmarks.detect import LandmarkDetector
 from deocc_core.landmarks.readers import write_pts
 
 __all__ = ["LandmarkRun", "expand_inputs", "detect_to_files"]
 
 log = logging.getLogger(__name__)
-
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,6 @@ def detect_to_files(
         >>> detect_to_files([d], d / "out", make_detector("dlib", detector="hog")).skipped[0][1]
         'no face found'
     """
-    from deocc_core.synth.sources import SkipInput, read_image
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     per_image: list[tuple[str, int, str]] = []
@@ -89,7 +87,7 @@ def detect_to_files(
     n_faces = 0
     for path in expand_inputs(inputs):
         try:
-            if path.suffix.lower() not in _IMAGE_SUFFIXES:
+            if not is_image_path(path):
                 raise SkipInput("not an image", str(path))
             img = read_image(path)
             faces = detector.detect(img)
@@ -101,24 +99,24 @@ def detect_to_files(
             if progress:
                 progress(1)
             continue
-        overlay = np.ascontiguousarray(img[:, :, ::-1])
+        overlay = img.copy()
         r = max(1, round(max(img.shape[:2]) / 300))
         for k, f in enumerate(faces):
             write_pts(out / f"{path.stem}_{k}.pts", f.landmarks)
             x0, y0, x1, y1 = (int(round(float(v))) for v in f.box)
-            cv2.rectangle(overlay, (x0, y0), (x1, y1), (255, 160, 0), r)
+            cv2.rectangle(overlay, (x0, y0), (x1, y1), (0, 160, 255), r)
             cv2.putText(
                 overlay,
                 str(k),
                 (x0, max(12, y0 - 4)),
                 cv2.FONT_HERSHEY_SIMPLEX,
                 0.4 * r,
-                (255, 160, 0),
+                (0, 160, 255),
                 r,
             )
             for x, y in np.rint(f.landmarks).astype(int):
                 cv2.circle(overlay, (int(x), int(y)), r + 1, (0, 255, 0), -1)
-        cv2.imwrite(str(out / f"{path.stem}_landmarks.png"), overlay)
+        write_image(out / f"{path.stem}_landmarks.png", overlay)
         per_image.append((str(path), len(faces), ",".join(f.detector for f in faces)))
         n_faces += len(faces)
         if progress:

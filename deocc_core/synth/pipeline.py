@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from deocc_core import __version__
-from deocc_core.errors import ConfigError, InputError
+from deocc_core.errors import ConfigError, InputError, SkipInput
 from deocc_core.morphable.fit import FitConfig, fit_landmarks
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.morphable.params import pack_params
@@ -34,7 +34,7 @@ from deocc_core.render.face import render_face
 from deocc_core.synth.align import align_face
 from deocc_core.synth.manifest import collect_manifest, sidecar_path, write_json_atomic
 from deocc_core.synth.shards import FORMAT_VERSION, Sample, ShardWriter, content_sha256, file_sha256
-from deocc_core.synth.sources import FaceRecord, SkipInput, make_source
+from deocc_core.synth.sources import FaceRecord, make_source
 from deocc_core.synth.splits import SPLITS, assign_split, choose_test_identities
 
 __all__ = [

@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from deocc_core.errors import ConfigError, DeoccError, InputError
+from deocc_core.errors import ConfigError, DeoccError, InputError, SkipInput
+from deocc_core.imageio import IMAGE_SUFFIXES, read_image
 from deocc_core.landmarks.readers import find_annotation, read_annotation, read_mat_annotation
 from deocc_core.morphable.camera import project
 from deocc_core.morphable.model import MorphableModel
@@ -37,17 +38,13 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "FaceRecord",
-    "SkipInput",
     "FaceSource",
     "SOURCES",
     "make_source",
-    "read_image",
-    "IMAGE_SUFFIXES",
     "iter_faces",
     "SkipTally",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SOURCES = ("synthetic", "folder", "aflw2000-3d", "300w3d")
 
 
@@ -76,37 +73,12 @@ class FaceRecord:
     true_params: FitParams | None = None
 
 
-class SkipInput(InputError):
-    """An input that yields no face (unreadable image, no face found, ...); ``reason`` is a short tag.
-
-    An :class:`InputError`, so a ``strict`` caller can let it propagate as a one-line error.
-    """
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-
-
 class FaceSource(Protocol):
     name: str
 
     def keys(self) -> list[str]: ...
 
     def load(self, key: str) -> list[FaceRecord]: ...
-
-
-def read_image(path: Path) -> npt.NDArray[np.uint8]:
-    """Read an image file as uint8 RGB; :class:`SkipInput` ("unreadable") if it cannot be decoded."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise SkipInput("unreadable", str(path))
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        # OpenCV decodes a truncated JPEG (grey bottom rows) with only a warning: check the EOI marker
-        with open(path, "rb") as f:
-            f.seek(max(0, path.stat().st_size - 4096))
-            if b"\xff\xd9" not in f.read():
-                raise SkipInput("truncated", str(path))
-    return np.ascontiguousarray(img[:, :, ::-1])
 
 
 def _list_images(root: Path) -> list[str]:

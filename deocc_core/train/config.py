@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from deocc_core.data.augment import AugmentConfig
 from deocc_core.errors import ConfigError
 
 __all__ = ["TrainConfig", "ARCH_FIELDS"]
@@ -76,6 +77,7 @@ class TrainConfig:
     val_samples: int = 64
     device: str = "auto"
     deterministic: bool = False
+    augment: AugmentConfig = AugmentConfig()
 
     def __post_init__(self) -> None:
         if self.size < 32 or self.size & (self.size - 1):
@@ -91,4 +93,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        kw = {k: v for k, v in d.items() if k in known}
+        if isinstance(kw.get("augment"), dict):
+            kw["augment"] = AugmentConfig(**kw["augment"])
+        return cls(**kw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deocc_core.data.dataset import AugmentConfig, ShardDataset, augment_pair
+from deocc_core.data import AugmentConfig, ShardDataset, augment_pair
 from deocc_core.landmarks.ibug import ibug_scheme
 from deocc_core.synth.inspect import shard_paths
 from deocc_core.synth.shards import ShardReader

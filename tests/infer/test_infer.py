@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from deocc_core.errors import ConfigError, InputError
+from deocc_core.imageio import read_image
 from deocc_core.infer.pipeline import (
     deocclude_face,
     expression_coefficients,
@@ -15,10 +16,9 @@ from deocc_core.infer.pipeline import (
 )
 from deocc_core.landmarks.readers import read_pts
 from deocc_core.morphable.model import load_model
+from deocc_core.nets.io import load_generator
 from deocc_core.render import read_obj, render_face, write_obj
 from deocc_core.synth.align import align_face
-from deocc_core.synth.sources import read_image
-from deocc_core.nets.io import load_generator
 
 
 def test_paste_back_of_the_crop_itself_changes_nothing_outside_the_face(ibug_pts_image):
@@ -85,8 +85,8 @@ def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_output
 ):
     import shutil
 
+    from deocc_core.imageio import read_image as read
     from deocc_core.infer.run import InferConfig, run_inference
-    from deocc_core.synth.sources import read_image as read
 
     img_path, pts = ibug_pts_image
     photos = tmp_path / "photos"
@@ -125,8 +125,8 @@ def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_output
 
 def test_deocclude_with_the_dlib_detector_changes_only_the_face(ibug_pts_image, tiny_run):
     from deocc_core.infer.pipeline import deocclude
-    from deocc_core.nets.io import prepare_generator
     from deocc_core.landmarks.detect import make_detector
+    from deocc_core.nets.io import prepare_generator
 
     img_path, pts = ibug_pts_image
     photo = read_image(img_path)

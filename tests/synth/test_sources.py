@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deocc_core.errors import ConfigError, InputError
+from deocc_core.errors import ConfigError, InputError, SkipInput
 from deocc_core.morphable.model import load_model
-from deocc_core.synth.sources import SkipInput, make_source
+from deocc_core.synth.sources import make_source
 
 
 def test_aflw_source_reads_every_annotated_image(aflw_dir):

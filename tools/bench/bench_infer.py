@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from _common import SHARED
 
+from deocc_core.imageio import read_image
 from deocc_core.infer.pipeline import deocclude, paste_back
 from deocc_core.landmarks.detect import make_detector
 from deocc_core.morphable.fit import fit_landmarks
@@ -20,7 +21,6 @@ from deocc_core.nets.io import GeneratorSpec, prepare_generator, run_generator
 from deocc_core.nets.networks import define_generator
 from deocc_core.render.face import render_face
 from deocc_core.synth.align import align_face
-from deocc_core.synth.sources import read_image
 
 
 def main():

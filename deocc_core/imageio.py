@@ -1,0 +1,82 @@
+"""Image files in and out: the one place OpenCV's BGR meets our RGB.
+
+Images are ``uint8 [H, W, 3]`` RGB (or ``[H, W]`` grey for masks) everywhere in deocc;
+:func:`read_image` and :func:`write_image` convert at the file boundary and check the
+result, so a failed read or write is an error naming the file, never a silent ``None`` or
+``False``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from deocc_core.errors import InputError, SkipInput
+
+__all__ = ["IMAGE_SUFFIXES", "read_image", "write_image", "is_image_path"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def is_image_path(path: str | Path) -> bool:
+    """True when the file name ends in one of :data:`IMAGE_SUFFIXES` (any case).
+
+    Example:
+        >>> is_image_path("a/b.JPG"), is_image_path("a/b.pts")
+        (True, False)
+    """
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_image(path: str | Path) -> npt.NDArray[np.uint8]:
+    """Read an image file as uint8 RGB ``[H, W, 3]`` (grey and RGBA files are converted).
+
+    Raises:
+        SkipInput: the file cannot be decoded (``reason`` "unreadable"), or it is a
+            JPEG without its end marker (``reason`` "truncated": OpenCV would decode it with
+            grey bottom rows and only a warning).
+
+    Example:
+        >>> read_image("/nonexistent.png")
+        Traceback (most recent call last):
+        ...
+        deocc_core.errors.SkipInput: unreadable: /nonexistent.png
+    """
+    path = Path(path)
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise SkipInput("unreadable", str(path))
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 4096))
+            if b"\xff\xd9" not in f.read():
+                raise SkipInput("truncated", str(path))
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def write_image(path: str | Path, image: npt.NDArray[np.uint8]) -> Path:
+    """Write a uint8 RGB ``[H, W, 3]`` (or grey ``[H, W]``) image; the format follows the suffix.
+
+    Raises:
+        InputError: OpenCV could not write the file (unknown suffix, missing folder, full or
+            read-only disk), naming the path.
+
+    Example:
+        >>> import tempfile
+        >>> p = write_image(Path(tempfile.mkdtemp()) / "a.png", np.zeros((4, 5, 3), np.uint8))
+        >>> read_image(p).shape
+        (4, 5, 3)
+    """
+    path = Path(path)
+    a = np.asarray(image)
+    bgr = a[:, :, ::-1] if a.ndim == 3 else a
+    try:
+        ok = cv2.imwrite(str(path), np.ascontiguousarray(bgr))
+    except cv2.error as e:  # e.g. an unknown extension
+        raise InputError(f"{path}: cannot write image ({str(e).strip()[:80]})") from None
+    if not ok:
+        raise InputError(f"{path}: cannot write image (missing folder or unwritable disk?)")
+    return path
