@@ -75,19 +75,6 @@ def model_convert(
     stdout.print(f"wrote {out} ({m.n_vertices} vertices, {m.n_id} id / {m.n_exp} exp modes)")
 
 
-def _landmarks_for(image_path: Path, image: np.ndarray, how: str, detector) -> list[np.ndarray]:
-    from deocc_core.landmarks.readers import find_annotation, read_annotation
-
-    if how in ("pts", "mat"):
-        ann = image_path.with_suffix("." + how)
-        if not ann.is_file():
-            ann = find_annotation(image_path)
-        if ann is None or not ann.is_file():
-            raise InputError(f"{image_path}: no .{how} landmark file beside it")
-        return [read_annotation(ann)]
-    return [f.landmarks for f in detector.detect(image)]
-
-
 @app.command("fit")
 def fit(
     images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Photos to fit."),
@@ -113,28 +100,26 @@ def fit(
 
     from deocc_core.errors import SkipInput
     from deocc_core.imageio import read_image
+    from deocc_core.landmarks.find import LANDMARK_SOURCES, LazyDetector, landmarks_for
     from deocc_core.morphable.fit import fit_landmarks
     from deocc_core.morphable.model import load_model
     from deocc_core.render import render_face, write_obj
 
-    if landmarks_from not in ("pts", "mat", "detector"):
+    if landmarks_from not in LANDMARK_SOURCES:
         raise typer.BadParameter(
-            f"--landmarks-from must be pts, mat or detector, got {landmarks_from!r}"
+            f"--landmarks-from must be one of {', '.join(LANDMARK_SOURCES)}, got {landmarks_from!r}"
         )
     writable_dir(out)
     m = load_model(model, landmarks_index)
-    detector = None
-    if landmarks_from == "detector":
-        from deocc_core.landmarks.detect import make_detector
-
-        detector = make_detector("dlib")
+    detector = LazyDetector("dlib")
     with progress_bar("fitting", total=len(images), unit="img") as advance:
         for path in images:
             try:
                 img = read_image(path)
             except SkipInput:
                 raise InputError(f"{path}: cannot read image") from None
-            for k, lm in enumerate(_landmarks_for(path, img, landmarks_from, detector)):
+            for k, found in enumerate(landmarks_for(path, img, landmarks_from, detector)):
+                lm = found.landmarks
                 r = fit_landmarks(m, lm)
                 rend = render_face(m, r.params, img.shape[0], img.shape[1])
                 stem = out / (path.stem + (f"_{k}" if k else ""))
@@ -488,7 +473,7 @@ def verify(
     ),
 ) -> None:
     """Check checksums, shapes, dtypes, value ranges and split disjointness; exit 1 listing each problem."""
-    from deocc_core.synth.inspect import verify_shards
+    from deocc_core.synth.verify import verify_shards
 
     problems = verify_shards(folder, checksums=not no_checksums)
     for p in problems:
@@ -509,7 +494,7 @@ def inspect(
     n: int = typer.Option(8, "--n", min=1, help="Samples for --grid / --export-occluded."),
 ) -> None:
     """Counts per split, occluder class and region; optional sample grid and exported test crops."""
-    from deocc_core.synth.inspect import export_samples, sample_grid, summary
+    from deocc_core.synth.verify import export_samples, sample_grid, summary
 
     s = summary(folder)
     stdout.print(

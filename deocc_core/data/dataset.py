@@ -20,9 +20,9 @@ from torch.utils.data import IterableDataset, get_worker_info
 from deocc_core.data.augment import AugmentConfig, augment_pair
 from deocc_core.errors import ConfigError, FormatError
 from deocc_core.nets.io import images_to_tensor
-from deocc_core.synth.inspect import shard_paths
 from deocc_core.synth.shards import ShardReader
 from deocc_core.synth.splits import assign_split
+from deocc_core.synth.verify import shard_paths
 
 __all__ = ["ShardDataset"]
 

@@ -31,9 +31,9 @@ from deocc_core.eval.report import (
 from deocc_core.imageio import write_image
 from deocc_core.nets.io import GeneratorSpec, load_generator, prepare_generator, run_generator
 from deocc_core.occluders.classes import OccluderClass, Region
-from deocc_core.synth.inspect import shard_paths
 from deocc_core.synth.manifest import read_manifest
 from deocc_core.synth.shards import ShardReader
+from deocc_core.synth.verify import shard_paths
 from deocc_core.viz import image_grid
 
 __all__ = ["EvalConfig", "EvalResult", "evaluate", "PAPER_TABLE1"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -19,12 +19,10 @@ from torch import nn
 
 from deocc_core.check import check_array
 from deocc_core.errors import ConfigError, InputError
-from deocc_core.morphable.fit import FitResult, fit_landmarks
+from deocc_core.face.prepare import FaceInput, FaceInputConfig, prepare_face, rerender_face
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
 from deocc_core.nets.io import GeneratorSpec, run_generator
-from deocc_core.render.face import RenderResult, render_face
-from deocc_core.synth.align import align_face
 
 __all__ = [
     "FaceOutput",
@@ -46,18 +44,12 @@ class FaceOutput:
     """One processed face.
 
     Attributes:
-        crop: ``[S, S, 3]`` uint8 aligned input crop. render: its 3DMM render.
-        output: ``[S, S, 3]`` uint8 de-occluded crop. face_mask: ``[S, S]`` uint8 M.
-        inverse: ``[2, 3]`` crop → photo. fit: the landmark fit. render_result: full render.
+        face: G's input: the aligned crop, its inverse transform, the fit, the render, M.
+        output: ``[S, S, 3]`` uint8 de-occluded crop.
     """
 
-    crop: npt.NDArray[np.uint8]
-    render: npt.NDArray[np.uint8]
+    face: FaceInput
     output: npt.NDArray[np.uint8]
-    face_mask: npt.NDArray[np.uint8]
-    inverse: npt.NDArray[np.float64]
-    fit: FitResult
-    render_result: RenderResult
 
 
 def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.float32] | None:
@@ -135,6 +127,8 @@ def deocclude_face(
     model: MorphableModel,
     device: torch.device,
     expression: str = "keep",
+    *,
+    config: FaceInputConfig | None = None,
 ) -> FaceOutput:
     """De-occlude one face of a photo.
 
@@ -143,21 +137,26 @@ def deocclude_face(
         G, spec: generator and its spec (crop size, render channel or not).
         model: the 3DMM the training shards were built with.
         expression: "keep" or an :func:`expression_coefficients` spec (re-render, re-run G).
+        config: how the shards prepared faces (their fit options); default: the defaults at
+            ``spec.size``.
+
+    Raises:
+        InputError: the face is smaller than :data:`MIN_FACE_PX`.
+        ConfigError: ``config.size`` is not G's size.
     """
+    config = config or FaceInputConfig(size=spec.size)
+    if config.size != spec.size:
+        raise ConfigError(f"face crops of {config.size} px for a {spec.size} px generator")
     lm = check_array(np.asarray(landmarks, np.float32), "landmarks", (68, 2))
     if np.ptp(lm, axis=0).max() < MIN_FACE_PX:
         raise InputError(f"face too small ({np.ptp(lm, axis=0).max():.0f} px < {MIN_FACE_PX} px)")
-    crop = align_face(image, lm, spec.size)
-    fit = fit_landmarks(model, crop.landmarks)
-    params = fit.params
+    face = prepare_face(image, lm, model, config)
     exp = expression_coefficients(model, expression)
     if exp is not None:
-        params = FitParams(params.id_coef, exp, params.pose)
-    rr = render_face(model, params, spec.size, spec.size)
-    out = run_generator(G, crop.image, rr.image, spec.no_render, device)
-    return FaceOutput(
-        crop.image, rr.image, out, rr.mask, crop.inverse, replace(fit, params=params), rr
-    )
+        p = face.fit.params
+        face = rerender_face(face, model, FitParams(p.id_coef, exp, p.pose), config)
+    out = run_generator(G, face.crop, face.render, spec.no_render, device)
+    return FaceOutput(face, out)
 
 
 @dataclass(frozen=True)
@@ -185,6 +184,7 @@ def deocclude(
     *,
     landmarks: list[npt.NDArray[np.floating]] | None = None,
     expression: str = "keep",
+    config: FaceInputConfig | None = None,
 ) -> PhotoOutput:
     """De-occlude every face of a photo: detect (or take ``landmarks``), process, paste back.
 
@@ -193,7 +193,7 @@ def deocclude(
         G, spec: generator and its spec (from load_generator). model: the shards' 3DMM.
         detector: a :func:`deocc_core.landmarks.detect.make_detector` detector; unused when
             ``landmarks`` (a list of ``[68, 2]`` arrays in photo pixels) is given.
-        device: where G runs. expression: see :func:`deocclude_face`.
+        device: where G runs. expression, config: see :func:`deocclude_face`.
 
     Returns:
         PhotoOutput; a photo without faces comes back unchanged with no faces (not an error).
@@ -216,11 +216,11 @@ def deocclude(
     result, faces, skipped = image, [], []
     for k, lm in enumerate(landmarks):
         try:
-            fo = deocclude_face(image, lm, G, spec, model, device, expression)
+            fo = deocclude_face(image, lm, G, spec, model, device, expression, config=config)
         except InputError as e:
             skipped.append(f"face {k}: {e}")
             continue
-        result = paste_back(result, fo.output, fo.inverse, fo.face_mask)
+        result = paste_back(result, fo.output, fo.face.inverse, fo.face.face_mask)
         faces.append(fo)
     return PhotoOutput(result, tuple(faces), tuple(skipped))
 

@@ -13,19 +13,32 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
+import torch
+from torch import nn
 
 from deocc_core.device import resolve_device
-from deocc_core.errors import ConfigError, InputError
-from deocc_core.infer.pipeline import deocclude, expression_coefficients, vertex_colors
-from deocc_core.nets.io import load_generator, prepare_generator
+from deocc_core.errors import ConfigError, InputError, SkipInput
+from deocc_core.face.prepare import FaceInputConfig
+from deocc_core.imageio import IMAGE_SUFFIXES, read_image, write_image
+from deocc_core.infer.pipeline import (
+    FaceOutput,
+    deocclude,
+    expression_coefficients,
+    vertex_colors,
+)
+from deocc_core.landmarks.detect import LandmarkDetector
+from deocc_core.landmarks.find import LANDMARK_SOURCES, LazyDetector, landmarks_for
+from deocc_core.morphable.fit import FitConfig
+from deocc_core.morphable.model import MorphableModel, load_model
+from deocc_core.nets.io import GeneratorSpec, load_generator, prepare_generator
+from deocc_core.render.obj import write_obj
 
 __all__ = ["InferConfig", "InferResult", "list_images", "run_inference", "LANDMARK_SOURCES"]
 
 log = logging.getLogger(__name__)
-LANDMARK_SOURCES = ("detector", "pts", "mat")
 
 
 @dataclass(frozen=True)
@@ -77,8 +90,6 @@ def list_images(inputs: tuple[str, ...] | list[str]) -> list[Path]:
         >>> [p.name for p in list_images([str(d)])]
         ['a.png']
     """
-    from deocc_core.imageio import IMAGE_SUFFIXES
-
     images: list[Path] = []
     for s in inputs:
         p = Path(s)
@@ -99,50 +110,23 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
     """De-occlude every face in ``config.inputs`` and write the results to ``config.out``.
 
     Args:
-        config: what to run. progress: called ``progress(0, total=n_images)`` then ``progress(1)`` per image.
+        config: what to run.
+        progress: called ``progress(0, total=n_images)`` then ``progress(1)`` per image.
 
     Raises:
         InputError: no images found. ConfigError: unknown landmark source, expression preset
             the model lacks, or a checkpoint trained with a non-starter model but no ``model``.
         FormatError: unreadable checkpoint (from load_generator).
     """
-    from deocc_core.errors import SkipInput
-    from deocc_core.imageio import read_image
-    from deocc_core.landmarks.readers import find_annotation, read_annotation
-    from deocc_core.morphable.model import load_model
-    from deocc_core.render import write_obj
-
     if config.landmarks_from not in LANDMARK_SOURCES:
         raise ConfigError(
-            f"landmarks_from must be one of {', '.join(LANDMARK_SOURCES)}, got {config.landmarks_from!r}"
+            f"landmarks_from must be one of {', '.join(LANDMARK_SOURCES)}, "
+            f"got {config.landmarks_from!r}"
         )
     images = list_images(config.inputs)
     if not images:
         raise InputError(f"{', '.join(config.inputs)}: no images found")
-    dev = resolve_device(config.device)
-    G, spec, info = load_generator(config.ckpt, dev)
-    G = prepare_generator(G)
-    data_model = info.get("data_model", {}) or {}
-    model_spec = config.model
-    if model_spec is None:
-        if data_model.get("name") not in (None, "deocc-starter"):
-            raise ConfigError(
-                f"{config.ckpt}: trained on shards built with model {data_model['name']!r}: pass the model path"
-            )
-        model_spec = "starter"
-    model = load_model(model_spec)
-    if data_model.get("sha256") and data_model["sha256"] != model.sha256:
-        log.warning(
-            "%s differs from the model the training shards used (%s): renders will not match training",
-            model_spec,
-            data_model.get("name"),
-        )
-    expression_coefficients(model, config.expression)  # fail early on a bad preset / file
-    detector = None
-    if config.landmarks_from == "detector":
-        from deocc_core.landmarks.detect import make_detector
-
-        detector = make_detector(config.backend)
+    run = _load(config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     if progress:
@@ -150,52 +134,112 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
     n_faces, problems, outputs = 0, [], []
     for path in images:
         try:
-            photo = read_image(path)
-        except SkipInput as e:
-            problems.append(f"{path}: unreadable image ({e})")
-            if progress:
-                progress(1)
-            continue
-        landmarks = None
-        if detector is None:
-            ann = path.with_suffix("." + config.landmarks_from)
-            ann = ann if ann.is_file() else find_annotation(path)
-            if ann is None:
-                problems.append(f"{path}: no .{config.landmarks_from} landmarks beside it")
-                if progress:
-                    progress(1)
-                continue
-            landmarks = [read_annotation(ann)]
-        r = deocclude(
-            photo, G, spec, model, detector, dev, landmarks=landmarks, expression=config.expression
-        )
-        if not r.faces and not r.skipped:
-            problems.append(f"{path}: no face found")
-        problems += [f"{path} {s}" for s in r.skipped]
-        for k, fo in enumerate(r.faces):
-            stem = out / f"{path.stem}_face{k}"
-            cv2.imwrite(f"{stem}_crop.png", fo.crop[:, :, ::-1])
-            cv2.imwrite(f"{stem}_render.png", fo.render[:, :, ::-1])
-            cv2.imwrite(f"{stem}_output.png", fo.output[:, :, ::-1])
-            if config.mesh:
-                rr = fo.render_result
-                cols = vertex_colors(rr.projected, rr.visible, fo.output, model.albedo())
-                write_obj(
-                    f"{stem}.obj",
-                    model.vertices(fo.fit.params.id_coef, fo.fit.params.exp_coef),
-                    model.triangles,
-                    cols,
-                )
-        n_faces += len(r.faces)
-        dst = out / f"{path.stem}_deoccluded.png"
-        cv2.imwrite(str(dst), r.image[:, :, ::-1])
-        outputs.append(dst)
-        if config.side_by_side:
-            cv2.imwrite(
-                str(out / f"{path.stem}_side_by_side.png"),
-                np.concatenate([photo, r.image], 1)[:, :, ::-1],
-            )
+            n, skipped, dst = _process_image(path, run, config, out)
+            n_faces += n
+            problems += skipped
+            outputs.append(dst)
+        except SkipInput as e:  # unreadable image, missing or broken sidecar
+            problems.append(str(e) if str(path) in str(e) else f"{path}: {e}")
         if progress:
             progress(1)
     log.info("%d face(s) in %d image(s), %d problem(s)", n_faces, len(images), len(problems))
     return InferResult(len(images), n_faces, tuple(problems), tuple(outputs))
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What every image of a run needs: G and its spec, the 3DMM, the face preparation
+    the shards used, the detector (or None) and the device.
+    """
+
+    G: nn.Module
+    spec: GeneratorSpec
+    model: MorphableModel
+    face_config: FaceInputConfig
+    detector: LandmarkDetector | None
+    device: torch.device
+
+
+def _load(config: InferConfig) -> _Loaded:
+    """Load the generator, the model its shards used, and the landmark detector."""
+    device = resolve_device(config.device)
+    G, spec, info = load_generator(config.ckpt, device)
+    model = _load_model(config, info.get("data_model") or {})
+    expression_coefficients(model, config.expression)  # fail early on a bad preset / file
+    detector = None if config.landmarks_from in ("pts", "mat") else LazyDetector(config.backend)
+    face_config = _face_config(spec, info.get("data_config") or {})
+    return _Loaded(prepare_generator(G), spec, model, face_config, detector, device)
+
+
+def _load_model(config: InferConfig, data_model: dict[str, Any]) -> MorphableModel:
+    """``config.model``, else the checkpoint's (the starter model only: others are the user's)."""
+    spec = config.model
+    if spec is None:
+        if data_model.get("name") not in (None, "deocc-starter"):
+            raise ConfigError(
+                f"{config.ckpt}: trained on shards built with model {data_model['name']!r}: "
+                "pass the model path"
+            )
+        spec = "starter"
+    model = load_model(spec)
+    if data_model.get("sha256") and data_model["sha256"] != model.sha256:
+        log.warning(
+            "%s differs from the model the training shards used (%s): renders will not match",
+            spec,
+            data_model.get("name"),
+        )
+    return model
+
+
+def _face_config(spec: GeneratorSpec, data_config: dict[str, Any]) -> FaceInputConfig:
+    """The training shards' face preparation (their build config's fit options) at G's size."""
+    build = data_config.get("config")
+    fit = build.get("fit") if isinstance(build, dict) else None
+    return FaceInputConfig(size=spec.size, fit=FitConfig(**fit) if fit else FitConfig())
+
+
+def _process_image(
+    path: Path, run: _Loaded, config: InferConfig, out: Path
+) -> tuple[int, list[str], Path]:
+    """De-occlude one photo and write its outputs.
+
+    Returns:
+        ``(faces processed, problem lines, the de-occluded photo written)``.
+
+    Raises:
+        SkipInput: unreadable image, or no sidecar for ``pts`` / ``mat``.
+    """
+    photo = read_image(path)
+    found = landmarks_for(path, photo, config.landmarks_from, run.detector)
+    r = deocclude(
+        photo,
+        run.G,
+        run.spec,
+        run.model,
+        None,
+        run.device,
+        landmarks=[f.landmarks for f in found],
+        expression=config.expression,
+        config=run.face_config,
+    )
+    problems = [] if r.faces or r.skipped else [f"{path}: no face found"]
+    problems += [f"{path} {s}" for s in r.skipped]
+    for k, fo in enumerate(r.faces):
+        _write_face(out / f"{path.stem}_face{k}", fo, run.model, config.mesh)
+    dst = write_image(out / f"{path.stem}_deoccluded.png", r.image)
+    if config.side_by_side:
+        write_image(out / f"{path.stem}_side_by_side.png", np.concatenate([photo, r.image], 1))
+    return len(r.faces), problems, dst
+
+
+def _write_face(stem: Path, fo: FaceOutput, model: MorphableModel, mesh: bool) -> None:
+    """``<stem>_crop.png``, ``_render.png``, ``_output.png`` and optionally ``<stem>.obj``."""
+    write_image(f"{stem}_crop.png", fo.face.crop)
+    write_image(f"{stem}_render.png", fo.face.render)
+    write_image(f"{stem}_output.png", fo.output)
+    if mesh:
+        rr, params = fo.face.render_result, fo.face.fit.params
+        cols = vertex_colors(rr.projected, rr.visible, fo.output, model.albedo())
+        write_obj(
+            f"{stem}.obj", model.vertices(params.id_coef, params.exp_coef), model.triangles, cols
+        )

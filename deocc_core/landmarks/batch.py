@@ -18,6 +18,7 @@ import numpy as np
 from deocc_core.errors import SkipInput
 from deocc_core.imageio import is_image_path, read_image, write_image
 from deocc_core.landmarks.detect import LandmarkDetector
+from deocc_core.landmarks.find import landmarks_for
 from deocc_core.landmarks.readers import write_pts
 
 __all__ = ["LandmarkRun", "expand_inputs", "detect_to_files"]
@@ -90,7 +91,7 @@ def detect_to_files(
             if not is_image_path(path):
                 raise SkipInput("not an image", str(path))
             img = read_image(path)
-            faces = detector.detect(img)
+            faces = landmarks_for(path, img, "detector", detector)
             if not faces:
                 raise SkipInput("no face found", str(path))
         except SkipInput as e:

@@ -170,8 +170,9 @@ def load_generator(
 
     Returns:
         ``(G, spec, info)`` with ``info`` = ``step``, ``stage``, ``data_model`` (the shards'
-        model name and sha256), ``path`` (the file read) and ``config`` (the training config
-        as saved).
+        model name and sha256), ``data_config`` (the shards' build ``config`` and
+        ``config_hash``; empty for older checkpoints), ``path`` (the file read) and
+        ``config`` (the training config as saved).
 
     Raises:
         InputError: no checkpoint there. FormatError: unreadable checkpoint, or weights that do
@@ -192,6 +193,7 @@ def load_generator(
         "step": state["step"],
         "stage": state["stage"],
         "data_model": state.get("data_model", {}),
+        "data_config": state.get("data_config", {}),
         "path": str(p),
         "config": state["config"],
     }

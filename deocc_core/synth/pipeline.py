@@ -19,19 +19,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deocc_core import __version__
 from deocc_core.errors import ConfigError, InputError, SkipInput
-from deocc_core.morphable.fit import FitConfig, fit_landmarks
+from deocc_core.face.prepare import FaceInputConfig, prepare_face
+from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.morphable.params import pack_params
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.occluders.composite import composite_occluder
-from deocc_core.render.face import render_face
-from deocc_core.synth.align import align_face
 from deocc_core.synth.manifest import collect_manifest, sidecar_path, write_json_atomic
 from deocc_core.synth.shards import FORMAT_VERSION, Sample, ShardWriter, content_sha256, file_sha256
 from deocc_core.synth.sources import FaceRecord, make_source
@@ -46,6 +45,9 @@ __all__ = [
     "ShardTask",
     "parse_classes",
 ]
+
+if TYPE_CHECKING:
+    from deocc_core.occluders.assets import AssetPack
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +112,19 @@ class BuildConfig:
     rank: int = 0
     world_size: int = 1
     overwrite: bool = False
+    fit: FitConfig = FitConfig()
+
+    def face_input(self) -> FaceInputConfig:
+        """How each face becomes a crop, fit and render (shared with inference)."""
+        return FaceInputConfig(size=self.size, fit=self.fit)
 
     def content(self) -> dict[str, Any]:
         skip = {"workers", "rank", "world_size", "overwrite", "out"}
-        if self.test_count is None:  # keeps the hashes of builds made before the option existed
+        # options added later are left out at their defaults: older builds keep their hashes
+        if self.test_count is None:
             skip.add("test_count")
+        if self.fit == FitConfig():
+            skip.add("fit")
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
     def content_hash(self) -> str:
@@ -185,30 +195,32 @@ def make_samples(
     config: BuildConfig,
     model: MorphableModel,
     rng: np.random.Generator,
-    packs=None,
+    packs: list[AssetPack] | None = None,
 ) -> list[Sample]:
     """Turn one face into ``per_face`` training tuples (the preview uses this too).
 
+    The crop, render and face mask M come from :func:`deocc_core.face.prepare_face`, the
+    same function inference runs on a photo; each copy gets its own occluder(s).
+
     Raises:
-        SkipInput: yaw beyond ``max_yaw``.
+        SkipInput: yaw beyond ``max_yaw`` (the source's yaw, or the fit's beyond
+            ``max_yaw`` + 10 degrees).
     """
     if record.yaw_deg is not None and abs(record.yaw_deg) > config.max_yaw:
         raise SkipInput("yaw beyond --max-yaw")
-    crop = align_face(record.image, record.landmarks, config.size)
-    fit = fit_landmarks(model, crop.landmarks, config=FitConfig())
-    if abs(np.degrees(fit.params.pose.yaw)) > config.max_yaw + 10:
+    face = prepare_face(record.image, record.landmarks, model, config.face_input())
+    if abs(np.degrees(face.fit.params.pose.yaw)) > config.max_yaw + 10:
         raise SkipInput("yaw beyond --max-yaw")
-    render = render_face(model, fit.params, config.size, config.size)
     classes = [OccluderClass[c.upper()] for c in config.occluders]
-    params = pack_params(fit.params)
+    packed = pack_params(face.fit.params)
     out = []
     for _ in range(config.per_face):
         occ = composite_occluder(
-            crop.image,
-            crop.landmarks,
+            face.crop,
+            face.landmarks,
             rng,
             classes=classes,
-            face_mask=render.mask,
+            face_mask=face.face_mask,
             yaw=record.yaw_deg,
             packs=packs,
             count=config.occluders_per_sample,
@@ -216,12 +228,12 @@ def make_samples(
         out.append(
             Sample(
                 occ.image,
-                render.image,
-                crop.image,
-                render.mask,
+                face.render,
+                face.crop,
+                face.face_mask,
                 occ.occ_mask,
-                crop.landmarks,
-                params,
+                face.landmarks,
+                packed,
                 int(occ.occluder_class),
                 int(occ.region),
                 record.identity,
@@ -242,7 +254,7 @@ def _open_source(config: BuildConfig, model: MorphableModel):
         n=config.n_synthetic,
         size=max(config.size * 2, 128),
         seed=config.seed,
-        detector=config.detector,
+        backend=config.detector,
     )
 
 

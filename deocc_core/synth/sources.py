@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from deocc_core.errors import ConfigError, DeoccError, InputError, SkipInput
 from deocc_core.imageio import IMAGE_SUFFIXES, read_image
+from deocc_core.landmarks.find import LazyDetector, landmarks_for
 from deocc_core.landmarks.readers import find_annotation, read_annotation, read_mat_annotation
 from deocc_core.morphable.camera import project
 from deocc_core.morphable.model import MorphableModel
@@ -210,8 +211,8 @@ class FolderSource:
 
     name = "folder"
 
-    def __init__(self, root: Path, detector: str = "dlib", max_faces: int = 8) -> None:
-        self.root, self.detector_name, self.max_faces = root, detector, max_faces
+    def __init__(self, root: Path, backend: str = "dlib", max_faces: int = 8) -> None:
+        self.root, self.max_faces = root, max_faces
         self._keys = _list_images(root)
         #: files that are not images (counted as skips by :func:`iter_faces`), sidecars excluded
         self.non_images = sorted(
@@ -221,7 +222,7 @@ class FolderSource:
             and p.suffix.lower() not in IMAGE_SUFFIXES + (".pts", ".mat")
             and p.name != "identities.tsv"
         )
-        self._detector = None
+        self._detector = LazyDetector(backend)  # built on the first photo without a sidecar
         self._ids: dict[str, str] = {}
         tsv = root / "identities.tsv"
         if tsv.is_file():
@@ -242,21 +243,12 @@ class FolderSource:
     def load(self, key: str) -> list[FaceRecord]:
         path = self.root / key
         image = read_image(path)
-        ann = find_annotation(path)
-        if ann is not None:
-            try:
-                lm = read_annotation(ann)
-            except DeoccError as e:
-                raise SkipInput("bad annotation", str(e)) from None
-            return [FaceRecord(image, lm, self.identity(key), key)]
-        if self._detector is None:
-            from deocc_core.landmarks.detect import make_detector
-
-            self._detector = make_detector(self.detector_name)
-        faces = self._detector.detect(image)[: self.max_faces]
+        faces = landmarks_for(path, image, "auto", self._detector)[: self.max_faces]
         if not faces:
             raise SkipInput("no face found", key)
         ident = self.identity(key)
+        if len(faces) == 1 and faces[0].detector in ("pts", "mat"):
+            return [FaceRecord(image, faces[0].landmarks, ident, key)]
         return [
             FaceRecord(
                 image, f.landmarks, ident if len(faces) == 1 else f"{ident}#{k}", f"{key}#{k}"
@@ -368,7 +360,7 @@ def make_source(
     n: int = 1000,
     size: int = 256,
     seed: int = 0,
-    detector: str = "dlib",
+    backend: str = "dlib",
 ) -> FaceSource:
     """Build a source by name (see module docstring).
 
@@ -393,5 +385,5 @@ def make_source(
     if not root.is_dir():
         raise InputError(f"{root}: source folder not found")
     if name == "folder":
-        return FolderSource(root, detector)
+        return FolderSource(root, backend)
     return MatSource(root, name)

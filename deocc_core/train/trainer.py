@@ -104,7 +104,7 @@ class _Run:
         self._setup_process()
         self.run_dir = Path(cfg.out)
         self.ckpt_dir = self.run_dir / CHECKPOINT_DIR
-        self.data_model = self._check_shards()
+        self.data_model, self.data_config = self._check_shards()
         torch.manual_seed(cfg.seed)  # before the datasets and networks: it seeds G's init
         self.train_set, self.val_set = self._make_datasets()
         self._make_networks()
@@ -131,15 +131,18 @@ class _Run:
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
 
-    def _check_shards(self) -> dict[str, Any]:
-        """The shards' model (name, sha256); ConfigError if their resolution is not ``size``."""
+    def _check_shards(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The shards' model (name, sha256) and build config (saved with the run: inference
+        prepares faces the way they did); ConfigError if their resolution is not ``size``.
+        """
         cfg = self.cfg
         manifest = read_manifest(Path(cfg.shards))
         if manifest["resolution"] != cfg.size:
             raise ConfigError(
                 f"{cfg.shards}: shards are {manifest['resolution']} px but --size is {cfg.size}"
             )
-        return manifest.get("model", {})
+        data_config = {k: manifest.get(k) for k in ("config", "config_hash")}
+        return manifest.get("model", {}), data_config
 
     def _make_datasets(self) -> tuple[ShardDataset, ShardDataset | None]:
         """This rank's training stream and the held-out validation identities (or None)."""
@@ -288,6 +291,7 @@ class _Run:
             "best": self.best,
             "scaler": self.scaler.state_dict(),
             "data_model": self.data_model,
+            "data_config": self.data_config,
             "shard_format_version": SHARD_FORMAT_VERSION,
         }
         for k in NETWORKS:

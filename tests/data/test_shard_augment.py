@@ -7,8 +7,8 @@ import torch
 
 from deocc_core.data import AugmentConfig, ShardDataset, augment_pair
 from deocc_core.landmarks.ibug import ibug_scheme
-from deocc_core.synth.inspect import shard_paths
 from deocc_core.synth.shards import ShardReader
+from deocc_core.synth.verify import shard_paths
 
 
 def _sample(tiny_shards):

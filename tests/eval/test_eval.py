@@ -30,8 +30,8 @@ def test_metrics_match_references():
 
 
 def test_oracle_inpainting_beats_the_occluded_input_in_the_mask(tiny_shards):
-    from deocc_core.synth.inspect import shard_paths
     from deocc_core.synth.shards import ShardReader
+    from deocc_core.synth.verify import shard_paths
 
     gains = []
     with ShardReader(shard_paths(tiny_shards, "test")[0]) as r:

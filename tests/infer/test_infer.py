@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from deocc_core.errors import ConfigError, InputError
+from deocc_core.face.align import align_face
 from deocc_core.imageio import read_image
 from deocc_core.infer.pipeline import (
     deocclude_face,
@@ -18,7 +19,6 @@ from deocc_core.landmarks.readers import read_pts
 from deocc_core.morphable.model import load_model
 from deocc_core.nets.io import load_generator
 from deocc_core.render import read_obj, render_face, write_obj
-from deocc_core.synth.align import align_face
 
 
 def test_paste_back_of_the_crop_itself_changes_nothing_outside_the_face(ibug_pts_image):
@@ -46,15 +46,15 @@ def test_deocclude_a_real_face_with_a_trained_generator(ibug_pts_image, tiny_run
     G, cfg, _ = load_generator(tiny_run)
     m = load_model("starter")
     fo = deocclude_face(photo, read_pts(pts), G, cfg, m, torch.device("cpu"))
-    assert fo.output.shape == (64, 64, 3) and fo.face_mask.max() == 255
-    result = paste_back(photo, fo.output, fo.inverse, fo.face_mask)
+    assert fo.output.shape == (64, 64, 3) and fo.face.face_mask.max() == 255
+    result = paste_back(photo, fo.output, fo.face.inverse, fo.face.face_mask)
     assert result.shape == photo.shape and (result != photo).any()
     cols = vertex_colors(
-        fo.render_result.projected, fo.render_result.visible, fo.output, m.albedo()
+        fo.face.render_result.projected, fo.face.render_result.visible, fo.output, m.albedo()
     )
     path = write_obj(
         tmp_path / "face.obj",
-        m.vertices(fo.fit.params.id_coef, fo.fit.params.exp_coef),
+        m.vertices(fo.face.fit.params.id_coef, fo.face.fit.params.exp_coef),
         m.triangles,
         cols,
     )

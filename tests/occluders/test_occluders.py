@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from deocc_core.face.align import align_face
 from deocc_core.imageio import read_image
 from deocc_core.landmarks.readers import read_mat_annotation
 from deocc_core.occluders.assets import load_asset_packs
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.occluders.composite import composite_occluder
 from deocc_core.occluders.regions import classify_region
-from deocc_core.synth.align import align_face
 
 
 @pytest.fixture(scope="module")

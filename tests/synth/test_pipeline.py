@@ -53,7 +53,7 @@ def test_test_count_holds_out_whole_identities(tmp_path):
     m = r.manifest["splits"]
     assert m["test"]["samples"] >= 10 and m["train"]["samples"] + m["test"]["samples"] == 48
     assert m["test"]["identities"] >= 1 and m["train"]["identities"] >= 1
-    from deocc_core.synth.inspect import verify_shards
+    from deocc_core.synth.verify import verify_shards
 
     assert verify_shards(tmp_path / "tc") == []
 

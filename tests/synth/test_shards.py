@@ -93,9 +93,9 @@ def test_verify_reports_wrong_dtype_after_rehash(tiny_shards, tmp_path):
     import json
     import shutil
 
-    from deocc_core.synth.inspect import verify_shards
     from deocc_core.synth.manifest import collect_manifest
     from deocc_core.synth.shards import file_sha256
+    from deocc_core.synth.verify import verify_shards
 
     bad = tmp_path / "bad"
     shutil.copytree(tiny_shards, bad)

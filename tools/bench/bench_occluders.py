@@ -8,11 +8,11 @@ import _common  # noqa: F401
 import numpy as np
 from _common import SHARED, timeit_ms
 
+from deocc_core.face.align import align_face
 from deocc_core.imageio import read_image
 from deocc_core.landmarks.readers import read_mat_annotation
 from deocc_core.occluders.classes import OccluderClass
 from deocc_core.occluders.composite import composite_occluder
-from deocc_core.synth.align import align_face
 
 
 def main():

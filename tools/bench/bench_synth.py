@@ -1,5 +1,5 @@
 """synth-occ build throughput at 256x256 (starter and Surrey models, 2 workers), the per-stage
-cost (align+fit / render / occlude / write) in one process, and shard compression: size and
+cost (prepare_face = align+fit+render / occlude) in one process, and shard compression: size and
 read speed for none / lzf / gzip 1 / gzip 4. JSON on stdout.
 """
 
@@ -15,12 +15,10 @@ import _common  # noqa: F401
 import numpy as np
 from _common import SHARED
 
-from deocc_core.morphable.fit import fit_landmarks
+from deocc_core.face.prepare import FaceInputConfig, prepare_face
 from deocc_core.morphable.model import load_model
 from deocc_core.occluders.composite import composite_occluder
-from deocc_core.render.face import render_face
 from deocc_core.synth import shards as shards_mod
-from deocc_core.synth.align import align_face
 from deocc_core.synth.pipeline import BuildConfig, build, make_samples
 from deocc_core.synth.shards import ShardReader, ShardWriter
 from deocc_core.synth.sources import make_source
@@ -30,23 +28,20 @@ def stages(model_path, n=20):
     m = load_model(model_path)
     src = make_source("synthetic", model=load_model("starter"), n=n, size=512)
     recs = [src.load(k)[0] for k in src.keys()]
-    t = dict(source_render=0.0, align_fit=0.0, render=0.0, occlude=0.0)
+    t = dict(source_render=0.0, prepare=0.0, occlude=0.0)
+    config = FaceInputConfig(size=256)
     rng = np.random.default_rng(0)
     make_samples(
         recs[0], BuildConfig(source="synthetic", out="x", size=256, model=str(model_path)), m, rng
     )  # warm
     for r in recs:
         t0 = time.perf_counter()
-        crop = align_face(r.image, r.landmarks, 256)
-        fit = fit_landmarks(m, crop.landmarks)
+        face = prepare_face(r.image, r.landmarks, m, config)  # align + fit + render
         t1 = time.perf_counter()
-        rr = render_face(m, fit.params, 256, 256)
+        composite_occluder(face.crop, face.landmarks, rng, face_mask=face.face_mask)
         t2 = time.perf_counter()
-        composite_occluder(crop.image, crop.landmarks, rng, face_mask=rr.mask)
-        t3 = time.perf_counter()
-        t["align_fit"] += t1 - t0
-        t["render"] += t2 - t1
-        t["occlude"] += t3 - t2
+        t["prepare"] += t1 - t0
+        t["occlude"] += t2 - t1
     t0 = time.perf_counter()
     for k in src.keys():
         src.load(k)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deocc_core.synth.align import align_face, transform_points
+from deocc_core.face.align import align_face, transform_points
 from deocc_core.synth.sources import make_source
 
 

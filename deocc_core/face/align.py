@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deocc_core.check import check_array
+from deocc_core.landmarks.parts import part
 
 __all__ = ["AlignedFace", "align_face", "crop_matrix", "transform_points"]
 
@@ -61,7 +62,7 @@ def crop_matrix(
         True
     """
     lm = check_array(np.asarray(landmarks, np.float64), "landmarks", (68, 2))
-    eye_r, eye_l = lm[36:42].mean(0), lm[42:48].mean(0)
+    eye_r, eye_l = lm[part("eye_right")].mean(0), lm[part("eye_left")].mean(0)
     angle = np.arctan2(eye_l[1] - eye_r[1], eye_l[0] - eye_r[0])
     c, s = np.cos(-angle), np.sin(-angle)
     rot = np.array([[c, -s], [s, c]])
