@@ -20,6 +20,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from deocc_core.data.augment import AugmentConfig, augment_pair
 from deocc_core.errors import ConfigError, FormatError
 from deocc_core.nets.io import images_to_tensor
+from deocc_core.synth.schema import ARRAY_KEYS, ENUMS, IMAGE_KEYS, MASK_KEYS
 from deocc_core.synth.shards import ShardReader
 from deocc_core.synth.splits import assign_split
 from deocc_core.synth.verify import shard_paths
@@ -118,19 +119,17 @@ class ShardDataset(IterableDataset):
 
     def read(self, si: int, i: int, rng: np.random.Generator | None) -> dict[str, torch.Tensor]:
         f = self._file(si)
-        arrays = {
-            k: f[k][i] for k in ("occluded", "render", "gt", "face_mask", "occ_mask", "landmarks")
-        }
+        arrays = {k: f[k][i] for k in ARRAY_KEYS}
         if self.augment is not None and rng is not None:
             arrays = augment_pair(arrays, self.size, rng, self.augment)
-        out = {k: images_to_tensor(arrays[k]) for k in ("occluded", "render", "gt")}
-        for k in ("face_mask", "occ_mask"):
+        out = {k: images_to_tensor(arrays[k]) for k in IMAGE_KEYS}
+        for k in MASK_KEYS:
             out[k] = torch.from_numpy(arrays[k].astype(np.float32) / 255.0)[None]
         out["landmarks"] = torch.from_numpy(
             np.ascontiguousarray(arrays["landmarks"], dtype=np.float32)
         )
-        out["region"] = torch.tensor(int(f["region"][i]))
-        out["occluder_class"] = torch.tensor(int(f["occluder_class"][i]))
+        for k in ENUMS:
+            out[k] = torch.tensor(int(f[k][i]))
         out["item"] = torch.tensor([si, i])  # (shard, index): where the sample came from
         return out
 

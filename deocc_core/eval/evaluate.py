@@ -32,6 +32,7 @@ from deocc_core.imageio import write_image
 from deocc_core.nets.io import GeneratorSpec, load_generator, prepare_generator, run_generator
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.synth.manifest import read_manifest
+from deocc_core.synth.schema import ENUMS, IMAGE_KEYS
 from deocc_core.synth.shards import ShardReader
 from deocc_core.synth.verify import shard_paths
 from deocc_core.viz import image_grid
@@ -218,7 +219,7 @@ def _sample_images(
     for i in ids:
         with ShardReader(by_name[rows[i]["shard"]]) as r:
             b = _run_methods(r, rows[i]["index"], rows[i]["index"] + 1, nets, methods, device)
-        images[i] = {k: v[0] for k, v in b.items() if k in ("occluded", "gt", "render", *methods)}
+        images[i] = {k: v[0] for k, v in b.items() if k in (*IMAGE_KEYS, *methods)}
     return images
 
 
@@ -226,10 +227,7 @@ def _run_methods(
     r: ShardReader, start: int, stop: int, nets: list[Net], methods: list[str], device: torch.device
 ) -> dict[str, np.ndarray]:
     """Samples ``start:stop`` of an open shard and every method's uint8 output for them."""
-    b = {
-        k: r.dataset(k)[start:stop]
-        for k in ("occluded", "gt", "render", "occ_mask", "region", "occluder_class")
-    }
+    b = {k: r.dataset(k)[start:stop] for k in (*IMAGE_KEYS, "occ_mask", *ENUMS)}
     for name, G, spec in nets:
         b[name] = run_generator(G, b["occluded"], b["render"], spec.no_render, device)
     for m in methods:

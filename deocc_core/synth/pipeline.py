@@ -32,7 +32,8 @@ from deocc_core.morphable.params import pack_params
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.occluders.composite import composite_occluder
 from deocc_core.synth.manifest import collect_manifest, sidecar_path, write_json_atomic
-from deocc_core.synth.shards import FORMAT_VERSION, Sample, ShardWriter, content_sha256, file_sha256
+from deocc_core.synth.schema import FORMAT_VERSION, Sample
+from deocc_core.synth.shards import ShardWriter, content_sha256, file_sha256
 from deocc_core.synth.sources import FaceRecord, make_source
 from deocc_core.synth.splits import SPLITS, assign_split, choose_test_identities
 

@@ -1,26 +1,8 @@
 """Sharded HDF5 tuples: the one on-disk format between synthesis and training.
 
-One file per shard, N samples, chunk = one sample (random access for shuffling readers):
-
-=================  ===========================  =========================================
-dataset            shape / dtype                meaning
-=================  ===========================  =========================================
-occluded, render,  [N, H, W, 3] uint8 RGB       occluded input, 3DMM render, ground truth
-gt
-face_mask          [N, H, W] uint8 0/255        3DMM silhouette M
-occ_mask           [N, H, W] uint8              every pixel the occluder changed
-landmarks          [N, 68, 2] float32           crop pixels
-params             [N, P] float32               id | exp | pose (morphable/params.py)
-occluder_class,    [N] uint8                    enums; names in attrs (JSON)
-region
-identity,          [N] str                      identity label, source key
-source_key
-=================  ===========================  =========================================
-
-Attributes: ``format_version``, ``package_version``, ``model_name``, ``model_sha256``,
-``resolution``, ``config`` (build config JSON), ``config_hash``, ``seed``, ``split``,
-``shard_index``, ``occluder_classes`` / ``regions`` (JSON name → value), ``count``.
-A shard is written to ``<name>.partial`` and renamed only when complete.
+The keys, shapes and dtypes are :mod:`deocc_core.synth.schema`; this module writes and reads
+them. One file per shard, chunk = one sample (random access for shuffling readers). A shard
+is written to ``<name>.partial`` and renamed only when complete.
 """
 
 from __future__ import annotations
@@ -28,23 +10,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
-import numpy.typing as npt
 
 from deocc_core import __version__
 from deocc_core.errors import FormatError, InputError
 from deocc_core.occluders.classes import OccluderClass, Region, enum_names
+from deocc_core.synth.schema import (
+    ENUMS,
+    FIELDS,
+    FORMAT_VERSION,
+    IMAGE_KEYS,
+    KEYS,
+    MASK_KEYS,
+    STR_KEYS,
+    Sample,
+    field_shape,
+)
 
 __all__ = [
-    "FORMAT_VERSION",
-    "IMAGE_KEYS",
-    "MASK_KEYS",
-    "Sample",
     "ShardWriter",
     "ShardReader",
     "file_sha256",
@@ -53,29 +41,7 @@ __all__ = [
     "open_shard",
 ]
 
-FORMAT_VERSION = 1
-IMAGE_KEYS = ("occluded", "render", "gt")
-MASK_KEYS = ("face_mask", "occ_mask")
-STR_KEYS = ("identity", "source_key")
-ALL_KEYS = IMAGE_KEYS + MASK_KEYS + ("landmarks", "params", "occluder_class", "region") + STR_KEYS
 COMPRESSION: dict[str, Any] = {"compression": "lzf"}  # chosen by tools/bench/bench_synth.py
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One training tuple (shapes as in the module table, without the N axis)."""
-
-    occluded: npt.NDArray[np.uint8]
-    render: npt.NDArray[np.uint8]
-    gt: npt.NDArray[np.uint8]
-    face_mask: npt.NDArray[np.uint8]
-    occ_mask: npt.NDArray[np.uint8]
-    landmarks: npt.NDArray[np.float32]
-    params: npt.NDArray[np.float32]
-    occluder_class: int
-    region: int
-    identity: str
-    source_key: str
 
 
 def file_sha256(path: str | Path) -> str:
@@ -93,7 +59,7 @@ def content_sha256(path: str | Path) -> str:
     """
     h = hashlib.sha256()
     with h5py.File(path, "r") as f:
-        for k in ALL_KEYS:
+        for k in KEYS:
             a = f[k][:]
             h.update(k.encode())
             h.update(
@@ -143,24 +109,17 @@ class ShardWriter:
     def __enter__(self) -> ShardWriter:
         self.tmp.unlink(missing_ok=True)
         f = self._f = h5py.File(self.tmp, "w", track_order=True)
-        s, n = self.size, self.capacity
-        # resizable: unwritten chunks cost nothing, and close() shrinks to the real count
-        kw = dict(COMPRESSION, track_times=False)
-        small = dict(track_times=False, chunks=True)
-        for k in IMAGE_KEYS:
+        n = self.capacity
+        # resizable: unwritten chunks cost nothing, and close() shrinks to the real count;
+        # images and masks: compressed, one chunk per sample; the rest: small, auto-chunked
+        for fl in FIELDS:
+            shape = field_shape(fl, self.size, self.n_params)
+            dtype = h5py.string_dtype() if fl.dtype == "str" else np.dtype(fl.dtype)
+            big = fl.key in IMAGE_KEYS + MASK_KEYS
+            kw = dict(COMPRESSION, chunks=(1, *shape)) if big else {"chunks": True}
             f.create_dataset(
-                k, (n, s, s, 3), np.uint8, chunks=(1, s, s, 3), maxshape=(None, s, s, 3), **kw
+                fl.key, (n, *shape), dtype, maxshape=(None, *shape), track_times=False, **kw
             )
-        for k in MASK_KEYS:
-            f.create_dataset(k, (n, s, s), np.uint8, chunks=(1, s, s), maxshape=(None, s, s), **kw)
-        f.create_dataset("landmarks", (n, 68, 2), np.float32, maxshape=(None, 68, 2), **small)
-        f.create_dataset(
-            "params", (n, self.n_params), np.float32, maxshape=(None, self.n_params), **small
-        )
-        for k in ("occluder_class", "region"):
-            f.create_dataset(k, (n,), np.uint8, maxshape=(None,), **small)
-        for k in STR_KEYS:
-            f.create_dataset(k, (n,), h5py.string_dtype(), maxshape=(None,), **small)
         return self
 
     def add(self, sample: Sample) -> None:
@@ -185,7 +144,7 @@ class ShardWriter:
             f.close()
             self.tmp.unlink(missing_ok=True)
             return
-        for k in ALL_KEYS:
+        for k in KEYS:
             f[k].resize(self.count, axis=0)
         attrs = {
             "format_version": FORMAT_VERSION,
@@ -235,7 +194,7 @@ class ShardReader:
             raise FormatError(
                 f"{self.path}: shard format version {version}, this deocc reads {FORMAT_VERSION}"
             )
-        missing = [k for k in ALL_KEYS if k not in self._f]
+        missing = [k for k in KEYS if k not in self._f]
         if missing:
             self._f.close()
             raise FormatError(f"{self.path}: shard lacks datasets {', '.join(missing)}")
@@ -275,7 +234,7 @@ class ShardReader:
             v = f[fl.name][i]
             if fl.name in STR_KEYS:
                 v = v.decode() if isinstance(v, bytes) else str(v)
-            elif fl.name in ("occluder_class", "region"):
+            elif fl.name in ENUMS:
                 v = int(v)
             vals[fl.name] = v
         return Sample(**vals)
@@ -302,7 +261,7 @@ class ShardReader:
         """
         f = self._f
         out = {}
-        for k in ALL_KEYS:
+        for k in KEYS:
             a = f[k][start:stop]
             out[k] = (
                 np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from deocc_core.errors import DeoccError
+from deocc_core.imageio import write_image
 from deocc_core.landmarks.readers import write_pts
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.synth.manifest import read_manifest
+from deocc_core.synth.schema import ENUMS, FIELDS, field_shape
 from deocc_core.synth.shards import ShardReader, file_sha256
 from deocc_core.viz import image_grid
 
@@ -27,15 +28,16 @@ def shard_paths(folder: Path, split: str | None = None) -> list[Path]:
 def verify_shards(folder: Path, *, checksums: bool = True) -> list[str]:
     """Every problem found, one line each (empty list = healthy).
 
-    Checks: manifest present and complete, files present with matching sha256, datasets
-    readable with the right shapes / dtypes / value ranges, enum values known, and no
-    identity in more than one split.
+    Checks: manifest present and complete, files present with matching sha256, every
+    schema key with its shape and dtype (:mod:`deocc_core.synth.schema`), finite landmarks
+    and params, known enum values, a binary face mask, and no identity in more than one split.
     """
     problems: list[str] = []
     m = read_manifest(folder)
     if not m.get("complete", True):
         problems.append(
-            f"{folder}: manifest lists {len(m['shards'])} of {m['planned_shards']} planned shards (build unfinished)"
+            f"{folder}: manifest lists {len(m['shards'])} of {m['planned_shards']} planned "
+            "shards (build unfinished)"
         )
     ident_split: dict[str, str] = {}
     for entry in m["shards"]:
@@ -48,48 +50,7 @@ def verify_shards(folder: Path, *, checksums: bool = True) -> list[str]:
             continue
         try:
             with ShardReader(p) as r:
-                n, s = len(r), r.resolution
-                if n != entry["count"]:
-                    problems.append(f"{p}: {n} samples, manifest says {entry['count']}")
-                for key, shape in (
-                    ("occluded", (n, s, s, 3)),
-                    ("render", (n, s, s, 3)),
-                    ("gt", (n, s, s, 3)),
-                    ("face_mask", (n, s, s)),
-                    ("occ_mask", (n, s, s)),
-                    ("landmarks", (n, 68, 2)),
-                ):
-                    ds = r.dataset(key)
-                    if ds.shape != shape:
-                        problems.append(f"{p}: {key} has shape {ds.shape}, expected {shape}")
-                for key in (
-                    "occluded",
-                    "render",
-                    "gt",
-                    "face_mask",
-                    "occ_mask",
-                    "landmarks",
-                    "params",
-                    "occluder_class",
-                    "region",
-                ):
-                    want = np.float32 if key in ("landmarks", "params") else np.uint8
-                    if r.dataset(key).dtype != want:
-                        problems.append(
-                            f"{p}: {key} has dtype {r.dataset(key).dtype}, expected {np.dtype(want)}"
-                        )
-                lm = r.arrays("landmarks")
-                if not np.isfinite(lm).all():
-                    problems.append(f"{p}: non-finite landmarks")
-                if not np.isfinite(r.arrays("params")).all():
-                    problems.append(f"{p}: non-finite params")
-                if r.arrays("occluder_class").max(initial=0) >= len(OccluderClass) or r.arrays(
-                    "region"
-                ).max(initial=0) >= len(Region):
-                    problems.append(f"{p}: unknown occluder class or region values")
-                fm = r.arrays("face_mask")
-                if not np.isin(np.unique(fm), [0, 255]).all():
-                    problems.append(f"{p}: face_mask is not binary 0/255")
+                problems += _check_shard(p, r, entry["count"])
                 for ident in set(r.arrays("identity")):
                     prev = ident_split.setdefault(ident, entry["split"])
                     if prev != entry["split"]:
@@ -98,6 +59,31 @@ def verify_shards(folder: Path, *, checksums: bool = True) -> list[str]:
                         )
         except (DeoccError, OSError) as e:
             problems.append(str(e))
+    return problems
+
+
+def _check_shard(p: Path, r: ShardReader, count: int) -> list[str]:
+    """Problems of one open shard: count, schema shapes and dtypes, value ranges."""
+    problems = []
+    n, s = len(r), r.resolution
+    if n != count:
+        problems.append(f"{p}: {n} samples, manifest says {count}")
+    n_params = r.dataset("params").shape[1]
+    for f in FIELDS:
+        ds = r.dataset(f.key)
+        shape = (n, *field_shape(f, s, n_params))
+        if ds.shape != shape:
+            problems.append(f"{p}: {f.key} has shape {ds.shape}, expected {shape}")
+        if f.dtype != "str" and ds.dtype != np.dtype(f.dtype):
+            problems.append(f"{p}: {f.key} has dtype {ds.dtype}, expected {np.dtype(f.dtype)}")
+    if not np.isfinite(r.arrays("landmarks")).all():
+        problems.append(f"{p}: non-finite landmarks")
+    if not np.isfinite(r.arrays("params")).all():
+        problems.append(f"{p}: non-finite params")
+    if any(r.arrays(k).max(initial=0) >= len(enum) for k, enum in ENUMS.items()):
+        problems.append(f"{p}: unknown occluder class or region values")
+    if not np.isin(np.unique(r.arrays("face_mask")), [0, 255]).all():
+        problems.append(f"{p}: face_mask is not binary 0/255")
     return problems
 
 
@@ -124,7 +110,7 @@ def sample_grid(folder: Path, out_png: Path, split: str | None = None, n: int = 
     ]
     grid = image_grid(rows, labels=labels)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out_png), grid[:, :, ::-1])
+    write_image(out_png, grid)
     return out_png
 
 
@@ -136,8 +122,8 @@ def export_samples(folder: Path, out_dir: Path, split: str = "test", n: int = 8)
     paths = []
     for i, s in enumerate(_read_some(folder, split, n)):
         p = out_dir / f"{split}_{i:04d}.png"
-        cv2.imwrite(str(p), s.occluded[:, :, ::-1])
-        cv2.imwrite(str(out_dir / f"{split}_{i:04d}_gt.png"), s.gt[:, :, ::-1])
+        write_image(p, s.occluded)
+        write_image(out_dir / f"{split}_{i:04d}_gt.png", s.gt)
         write_pts(p.with_suffix(".pts"), s.landmarks)
         paths.append(p)
     return paths

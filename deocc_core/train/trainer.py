@@ -40,7 +40,7 @@ from deocc_core.nets.checkpoint import (
 from deocc_core.nets.io import generator_input, tensor_to_images
 from deocc_core.nets.networks import define_discriminator, define_generator
 from deocc_core.synth.manifest import read_manifest
-from deocc_core.synth.shards import FORMAT_VERSION as SHARD_FORMAT_VERSION
+from deocc_core.synth.schema import FORMAT_VERSION as SHARD_FORMAT_VERSION
 from deocc_core.train.checkpoint import rng_state, set_rng_state
 from deocc_core.train.config import ARCH_FIELDS, TrainConfig
 from deocc_core.train.losses import GANLoss, TVLoss, masked_l1

@@ -16,7 +16,8 @@ import pytest
 from deocc_core.errors import ConfigError, FormatError
 from deocc_core.synth.manifest import merge_folders, read_manifest
 from deocc_core.synth.pipeline import BuildConfig, build
-from deocc_core.synth.shards import Sample, ShardReader, ShardWriter, content_sha256
+from deocc_core.synth.schema import Sample
+from deocc_core.synth.shards import ShardReader, ShardWriter, content_sha256
 from deocc_core.synth.verify import verify_shards
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from deocc_core.errors import FormatError, InputError
-from deocc_core.synth.shards import ALL_KEYS, FORMAT_VERSION, Sample, ShardWriter, open_shard
+from deocc_core.synth.schema import FORMAT_VERSION, KEYS, Sample
+from deocc_core.synth.shards import ShardWriter, open_shard
 
 
 def _write(path, n=4, s=8, p=5):
@@ -43,7 +44,7 @@ def test_batch_matches_per_sample_reads_and_shrinks_to_count(tmp_path):
         b = r.batch(1, 4)
         for j, i in enumerate(range(1, 4)):
             s = r.sample(i)
-            for k in ALL_KEYS:
+            for k in KEYS:
                 assert np.array_equal(np.asarray(b[k][j]), np.asarray(getattr(s, k))), k
 
 
