@@ -6,9 +6,11 @@ self-contained report.html.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from deocc_core.eval.evaluate import EvalConfig
 from tools._cli import (
     VERBOSE_OPTION,
     VERSION_OPTION,
@@ -19,6 +21,7 @@ from tools._cli import (
     stdout,
     writable_dir,
 )
+from tools._options import build_config, config_params, field_default, field_help, with_options
 
 app = make_app(
     "deocc-eval",
@@ -28,60 +31,42 @@ app = make_app(
 
 
 @app.command()
+@with_options(config_params(EvalConfig, exclude=("checkpoints", "baselines")))
 def run(
-    shards: Path = typer.Option(
-        ...,
-        "--shards",
-        exists=True,
-        file_okay=False,
-        help="Shard folder (with manifest.json); required.",
-    ),
-    split: str = typer.Option(
-        "test", "--split", help="Split to evaluate (identity-disjoint from train) [default: test]."
-    ),
     ckpt: list[Path] = typer.Option(
         [],
         "--ckpt",
         exists=True,
-        help="Checkpoint file or run folder; repeat for ablations [default: none, baselines only].",
+        help="Checkpoint file or run folder; repeat for ablations.",
+        show_default="none: baselines only",
     ),
     name: list[str] = typer.Option(
-        [], "--name", help="Method name per --ckpt, in order [default: the run folder's name]."
+        [], "--name", help="Method name per --ckpt, in order.", show_default="the run folder's"
     ),
     baselines: str = typer.Option(
-        "input,telea",
+        ",".join(field_default(EvalConfig, "baselines")),
         "--baselines",
-        help="Comma-separated: input, telea, ns (OpenCV inpainting with the TRUE mask), or 'none' [default: input,telea].",
+        help=field_help(EvalConfig, "baselines") + " Comma-separated, or 'none'.",
     ),
-    out: Path = typer.Option(Path("eval_out"), "--out", help="Report folder [default: eval_out]."),
-    limit: int = typer.Option(
-        None, "--limit", min=1, help="Evaluate at most N samples [default: all]."
-    ),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda [default: auto]."),
     version: bool = VERSION_OPTION,
     verbose: bool = VERBOSE_OPTION,
+    **values: Any,
 ) -> None:
     """Evaluate checkpoints and baselines on a shard split."""
     setup_logging(verbose)
-    from deocc_core.eval.evaluate import EvalConfig, evaluate
+    from deocc_core.eval.evaluate import evaluate
 
     if name and len(name) != len(ckpt):
         raise typer.BadParameter(f"--name given {len(name)} times for {len(ckpt)} --ckpt")
     names = name or [(c.name if c.is_dir() else c.parent.parent.name or c.stem) for c in ckpt]
-    writable_dir(out)
+    writable_dir(values["out"])
     base = (
         ()
         if baselines.strip() == "none"
         else tuple(b.strip() for b in baselines.split(",") if b.strip())
     )
-    cfg = EvalConfig(
-        shards=str(shards),
-        out=str(out),
-        split=split,
-        checkpoints=tuple(zip(names, map(str, ckpt))),
-        baselines=base,
-        limit=limit,
-        device=device,
+    cfg = build_config(
+        EvalConfig, values, checkpoints=tuple(zip(names, map(str, ckpt))), baselines=base
     )
     with progress_bar("deocc-eval", unit="sample") as advance:
         r = evaluate(cfg, progress=advance)
@@ -89,8 +74,10 @@ def run(
     for m, groups in r.table.items():
         a = groups["all"]
         stdout.print(
-            f"  {m:>12}: PSNR {a['psnr']:.2f} dB, SSIM {a['ssim']:.4f}; in occluder PSNR {a['psnr_mask']:.2f}, SSIM {a['ssim_mask']:.4f}"
+            f"  {m:>12}: PSNR {a['psnr']:.2f} dB, SSIM {a['ssim']:.4f}; "
+            f"in occluder PSNR {a['psnr_mask']:.2f}, SSIM {a['ssim_mask']:.4f}"
         )
+    out = Path(cfg.out)
     stdout.print(f"report: {out / 'report.html'}, {out / 'results.md'}, {out / 'results.json'}")
 
 

@@ -7,15 +7,18 @@ function and reports what it wrote.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import typer
+from rich.markup import escape
 
-from deocc_core.errors import DeoccError, InputError
+from deocc_core.errors import DeoccError
+from deocc_core.occluders.classes import OccluderClass
+from deocc_core.synth.pipeline import BuildConfig
 from tools._cli import make_app, progress_bar, run_app, stdout, writable_dir
+from tools._options import build_config, config_params, field_default, with_options
 
 app = make_app(
     "synth-occ",
@@ -30,7 +33,9 @@ app.add_typer(model_app, name="model")
 LANDMARKS_INDEX = typer.Option(
     None,
     "--landmarks-index",
-    help="Text file of 68 vertex ids (0-based, iBUG order, one per line, '#' comments) for models without them. Default: none (use the model's own).",
+    help="Text file of 68 vertex ids (0-based, iBUG order, one per line, '#' comments) for "
+    "models without them.",
+    show_default="none: the model's own",
 )
 
 
@@ -81,29 +86,23 @@ def fit(
     landmarks_from: str = typer.Option(
         "detector",
         "--landmarks-from",
-        help="Where the 68 landmarks come from: pts | mat (sidecar file beside the image) | detector (dlib). Default: detector.",
+        help="Where the 68 landmarks come from: detector (dlib) | pts | mat (the sidecar beside "
+        "the image) | auto (the sidecar if any, else the detector).",
     ),
     model: str = typer.Option(
-        "starter",
-        "--model",
-        help="Model file/folder (any supported format) or 'starter'. Default: starter.",
+        "starter", "--model", help="Model file/folder (any supported format) or 'starter'."
     ),
     out: Path = typer.Option(
         Path("fit_out"),
         "--out",
-        help="Output folder for <stem>_params.json, _render.png, _overlay.png, .obj. Default: fit_out.",
+        help="Output folder for <stem>_params.json, _render.png, _overlay.png, .obj.",
     ),
     landmarks_index: Path = LANDMARKS_INDEX,
 ) -> None:
-    """Fit the 3DMM to each face: params JSON (angles in degrees), error, render, overlay PNG, OBJ mesh."""
-    import cv2
-
-    from deocc_core.errors import SkipInput
-    from deocc_core.imageio import read_image
-    from deocc_core.landmarks.find import LANDMARK_SOURCES, LazyDetector, landmarks_for
-    from deocc_core.morphable.fit import fit_landmarks
+    """Fit the 3DMM to each face: params JSON (angles in degrees), error, render, overlay, OBJ."""
+    from deocc_core.face.fit_photos import fit_photos
+    from deocc_core.landmarks.find import LANDMARK_SOURCES
     from deocc_core.morphable.model import load_model
-    from deocc_core.render import render_face, write_obj
 
     if landmarks_from not in LANDMARK_SOURCES:
         raise typer.BadParameter(
@@ -111,52 +110,14 @@ def fit(
         )
     writable_dir(out)
     m = load_model(model, landmarks_index)
-    detector = LazyDetector("dlib")
     with progress_bar("fitting", total=len(images), unit="img") as advance:
-        for path in images:
-            try:
-                img = read_image(path)
-            except SkipInput:
-                raise InputError(f"{path}: cannot read image") from None
-            for k, found in enumerate(landmarks_for(path, img, landmarks_from, detector)):
-                lm = found.landmarks
-                r = fit_landmarks(m, lm)
-                rend = render_face(m, r.params, img.shape[0], img.shape[1])
-                stem = out / (path.stem + (f"_{k}" if k else ""))
-                overlay = img.copy()
-                blend = rend.mask > 0
-                overlay[blend] = (0.5 * img[blend] + 0.5 * rend.image[blend]).astype(np.uint8)
-                for x, y in lm.astype(int):
-                    cv2.circle(overlay, (int(x), int(y)), 2, (0, 255, 0), -1)
-                cv2.imwrite(f"{stem}_render.png", rend.image[:, :, ::-1])
-                cv2.imwrite(f"{stem}_overlay.png", overlay[:, :, ::-1])
-                v = m.vertices(r.params.id_coef, r.params.exp_coef)
-                write_obj(f"{stem}.obj", v, m.triangles, m.albedo())
-                pose = r.params.pose
-                Path(f"{stem}_params.json").write_text(
-                    json.dumps(
-                        {
-                            "image": str(path),
-                            "model": m.name,
-                            "angles_deg": pose.degrees(),
-                            "scale": pose.scale,
-                            "translation": [pose.tx, pose.ty],
-                            "id_coef": r.params.id_coef.tolist(),
-                            "exp_coef": r.params.exp_coef.tolist(),
-                            "landmark_error_px": r.error_px,
-                            "nme": r.nme,
-                            "landmark_residual_px": np.round(r.residual_px, 3).tolist(),
-                            "iterations": r.iterations,
-                            "converged": r.converged,
-                            "vertex_ids": r.vertex_ids.tolist(),
-                        },
-                        indent=1,
-                    )
-                )
-                stdout.print(
-                    f"{path.name}: yaw {pose.degrees()['yaw']:+.1f}°, error {r.error_px:.2f} px (NME {r.nme:.4f}) → {stem}_*.png/.obj/.json"
-                )
-            advance()
+        fits = fit_photos(images, m, out, landmarks_from, progress=advance)
+    for f in fits:
+        yaw = f.fit.params.pose.degrees()["yaw"]
+        stdout.print(
+            f"{f.image.name}: yaw {yaw:+.1f}°, error {f.fit.error_px:.2f} px "
+            f"(NME {f.fit.nme:.4f}) → {f.stem}_*.png/.obj/.json"
+        )
 
 
 # --- landmarks (faces in) --------------------------------------------------------------
@@ -168,30 +129,29 @@ def landmarks(
         ..., exists=True, help="Photos and/or folders of photos (recursive)."
     ),
     backend: str = typer.Option(
-        "dlib",
+        field_default(BuildConfig, "backend"),
         "--backend",
-        help="dlib (offline) or fan (needs deocc[fan] + local weights). Default: dlib.",
+        help=escape("Landmark backend: dlib (offline) | fan (needs deocc[fan] + local weights)."),
     ),
-    detector: str = typer.Option(
+    dlib_detector: str = typer.Option(
         "hog+cnn",
-        "--detector",
-        help="dlib face detector: hog+cnn (HOG, mirrored HOG, then CNN fallback), hog or cnn. Default: hog+cnn.",
+        "--dlib-detector",
+        help="dlib's face detector: hog+cnn (HOG, mirrored HOG, then the CNN), hog or cnn.",
     ),
     upsample: int = typer.Option(
-        1,
-        "--upsample",
-        min=0,
-        help="dlib HOG upsampling steps (finds smaller faces, slower). Default: 1.",
+        1, "--upsample", min=0, help="dlib HOG upsampling steps (finds smaller faces, slower)."
     ),
     fan_weights: Path = typer.Option(
         None,
         "--fan-weights",
-        help="Folder with FAN checkpoints. Default: the torch hub cache ($TORCH_HOME/hub/checkpoints).",
+        help="Folder with FAN checkpoints.",
+        show_default="the torch hub cache: $TORCH_HOME/hub/checkpoints",
     ),
     out: Path = typer.Option(
         Path("landmarks_out"),
         "--out",
-        help="Output folder: <stem>_<k>.pts (k = face index left to right, 0-based) + <stem>_landmarks.png. Default: landmarks_out.",
+        help="Output folder: <stem>_<k>.pts (k = face index left to right, 0-based) + "
+        "<stem>_landmarks.png.",
     ),
 ) -> None:
     """Detect faces and 68 landmarks; write one .pts per face and an overlay PNG per image."""
@@ -202,7 +162,7 @@ def landmarks(
 
     writable_dir(out)
     det = (
-        make_detector("dlib", detector=detector, upsample=upsample)
+        make_detector("dlib", detector=dlib_detector, upsample=upsample)
         if backend == "dlib"
         else make_detector(backend, weights_dir=fan_weights)
     )
@@ -218,88 +178,65 @@ def landmarks(
         stdout.print(table)
 
 
-# --- preview (occluders) ---------------------------------------------------------------
+# --- preview, build, splits (shards) ----------------------------------------------------
 
-SOURCE_OPT = typer.Option(..., "--source", help="synthetic | folder | aflw2000-3d | 300w3d.")
-ROOT_OPT = typer.Option(None, "--root", help="Source folder (not for synthetic).")
-MODEL_OPT = typer.Option(
-    "starter", "--model", help="Morphable model path or 'starter' (embedded demo model)."
-)
-OCC_OPT = typer.Option(
+OCCLUDERS_OPT = typer.Option(
     "all",
     "--occluders",
-    help="'all' or comma-separated: mask,eyeglasses,sunglasses,cup,scarf,hand.",
+    help="'all' or comma-separated: " + ",".join(m.name.lower() for m in OccluderClass) + ".",
 )
-ASSETS_OPT = typer.Option(
-    None,
-    "--occluder-assets",
-    help="Folder of real occluder images (MaskTheFace masks.cfg, RGBA PNGs); default procedural only.",
-)
+
+
+def _check_source(values: dict[str, Any]) -> None:
+    from deocc_core.synth.sources import SOURCES
+
+    source, root = values["source"], values["root"]
+    if source not in SOURCES:
+        raise typer.BadParameter(f"--source {source}: unknown (choose from {', '.join(SOURCES)})")
+    if source != "synthetic" and root is None:
+        raise typer.BadParameter(f"--source {source} needs --root DIR")
 
 
 @app.command("preview")
+@with_options(
+    config_params(
+        BuildConfig,
+        only=("source", "root", "model", "occluder_assets", "size", "seed"),
+        defaults={"size": 128},
+    )
+)
 def preview(
-    source: str = SOURCE_OPT,
-    root: Path = ROOT_OPT,
-    model: str = MODEL_OPT,
-    occluders: str = OCC_OPT,
-    occluder_assets: Path = ASSETS_OPT,
+    occluders: str = OCCLUDERS_OPT,
     n: int = typer.Option(24, "--n", min=1, help="Samples in the sheet."),
-    size: int = typer.Option(128, "--size", min=32, help="Crop side, pixels."),
-    seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(Path("preview.png"), "--out", help="Contact sheet PNG."),
+    **values: Any,
 ) -> None:
-    """Contact sheet of generated samples (occluded | render | masks | gt), labelled with class and region."""
-    import cv2
-
-    from deocc_core.errors import SkipInput
-    from deocc_core.morphable.model import load_model
-    from deocc_core.occluders.classes import OccluderClass, Region
-    from deocc_core.synth.pipeline import BuildConfig, _open_source, make_samples, parse_classes
+    """Contact sheet of generated samples (occluded | render | masks | gt), labelled with class and region."""  # noqa: E501
+    from deocc_core.imageio import write_image
+    from deocc_core.occluders.classes import Region
+    from deocc_core.synth.pipeline import parse_classes, preview_samples
     from deocc_core.viz import image_grid
 
+    _check_source(values)
     writable_dir(out.parent if str(out.parent) else Path("."))
-    cfg = BuildConfig(
-        source=source,
+    cfg = build_config(
+        BuildConfig,
+        values,
         out=str(out.parent),
-        root=str(root) if root else None,
-        model=model,
-        size=size,
         occluders=parse_classes(occluders),
-        seed=seed,
         n_synthetic=n,
-        occluder_assets=str(occluder_assets) if occluder_assets else None,
     )
-    m = load_model(model)
-    src = _open_source(cfg, m)
-    packs = None
-    if occluder_assets:
-        from deocc_core.occluders.assets import load_asset_packs
-
-        packs = load_asset_packs(occluder_assets)
-    rows, labels = [], []
-    rng = np.random.default_rng(seed)
     with progress_bar("preview", total=n, unit="sample") as advance:
-        for key in src.keys():
-            if len(rows) >= n:
-                break
-            try:
-                for rec in src.load(key):
-                    for s in make_samples(rec, cfg, m, rng, packs):
-                        rows.append([s.occluded, s.render, s.face_mask, s.occ_mask, s.gt])
-                        labels.append(
-                            f"{OccluderClass(s.occluder_class).name.lower()} / {Region(s.region).name.lower()}"
-                        )
-                        advance()
-            except SkipInput:
-                continue
-    if not rows:
-        raise DeoccError(f"{root or source}: no usable faces for a preview")
-    cv2.imwrite(str(out), image_grid(rows[:n], labels[:n])[:, :, ::-1])
-    stdout.print(f"wrote {out} ({len(rows[:n])} samples)")
-
-
-# --- build / verify / inspect / merge (shards) -----------------------------------------
+        samples = preview_samples(cfg, n, progress=advance)
+    if not samples:
+        raise DeoccError(f"{values['root'] or values['source']}: no usable faces for a preview")
+    rows = [[s.occluded, s.render, s.face_mask, s.occ_mask, s.gt] for s in samples]
+    labels = [
+        f"{OccluderClass(s.occluder_class).name.lower()} / {Region(s.region).name.lower()}"
+        for s in samples
+    ]
+    write_image(out, image_grid(rows, labels))
+    stdout.print(f"wrote {out} ({len(samples)} samples)")
 
 
 def _env_int(*names: str) -> int | None:
@@ -310,157 +247,74 @@ def _env_int(*names: str) -> int | None:
 
 
 @app.command("build")
+@with_options(
+    config_params(
+        BuildConfig,
+        exclude=("occluders",),
+        defaults={"workers": max(1, os.cpu_count() or 1), "rank": None, "world_size": None},
+        show_defaults={
+            "workers": "the CPU count",
+            "rank": "$SLURM_PROCID, $RANK or 0",
+            "world_size": "$SLURM_NTASKS, $WORLD_SIZE or 1",
+        },
+    )
+)
 def build_cmd(
-    source: str = SOURCE_OPT,
-    root: Path = ROOT_OPT,
-    model: str = MODEL_OPT,
-    out: Path = typer.Option(..., "--out", help="Shard folder (created)."),
-    size: int = typer.Option(256, "--size", min=32, help="Crop side in pixels (the paper: 256)."),
-    per_shard: int = typer.Option(1024, "--per-shard", min=1, help="Samples per HDF5 shard."),
-    occluders: str = OCC_OPT,
-    per_face: int = typer.Option(1, "--per-face", min=1, help="Occluded copies per face."),
-    occluders_per_sample: int = typer.Option(
-        1,
-        "--occluders-per-sample",
-        min=1,
-        help="Occluders drawn on each sample (>1: overlapping occluders).",
+    occluders: str = OCCLUDERS_OPT,
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 1 if any input was skipped.", show_default="off"
     ),
-    n_synthetic: int = typer.Option(
-        1000, "--n-synthetic", min=1, help="Faces from the synthetic source."
-    ),
-    workers: int = typer.Option(
-        max(1, (os.cpu_count() or 1)),
-        "--workers",
-        min=1,
-        help="Worker processes (default: CPU count).",
-    ),
-    seed: int = typer.Option(
-        0, "--seed", help="Base seed: same seed + config = bit-identical shards."
-    ),
-    test_fraction: float = typer.Option(
-        0.1,
-        "--test-fraction",
-        min=0.0,
-        max=1.0,
-        help="Share of identities held out as the test split.",
-    ),
-    test_count: int = typer.Option(
-        None,
-        "--test-count",
-        min=1,
-        help="Hold out whole identities until the test split has at least N samples (overrides --test-fraction; default: off).",
-    ),
-    max_yaw: float = typer.Option(
-        60.0, "--max-yaw", help="Skip faces turned beyond this (degrees)."
-    ),
-    limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N inputs."),
-    detector: str = typer.Option(
-        "dlib",
-        "--detector",
-        help="Landmark backend for folder photos without sidecars: dlib | fan.",
-    ),
-    occluder_assets: Path = ASSETS_OPT,
-    rank: int = typer.Option(
-        None, "--rank", min=0, help="This machine's rank (default $SLURM_PROCID / $RANK / 0)."
-    ),
-    world_size: int = typer.Option(
-        None,
-        "--world-size",
-        min=1,
-        help="Number of ranks (default $SLURM_NTASKS / $WORLD_SIZE / 1).",
-    ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace shards of a different config in --out."
-    ),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any input was skipped."),
+    **values: Any,
 ) -> None:
     """Synthesize occluded-face tuples into sharded HDF5 (resumable, deterministic, multi-machine)."""
-    from deocc_core.synth.pipeline import BuildConfig, build, parse_classes
-    from deocc_core.synth.sources import SOURCES
+    from deocc_core.synth.pipeline import build, parse_classes
 
-    if source not in SOURCES:
-        raise typer.BadParameter(f"--source {source}: unknown (choose from {', '.join(SOURCES)})")
-    if source != "synthetic" and root is None:
-        raise typer.BadParameter(f"--source {source} needs --root DIR")
-    if root is not None and not root.is_dir():
-        raise typer.BadParameter(f"--root {root}: folder not found")
-    writable_dir(out)
-    cfg = BuildConfig(
-        source=source,
-        out=str(out),
-        root=str(root) if root else None,
-        model=model,
-        size=size,
-        per_shard=per_shard,
+    _check_source(values)
+    writable_dir(values["out"])
+    rank, world = values["rank"], values["world_size"]
+    cfg = build_config(
+        BuildConfig,
+        values,
         occluders=parse_classes(occluders),
-        per_face=per_face,
-        occluders_per_sample=occluders_per_sample,
-        n_synthetic=n_synthetic,
-        seed=seed,
-        test_fraction=test_fraction,
-        test_count=test_count,
-        max_yaw=max_yaw,
-        limit=limit,
-        detector=detector,
-        occluder_assets=str(occluder_assets) if occluder_assets else None,
-        workers=workers,
         rank=rank if rank is not None else (_env_int("SLURM_PROCID", "RANK") or 0),
-        world_size=world_size
-        if world_size is not None
-        else (_env_int("SLURM_NTASKS", "WORLD_SIZE") or 1),
-        overwrite=overwrite,
+        world_size=world if world is not None else (_env_int("SLURM_NTASKS", "WORLD_SIZE") or 1),
     )
     with progress_bar("synth-occ build", unit="face") as advance:
         r = build(cfg, progress=advance)
-    stdout.print(
-        f"shards: {len(r.written)} written, {len(r.skipped_existing)} already done (of {r.planned} planned) in {r.seconds:.1f} s"
-    )
-    for split, n in sorted(r.samples.items()):
-        stdout.print(f"  {split}: {n} samples")
-    if r.skipped_inputs:
-        stdout.print(
-            "skipped inputs: " + ", ".join(f"{k} ×{v}" for k, v in r.skipped_inputs.most_common())
-        )
-    if r.manifest is not None:
-        stdout.print(
-            f"manifest: {out / 'manifest.json'}"
-            + (
-                ""
-                if r.manifest["complete"]
-                else " (other ranks still to finish: then synth-occ merge)"
-            )
-        )
+    _report_build(r, Path(cfg.out))
     if strict and r.skipped_inputs:
         raise DeoccError(f"{sum(r.skipped_inputs.values())} inputs skipped (--strict)")
 
 
+def _report_build(r: Any, out: Path) -> None:
+    stdout.print(
+        f"shards: {len(r.written)} written, {len(r.skipped_existing)} already done "
+        f"(of {r.planned} planned) in {r.seconds:.1f} s"
+    )
+    for split, n in sorted(r.samples.items()):
+        stdout.print(f"  {split}: {n} samples")
+    if r.skipped_inputs:
+        skipped = ", ".join(f"{k} ×{v}" for k, v in r.skipped_inputs.most_common())
+        stdout.print("skipped inputs: " + skipped)
+    if r.manifest is not None:
+        pending = "" if r.manifest["complete"] else " (other ranks still to finish: then merge)"
+        stdout.print(f"manifest: {out / 'manifest.json'}{pending}")
+
+
 @app.command("splits")
+@with_options(config_params(BuildConfig, only=("source", "root", "test_fraction", "n_synthetic")))
 def splits(
-    source: str = SOURCE_OPT,
-    root: Path = ROOT_OPT,
     out: Path = typer.Option(
         ..., "--out", help="Prefix of the lists, e.g. data_manifests/aflw2000-3d."
     ),
-    test_fraction: float = typer.Option(
-        0.1, "--test-fraction", min=0.0, max=1.0, help="Share of identities in the test split."
-    ),
-    n_synthetic: int = typer.Option(
-        1000, "--n-synthetic", min=1, help="Faces of the synthetic source."
-    ),
+    **values: Any,
 ) -> None:
     """Write the identity-disjoint split lists of a source (key, identity per line + checksum)."""
-    from deocc_core.morphable.model import load_model
-    from deocc_core.synth.pipeline import BuildConfig, _identity, _open_source
-    from deocc_core.synth.splits import write_split_lists
+    from deocc_core.synth.pipeline import write_source_splits
 
+    _check_source(values)
     writable_dir(out.parent if str(out.parent) else Path("."))
-    cfg = BuildConfig(
-        source=source, out=".", root=str(root) if root else None, n_synthetic=n_synthetic
-    )
-    src = _open_source(cfg, load_model("starter"))
-    paths = write_split_lists(
-        out, ((k, _identity(src, k)) for k in src.keys()), test_fraction=test_fraction
-    )
+    paths = write_source_splits(build_config(BuildConfig, values, out="."), out)
     for split, p in paths.items():
         stdout.print(f"{split}: {p}")
 
@@ -469,7 +323,7 @@ def splits(
 def verify(
     folder: Path = typer.Argument(..., exists=True, file_okay=False, help="Shard folder."),
     no_checksums: bool = typer.Option(
-        False, "--no-checksums", help="Skip the sha256 check (faster)."
+        False, "--no-checksums", help="Skip the sha256 check (faster).", show_default="off"
     ),
 ) -> None:
     """Check checksums, shapes, dtypes, value ranges and split disjointness; exit 1 listing each problem."""
@@ -486,10 +340,15 @@ def verify(
 @app.command("inspect")
 def inspect(
     folder: Path = typer.Argument(..., exists=True, file_okay=False, help="Shard folder."),
-    split: str = typer.Option(None, "--split", help="train | test (default: all)."),
-    grid: Path = typer.Option(None, "--grid", help="Write a sample grid PNG here."),
+    split: str = typer.Option(None, "--split", help="train | test.", show_default="all splits"),
+    grid: Path = typer.Option(
+        None, "--grid", help="Write a sample grid PNG here.", show_default="none"
+    ),
     export_occluded: Path = typer.Option(
-        None, "--export-occluded", help="Write occluded crops (+ .pts, *_gt.png) here."
+        None,
+        "--export-occluded",
+        help="Write occluded crops (+ .pts, *_gt.png) here.",
+        show_default="none",
     ),
     n: int = typer.Option(8, "--n", min=1, help="Samples for --grid / --export-occluded."),
 ) -> None:
@@ -518,7 +377,7 @@ def merge(
     folders: list[Path] = typer.Argument(
         ..., exists=True, file_okay=False, help="Shard folders of several ranks."
     ),
-    out: Path = typer.Option(None, "--out", help="Merged folder (default: the first folder)."),
+    out: Path = typer.Option(None, "--out", help="Merged folder.", show_default="the first folder"),
 ) -> None:
     """Merge shard folders / rank outputs into one manifest."""
     from deocc_core.synth.manifest import merge_folders

@@ -8,16 +8,22 @@ import cv2
 import numpy as np
 
 from deocc_core.landmarks.ibug import ibug_scheme
+from deocc_core.options import option
 
 __all__ = ["AugmentConfig", "augment_pair"]
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """pix2pix-style paired jitter: resize up by ``scale`` then random-crop back; flip."""
+    """pix2pix-style paired jitter: resize up by ``scale`` then random-crop back; flip.
 
-    scale: float = 286 / 256
-    flip: bool = True
+    Saved with a training run (``TrainConfig.augment``; ``--augment-*`` options).
+    """
+
+    scale: float = option(
+        286 / 256, "Resize up by this factor, then crop back at random (pix2pix: 286/256).", min=1.0
+    )
+    flip: bool = option(True, "Random horizontal flips (landmarks mirrored with the image).")
 
 
 def augment_pair(

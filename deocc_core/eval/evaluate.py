@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deocc_core.device import resolve_device
+from deocc_core.device import DEVICES, resolve_device
 from deocc_core.errors import ConfigError
 from deocc_core.eval.baselines import BASELINES, run_baseline
 from deocc_core.eval.metrics import score
@@ -31,6 +31,7 @@ from deocc_core.eval.report import (
 from deocc_core.imageio import write_image
 from deocc_core.nets.io import GeneratorSpec, load_generator, prepare_generator, run_generator
 from deocc_core.occluders.classes import OccluderClass, Region
+from deocc_core.options import option
 from deocc_core.synth.manifest import read_manifest
 from deocc_core.synth.schema import ENUMS, IMAGE_KEYS
 from deocc_core.synth.shards import ShardReader
@@ -46,20 +47,23 @@ METRICS = ("psnr", "ssim", "psnr_mask", "ssim_mask")
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Attributes:
-    shards: shard folder. split: split to evaluate. out: report folder.
-    checkpoints: (name, checkpoint file or run folder) pairs. baselines: names from BASELINES.
-    limit: evaluate at most N samples. device: auto | cpu | cuda. batch_size: G batch.
-    """
+    """What ``deocc-eval`` runs (each field's help is its ``option`` metadata)."""
 
-    shards: str
-    out: str
-    split: str = "test"
-    checkpoints: tuple[tuple[str, str], ...] = ()
-    baselines: tuple[str, ...] = ("input", "telea")
-    limit: int | None = None
-    device: str = "auto"
-    batch_size: int = 8
+    shards: str = option(help="Shard folder (with manifest.json).", path="dir")
+    out: str = option("eval_out", "Report folder.", path="out")
+    split: str = option("test", "Split to evaluate (identity-disjoint from train).")
+    checkpoints: tuple[tuple[str, str], ...] = option(
+        (), "(method name, checkpoint file or run folder) pairs."
+    )
+    baselines: tuple[str, ...] = option(
+        ("input", "telea"),
+        "Baselines (input: the occluded image; telea, ns: OpenCV inpainting given the TRUE "
+        "occluder mask)",
+        choices=BASELINES,
+    )
+    limit: int | None = option(None, "Evaluate at most N samples.", min=1, default_help="all")
+    device: str = option("auto", "Where G runs.", choices=DEVICES)
+    batch_size: int = option(8, "Samples per generator batch.", min=1)
 
 
 @dataclass

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deocc_core.device import resolve_device
+from deocc_core.device import DEVICES, resolve_device
 from deocc_core.errors import ConfigError, InputError, SkipInput
 from deocc_core.face.prepare import FaceInputConfig
 from deocc_core.imageio import IMAGE_SUFFIXES, read_image, write_image
@@ -29,11 +29,12 @@ from deocc_core.infer.pipeline import (
     expression_coefficients,
     vertex_colors,
 )
-from deocc_core.landmarks.detect import LandmarkDetector
+from deocc_core.landmarks.detect import DETECTORS, LandmarkDetector
 from deocc_core.landmarks.find import LANDMARK_SOURCES, LazyDetector, landmarks_for
 from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.nets.io import GeneratorSpec, load_generator, prepare_generator
+from deocc_core.options import option
 from deocc_core.render.obj import write_obj
 
 __all__ = ["InferConfig", "InferResult", "list_images", "run_inference", "LANDMARK_SOURCES"]
@@ -43,27 +44,36 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class InferConfig:
-    """Attributes:
-    inputs: image files and/or folders (searched recursively; ``*_gt`` images skipped).
-    ckpt: checkpoint file or run folder. out: output folder.
-    model: 3DMM path or "starter"; None = the one recorded in the checkpoint (starter only).
-    landmarks_from: detector | pts | mat. backend: detector backend (dlib | fan).
-    mesh: also write ``<stem>_face<k>.obj`` coloured by the de-occluded crop.
-    expression: keep | neutral | smile | open | surprise | JSON file (see expression_coefficients).
-    side_by_side: also write ``<stem>_side_by_side.png`` (input | output).
-    device: auto | cpu | cuda.
-    """
+    """What ``deocc-infer`` runs (each field's help is its ``option`` metadata)."""
 
-    inputs: tuple[str, ...]
-    ckpt: str
-    out: str
-    model: str | None = None
-    landmarks_from: str = "detector"
-    backend: str = "dlib"
-    mesh: bool = False
-    expression: str = "keep"
-    side_by_side: bool = False
-    device: str = "auto"
+    inputs: tuple[str, ...] = option(
+        help="Images and/or folders of images (searched recursively; *_gt images skipped)."
+    )
+    ckpt: str = option(help="Checkpoint file or run folder (best.pt, else latest.pt).", path="any")
+    out: str = option("infer_out", "Output folder.", path="out")
+    model: str | None = option(
+        None,
+        "3DMM the shards were built with: starter or a model path.",
+        default_help="the checkpoint's model: starter",
+    )
+    landmarks_from: str = option(
+        "detector",
+        "Where the landmarks come from (pts / mat: the sidecar beside each image; auto: the "
+        "sidecar if any, else the detector).",
+        choices=LANDMARK_SOURCES,
+    )
+    backend: str = option("dlib", "Landmark backend (fan needs deocc[fan] + local weights).",
+                          choices=tuple(DETECTORS))  # fmt: skip
+    mesh: bool = option(
+        False, "Also write each fitted mesh coloured by the de-occluded face (OBJ)."
+    )
+    expression: str = option(
+        "keep",
+        "Expression edit: keep | neutral | smile | open | surprise | FILE.json ({mode: std "
+        "units} or a list of n_exp std units).",
+    )
+    side_by_side: bool = option(False, "Also write input | output side by side.")
+    device: str = option("auto", "Where G runs.", choices=DEVICES)
 
 
 @dataclass(frozen=True)

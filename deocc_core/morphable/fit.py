@@ -30,6 +30,7 @@ from deocc_core.errors import InputError
 from deocc_core.morphable.camera import estimate_pose, project
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams, Pose
+from deocc_core.options import option
 
 __all__ = ["FitConfig", "FitResult", "fit_landmarks", "fit_landmarks_batch", "landmark_nme"]
 
@@ -50,13 +51,13 @@ class FitConfig:
         tol: stop a round when an accepted step lowers the cost by less than this fraction.
     """
 
-    rho_id: float = 2.0
-    rho_exp: float = 1.0
-    max_id: int = 40
-    max_exp: int = 30
-    rounds: int = 3
-    max_iter: int = 50
-    tol: float = 1e-6
+    rho_id: float = option(2.0, "Weight of the identity prior (rho_1).", min=0.0)
+    rho_exp: float = option(1.0, "Weight of the expression prior (rho_2).", min=0.0)
+    max_id: int = option(40, "Fit at most this many leading identity modes.", min=0)
+    max_exp: int = option(30, "Fit at most this many leading expression modes.", min=0)
+    rounds: int = option(3, "Contour-sliding rounds (1: fixed jaw vertices).", min=1)
+    max_iter: int = option(50, "Levenberg-Marquardt iterations per round.", min=1)
+    tol: float = option(1e-6, "Stop a round when a step gains less than this fraction.", min=0.0)
 
 
 @dataclass(frozen=True)

@@ -26,16 +26,23 @@ import numpy as np
 from deocc_core import __version__
 from deocc_core.errors import ConfigError, InputError, SkipInput
 from deocc_core.face.prepare import FaceInputConfig, prepare_face
+from deocc_core.landmarks.detect import DETECTORS
 from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.morphable.params import pack_params
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.occluders.composite import composite_occluder
+from deocc_core.options import option
 from deocc_core.synth.manifest import collect_manifest, sidecar_path, write_json_atomic
 from deocc_core.synth.schema import FORMAT_VERSION, Sample
 from deocc_core.synth.shards import ShardWriter, content_sha256, file_sha256
-from deocc_core.synth.sources import FaceRecord, make_source
-from deocc_core.synth.splits import SPLITS, assign_split, choose_test_identities
+from deocc_core.synth.sources import SOURCES, FaceRecord, make_source
+from deocc_core.synth.splits import (
+    SPLITS,
+    assign_split,
+    choose_test_identities,
+    write_split_lists,
+)
 
 __all__ = [
     "BuildConfig",
@@ -45,6 +52,8 @@ __all__ = [
     "plan_shards",
     "ShardTask",
     "parse_classes",
+    "preview_samples",
+    "write_source_splits",
 ]
 
 if TYPE_CHECKING:
@@ -76,43 +85,56 @@ def parse_classes(spec: str) -> tuple[str, ...]:
 class BuildConfig:
     """Everything that decides a build's content (hashed into every shard).
 
-    Attributes:
-        source: synthetic | folder | aflw2000-3d | 300w3d. root: source folder (None for synthetic).
-        model: model path or "starter". out: shard folder.
-        size: crop side, pixels. per_shard: samples per shard (approximate for folders
-            with several faces per photo). occluders: class names. per_face: occluded
-            copies per face. occluders_per_sample: occluders drawn on each copy (> 1: the
-            paper's multi-occluder failure case). n_synthetic: faces of the synthetic source.
-        seed: base seed. test_fraction: share of identities in the test split.
-        test_count: if set, overrides test_fraction: whole identities (in salted-hash
-            order) are held out until they hold at least this many samples (the paper: 2000).
-        max_yaw: skip faces turned further (degrees; the paper's range is ±60).
-        limit: use only the first N source keys. detector: landmark backend for folders.
-        occluder_assets: folder of real occluder images (MaskTheFace, RGBA PNGs) or None.
-    Not hashed (do not change the content): workers, rank, world_size, overwrite.
+    Each field's help, units and bounds are its ``option`` metadata (``synth-occ build
+    --help``). Not hashed (they do not change the content): out, workers, rank, world_size,
+    overwrite. ``fit`` is the face preparation inference repeats (a run keeps it).
     """
 
-    source: str
-    out: str
-    root: str | None = None
-    model: str = "starter"
-    size: int = 256
-    per_shard: int = 1024
-    occluders: tuple[str, ...] = tuple(m.name.lower() for m in OccluderClass)
-    per_face: int = 1
-    occluders_per_sample: int = 1
-    n_synthetic: int = 1000
-    seed: int = 0
-    test_fraction: float = 0.1
-    max_yaw: float = 60.0
-    limit: int | None = None
-    test_count: int | None = None
-    detector: str = "dlib"
-    occluder_assets: str | None = None
-    workers: int = 1
-    rank: int = 0
-    world_size: int = 1
-    overwrite: bool = False
+    source: str = option(help="Where faces come from.", choices=SOURCES)
+    out: str = option(help="Shard folder (created).", path="out")
+    root: str | None = option(
+        None, "Source folder.", path="dir", default_help="none: only for --source synthetic"
+    )
+    model: str = option("starter", "Morphable model path, or 'starter' (the embedded demo model).")
+    size: int = option(256, "Crop side; the paper uses 256", units="px", min=32)
+    per_shard: int = option(
+        1024, "Samples per HDF5 shard (approximate for photos with several faces).", min=1
+    )
+    occluders: tuple[str, ...] = option(
+        tuple(m.name.lower() for m in OccluderClass),
+        "Occluder classes to draw.",
+        choices=tuple(m.name.lower() for m in OccluderClass),
+    )
+    per_face: int = option(1, "Occluded copies per face.", min=1)
+    occluders_per_sample: int = option(
+        1, "Occluders drawn on each copy (> 1: overlapping occluders).", min=1
+    )
+    n_synthetic: int = option(1000, "Faces from the synthetic source.", min=1)
+    seed: int = option(0, "Base seed: same seed + config = bit-identical shards.")
+    test_fraction: float = option(
+        0.1, "Share of identities held out as the test split.", min=0.0, max=1.0
+    )
+    max_yaw: float = option(60.0, "Skip faces turned further than this.", units="degrees")
+    limit: int | None = option(None, "Use only the first N inputs.", min=1, default_help="all")
+    test_count: int | None = option(
+        None,
+        "Hold out whole identities until the test split has at least N samples (overrides "
+        "--test-fraction; the paper: 2000).",
+        min=1,
+        default_help="off",
+    )
+    backend: str = option(
+        "dlib", "Landmark backend for folder photos without sidecars.", choices=tuple(DETECTORS)
+    )
+    occluder_assets: str | None = option(
+        None,
+        "Folder of real occluder images (MaskTheFace masks.cfg, RGBA PNGs).",
+        default_help="none: procedural occluders only",
+    )
+    workers: int = option(1, "Worker processes.", min=1)
+    rank: int = option(0, "This machine's rank.", min=0)
+    world_size: int = option(1, "Number of ranks.", min=1)
+    overwrite: bool = option(False, "Replace shards of a different config in --out.")
     fit: FitConfig = FitConfig()
 
     def face_input(self) -> FaceInputConfig:
@@ -120,13 +142,19 @@ class BuildConfig:
         return FaceInputConfig(size=self.size, fit=self.fit)
 
     def content(self) -> dict[str, Any]:
+        """The hashed part of the config, as saved in every shard and sidecar.
+
+        Options added after the first builds are left out at their defaults, and
+        ``backend`` keeps its first name ``detector``, so older builds keep their hashes.
+        """
         skip = {"workers", "rank", "world_size", "overwrite", "out"}
-        # options added later are left out at their defaults: older builds keep their hashes
         if self.test_count is None:
             skip.add("test_count")
         if self.fit == FitConfig():
             skip.add("fit")
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        d["detector"] = d.pop("backend")
+        return d
 
     def content_hash(self) -> str:
         return hashlib.sha256(
@@ -255,8 +283,55 @@ def _open_source(config: BuildConfig, model: MorphableModel):
         n=config.n_synthetic,
         size=max(config.size * 2, 128),
         seed=config.seed,
-        backend=config.detector,
+        backend=config.backend,
     )
+
+
+def _load_packs(config: BuildConfig) -> list[AssetPack] | None:
+    if not config.occluder_assets:
+        return None
+    from deocc_core.occluders.assets import load_asset_packs
+
+    return load_asset_packs(config.occluder_assets)
+
+
+def preview_samples(
+    config: BuildConfig, n: int, progress: Callable[..., None] | None = None
+) -> list[Sample]:
+    """The first ``n`` samples a build of ``config`` would make from its source's first
+    usable faces (one RNG seeded with ``config.seed``; not the build's per-shard streams).
+
+    Args:
+        config: the build config. n: samples wanted. progress: called with 1 per sample.
+    """
+    model = load_model(config.model)
+    source = _open_source(config, model)
+    packs = _load_packs(config)
+    rng = np.random.default_rng(config.seed)
+    samples: list[Sample] = []
+    for key in source.keys():
+        if len(samples) >= n:
+            break
+        try:
+            for rec in source.load(key):
+                for s in make_samples(rec, config, model, rng, packs):
+                    samples.append(s)
+                    if progress:
+                        progress(1)
+        except SkipInput:
+            continue
+    return samples[:n]
+
+
+def write_source_splits(config: BuildConfig, prefix: Path) -> dict[str, Path]:
+    """Write the identity-disjoint split lists of ``config``'s source (``synth-occ splits``).
+
+    Returns:
+        split name → the list written (``<prefix>.<split>.txt``).
+    """
+    source = _open_source(config, load_model("starter"))
+    keys = ((k, _identity(source, k)) for k in source.keys())
+    return write_split_lists(prefix, keys, test_fraction=config.test_fraction)
 
 
 _WORKER: dict[str, Any] = {}
@@ -264,11 +339,7 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(config: BuildConfig, queue) -> None:
     model = load_model(config.model)
-    packs = None
-    if config.occluder_assets:
-        from deocc_core.occluders.assets import load_asset_packs
-
-        packs = load_asset_packs(config.occluder_assets)
+    packs = _load_packs(config)
     _WORKER.update(
         config=config, model=model, source=_open_source(config, model), queue=queue, packs=packs
     )

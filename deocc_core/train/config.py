@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from deocc_core.data.augment import AugmentConfig
+from deocc_core.device import DEVICES
 from deocc_core.errors import ConfigError
+from deocc_core.options import option
 
 __all__ = ["TrainConfig", "ARCH_FIELDS"]
 
@@ -19,64 +21,70 @@ ARCH_FIELDS = ("size", "ngf", "ndf", "no_render", "no_dg", "no_dl")
 class TrainConfig:
     """Two-stage training of the paper (stage 1: G + D_g + TV; stage 2: adds D_l, drops TV).
 
-    Attributes:
-        shards, out: shard folder and run folder.
-        size: crop side (must match the shards). ngf, ndf: network widths.
-        l1, tv, adv_g, adv_l: loss weights (reconstruction, total variation, global and
-            local adversarial terms in G's loss). d_g, d_l: weights of D_g's and D_l's losses.
-        lr_stage1, lr_stage2: Adam learning rates; beta1, beta2: Adam betas.
-        epochs_stage1, epochs_stage2: epochs per stage (the paper: 100 + 10).
-        max_steps: if set, total optimizer steps instead of epochs; stage2_steps: the
-            last steps of such a run spent in stage 2 (default 10 %).
-        batch_size: the paper's 5. workers: loader processes per rank.
-        no_render, no_dg, no_dl: ablations (3-channel input; no global / local D).
-        amp: mixed precision on CUDA. channels_last, compile: CUDA speed-ups.
-        seed: seeds model init, data order and augmentation.
-        checkpoint_every, keep_last: checkpoints (steps, how many kept besides latest/best).
-        sample_every, log_every, val_every: PNG grid of the current training batch
-            (occluded | render | output | gt), scalars, validation + its grid (steps).
-        val_fraction: identities of the train split held out for validation / best.pt.
-        val_samples: validation samples per evaluation. device: auto | cpu | cuda.
-        deterministic: torch deterministic algorithms (exact resume on CPU; slower on GPU).
+    Each field's help, units and bounds are its :func:`deocc_core.options.option` metadata
+    (what ``deocc-train --help`` shows). Saved as ``config.json`` in the run folder and in
+    every checkpoint.
     """
 
-    shards: str
-    out: str
-    size: int = 256
-    ngf: int = 64
-    ndf: int = 64
-    l1: float = 10.0
-    tv: float = 1e-5
-    adv_g: float = 1.0
-    adv_l: float = 1.0
-    d_g: float = 1.0
-    d_l: float = 1.0
-    lr_stage1: float = 2e-4
-    lr_stage2: float = 5e-5
-    beta1: float = 0.5
-    beta2: float = 0.999
-    epochs_stage1: int = 100
-    epochs_stage2: int = 10
-    max_steps: int | None = None
-    stage2_steps: int | None = None
-    batch_size: int = 5
-    workers: int = 2
-    no_render: bool = False
-    no_dg: bool = False
-    no_dl: bool = False
-    amp: bool = True
-    channels_last: bool = True
-    compile: bool = False
-    seed: int = 0
-    checkpoint_every: int = 1000
-    keep_last: int = 3
-    sample_every: int = 500
-    log_every: int = 50
-    val_every: int = 1000
-    val_fraction: float = 0.05
-    val_samples: int = 64
-    device: str = "auto"
-    deterministic: bool = False
+    shards: str = option(help="Shard folder from synth-occ build (with manifest.json).", path="dir")
+    out: str = option(
+        "runs/deocc", "Run folder: checkpoints/, samples/, tb/, log.jsonl, config.json.", path="out"
+    )
+    size: int = option(256, "Crop side; must equal the shards' resolution.", units="px", min=32)
+    ngf: int = option(64, "Generator base width.", units="channels", min=4)
+    ndf: int = option(64, "Discriminator base width.", units="channels", min=4)
+    l1: float = option(10.0, "Weight of the L1 reconstruction loss.")
+    tv: float = option(1e-5, "Weight of the total-variation loss (stage 1).")
+    adv_g: float = option(1.0, "Weight of D_g's adversarial term in G's loss.")
+    adv_l: float = option(1.0, "Weight of D_l's adversarial term in G's loss (stage 2).")
+    d_g: float = option(1.0, "Weight of D_g's own BCE loss.")
+    d_l: float = option(1.0, "Weight of D_l's own BCE loss.")
+    lr_stage1: float = option(2e-4, "Adam learning rate, stage 1.")
+    lr_stage2: float = option(5e-5, "Adam learning rate, stage 2.")
+    beta1: float = option(0.5, "Adam beta1 (first-moment decay).", min=0.0, max=1.0)
+    beta2: float = option(0.999, "Adam beta2 (second-moment decay).", min=0.0, max=1.0)
+    epochs_stage1: int = option(100, "Epochs of stage 1 (G + D_g + TV).", min=0)
+    epochs_stage2: int = option(10, "Epochs of stage 2 (adds D_l, drops TV).", min=0)
+    max_steps: int | None = option(
+        None,
+        "Train this many optimizer steps instead of the epochs.",
+        units="steps",
+        min=1,
+        default_help="off: the epochs decide",
+    )
+    stage2_steps: int | None = option(
+        None,
+        "With --max-steps: the last N steps are stage 2.",
+        units="steps",
+        min=0,
+        default_help="10 % of --max-steps",
+    )
+    batch_size: int = option(5, "Images per step per GPU (the paper: 5).", min=1)
+    workers: int = option(2, "Data-loader processes per GPU.", min=0)
+    no_render: bool = option(False, "Ablation: no 3DMM render channel (3-channel input).")
+    no_dg: bool = option(False, "Ablation: no global discriminator.")
+    no_dl: bool = option(False, "Ablation: no local (face-region) discriminator.")
+    amp: bool = option(
+        True, "Mixed precision on CUDA (bf16 when supported, else fp16 + GradScaler)."
+    )
+    channels_last: bool = option(True, "channels_last memory format on CUDA.")
+    compile: bool = option(False, "torch.compile the generator (CUDA).")
+    seed: int = option(0, "Seed for init, data order and augmentation.")
+    checkpoint_every: int = option(1000, "Steps between checkpoints.", min=1)
+    keep_last: int = option(3, "Step checkpoints kept (plus latest.pt and best.pt).", min=1)
+    sample_every: int = option(
+        500,
+        "Steps between PNG grids of the training batch (samples/train_step_*.png).",
+        min=1,
+    )
+    log_every: int = option(50, "Steps between TensorBoard / log.jsonl scalars.", min=1)
+    val_every: int = option(1000, "Steps between validations (+ sample grid PNG).", min=1)
+    val_fraction: float = option(
+        0.05, "Train identities held out for validation and best.pt.", min=0.0, max=0.5
+    )
+    val_samples: int = option(64, "Held-out samples per validation.", units="images", min=1)
+    device: str = option("auto", "Where to train.", choices=DEVICES)
+    deterministic: bool = option(False, "Deterministic algorithms (exact resume; slower on GPU).")
     augment: AugmentConfig = AugmentConfig()
 
     def __post_init__(self) -> None:

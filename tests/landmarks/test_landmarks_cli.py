@@ -30,7 +30,7 @@ def test_landmarks_command_writes_faces_left_to_right_and_tabulates_skips(shared
             "tools.synth_occ",
             "landmarks",
             str(inp),
-            "--detector",
+            "--dlib-detector",
             "hog",
             "--out",
             str(out),

@@ -1,0 +1,109 @@
+"""Fit the 3DMM to the faces of photos and write what a user inspects (``synth-occ fit``).
+
+Per face: ``<stem>_params.json`` (angles in degrees, coefficients, landmark error),
+``<stem>_render.png`` (the fit rendered over black at the photo's size),
+``<stem>_overlay.png`` (render blended on the photo, landmarks in green) and ``<stem>.obj``
+(the fitted mesh with the model's albedo). ``<stem>`` is the photo's stem, ``_k`` added
+for the k-th face (k > 0).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from deocc_core.imageio import read_image, write_image
+from deocc_core.landmarks.find import LazyDetector, landmarks_for
+from deocc_core.morphable.fit import FitConfig, FitResult, fit_landmarks
+from deocc_core.morphable.model import MorphableModel
+from deocc_core.render.face import render_face
+from deocc_core.render.obj import write_obj
+
+__all__ = ["PhotoFit", "fit_photos", "fit_record"]
+
+
+@dataclass(frozen=True)
+class PhotoFit:
+    """One fitted face: the photo, the output stem and the fit."""
+
+    image: Path
+    stem: Path
+    fit: FitResult
+
+
+def fit_record(image: Path, model: MorphableModel, fit: FitResult) -> dict[str, Any]:
+    """The ``_params.json`` content of one fit (angles in degrees, pixels)."""
+    p, pose = fit.params, fit.params.pose
+    return {
+        "image": str(image),
+        "model": model.name,
+        "angles_deg": pose.degrees(),
+        "scale": pose.scale,
+        "translation": [pose.tx, pose.ty],
+        "id_coef": p.id_coef.tolist(),
+        "exp_coef": p.exp_coef.tolist(),
+        "landmark_error_px": fit.error_px,
+        "nme": fit.nme,
+        "landmark_residual_px": np.round(fit.residual_px, 3).tolist(),
+        "iterations": fit.iterations,
+        "converged": fit.converged,
+        "vertex_ids": fit.vertex_ids.tolist(),
+    }
+
+
+def _overlay(
+    image: npt.NDArray[np.uint8], render: npt.NDArray[np.uint8], mask: npt.NDArray[np.uint8], lm
+) -> npt.NDArray[np.uint8]:
+    out = image.copy()
+    blend = mask > 0
+    out[blend] = (0.5 * image[blend] + 0.5 * render[blend]).astype(np.uint8)
+    for x, y in lm.astype(int):
+        cv2.circle(out, (int(x), int(y)), 2, (0, 255, 0), -1)
+    return out
+
+
+def fit_photos(
+    images: Iterable[Path],
+    model: MorphableModel,
+    out: Path,
+    landmarks_from: str = "detector",
+    config: FitConfig | None = None,
+    progress: Callable[..., None] | None = None,
+) -> list[PhotoFit]:
+    """Fit every face of every photo and write the files listed in the module docstring.
+
+    Args:
+        images: photo files. model: the 3DMM. out: output folder (must exist).
+        landmarks_from: see :func:`deocc_core.landmarks.find.landmarks_for` (the detector
+            is dlib's, built on first use).
+        config: fit options (default: the defaults). progress: called with 1 per photo.
+
+    Raises:
+        SkipInput: an unreadable photo, or a missing / broken sidecar (an ``InputError``).
+    """
+    config = config or FitConfig()
+    detector = LazyDetector("dlib")
+    fits = []
+    for path in images:
+        img = read_image(path)
+        for k, found in enumerate(landmarks_for(path, img, landmarks_from, detector)):
+            lm = found.landmarks
+            r = fit_landmarks(model, lm, config=config)
+            rend = render_face(model, r.params, img.shape[0], img.shape[1])
+            stem = out / (path.stem + (f"_{k}" if k else ""))
+            write_image(f"{stem}_render.png", rend.image)
+            write_image(f"{stem}_overlay.png", _overlay(img, rend.image, rend.mask, lm))
+            v = model.vertices(r.params.id_coef, r.params.exp_coef)
+            write_obj(f"{stem}.obj", v, model.triangles, model.albedo())
+            Path(f"{stem}_params.json").write_text(json.dumps(fit_record(path, model, r), indent=1))
+            fits.append(PhotoFit(path, stem, r))
+        if progress:
+            progress(1)
+    return fits
