@@ -32,6 +32,16 @@ def _loaded(modules: list[str]) -> set[str]:
             ["deocc_core.train", "deocc_core.synth.pipeline", "deocc_core.data"],
         ),
         (["deocc_core.nets", "deocc_core.nets.io"], ["deocc_core.train", "deocc_core.synth"]),
+        (
+            [
+                "deocc_core.landmarks.batch",
+                "deocc_core.landmarks.find",
+                "deocc_core.landmarks.parts",
+                "deocc_core.face",
+                "deocc_core.face.fit_photos",
+            ],
+            ["deocc_core.synth", "deocc_core.occluders", "deocc_core.nets", "deocc_core.train"],
+        ),
     ],
 )
 def test_imports_against_the_data_flow_are_absent(modules, forbidden):

@@ -40,7 +40,9 @@ from deocc_core.synth.sources import SOURCES, FaceRecord, make_source
 from deocc_core.synth.splits import (
     SPLITS,
     assign_split,
+    MAX_YAW_DEG,
     choose_test_identities,
+    within_yaw,
     write_split_lists,
 )
 
@@ -114,7 +116,7 @@ class BuildConfig:
     test_fraction: float = option(
         0.1, "Share of identities held out as the test split.", min=0.0, max=1.0
     )
-    max_yaw: float = option(60.0, "Skip faces turned further than this.", units="degrees")
+    max_yaw: float = option(MAX_YAW_DEG, "Skip faces turned further than this.", units="degrees")
     limit: int | None = option(None, "Use only the first N inputs.", min=1, default_help="all")
     test_count: int | None = option(
         None,
@@ -235,10 +237,10 @@ def make_samples(
         SkipInput: yaw beyond ``max_yaw`` (the source's yaw, or the fit's beyond
             ``max_yaw`` + 10 degrees).
     """
-    if record.yaw_deg is not None and abs(record.yaw_deg) > config.max_yaw:
+    if not within_yaw(record.yaw_deg, config.max_yaw):
         raise SkipInput("yaw beyond --max-yaw")
     face = prepare_face(record.image, record.landmarks, model, config.face_input())
-    if abs(np.degrees(face.fit.params.pose.yaw)) > config.max_yaw + 10:
+    if not within_yaw(np.degrees(face.fit.params.pose.yaw), config.max_yaw + 10):
         raise SkipInput("yaw beyond --max-yaw")
     classes = [OccluderClass[c.upper()] for c in config.occluders]
     packed = pack_params(face.fit.params)

@@ -7,6 +7,7 @@ import torch
 
 from deocc_core.data import AugmentConfig, ShardDataset, augment_pair
 from deocc_core.landmarks.ibug import ibug_scheme
+from deocc_core.landmarks.parts import point
 from deocc_core.synth.shards import ShardReader
 from deocc_core.synth.verify import shard_paths
 
@@ -31,11 +32,13 @@ def test_flip_mirrors_landmarks_and_keeps_them_on_the_face(tiny_shards):
         flipped = not np.array_equal(out["gt"], s["gt"])
     np.testing.assert_array_equal(out["face_mask"], s["face_mask"][:, ::-1])
     lm = out["landmarks"]
-    # the point labelled 36 (right-eye outer corner) after the flip is the old left-eye outer corner, mirrored
-    m = ibug_scheme().mirror
-    np.testing.assert_allclose(lm[36, 0], size - 1 - s["landmarks"][m[36], 0], atol=1e-4)
-    # subject's right side stays at image-left: jaw point 0 left of jaw point 16, as in the input
-    assert (lm[0, 0] < lm[16, 0]) == (s["landmarks"][0, 0] < s["landmarks"][16, 0])
+    # the right eye's outer corner after the flip is the old left eye's outer corner, mirrored
+    eye_r, eye_l = point("eye_right_outer"), point("eye_left_outer")
+    assert ibug_scheme().mirror[eye_r] == eye_l
+    np.testing.assert_allclose(lm[eye_r, 0], size - 1 - s["landmarks"][eye_l, 0], atol=1e-4)
+    # subject's right side stays at image-left, as in the input
+    jaw_r, jaw_l = point("jaw_right_end"), point("jaw_left_end")
+    assert (lm[jaw_r, 0] < lm[jaw_l, 0]) == (s["landmarks"][jaw_r, 0] < s["landmarks"][jaw_l, 0])
     # landmarks stay on the face silhouette after the joint transform
     xi, yi = np.clip(np.round(lm).astype(int), 0, size - 1).T
     assert (out["face_mask"][yi, xi] > 0).mean() > 0.9

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from deocc_core.face.align import align_face, transform_points
+from deocc_core.landmarks.parts import part
 from deocc_core.synth.sources import make_source
 
 
@@ -14,7 +15,7 @@ def test_alignment_maps_landmarks_and_inverts(aflw_dir):
     al = align_face(rec.image, rec.landmarks, 128)
     assert (al.landmarks > 0).all() and (al.landmarks < 128).all()
     np.testing.assert_allclose(transform_points(al.landmarks, al.inverse), rec.landmarks, atol=1e-3)
-    eyes = al.landmarks[42:48].mean(0) - al.landmarks[36:42].mean(0)
+    eyes = al.landmarks[part("eye_left")].mean(0) - al.landmarks[part("eye_right")].mean(0)
     assert abs(eyes[1]) < 1e-3 * 128  # eyes level after alignment
 
 
