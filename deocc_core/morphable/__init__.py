@@ -1,6 +1,7 @@
 """The morphable model: the model format and loaders, the parameter layout, the camera, the fit."""
 
 from deocc_core.morphable.camera import estimate_pose, project, rotation_angles, rotation_matrix
+from deocc_core.morphable.ddfa import DDFA_MODELS, params_from_ddfa, pose_from_ddfa
 from deocc_core.morphable.fit import (
     FitConfig,
     FitResult,
@@ -37,4 +38,7 @@ __all__ = [
     "fit_landmarks",
     "fit_landmarks_batch",
     "landmark_nme",
+    "DDFA_MODELS",
+    "params_from_ddfa",
+    "pose_from_ddfa",
 ]

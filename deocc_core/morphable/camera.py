@@ -3,9 +3,10 @@
 Convention:
     See :mod:`deocc_core.morphable.params`: R = Rz(roll) @ Ry(yaw) @ Rx(pitch);
     ``x = s (R v)_x + tx``, ``y = -s (R v)_y + ty``, depth ``s (R v)_z`` (larger = closer).
-    AFLW2000-3D / 300W-LP ``Pose_Para`` angles have the opposite sign for yaw and pitch:
-    our yaw = -Pose_Para[1] (checked on the 13 shared AFLW faces, median 2.7 deg apart),
-    our pitch ~ -Pose_Para[0] (the model's neutral head tilt adds an offset).
+    AFLW2000-3D / 300W-LP ``Pose_Para`` angles are 3DDFA's: their rotation is
+    ``(Rz Ry Rx)ᵀ`` of their angles, which is our R; for a pure turn our yaw = -Pose_Para[1]
+    (pitch and roll flip sign likewise), combined angles convert through the matrix
+    (:func:`deocc_core.morphable.ddfa.pose_from_ddfa`).
 """
 
 from __future__ import annotations
