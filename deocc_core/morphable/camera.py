@@ -3,13 +3,15 @@
 Convention:
     See :mod:`deocc_core.morphable.params`: R = Rz(roll) @ Ry(yaw) @ Rx(pitch);
     ``x = s (R v)_x + tx``, ``y = -s (R v)_y + ty``, depth ``s (R v)_z`` (larger = closer).
-    AFLW2000-3D / 300W-LP ``Pose_Para`` angles have the opposite sign for yaw and pitch:
-    our yaw = -Pose_Para[1] (checked on the 13 shared AFLW faces, median 2.7 deg apart),
-    our pitch ~ -Pose_Para[0] (the model's neutral head tilt adds an offset).
+    AFLW2000-3D / 300W-LP ``Pose_Para`` angles are 3DDFA's: their rotation is
+    ``(Rz Ry Rx)ᵀ`` of their angles, which is our R; for a pure turn our yaw = -Pose_Para[1]
+    (pitch and roll flip sign likewise), combined angles convert through the matrix
+    (:func:`deocc_core.morphable.ddfa.pose_from_ddfa`).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -26,7 +28,8 @@ def rotation_matrix(pitch: float, yaw: float, roll: float) -> npt.NDArray[np.flo
         ``[3, 3]`` float64 rotation.
 
     Example:
-        >>> np.allclose(rotation_matrix(0.1, 0.2, 0.3) @ rotation_matrix(0.1, 0.2, 0.3).T, np.eye(3))
+        >>> r = rotation_matrix(0.1, 0.2, 0.3)
+        >>> np.allclose(r @ r.T, np.eye(3))
         True
     """
     ca, sa, cb, sb, cc, sc = (
@@ -70,9 +73,24 @@ def project(vertices: npt.NDArray[np.floating], pose: Pose) -> npt.NDArray[np.fl
         >>> project(np.array([[0, 1, 0.]]), Pose(2, 0, 0, 0, 10, 10)).tolist()
         [[10.0, 8.0, 0.0]]
     """
-    v = check_array(np.asarray(vertices), "vertices", (None, 3)).astype(np.float64)
-    rv = v @ rotation_matrix(pose.pitch, pose.yaw, pose.roll).T * pose.scale
-    return np.stack([rv[:, 0] + pose.tx, -rv[:, 1] + pose.ty, rv[:, 2]], 1).astype(np.float32)
+    v = check_array(np.asarray(vertices), "vertices", (None, 3))
+    if v.dtype != np.float32 and v.dtype != np.float64:
+        v = v.astype(np.float64)
+    r = rotation_matrix(pose.pitch, pose.yaw, pose.roll) * float(pose.scale)
+    out = np.empty((v.shape[0], 3), np.float32)
+    _project_kernel(v, r, float(pose.tx), float(pose.ty), out)
+    return out
+
+
+# float64 arithmetic without FMA contraction (fastmath off), rounded once to float32
+@numba.njit(cache=True, nogil=True)
+def _project_kernel(v, sr, tx, ty, out):  # pragma: no cover - compiled
+    """``out = [(sR v)_x + tx, -(sR v)_y + ty, (sR v)_z]`` per vertex; ``sr`` = scale * R."""
+    for i in range(v.shape[0]):
+        x, y, z = np.float64(v[i, 0]), np.float64(v[i, 1]), np.float64(v[i, 2])
+        out[i, 0] = sr[0, 0] * x + sr[0, 1] * y + sr[0, 2] * z + tx
+        out[i, 1] = -(sr[1, 0] * x + sr[1, 1] * y + sr[1, 2] * z) + ty
+        out[i, 2] = sr[2, 0] * x + sr[2, 1] * y + sr[2, 2] * z
 
 
 def estimate_pose(

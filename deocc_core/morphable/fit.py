@@ -12,9 +12,20 @@ contour vertex whose projection is nearest to it (eos's rule), on both sides. Me
 the 13 shared AFLW2000-3D faces (Surrey model): mean NME 0.0225 sliding both sides, 0.0228
 sliding only the side turned away, 0.0238 with fixed jaw vertices.
 
-The solver is a numba Levenberg-Marquardt (Marquardt diagonal damping, float64, analytic
-Jacobian) over ``[α | β | scale, pitch, yaw, roll, tx, ty]`` on the landmark and contour
-rows of the bases only (cached per model): about 1-3 ms per face for the Surrey model.
+The whole fit (pose initialisation, every Levenberg-Marquardt round, contour sliding) is
+one numba call, float64 throughout, on the landmark and contour rows of the bases only
+(precomputed per model and mode count). The Gauss-Newton matrix is not built from the
+``[2N, K + 6]`` Jacobian: its coefficient block is ``s² Σ_bb' P_bb' G_bb'`` with
+``P = R₀ᵀR₀ + R₁ᵀR₁`` (the image-plane projector of the current rotation) and
+``G_bb' = Σ_i w_i B_i[b]ᵀ B_i[b']`` (six K×K Gram matrices, fixed within a round), so an
+iteration costs O(K²) instead of O(N K²); the coefficient/pose cross terms and the
+gradient come from the 3×3 moments ``Σ_i w_i B_i[b]ᵀ ⊗ p_i``. Same normal equations as
+the explicit Jacobian, to rounding.
+
+Convention:
+    Landmarks are ``[68, 2]`` pixels, (x, y), x right, y down, origin at the centre of the
+    top-left pixel, iBUG-68 order, 0-based. The pose follows
+    :mod:`deocc_core.morphable.params` (weak perspective, R = Rz(roll) Ry(yaw) Rx(pitch)).
 """
 
 from __future__ import annotations
@@ -27,14 +38,13 @@ from numba import njit
 
 from deocc_core.check import check_array
 from deocc_core.errors import InputError
-from deocc_core.morphable.camera import estimate_pose, project
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams, Pose
 from deocc_core.options import option
 
 __all__ = ["FitConfig", "FitResult", "fit_landmarks", "fit_landmarks_batch", "landmark_nme"]
 
-_JAW_RIGHT, _JAW_LEFT = np.arange(0, 8), np.arange(9, 17)[::-1]  # both listed ear → chin
+_DAMPING_TRIES = 12  # λ x 10 per rejected step before a round gives up (at a minimum)
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,19 @@ class FitResult:
 
 
 def landmark_nme(
-    pred: npt.NDArray[np.floating], target: npt.NDArray[np.floating], weights=None
+    pred: npt.NDArray[np.floating],
+    target: npt.NDArray[np.floating],
+    weights: npt.NDArray[np.floating] | None = None,
 ) -> float:
     """Mean point error normalised by sqrt(w·h) of the target box (the AFLW2000-3D NME).
+
+    Args:
+        pred: ``[N, 2]`` predicted points, pixels.
+        target: ``[N, 2]`` true points, pixels.
+        weights: ``[N]`` non-negative weights (0 = ignore the point); default ones.
+
+    Returns:
+        The weighted mean error over sqrt(width × height) of the box of the weighted targets.
 
     Example:
         >>> t = np.array([[0, 0], [10, 0], [0, 10], [10, 10.]])
@@ -101,29 +121,28 @@ def landmark_nme(
     return float((err * w).sum() / max(w.sum(), 1e-9) / max(size, 1e-9))
 
 
-def _rotation_derivatives(pitch: float, yaw: float, roll: float) -> tuple[np.ndarray, ...]:
-    ca, sa, cb, sb, cc, sc = (
-        np.cos(pitch),
-        np.sin(pitch),
-        np.cos(yaw),
-        np.sin(yaw),
-        np.cos(roll),
-        np.sin(roll),
-    )
-    rx = np.array([[1, 0, 0], [0, ca, -sa], [0, sa, ca]])
-    ry = np.array([[cb, 0, sb], [0, 1, 0], [-sb, 0, cb]])
-    rz = np.array([[cc, -sc, 0], [sc, cc, 0], [0, 0, 1]])
-    drx = np.array([[0, 0, 0], [0, -sa, -ca], [0, ca, -sa]])
-    dry = np.array([[-sb, 0, cb], [0, 0, 0], [-cb, 0, -sb]])
-    drz = np.array([[-sc, -cc, 0], [cc, -sc, 0], [0, 0, 0]])
-    return rz @ ry @ rx, rz @ ry @ drx, rz @ dry @ rx, drz @ ry @ rx
+# ---------------------------------------------------------------- numba kernel (float64)
+
+# reassociation lets the dot products and rank updates vectorise; no nnan/ninf: the NaN and
+# positive-definiteness checks stay valid
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @njit(cache=True)
-def _residuals(mean, basis, target, sw, prior, x, with_jac, res, jac):
-    """Residuals ``[2N + K]`` (and Jacobian ``[2N + K, K + 6]`` when with_jac) of Eq. 2 at x."""
-    n, k = mean.shape[0], basis.shape[2]
-    s, pitch, yaw, roll, tx, ty = x[k], x[k + 1], x[k + 2], x[k + 3], x[k + 4], x[k + 5]
+def _rotation_rows(ux, uy, uz, c, s, deriv, out):  # pragma: no cover - compiled
+    """``out [3] = u @ Rx(pitch)`` (or ``u @ dRx/dpitch`` with ``deriv``); c, s = cos, sin."""
+    out[0] = 0.0 if deriv else ux
+    if deriv:
+        out[1] = -uy * s + uz * c
+        out[2] = -uy * c - uz * s
+    else:
+        out[1] = uy * c + uz * s
+        out[2] = -uy * s + uz * c
+
+
+@njit(cache=True)
+def _rotation(pitch, yaw, roll, r):  # pragma: no cover - compiled
+    """Rows 0, 1 (x, y) of R = Rz Ry Rx and of dR/dpitch, dR/dyaw, dR/droll: ``r [4, 2, 3]``."""
     ca, sa, cb, sb, cc, sc = (
         np.cos(pitch),
         np.sin(pitch),
@@ -132,127 +151,471 @@ def _residuals(mean, basis, target, sw, prior, x, with_jac, res, jac):
         np.cos(roll),
         np.sin(roll),
     )
-    # R = Rz(roll) Ry(yaw) Rx(pitch) and its partial derivatives, rows 0 and 1 only (x, y)
-    r = np.empty((4, 2, 3))
-    rx = np.array([[1.0, 0, 0], [0, ca, -sa], [0, sa, ca]])
-    ry = np.array([[cb, 0, sb], [0, 1.0, 0], [-sb, 0, cb]])
-    rz = np.array([[cc, -sc, 0], [sc, cc, 0], [0, 0, 1.0]])
-    drx = np.array([[0.0, 0, 0], [0, -sa, -ca], [0, ca, -sa]])
-    dry = np.array([[-sb, 0, cb], [0, 0, 0.0], [-cb, 0, -sb]])
-    drz = np.array([[-sc, -cc, 0], [cc, -sc, 0], [0, 0, 0.0]])
-    full = (rz @ ry @ rx, rz @ ry @ drx, rz @ dry @ rx, drz @ ry @ rx)
-    for m in range(4):
-        for a in range(2):
-            for b in range(3):
-                r[m, a, b] = full[m][a, b]
-    sign = (1.0, -1.0)  # image y points down
-    offs = (tx, ty)
+    # rows of Rz Ry, of Rz dRy/dyaw and of dRz/droll Ry; each is then multiplied by Rx
+    _rotation_rows(cc * cb, -sc, cc * sb, ca, sa, False, r[0, 0])
+    _rotation_rows(sc * cb, cc, sc * sb, ca, sa, False, r[0, 1])
+    _rotation_rows(cc * cb, -sc, cc * sb, ca, sa, True, r[1, 0])
+    _rotation_rows(sc * cb, cc, sc * sb, ca, sa, True, r[1, 1])
+    _rotation_rows(-cc * sb, 0.0, cc * cb, ca, sa, False, r[2, 0])
+    _rotation_rows(-sc * sb, 0.0, sc * cb, ca, sa, False, r[2, 1])
+    _rotation_rows(-sc * cb, -cc, -sc * sb, ca, sa, False, r[3, 0])
+    _rotation_rows(cc * cb, -sc, cc * sb, ca, sa, False, r[3, 1])
+
+
+@njit(cache=True)
+def _initial_pose(mean, target, w, x):  # pragma: no cover - compiled
+    """Closed-form weak-perspective pose (as ``camera.estimate_pose``) into ``x[K:]``."""
+    n, k = mean.shape[0], x.size - 6
+    a = np.zeros((n, 4))
+    b = np.zeros((n, 2))
     for i in range(n):
-        p = np.empty(3)
-        for b in range(3):
-            acc = mean[i, b]
-            for c in range(k):
-                acc += basis[i, b, c] * x[c]
-            p[b] = acc
-        for a in range(2):
-            q = r[0, a, 0] * p[0] + r[0, a, 1] * p[1] + r[0, a, 2] * p[2]
-            row = 2 * i + a
-            res[row] = sw[i] * (sign[a] * s * q + offs[a] - target[i, a])
-            if with_jac:
-                g = sw[i] * sign[a] * s
-                for c in range(k):
-                    jac[row, c] = g * (
-                        r[0, a, 0] * basis[i, 0, c]
-                        + r[0, a, 1] * basis[i, 1, c]
-                        + r[0, a, 2] * basis[i, 2, c]
-                    )
-                jac[row, k] = sw[i] * sign[a] * q
-                for m in range(1, 4):
-                    jac[row, k + m] = g * (
-                        r[m, a, 0] * p[0] + r[m, a, 1] * p[1] + r[m, a, 2] * p[2]
-                    )
-                jac[row, k + 4] = sw[i] if a == 0 else 0.0
-                jac[row, k + 5] = sw[i] if a == 1 else 0.0
-    for c in range(k):
-        res[2 * n + c] = prior[c] * x[c]
-        if with_jac:
-            jac[2 * n + c, c] = prior[c]
+        sw = np.sqrt(w[i])
+        for j in range(3):
+            a[i, j] = mean[i, j] * sw
+        a[i, 3] = sw
+        b[i, 0] = target[i, 0] * sw
+        b[i, 1] = -target[i, 1] * sw  # y down → y up
+    p = np.linalg.lstsq(a, b)[0].T.copy()  # [2, 4] affine camera
+    u, sv, vt = np.linalg.svd(p[:, :3].copy(), full_matrices=False)
+    r12 = u @ vt  # nearest matrix with orthonormal rows; their cross product is row 2
+    r20 = r12[0, 1] * r12[1, 2] - r12[0, 2] * r12[1, 1]
+    r21 = r12[0, 2] * r12[1, 0] - r12[0, 0] * r12[1, 2]
+    r22 = r12[0, 0] * r12[1, 1] - r12[0, 1] * r12[1, 0]
+    x[k] = 0.5 * (sv[0] + sv[1])
+    x[k + 1] = np.arctan2(r21, r22)  # as camera.rotation_angles
+    x[k + 2] = -np.arcsin(min(max(r20, -1.0), 1.0))
+    x[k + 3] = np.arctan2(r12[1, 0], r12[0, 0])
+    x[k + 4] = p[0, 3]
+    x[k + 5] = -p[1, 3]
+
+
+@njit(cache=True, fastmath=_FAST)
+def _gram_add(bi, wt, gram):  # pragma: no cover - compiled
+    """``gram += wt *`` the Gram combinations of one landmark's basis rows ``bi [3, K]``.
+
+    gram [6, K, K], upper triangle only: [0..2] = B[b]ᵀB[b] for b = 0, 1, 2; [3..5] = the
+    symmetrised cross terms B[b]ᵀB[b'] + B[b']ᵀB[b] for (b, b') = (0, 1), (0, 2), (1, 2).
+    """
+    k = bi.shape[1]
+    for c1 in range(k):
+        x0, x1, x2 = wt * bi[0, c1], wt * bi[1, c1], wt * bi[2, c1]
+        for c2 in range(c1, k):
+            y0, y1, y2 = bi[0, c2], bi[1, c2], bi[2, c2]
+            gram[0, c1, c2] += x0 * y0
+            gram[1, c1, c2] += x1 * y1
+            gram[2, c1, c2] += x2 * y2
+            gram[3, c1, c2] += x0 * y1 + x1 * y0
+            gram[4, c1, c2] += x0 * y2 + x2 * y0
+            gram[5, c1, c2] += x1 * y2 + x2 * y1
 
 
 @njit(cache=True)
-def _solve(mean, basis, target, w, prior, x0, max_iter, tol):
-    """Levenberg-Marquardt (Marquardt diagonal damping) on Eq. 2; float64 throughout.
+def _unit_gram(basis, rows, gram):  # pragma: no cover - compiled
+    """Gram combinations of the landmark rows with unit weights (cached per model)."""
+    gram[:] = 0.0
+    for i in range(rows.size):
+        _gram_add(basis[rows[i]], 1.0, gram)
 
-    mean [N,3], basis [N,3,K], target [N,2], w [N], prior [K], x0 [K+6] → (x, iterations, converged).
+
+@njit(cache=True, fastmath=_FAST)
+def _moments(lm_basis, target, w, hy):  # pragma: no cover - compiled
+    """Per-round moments ``hy [3, 3, K]``: ``hy[b, j] = Σ_i w_i [1, x_i, y_i]_j B_i[b]``."""
+    hy[:] = 0.0
+    for i in range(lm_basis.shape[0]):
+        f0, f1, f2 = w[i], w[i] * target[i, 0], w[i] * target[i, 1]
+        for b in range(3):
+            for c in range(lm_basis.shape[2]):
+                v = lm_basis[i, b, c]
+                hy[b, 0, c] += f0 * v
+                hy[b, 1, c] += f1 * v
+                hy[b, 2, c] += f2 * v
+
+
+@njit(cache=True, fastmath=_FAST)
+def _shape(lm_mean, lm_basis, x, pts):  # pragma: no cover - compiled
+    """Model-space landmark positions ``pts [N, 3]`` for the coefficients ``x[:K]``."""
+    for i in range(lm_mean.shape[0]):
+        for b in range(3):
+            acc = 0.0
+            for c in range(lm_basis.shape[2]):
+                acc += lm_basis[i, b, c] * x[c]
+            pts[i, b] = lm_mean[i, b] + acc
+
+
+@njit(cache=True, fastmath=_FAST)
+def _cost(pts, target, w, prior, x, r):  # pragma: no cover - compiled
+    """Eq. 2 at x for the model points ``pts`` and the rotation rows ``r`` of :func:`_rotation`."""
+    k = prior.size
+    s, tx, ty = x[k], x[k + 4], x[k + 5]
+    cost = 0.0
+    for i in range(pts.shape[0]):
+        q0 = r[0, 0, 0] * pts[i, 0] + r[0, 0, 1] * pts[i, 1] + r[0, 0, 2] * pts[i, 2]
+        q1 = r[0, 1, 0] * pts[i, 0] + r[0, 1, 1] * pts[i, 1] + r[0, 1, 2] * pts[i, 2]
+        ex = s * q0 + tx - target[i, 0]
+        ey = -s * q1 + ty - target[i, 1]
+        cost += w[i] * (ex * ex + ey * ey)
+    for c in range(k):
+        cost += (prior[c] * x[c]) ** 2
+    return cost
+
+
+@njit(cache=True, fastmath=_FAST)
+def _pose_block(pts, target, w, x, r, jtj, grad):  # pragma: no cover - compiled
+    """Pose rows of JᵀJ (upper) and of the gradient, summed over the landmarks.
+
+    Row (i, a) of the Jacobian on the pose is ``√w_i [σ_a q, σ_a s (dR_m)_a p_i, δ_a0, δ_a1]``
+    with ``q = R_a p_i`` and σ = +1 for x, -1 for y (image y points down); the residual is
+    ``√w_i (σ_a s q + t_a - l_ia)``.
     """
-    n, k = mean.shape[0], basis.shape[2]
-    m, p = 2 * n + k, k + 6
-    sw = np.sqrt(w)
-    res = np.zeros(m)
-    jac = np.zeros((m, p))
-    trial = np.zeros(m)
-    x = x0.copy()
-    _residuals(mean, basis, target, sw, prior, x, True, res, jac)
-    cost = (res * res).sum()
+    k = x.size - 6
+    s = x[k]
+    jtj[k:, k:] = 0.0
+    grad[k:] = 0.0
+    jp = np.empty(6)
+    for i in range(pts.shape[0]):
+        if w[i] == 0.0:
+            continue
+        sw = np.sqrt(w[i])
+        for a in range(2):
+            sg = 1.0 if a == 0 else -1.0
+            q = r[0, a, 0] * pts[i, 0] + r[0, a, 1] * pts[i, 1] + r[0, a, 2] * pts[i, 2]
+            res = sw * (sg * s * q + x[k + 4 + a] - target[i, a])
+            jp[0] = sw * sg * q
+            for m in range(1, 4):
+                dq = r[m, a, 0] * pts[i, 0] + r[m, a, 1] * pts[i, 1] + r[m, a, 2] * pts[i, 2]
+                jp[m] = sw * sg * s * dq
+            jp[4] = sw if a == 0 else 0.0
+            jp[5] = sw if a == 1 else 0.0
+            for j1 in range(6):
+                for j2 in range(j1, 6):
+                    jtj[k + j1, k + j2] += jp[j1] * jp[j2]
+                grad[k + j1] += jp[j1] * res
+
+
+@njit(cache=True, fastmath=_FAST)
+def _coef_block(lm_basis, pts, w, prior, gram, hy, x, r, v, comb, jtj, grad):  # pragma: no cover
+    """Coefficient rows of JᵀJ (upper) and of the gradient.
+
+    On the coefficients, row (i, a) of the Jacobian is ``σ_a s √w_i R_a B_i``, so the block
+    is ``s² Σ_bb' P_bb' G_bb'`` (P = R₀ᵀR₀ + R₁ᵀR₁, G from ``gram``) and the cross terms and
+    the gradient are 3 x 3 combinations of ``v[b, b'] = Σ_i w_i p_i[b'] B_i[b]`` and ``hy``.
+    ``v [3, 3, K]`` and ``comb [7, 3, 4]`` are scratch.
+    """
+    k = prior.size
+    _gram_block(gram, prior, x, r, jtj, grad)
+    _point_moments(lm_basis, pts, w, v)
+    _cross_weights(x, r, comb)
+    s, r0, r1 = x[k], r[0, 0], r[0, 1]
+    out = np.zeros((7, k))
+    for j in range(7):
+        for b in range(3):
+            f0, f1, f2, f3 = comb[j, b, 0], comb[j, b, 1], comb[j, b, 2], comb[j, b, 3]
+            for c in range(k):
+                out[j, c] += f0 * v[b, 0, c] + f1 * v[b, 1, c] + f2 * v[b, 2, c] + f3 * hy[b, 0, c]
+    for b in range(3):  # the targets' part of the gradient: -s Σ_a σ_a R_ab Σ_i w_i l_ia B_i[b]
+        f1, f2 = -s * r0[b], s * r1[b]
+        for c in range(k):
+            out[6, c] += f1 * hy[b, 1, c] + f2 * hy[b, 2, c]
+    for c in range(k):
+        for j in range(6):
+            jtj[c, k + j] = out[j, c]
+        grad[c] += out[6, c]
+
+
+@njit(cache=True, fastmath=_FAST)
+def _gram_block(gram, prior, x, r, jtj, grad):  # pragma: no cover - compiled
+    """``jtj[:K, :K] = s² Σ_bb' P_bb' G_bb' + diag(prior²)`` (upper), ``grad[:K] = prior² x``."""
+    k = prior.size
+    s, r0, r1 = x[k], r[0, 0], r[0, 1]
+    pm = np.empty(6)
+    for g in range(6):  # the pairs of _gram_add: (0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)
+        b, bb = (g, g) if g < 3 else ((0, 1), (0, 2), (1, 2))[g - 3]
+        pm[g] = s * s * (r0[b] * r0[bb] + r1[b] * r1[bb])
+    for c1 in range(k):
+        for c2 in range(c1, k):
+            acc = 0.0
+            for g in range(6):
+                acc += pm[g] * gram[g, c1, c2]
+            jtj[c1, c2] = acc
+        jtj[c1, c1] += prior[c1] * prior[c1]
+        grad[c1] = prior[c1] * prior[c1] * x[c1]
+
+
+@njit(cache=True, fastmath=_FAST)
+def _point_moments(lm_basis, pts, w, v):  # pragma: no cover - compiled
+    """``v[b, b'] = Σ_i w_i p_i[b'] B_i[b]`` ([3, 3, K]) for the current model points."""
+    v[:] = 0.0
+    for i in range(pts.shape[0]):
+        f0, f1, f2 = w[i] * pts[i, 0], w[i] * pts[i, 1], w[i] * pts[i, 2]
+        for b in range(3):
+            for c in range(lm_basis.shape[2]):
+                e = lm_basis[i, b, c]
+                v[b, 0, c] += f0 * e
+                v[b, 1, c] += f1 * e
+                v[b, 2, c] += f2 * e
+
+
+@njit(cache=True, fastmath=_FAST)
+def _cross_weights(x, r, comb):  # pragma: no cover - compiled
+    """``comb[j, b]``: weights of (v[b, 0], v[b, 1], v[b, 2], hy[b, 0]) in output j.
+
+    j = 0 scale, 1-3 the angles, 4 tx, 5 ty (the cross terms), 6 the gradient.
+    """
+    k = x.size - 6
+    s, tx, ty = x[k], x[k + 4], x[k + 5]
+    r0, r1 = r[0, 0], r[0, 1]
+    comb[:] = 0.0
+    for b in range(3):
+        for bb in range(3):
+            comb[0, b, bb] = s * (r0[b] * r0[bb] + r1[b] * r1[bb])
+            for m in range(1, 4):
+                comb[m, b, bb] = s * s * (r0[b] * r[m, 0, bb] + r1[b] * r[m, 1, bb])
+            comb[6, b, bb] = s * comb[0, b, bb]
+        comb[4, b, 3] = s * r0[b]
+        comb[5, b, 3] = -s * r1[b]
+        comb[6, b, 3] = s * (tx * r0[b] - ty * r1[b])
+
+
+@njit(cache=True, fastmath=_FAST)
+def _damped_solve(jtj, grad, lam, chol, step):  # pragma: no cover - compiled
+    """Solve ``(JᵀJ + λ diag(JᵀJ)) step = -grad`` by Cholesky; False if not positive definite.
+
+    ``jtj`` holds the upper triangle; ``chol [P, P]`` receives the lower factor L. (Faster here
+    than LAPACK's potrf/gesv at P ~ 50, and than an outer-product Cholesky.)
+    """
+    p = grad.size
+    for j in range(p):
+        d = jtj[j, j] + lam * (jtj[j, j] + 1e-9)
+        for t in range(j):
+            d -= chol[j, t] * chol[j, t]
+        if not d > 0.0:
+            return False
+        d = np.sqrt(d)
+        chol[j, j] = d
+        for i in range(j + 1, p):
+            e = jtj[j, i]  # the upper triangle holds (j, i), i > j
+            for t in range(j):
+                e -= chol[i, t] * chol[j, t]
+            chol[i, j] = e / d
+    for i in range(p):  # L y = -grad
+        e = -grad[i]
+        for t in range(i):
+            e -= chol[i, t] * step[t]
+        step[i] = e / chol[i, i]
+    for i in range(p - 1, -1, -1):  # Lᵀ step = y
+        e = step[i]
+        for t in range(i + 1, p):
+            e -= chol[t, i] * step[t]
+        step[i] = e / chol[i, i]
+    return True
+
+
+@njit(cache=True)
+def _lm_round(lm_mean, lm_basis, target, w, prior, gram, hy, x, max_iter, tol):  # pragma: no cover
+    """One Levenberg-Marquardt round (Marquardt diagonal damping) on fixed correspondences.
+
+    Returns:
+        (iterations, converged); ``x`` is updated in place.
+    """
+    k = prior.size
+    p = k + 6
+    pts, trial_pts = np.empty(lm_mean.shape), np.empty(lm_mean.shape)
+    r, trial_r = np.empty((4, 2, 3)), np.empty((4, 2, 3))
+    jtj, chol = np.zeros((p, p)), np.zeros((p, p))
+    grad, step, xn = np.empty(p), np.empty(p), np.empty(p)
+    v, comb = np.empty((3, 3, k)), np.empty((7, 3, 4))
+    _shape(lm_mean, lm_basis, x, pts)
+    _rotation(x[k + 1], x[k + 2], x[k + 3], r)
+    cost = _cost(pts, target, w, prior, x, r)
     lam = 1e-3
     it = 0
     converged = False
     while it < max_iter and not converged:
         it += 1
-        # the prior rows of J are diagonal: J^T J = Jd^T Jd + diag(prior^2), same for the gradient
-        jd = jac[: 2 * n]
-        jtj = jd.T @ jd
-        grad = jd.T @ res[: 2 * n]
-        for c in range(k):
-            jtj[c, c] += prior[c] * prior[c]
-            grad[c] += prior[c] * res[2 * n + c]
+        _coef_block(lm_basis, pts, w, prior, gram, hy, x, r, v, comb, jtj, grad)
+        _pose_block(pts, target, w, x, r, jtj, grad)
         improved = False
-        for _ in range(12):
-            a = jtj.copy()
-            for d in range(p):
-                a[d, d] += lam * (jtj[d, d] + 1e-9)
-            step = np.linalg.solve(a, -grad)
-            xn = x + step
-            _residuals(mean, basis, target, sw, prior, xn, False, trial, jac)
-            cn = (trial * trial).sum()
-            if cn < cost:
-                rel = (cost - cn) / max(cost, 1e-30)
-                x = xn
-                cost = cn
-                lam = max(lam * 0.3, 1e-9)
-                improved = True
-                converged = rel < tol or np.abs(step).max() < 1e-9
-                break
+        for _ in range(_DAMPING_TRIES):
+            if _damped_solve(jtj, grad, lam, chol, step):
+                for j in range(p):
+                    xn[j] = x[j] + step[j]
+                _shape(lm_mean, lm_basis, xn, trial_pts)
+                _rotation(xn[k + 1], xn[k + 2], xn[k + 3], trial_r)
+                cn = _cost(trial_pts, target, w, prior, xn, trial_r)
+                if cn < cost:
+                    rel = (cost - cn) / max(cost, 1e-30)
+                    x[:] = xn
+                    pts, trial_pts = trial_pts, pts
+                    r, trial_r = trial_r, r
+                    cost = cn
+                    lam = max(lam * 0.3, 1e-9)
+                    improved = True
+                    converged = rel < tol or np.abs(step).max() < 1e-9
+                    break
             lam *= 10.0
         if not improved:
-            converged = True  # no descent direction left: at a minimum to working precision
+            return it, True  # no descent direction left: at a minimum to working precision
+    return it, converged
+
+
+@njit(cache=True)
+def _slide(mean, basis, x, target, jaw, contour, rows):  # pragma: no cover - compiled
+    """Move each jaw landmark (ids ``jaw``) to the contour row whose projection is nearest."""
+    k = x.size - 6
+    r = np.empty((4, 2, 3))
+    _rotation(x[k + 1], x[k + 2], x[k + 3], r)
+    s, tx, ty = x[k], x[k + 4], x[k + 5]
+    px, py = np.empty(contour.size), np.empty(contour.size)
+    vert = np.empty(3)
+    for j in range(contour.size):
+        for b in range(3):
+            acc = mean[contour[j], b]
+            for c in range(k):
+                acc += basis[contour[j], b, c] * x[c]
+            vert[b] = acc
+        px[j] = s * (r[0, 0, 0] * vert[0] + r[0, 0, 1] * vert[1] + r[0, 0, 2] * vert[2]) + tx
+        py[j] = -s * (r[0, 1, 0] * vert[0] + r[0, 1, 1] * vert[1] + r[0, 1, 2] * vert[2]) + ty
+    for li in jaw:
+        best, best_d = 0, np.inf
+        for j in range(contour.size):
+            d = (px[j] - target[li, 0]) ** 2 + (py[j] - target[li, 1]) ** 2
+            if d < best_d:
+                best, best_d = j, d
+        rows[li] = contour[best]
+
+
+@njit(cache=True)
+def _fit_kernel(
+    mean, basis, rows, target, w, prior, contours, unit_gram, rounds, max_iter, tol, x, pred
+):  # pragma: no cover - compiled
+    """The whole fit: initial pose, LM rounds, contour sliding between them.
+
+    Args (float64 / int64, C-contiguous): mean [C, 3] and basis [C, 3, K] (subset rows),
+    rows [68] landmark → subset row (updated in place), target [68, 2] (normalised units),
+    w [68], prior [K], contours [2, kc] subset rows of the right / left contour (kc = 0: no
+    sliding), unit_gram [6, K, K] (:func:`_unit_gram` of the initial rows); outputs x [K + 6]
+    and pred [68, 2], the fitted landmark positions (normalised units).
+
+    Returns:
+        (iterations, converged).
+    """
+    n, k = rows.size, prior.size
+    lm_mean, lm_basis = np.empty((n, 3)), np.empty((n, 3, k))
+    hy = np.empty((3, 3, k))
+    gram = unit_gram.copy()
+    for i in range(n):
+        lm_mean[i] = mean[rows[i]]
+        lm_basis[i] = basis[rows[i]]
+        if w[i] != 1.0:
+            _gram_add(lm_basis[i], w[i] - 1.0, gram)
+    x[:] = 0.0
+    _initial_pose(lm_mean, target, w, x)
+    iterations, converged = 0, False
+    jaws = (np.arange(0, 8), np.arange(16, 8, -1))  # both listed ear → chin, as the contours
+    before = rows.copy()
+    for rnd in range(max(rounds, 1)):
+        _moments(lm_basis, target, w, hy)
+        it, converged = _lm_round(lm_mean, lm_basis, target, w, prior, gram, hy, x, max_iter, tol)
+        iterations += it
+        if contours.shape[1] < 8 or rnd >= rounds - 1:
             break
-        _residuals(mean, basis, target, sw, prior, x, True, res, jac)
-    return x, it, converged
+        before[:] = rows
+        _slide(mean, basis, x, target, jaws[0], contours[0], rows)
+        _slide(mean, basis, x, target, jaws[1], contours[1], rows)
+        moved = False
+        for i in range(n):
+            if rows[i] != before[i]:  # swap this landmark's Gram contribution
+                moved = True
+                _gram_add(lm_basis[i], -w[i], gram)
+                lm_mean[i] = mean[rows[i]]
+                lm_basis[i] = basis[rows[i]]
+                _gram_add(lm_basis[i], w[i], gram)
+        if not moved:
+            break  # correspondences settled: another round would re-solve the same problem
+    pts = np.empty((n, 3))
+    r = np.empty((4, 2, 3))
+    _shape(lm_mean, lm_basis, x, pts)
+    _rotation(x[k + 1], x[k + 2], x[k + 3], r)
+    for i in range(n):
+        q0 = r[0, 0, 0] * pts[i, 0] + r[0, 0, 1] * pts[i, 1] + r[0, 0, 2] * pts[i, 2]
+        q1 = r[0, 1, 0] * pts[i, 0] + r[0, 1, 1] * pts[i, 1] + r[0, 1, 2] * pts[i, 2]
+        pred[i, 0] = x[k] * q0 + x[k + 4]
+        pred[i, 1] = -x[k] * q1 + x[k + 5]
+    return iterations, converged
 
 
-def _fit_subset(model: MorphableModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vertex ids (landmarks + contours), their mean [C,3] and [id | exp] basis [C,3,Kid+Kexp], float64."""
-    cached = model.__dict__.get("_fit_subset")
-    if cached is None:
-        cand = np.unique(
-            np.concatenate([model.landmarks68, model.contour_right, model.contour_left]).astype(
-                np.int64
-            )
+# ---------------------------------------------------------------- Python wrappers
+
+
+@dataclass(frozen=True)
+class _FitData:
+    """Per (model, mode counts, priors) arrays of the fit, cached on the model."""
+
+    vertex_ids: npt.NDArray[np.int64]  # [C] subset vertices (landmarks + contours)
+    mean: npt.NDArray[np.float64]  # [C, 3]
+    basis: npt.NDArray[np.float64]  # [C, 3, K] = [id :kid | exp :kexp]
+    rows: npt.NDArray[np.int64]  # [68] subset row of each landmark vertex
+    contours: npt.NDArray[np.int64]  # [2, kc] subset rows of contour_right / contour_left
+    no_contours: npt.NDArray[np.int64]  # [2, 0]: fixed jaw vertices
+    prior: npt.NDArray[np.float64]  # [K] sqrt(ρ) / std
+    unit_gram: npt.NDArray[np.float64]  # [6, K, K] Gram combinations of `rows`, unit weights
+
+
+def _fit_data(model: MorphableModel, kid: int, kexp: int, rho_id: float, rho_exp: float):
+    key = (kid, kexp, float(rho_id), float(rho_exp))
+    cache = model.__dict__.setdefault("_fit_data", {})  # frozen dataclass: as cached_property
+    if key in cache:
+        return cache[key]
+    cand = np.unique(
+        np.concatenate([model.landmarks68, model.contour_right, model.contour_left]).astype(
+            np.int64
         )
-        mean, basis = model.vertex_basis(cand)
-        cached = (cand, mean.astype(np.float64), basis.astype(np.float64))
-        model.__dict__["_fit_subset"] = (
-            cached  # frozen dataclass: cache like functools.cached_property does
-        )
-    return cached
+    )
+    mean, basis = model.vertex_basis(cand)
+    basis = np.concatenate([basis[:, :, :kid], basis[:, :, model.n_id : model.n_id + kexp]], 2)
+    row_of = np.full(model.n_vertices, -1, np.int64)
+    row_of[cand] = np.arange(cand.size)
+    slide = model.contour_right.size >= 8 and model.contour_left.size >= 8
+    contours = (
+        _pad_contours(row_of[model.contour_right], row_of[model.contour_left])
+        if slide
+        else np.zeros((2, 0), np.int64)
+    )
+    prior = np.concatenate(
+        [
+            np.sqrt(rho_id) / model.id_std[:kid].astype(np.float64),
+            np.sqrt(rho_exp) / np.maximum(model.exp_std[:kexp].astype(np.float64), 1e-9),
+        ]
+    )
+    basis = np.ascontiguousarray(basis, np.float64)
+    rows = row_of[model.landmarks68]
+    gram = np.empty((6, basis.shape[2], basis.shape[2]))
+    _unit_gram(basis, rows, gram)
+    data = _FitData(
+        cand,
+        np.ascontiguousarray(mean, np.float64),
+        basis,
+        rows,
+        np.ascontiguousarray(contours),
+        np.zeros((2, 0), np.int64),
+        prior,
+        gram,
+    )
+    cache[key] = data
+    return data
+
+
+def _pad_contours(right: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """Stack two contours of different lengths (the shorter repeats its last vertex)."""
+    size = max(right.size, left.size)
+    return np.stack([np.concatenate([c, np.full(size - c.size, c[-1])]) for c in (right, left)])
 
 
 def fit_landmarks(
     model: MorphableModel,
     landmarks: npt.NDArray[np.floating],
     weights: npt.NDArray[np.floating] | None = None,
-    config: FitConfig = FitConfig(),
+    config: FitConfig = FitConfig(),  # noqa: B008 - frozen dataclass: an immutable default
 ) -> FitResult:
     """Fit identity, expression and pose to 68 2D landmarks.
 
@@ -265,7 +628,12 @@ def fit_landmarks(
     Returns:
         :class:`FitResult`.
 
+    Raises:
+        ShapeError: landmarks not ``[68, 2]`` or weights not ``[68]``.
+        InputError: fewer than 6 usable (finite, positive-weight) landmarks.
+
     Example:
+        >>> from deocc_core.morphable.camera import project
         >>> from deocc_core.morphable.model import load_model
         >>> m = load_model("starter")
         >>> truth = Pose(0.8, 0.1, 0.3, -0.05, 128, 128)
@@ -275,85 +643,56 @@ def fit_landmarks(
         (True, True)
     """
     target = check_array(np.asarray(landmarks), "landmarks", (68, 2)).astype(np.float64)
-    w = (
-        np.ones(68)
-        if weights is None
-        else check_array(np.asarray(weights, np.float64), "weights", (68,))
-    )
-    w = np.clip(np.nan_to_num(w), 0, None)
-    w[~np.isfinite(target).all(1)] = 0
-    target = np.nan_to_num(target)
-    if (w > 0).sum() < 6:
-        raise InputError(f"only {(w > 0).sum()} usable landmarks; need at least 6 to fit a pose")
+    if weights is None:
+        w = np.ones(68)
+    else:
+        w = check_array(np.asarray(weights), "weights", (68,)).astype(np.float64)
+        w = np.clip(np.nan_to_num(w), 0.0, None)
+    finite = np.isfinite(target).all(1)
+    if not finite.all():
+        w[~finite] = 0.0
+        target = np.nan_to_num(target)
+    used = w > 0
+    if used.sum() < 6:
+        raise InputError(f"only {used.sum()} usable landmarks; need at least 6 to fit a pose")
+    box = target[used]
+    size = float(np.sqrt(np.prod(box.max(0) - box.min(0))))
+    # residuals in % of face size: priors weigh the same at any image scale
+    norm = max(size, 1e-6) / 100.0
     kid, kexp = min(model.n_id, config.max_id), min(model.n_exp, config.max_exp)
-    norm = max(np.sqrt(np.prod(np.ptp(target[w > 0], axis=0))), 1e-6) / 100.0
-    # only landmark and contour rows of the bases enter the fit (cached per model)
-    cand, sub_mean, sub_basis = _fit_subset(model)
-    sub_basis = np.concatenate(
-        [sub_basis[:, :, :kid], sub_basis[:, :, model.n_id : model.n_id + kexp]], 2
+    data = _fit_data(model, kid, kexp, config.rho_id, config.rho_exp)
+    rows = data.rows.copy()
+    x = np.empty(kid + kexp + 6)
+    pred = np.empty((68, 2))
+    iterations, converged = _fit_kernel(
+        data.mean,
+        data.basis,
+        rows,
+        target / norm,
+        w,
+        data.prior,
+        data.contours if config.rounds > 1 else data.no_contours,
+        data.unit_gram,
+        int(config.rounds),
+        int(config.max_iter),
+        float(config.tol),
+        x,
+        pred,
     )
-    row_of = {int(v): i for i, v in enumerate(cand)}
-    prior = np.concatenate(
-        [
-            np.sqrt(config.rho_id) / model.id_std[:kid],
-            np.sqrt(config.rho_exp) / np.maximum(model.exp_std[:kexp], 1e-9),
-        ]
-    )
-
-    ids = model.landmarks68.astype(np.int64).copy()
-    rows = np.array([row_of[int(v)] for v in ids])
-    coef = np.zeros(kid + kexp)
-    pose = estimate_pose(sub_mean[rows], target, w)
-    iterations, converged = 0, False
-    slide = config.rounds > 1 and model.contour_right.size >= 8 and model.contour_left.size >= 8
-    scaled_target = (
-        target / norm
-    )  # residuals in % of face size: priors weigh the same at any image scale
-    for rnd in range(max(config.rounds, 1)):
-        x0 = np.concatenate([coef, pose.as_array().astype(np.float64)])
-        x0[-2:] /= norm
-        x0[kid + kexp] /= norm
-        x, n, converged = _solve(
-            np.ascontiguousarray(sub_mean[rows]),
-            np.ascontiguousarray(sub_basis[rows]),
-            scaled_target,
-            w,
-            prior,
-            x0,
-            config.max_iter,
-            config.tol,
-        )
-        iterations += n
-        coef = x[: kid + kexp]
-        pa = x[kid + kexp :].copy()
-        pa[0] *= norm
-        pa[-2:] *= norm
-        pose = Pose.from_array(pa)
-        if not slide or rnd == config.rounds - 1:
-            break
-        before = ids.copy()
-        for jaw, contour in ((_JAW_RIGHT, model.contour_right), (_JAW_LEFT, model.contour_left)):
-            crow = np.array([row_of[int(v)] for v in contour])
-            verts = sub_mean[crow] + sub_basis[crow] @ coef
-            proj = project(verts, pose)[:, :2].astype(np.float64)
-            d = np.linalg.norm(proj[None] - target[jaw][:, None], axis=2)
-            ids[jaw] = contour[d.argmin(1)]
-            rows[jaw] = crow[d.argmin(1)]
-        if np.array_equal(before, ids):
-            break  # correspondences settled: another round would re-solve the same problem
+    pred *= norm
+    x[[kid + kexp, -2, -1]] *= norm  # scale, tx, ty back to pixels
     id_coef = np.zeros(model.n_id, np.float32)
     exp_coef = np.zeros(model.n_exp, np.float32)
-    id_coef[:kid], exp_coef[:kexp] = coef[:kid], coef[kid:]
-    params = FitParams(id_coef, exp_coef, pose)
-    pred = project(sub_mean[rows] + sub_basis[rows] @ coef, pose)[:, :2]
-    err = np.linalg.norm(pred - target, axis=1)
+    id_coef[:kid], exp_coef[:kexp] = x[:kid], x[kid : kid + kexp]
+    err = np.sqrt(((pred - target) ** 2).sum(1))
+    error_px = float(err @ w / w.sum())
     return FitResult(
-        params,
+        FitParams(id_coef, exp_coef, Pose(*x[kid + kexp :].tolist())),
         pred.astype(np.float32),
-        ids.astype(np.int32),
-        float((err * w).sum() / w.sum()),
+        data.vertex_ids[rows].astype(np.int32),
+        error_px,
         err.astype(np.float32),
-        landmark_nme(pred, target, w),
+        error_px / max(size, 1e-9),
         int(iterations),
         bool(converged),
     )
@@ -363,7 +702,7 @@ def fit_landmarks_batch(
     model: MorphableModel,
     landmarks: npt.NDArray[np.floating],
     weights: npt.NDArray[np.floating] | None = None,
-    config: FitConfig = FitConfig(),
+    config: FitConfig = FitConfig(),  # noqa: B008 - frozen dataclass: an immutable default
 ) -> list[FitResult]:
     """:func:`fit_landmarks` over a batch (faces are independent; the model subset is cached once).
 
@@ -377,6 +716,7 @@ def fit_landmarks_batch(
         N results, in order.
 
     Example:
+        >>> from deocc_core.morphable.camera import project
         >>> from deocc_core.morphable.model import load_model
         >>> m = load_model("starter")
         >>> lm = project(m.vertices()[m.landmarks68], Pose(0.8, 0.0, 0.2, 0.0, 128, 128))[:, :2]
@@ -389,4 +729,4 @@ def fit_landmarks_batch(
         if weights is None
         else check_array(np.asarray(weights), "weights", (len(lms), 68))
     )
-    return [fit_landmarks(model, lm, w, config) for lm, w in zip(lms, ws)]
+    return [fit_landmarks(model, lm, w, config) for lm, w in zip(lms, ws, strict=True)]

@@ -130,18 +130,22 @@ class MorphableModel:
 
     @property
     def n_vertices(self) -> int:
+        """V, the number of vertices."""
         return int(self.mean.shape[0])
 
     @property
     def n_id(self) -> int:
+        """Kid, the number of identity modes."""
         return int(self.id_basis.shape[1])
 
     @property
     def n_exp(self) -> int:
+        """Kexp, the number of expression modes (may be 0)."""
         return int(self.exp_basis.shape[1])
 
     @property
     def has_albedo(self) -> bool:
+        """Whether the model has a colour (albedo) model."""
         return self.albedo_mean is not None
 
     def vertices(
@@ -158,10 +162,19 @@ class MorphableModel:
             True
         """
         flat = self.mean.reshape(-1).astype(np.float32, copy=True)
-        if id_coef is not None:
-            flat += self.id_basis @ np.asarray(id_coef, np.float32)
-        if exp_coef is not None and self.n_exp:
-            flat += self.exp_basis @ np.asarray(exp_coef, np.float32)
+        for name, basis, coef in (
+            ("id_coef", self.id_basis, id_coef),
+            ("exp_coef", self.exp_basis, exp_coef),
+        ):
+            if coef is None:
+                continue
+            c = check_array(np.asarray(coef), name, (basis.shape[1],)).astype(np.float32)
+            # trailing zero coefficients (modes a fit leaves out) are skipped: the product is
+            # memory-bound, and the BFM's 199 x 160k basis is 127 MB
+            nz = np.flatnonzero(c)
+            used = int(nz[-1]) + 1 if nz.size else 0
+            if used:
+                flat += basis[:, :used] @ c[:used]
         return flat.reshape(-1, 3)
 
     def vertex_basis(self, ids: npt.ArrayLike) -> tuple[F32, F32]:
@@ -234,7 +247,10 @@ class MorphableModel:
 
 
 def save_npz_deterministic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
-    """Like ``np.savez_compressed`` with fixed zip timestamps and sorted keys: same arrays, same bytes."""
+    """Like ``np.savez_compressed``, with fixed zip timestamps and sorted keys.
+
+    Same arrays, same bytes.
+    """
     path = Path(path)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for key in sorted(arrays):
@@ -287,7 +303,8 @@ def load_model(path: str | Path, landmarks_index: str | Path | None = None) -> M
             model = _load_3ddfa_pkl(p, lm)
         else:
             raise FormatError(
-                f"{p}: unknown model format '{p.suffix}' (expected .npz, .bin, .mat, .pkl or a 3DDFA folder)"
+                f"{p}: unknown model format '{p.suffix}' "
+                "(expected .npz, .bin, .mat, .pkl or a 3DDFA folder)"
             )
     except (KeyError, ValueError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
         if isinstance(e, FormatError):
@@ -322,7 +339,8 @@ def _read_index(path: Path) -> I32:
 
 def _no_landmarks(p: Path) -> FormatError:
     return FormatError(
-        f"{p}: model has no 68 iBUG landmark vertex ids; pass --landmarks-index FILE (68 vertex ids)"
+        f"{p}: model has no 68 iBUG landmark vertex ids; "
+        "pass --landmarks-index FILE (68 vertex ids)"
     )
 
 
@@ -416,7 +434,8 @@ def _sfm_landmarks(mapping: Path, contours: list[I32], p: Path) -> I32:
             lm[inner] = lm[outer]
     if (lm < 0).any():
         raise FormatError(
-            f"{mapping}: maps only {(lm >= 0).sum()} of 68 landmarks and no contour file completes them"
+            f"{mapping}: maps only {(lm >= 0).sum()} of 68 landmarks "
+            "and no contour file completes them"
         )
     return lm.astype(np.int32)
 
@@ -540,7 +559,8 @@ def _bfm2009_with_expressions(
     if exp is not None and exp[0].shape[0] != 3 * n_vertices or exp is None and trim_file.is_file():
         if not trim_file.is_file():
             raise FormatError(
-                f"{p.parent / 'Exp_Pca.bin'}: expression basis has {exp[0].shape[0] // 3} vertices, the model {n_vertices}; "
+                f"{p.parent / 'Exp_Pca.bin'}: expression basis has {exp[0].shape[0] // 3} "
+                f"vertices, the model {n_vertices}; "
                 "put BFM_exp_idx.mat (trimIndex) beside the model"
             )
         keep = (
@@ -551,7 +571,8 @@ def _bfm2009_with_expressions(
         basis, std = exp
         if basis.shape[0] != 3 * model.n_vertices:
             raise FormatError(
-                f"{p.parent / 'Exp_Pca.bin'}: {basis.shape[0] // 3} vertices, trimmed model has {model.n_vertices}"
+                f"{p.parent / 'Exp_Pca.bin'}: {basis.shape[0] // 3} vertices, "
+                f"trimmed model has {model.n_vertices}"
             )
         model = replace(model, exp_basis=basis, exp_std=std)
     if lm is None:  # 3DDFA keypoints index the 53,215-vertex (trimmed) BFM only
@@ -566,11 +587,12 @@ def _bfm2009_with_expressions(
         keep = np.load(crop).astype(np.int64).reshape(-1)
         if keep.max() < model.n_vertices:
             model = _crop(model, keep, placeholder_landmarks=lm is not None)
-    return model  # a user --landmarks-index (lm) refers to this final vertex set: load_model applies it
+    # a user --landmarks-index (lm) refers to this final vertex set: load_model applies it
+    return model
 
 
 def _read_exp_pca(f: Path) -> tuple[F32, F32]:
-    """3DDFA / Guo et al. ``Exp_Pca.bin``: int32 n, then float32 mean ``[3V]`` and basis ``[n, 3V]``.
+    """3DDFA / Guo et al. ``Exp_Pca.bin``: int32 n, float32 mean ``[3V]``, basis ``[n, 3V]``.
 
     Layout as read by Deep3DFaceRecon's ``LoadExpBasis`` (little-endian, C order: the n rows
     are the modes, each xyz-interleaved per vertex); V follows from the file size. Units are
@@ -714,7 +736,8 @@ def _load_dir(p: Path, lm: I32 | None) -> MorphableModel:
     cfg = p / "train.configs" if (p / "train.configs").is_dir() else p
     if not (cfg / "u_shp.npy").is_file():
         raise FormatError(
-            f"{p}: folder is neither an eos share/ (sfm_shape_*.bin) nor a 3DDFA train.configs (u_shp.npy)"
+            f"{p}: folder is neither an eos share/ (sfm_shape_*.bin) "
+            "nor a 3DDFA train.configs (u_shp.npy)"
         )
     mean = (np.load(cfg / "u_shp.npy") + np.load(cfg / "u_exp.npy")).astype(np.float32).reshape(
         -1, 3

@@ -49,7 +49,8 @@ def write_obj(
 
     Example:
         >>> import tempfile, os
-        >>> p = write_obj(os.path.join(tempfile.mkdtemp(), "t.obj"), np.eye(3), np.array([[0, 1, 2]]))
+        >>> tri = np.array([[0, 1, 2]])
+        >>> p = write_obj(os.path.join(tempfile.mkdtemp(), "t.obj"), np.eye(3), tri)
         >>> [None if a is None else a.shape for a in read_obj(p)]
         [(3, 3), (1, 3), None]
     """
@@ -103,7 +104,8 @@ def read_obj(
 
     Example:
         >>> import tempfile, os
-        >>> p = write_obj(os.path.join(tempfile.mkdtemp(), "t.obj"), np.eye(3), np.array([[0, 1, 2]]), np.full((3, 3), 0.5))
+        >>> tri, grey = np.array([[0, 1, 2]]), np.full((3, 3), 0.5)
+        >>> p = write_obj(os.path.join(tempfile.mkdtemp(), "t.obj"), np.eye(3), tri, grey)
         >>> read_obj(p)[2].tolist()[0]
         [0.5, 0.5, 0.5]
     """

@@ -83,9 +83,7 @@ def _raster_kernel(p, tris, cull, depth, tri_id, bary):  # pragma: no cover - co
         x2 = p[c, 0]
         y2 = p[c, 1]
         area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-        if not (area < zero) and not (area > zero):  # zero or NaN
-            continue
-        if cull and area > zero:
+        if not (area < zero or (area > zero and not cull)):  # back-facing, zero or NaN
             continue
         fx0 = min(x0, min(x1, x2))
         fx1 = max(x0, max(x1, x2))
@@ -154,12 +152,8 @@ def _raster_kernel(p, tris, cull, depth, tri_id, bary):  # pragma: no cover - co
                     depth[py, px] = z
                     tri_id[py, px] = t
                     bary[py, px, 0] = w0
-                    if swap:
-                        bary[py, px, 1] = w2
-                        bary[py, px, 2] = w1
-                    else:
-                        bary[py, px, 1] = w1
-                        bary[py, px, 2] = w2
+                    bary[py, px, 1] = w2 if swap else w1
+                    bary[py, px, 2] = w1 if swap else w2
 
 
 def rasterize(
@@ -202,11 +196,16 @@ def rasterize(
         raise InputError(
             f"rasterize: triangle vertex ids must be in [0, {len(p)}), got [{t.min()}, {t.max()}]"
         )
-    depth = np.full((int(height), int(width)), -np.inf, np.float32)
-    tri_id = np.full((int(height), int(width)), -1, np.int32)
-    bary = np.zeros((int(height), int(width), 3), np.float32)
+    return _rasterize(p, t, int(height), int(width), bool(cull_backfaces))
+
+
+def _rasterize(p: np.ndarray, t: np.ndarray, height: int, width: int, cull: bool) -> Raster:
+    """:func:`rasterize` for trusted inputs (float32 / int32, C-contiguous, ids in range)."""
+    depth = np.full((height, width), -np.inf, np.float32)
+    tri_id = np.full((height, width), -1, np.int32)
+    bary = np.zeros((height, width, 3), np.float32)
     if t.size:
-        _raster_kernel(p, t, bool(cull_backfaces), depth, tri_id, bary)
+        _raster_kernel(p, t, cull, depth, tri_id, bary)
     return Raster(depth, tri_id, bary, t, len(p))
 
 
@@ -230,7 +229,8 @@ def interpolate(raster: Raster, attributes: npt.NDArray[np.floating]) -> npt.NDA
     attr = np.asarray(attributes, np.float32)
     if attr.ndim != 2 or len(attr) != raster.n_vertices:
         raise InputError(
-            f"interpolate: attributes must be [V, C] for the rasterized mesh, got shape {attr.shape}"
+            "interpolate: attributes must be [V, C] for the rasterized mesh, "
+            f"got shape {attr.shape}"
         )
     out = np.zeros(raster.tri_id.shape + (attr.shape[1],), np.float32)
     _interp_kernel(raster.tri_id, raster.bary, raster.triangles, np.ascontiguousarray(attr), out)

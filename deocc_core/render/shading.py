@@ -20,7 +20,8 @@ def vertex_normals(
     """Area-weighted unit vertex normals, oriented outward (away from the mesh centroid).
 
     Args:
-        vertices: ``[V, 3]``. triangles: ``[T, 3]``.
+        vertices: ``[V, 3]`` positions.
+        triangles: ``[T, 3]`` 0-based vertex ids.
 
     Returns:
         ``[V, 3]`` float32 unit normals (zero for unused vertices).
@@ -36,6 +37,22 @@ def vertex_normals(
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _normals_kernel(v, t):  # pragma: no cover - compiled
+    """Unit area-weighted vertex normals [V, 3] float32, flipped to point outward."""
+    n, sign = _unit_normals(v, t)
+    if sign < 0:
+        for i in range(n.shape[0]):
+            n[i, 0] = -n[i, 0]
+            n[i, 1] = -n[i, 1]
+            n[i, 2] = -n[i, 2]
+    return n
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _unit_normals(v, t):  # pragma: no cover - compiled
+    """Unit normals as the triangles wind them, and the sign (±1) that makes them outward.
+
+    Outward = away from the vertex centroid on (area-weighted) average: winding-independent.
+    """
     n = np.zeros(v.shape, np.float32)
     for f in range(t.shape[0]):
         a, b, c = t[f, 0], t[f, 1], t[f, 2]
@@ -67,58 +84,88 @@ def _normals_kernel(v, t):  # pragma: no cover - compiled
     my /= cnt
     mz /= cnt
     outward = 0.0
-    for i in range(n.shape[0]):
+    one = np.float32(1.0)
+    for i in range(n.shape[0]):  # branch-free, so it vectorises; unused vertices stay zero
         norm = np.sqrt(n[i, 0] * n[i, 0] + n[i, 1] * n[i, 1] + n[i, 2] * n[i, 2])
-        if norm > 1e-30:
-            inv = np.float32(1.0) / norm
-            n[i, 0] *= inv
-            n[i, 1] *= inv
-            n[i, 2] *= inv
-            outward += (
-                n[i, 0] * (v[i, 0] - mx) + n[i, 1] * (v[i, 1] - my) + n[i, 2] * (v[i, 2] - mz)
-            )
-    if outward < 0.0:  # winding-independent: point away from the centre
-        for i in range(n.shape[0]):
-            n[i, 0] = -n[i, 0]
-            n[i, 1] = -n[i, 1]
-            n[i, 2] = -n[i, 2]
-    return n
+        used = norm > 1e-30
+        inv = one / norm if used else one
+        n[i, 0] *= inv
+        n[i, 1] *= inv
+        n[i, 2] *= inv
+        d = n[i, 0] * (v[i, 0] - mx) + n[i, 1] * (v[i, 1] - my) + n[i, 2] * (v[i, 2] - mz)
+        outward += d if used else 0.0
+    return n, (-1.0 if outward < 0.0 else 1.0)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _shade_kernel(albedo, normals, rot, sh):  # pragma: no cover - compiled
-    """Albedo [V, 3], normals [V, 3] (model space), rot [3, 3] applied to normals, sh [9, 3]."""
-    out = np.empty(albedo.shape, np.float32)
+    """Shaded vertex colours [V, 3] float32 in [0, 1].
+
+    albedo [V, 3] (any strides: a broadcast [3] works), normals [V, 3] (model space), rot
+    [3, 3] applied to the normals, sh [9, 1] (grey) or [9, 3].
+    """
+    out = np.empty(normals.shape, np.float32)
+    rt, light = _shading_constants(rot, sh)
+    for i in range(normals.shape[0]):
+        _shade_vertex(albedo, normals, i, rt, light, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _shading_constants(rot, sh):  # pragma: no cover - compiled
+    """R [3, 3] and the light [9, 1 or 3] as tuples (27 values, grey repeated).
+
+    Loop constants the compiler keeps in registers (array reads would be reloaded after
+    every store).
+    """
+    g = sh.shape[1] == 1
+    rt = (rot[0, 0], rot[0, 1], rot[0, 2], rot[1, 0], rot[1, 1], rot[1, 2], rot[2, 0], rot[2, 1])
+    rt = rt + (rot[2, 2],)
+    c1, c2 = (0, 0) if g else (1, 2)
+    light = (
+        (sh[0, 0], sh[1, 0], sh[2, 0], sh[3, 0], sh[4, 0], sh[5, 0], sh[6, 0], sh[7, 0], sh[8, 0]),
+        (sh[0, c1], sh[1, c1], sh[2, c1], sh[3, c1], sh[4, c1], sh[5, c1], sh[6, c1])
+        + (sh[7, c1], sh[8, c1]),
+        (sh[0, c2], sh[1, c2], sh[2, c2], sh[3, c2], sh[4, c2], sh[5, c2], sh[6, c2])
+        + (sh[7, c2], sh[8, c2]),
+    )
+    return rt, light
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _shade_vertex(albedo, normals, i, rt, light, out):  # pragma: no cover - compiled
+    """``out[i] = clip(albedo[i] * (sh_basis(R normals[i]) @ sh), 0, 1)``.
+
+    ``rt``, ``light``: from :func:`_shading_constants`.
+    """
     c1 = np.float32(2.0 / 3.0)
     c2 = np.float32(0.25)
-    for i in range(normals.shape[0]):
-        mx, my, mz = normals[i, 0], normals[i, 1], normals[i, 2]
-        x = rot[0, 0] * mx + rot[0, 1] * my + rot[0, 2] * mz
-        y = rot[1, 0] * mx + rot[1, 1] * my + rot[1, 2] * mz
-        z = rot[2, 0] * mx + rot[2, 1] * my + rot[2, 2] * mz
-        b1 = c1 * y
-        b2 = c1 * z
-        b3 = c1 * x
-        b4 = c2 * x * y
-        b5 = c2 * y * z
-        b6 = c2 * np.float32(0.5) * (np.float32(3.0) * z * z - np.float32(1.0))
-        b7 = c2 * x * z
-        b8 = c2 * np.float32(0.5) * (x * x - y * y)
-        for k in range(3):
-            light = (
-                sh[0, k]
-                + b1 * sh[1, k]
-                + b2 * sh[2, k]
-                + b3 * sh[3, k]
-                + b4 * sh[4, k]
-                + b5 * sh[5, k]
-                + b6 * sh[6, k]
-                + b7 * sh[7, k]
-                + b8 * sh[8, k]
-            )
-            val = albedo[i, k] * light
-            out[i, k] = min(max(val, np.float32(0.0)), np.float32(1.0))
-    return out
+    mx, my, mz = normals[i, 0], normals[i, 1], normals[i, 2]
+    x = rt[0] * mx + rt[1] * my + rt[2] * mz
+    y = rt[3] * mx + rt[4] * my + rt[5] * mz
+    z = rt[6] * mx + rt[7] * my + rt[8] * mz
+    b1 = c1 * y
+    b2 = c1 * z
+    b3 = c1 * x
+    b4 = c2 * x * y
+    b5 = c2 * y * z
+    b6 = c2 * np.float32(0.5) * (np.float32(3.0) * z * z - np.float32(1.0))
+    b7 = c2 * x * z
+    b8 = c2 * np.float32(0.5) * (x * x - y * y)
+    for k in range(3):
+        s = light[k]
+        lk = (
+            s[0]
+            + b1 * s[1]
+            + b2 * s[2]
+            + b3 * s[3]
+            + b4 * s[4]
+            + b5 * s[5]
+            + b6 * s[6]
+            + b7 * s[7]
+            + b8 * s[8]
+        )
+        out[i, k] = min(max(albedo[i, k] * lk, np.float32(0.0)), np.float32(1.0))
 
 
 def sh_basis(normals: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -174,12 +221,10 @@ def shade_sh(
         [[0.5, 0.5, 0.5]]
     """
     n = np.ascontiguousarray(check_array(np.asarray(normals), "normals", (None, 3)), np.float32)
-    alb = np.ascontiguousarray(np.broadcast_to(np.asarray(albedo, np.float32), n.shape))
+    alb = np.broadcast_to(np.asarray(albedo, np.float32), n.shape)  # a view: [3] is not copied
     light = np.asarray(sh, np.float32)
     light = np.ascontiguousarray(
-        np.repeat(light.reshape(9, 1), 3, 1)
-        if light.ndim == 1
-        else check_array(light, "sh", (9, 3))
+        light.reshape(9, 1) if light.ndim == 1 else check_array(light, "sh", (9, 3))
     )
     rot = (
         np.eye(3, dtype=np.float32)

@@ -40,7 +40,8 @@ def test_npz_round_trip_and_landmark_override(tmp_path):
     assert load_model(path, landmarks_index=ids).landmarks68.tolist() == list(range(68))
 
 
-def _tiny(v=80, k=4, rng=np.random.default_rng(0)):
+def _tiny(v=80, k=4, rng=None):
+    rng = np.random.default_rng(0) if rng is None else rng
     mean = rng.normal(size=(v, 3)) * 50
     tri = np.stack([np.arange(v - 2), np.arange(1, v - 1), np.arange(2, v)], 1)
     return mean, rng.normal(size=(3 * v, k)), tri
@@ -230,7 +231,9 @@ def test_model_without_landmarks_names_the_option(tmp_path):
 
 
 def test_surrey_prior_scale_matches_eos_rescaled_basis(sfm_dir):
-    """eos keeps an orthonormal basis + eigenvalues (variances); draw_sample uses basis * sqrt(eigenvalue).
+    """eos keeps an orthonormal basis + eigenvalues (variances).
+
+    Its draw_sample uses basis * sqrt(eigenvalue).
 
     Our coefficients multiply the orthonormal columns and id_std = sqrt(eigenvalue), so
     coef = c * id_std reproduces eos's sample for its standard-normal c.
@@ -258,7 +261,7 @@ def test_sha256_covers_priors_not_the_source_path(tmp_path):
 
 
 def test_3ddfa_v2_pickle_with_the_real_no_neck_mesh(ddfa_dir, shared_data, tmp_path):
-    """The pkl itself is licence-gated: write one in its layout from the real BFM mean + no-neck ids."""
+    """The pkl itself is licence-gated: write one in its layout (real BFM mean + no-neck ids)."""
     cfg = shared_data / "3dmm" / "3DDFA_V2" / "configs"
     u = (
         np.load(ddfa_dir / "train.configs" / "u_shp.npy")
@@ -289,3 +292,16 @@ def test_3ddfa_v2_pickle_with_the_real_no_neck_mesh(ddfa_dir, shared_data, tmp_p
         u[np.load(ddfa_dir / "train.configs" / "keypoints_sim.npy")[::3] // 3] * 1e-3,
         rtol=1e-6,
     )
+
+
+def test_vertices_skip_trailing_zero_modes_and_check_lengths(sfm_dir):
+    m = load_model(sfm_dir / "sfm_shape_3448.bin")
+    rng = np.random.default_rng(0)
+    coef = np.zeros(m.n_id, np.float32)
+    coef[:10] = rng.normal(size=10) * m.id_std[:10]  # a fit leaves the tail at zero
+    exp = np.r_[0.4, np.zeros(m.n_exp - 1)].astype(np.float32)
+    full = (m.mean.reshape(-1) + m.id_basis @ coef + m.exp_basis @ exp).reshape(-1, 3)
+    np.testing.assert_allclose(m.vertices(coef, exp), full, atol=1e-4)
+    np.testing.assert_array_equal(m.vertices(np.zeros(m.n_id)), m.mean)
+    with pytest.raises(ValueError, match="id_coef"):
+        m.vertices(np.zeros(m.n_id + 1))

@@ -115,3 +115,46 @@ def test_every_loaded_model_is_front_facing_so_culling_keeps_the_face(sfm_dir, d
                 >= 0.995 * rasterize(p, m.triangles, 256, 256, cull_backfaces=False).covered.sum()
                 > 0
             )
+
+
+def _composed(m, params, h, w, background=None, sh=None, colors=None):
+    """render_face written as the plain composition of the public functions (the reference)."""
+    from deocc_core.morphable.camera import project, rotation_matrix
+    from deocc_core.render import interpolate, rasterize, shade_sh, vertex_normals
+    from deocc_core.render.face import SKIN_GREY
+    from deocc_core.render.shading import DEFAULT_SH
+
+    verts = m.vertices(params.id_coef, params.exp_coef)
+    proj = project(verts, params.pose)
+    r = rasterize(proj, m.triangles, h, w)
+    if colors is None:
+        rot = rotation_matrix(params.pose.pitch, params.pose.yaw, params.pose.roll)
+        albedo = m.albedo() if m.has_albedo else SKIN_GREY
+        n = vertex_normals(verts, m.triangles)
+        colors = shade_sh(albedo, n, DEFAULT_SH if sh is None else sh, rotation=rot)
+    out = np.zeros((h, w, 3), np.uint8) if background is None else background.copy()
+    cov = r.covered
+    out[cov] = np.clip(interpolate(r, colors)[cov] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out, r, proj
+
+
+def test_render_face_equals_the_composition_of_public_functions(sfm_dir, aflw_dir):
+    # render_face fuses the stages and shades only the vertices it uses: same pixels
+    m = load_model(sfm_dir / "sfm_shape_3448.bin")
+    img = cv2.imread(str(aflw_dir / "image00050.jpg"))[:, :, ::-1].copy()
+    fit = fit_landmarks(m, loadmat(aflw_dir / "image00050.mat")["pt3d_68"][:2].T - 1)
+    rng = np.random.default_rng(0)
+    sh = (np.eye(9)[0][:, None] * 0.7 + rng.normal(size=(9, 3)) * 0.2).astype(np.float32)
+    colors = rng.uniform(0, 1, (m.n_vertices, 3))
+    for kw in ({}, {"background": img, "sh": sh}, {"colors": colors}):
+        got = render_face(m, fit.params, *img.shape[:2], **kw)
+        want, r, proj = _composed(m, fit.params, *img.shape[:2], **kw)
+        assert np.abs(got.image.astype(int) - want).max() <= 1  # float rounding at most
+        assert (got.image != want).mean() < 1e-4
+        np.testing.assert_array_equal(got.mask, r.mask)
+        np.testing.assert_array_equal(got.tri_id, r.tri_id)
+        np.testing.assert_array_equal(got.projected, proj)
+    from deocc_core.render import vertex_visibility
+
+    np.testing.assert_array_equal(got.visible, vertex_visibility(r, proj))
+    assert got.raster.bary.shape == img.shape[:2] + (3,)
