@@ -25,7 +25,7 @@ from deocc_core.render.light import (
 from deocc_core.render.raster import rasterize
 from deocc_core.render.shading import light_sh, sh_basis, vertex_normals
 from deocc_core.render.skin import REFERENCE_SKIN, skin_field
-from deocc_core.synth.align import align_face
+from deocc_core.face.align import align_face
 from deocc_core.synth.sources import read_image
 
 
