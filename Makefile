@@ -24,6 +24,8 @@ demo: install
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/demo.sh "$(DEMO_OUT)"
 
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 experiment: install

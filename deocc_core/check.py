@@ -47,7 +47,9 @@ def check_array(
     want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
     if not isinstance(x, np.ndarray):
         raise ShapeError(f"{name}: expected a numpy array of shape {want}, got {type(x).__name__}")
-    if x.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, x.shape)):
+    if x.ndim != len(shape) or any(
+        s is not None and s != d for s, d in zip(shape, x.shape, strict=True)
+    ):
         raise ShapeError(f"{name}: expected shape {want}, got {list(x.shape)}")
     if dtype is not None:
         allowed = [np.dtype(d) for d in (dtype if isinstance(dtype, (list, tuple)) else [dtype])]

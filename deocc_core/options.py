@@ -31,7 +31,8 @@ def option(
         default: the default value (omit for a required field).
         help: one sentence: what the option does.
         units: e.g. ``"px"``, ``"degrees"``, ``"steps"`` (shown after the help).
-        min, max: inclusive bounds the command line enforces.
+        min: inclusive lower bound the command line enforces.
+        max: inclusive upper bound the command line enforces.
         choices: the valid values of a string option (listed in the help; the library
             checks them where it uses the value).
         default_help: what the default means when it is not a plain value (``None``

@@ -23,7 +23,8 @@ SHARED_DATA = Path(
 def _need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(
-            f"real test data not found at {path} (set DEOCC_SHARED_DATA or put ../shared/data beside the repo)"
+            f"real test data not found at {path} "
+            "(set DEOCC_SHARED_DATA or put ../shared/data beside the repo)"
         )
     return path
 

@@ -1,0 +1,1 @@
+"""Console scripts (thin typer CLIs over deocc_core) and benchmarks."""

@@ -99,7 +99,7 @@ def config_params(
     defaults: dict[str, Any] | None = None,
     show_defaults: dict[str, str] | None = None,
 ) -> list[inspect.Parameter]:
-    """typer parameters for the fields of a config dataclass (nested configs included).
+    """Typer parameters for the fields of a config dataclass (nested configs included).
 
     Args:
         cls: the config dataclass (fields declared with ``deocc_core.options.option``).
@@ -172,8 +172,10 @@ def build_config(cls: type, values: dict[str, Any], *, prefix: str = "", **fixed
     """The config from parsed option values (paths back to strings; nested configs built).
 
     Args:
-        cls: the config dataclass. values: the command's ``**values``.
-        prefix: for a nested config. fixed: field values the command sets itself.
+        cls: the config dataclass.
+        values: the command's ``**values``.
+        prefix: for a nested config.
+        **fixed: field values the command sets itself.
     """
     hints = typing.get_type_hints(cls)
     kw: dict[str, Any] = {}

@@ -1,6 +1,7 @@
-"""deocc-eval: PSNR / SSIM per region (the paper's Table 1 groups) and occluder class,
-for checkpoints and baselines, on a held-out shard split; results.json, results.md and a
-self-contained report.html.
+"""deocc-eval.
+
+PSNR / SSIM per region (the paper's Table 1 groups) and occluder class, for checkpoints and
+baselines, on a held-out shard split; results.json, results.md and a self-contained report.html.
 """
 
 from __future__ import annotations
@@ -65,9 +66,8 @@ def run(
         if baselines.strip() == "none"
         else tuple(b.strip() for b in baselines.split(",") if b.strip())
     )
-    cfg = build_config(
-        EvalConfig, values, checkpoints=tuple(zip(names, map(str, ckpt))), baselines=base
-    )
+    checkpoints = tuple(zip(names, map(str, ckpt), strict=True))
+    cfg = build_config(EvalConfig, values, checkpoints=checkpoints, baselines=base)
     with progress_bar("deocc-eval", unit="sample") as advance:
         r = evaluate(cfg, progress=advance)
     stdout.print(f"{r.n_samples} samples")
@@ -82,6 +82,7 @@ def run(
 
 
 def main() -> None:
+    """Console script ``deocc-eval``."""
     run_app(app, "deocc-eval")
 
 

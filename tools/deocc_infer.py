@@ -22,7 +22,8 @@ from tools._options import build_config, config_params, field_help, with_options
 
 app = make_app(
     "deocc-infer",
-    "De-occlude faces in photos with a trained checkpoint (detect, fit the 3DMM, render, run G, paste back).",
+    "De-occlude faces in photos with a trained checkpoint "
+    "(detect, fit the 3DMM, render, run G, paste back).",
     group=False,
 )
 
@@ -54,6 +55,7 @@ def run(
 
 
 def main() -> None:
+    """Console script ``deocc-infer``."""
     run_app(app, "deocc-infer")
 
 

@@ -68,6 +68,7 @@ def run(
 
 
 def main() -> None:
+    """Console script ``deocc-train``."""
     run_app(app, "deocc-train")
 
 

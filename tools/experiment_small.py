@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def sh(cmd: list[str], log: list[str]) -> float:
+    """Run a command (echoed and logged); its wall time in seconds."""
     line = " ".join(cmd)
     print(f"\n$ {line}", flush=True)
     log.append(line)
@@ -33,10 +34,11 @@ def sh(cmd: list[str], log: list[str]) -> float:
 
 
 def cli(name: str) -> list[str]:
+    """The argv prefix of console script ``tools/<name>.py`` in this interpreter."""
     return [sys.executable, "-m", f"tools.{name}"]
 
 
-def main() -> None:
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=ROOT / "experiment_out")
@@ -52,10 +54,27 @@ def main() -> None:
     ap.add_argument("--ngf", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--docs", type=Path, default=ROOT / "docs")
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    """Build, train both models, evaluate, and write RESULTS.md."""
+    a = _args()
     if not a.data.is_dir():
         sys.exit(f"experiment_small: {a.data}: shared data folder not found (pass --data)")
-    out, log, times = a.out, [], {}
+    log: list[str] = []
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    _build_data(a, log, times)
+    runs, steps = _train(a, log, times)
+    results = _evaluate(a, runs, log, times)
+    manifest = json.loads((a.out / "shards" / "all" / "manifest.json").read_text())
+    write_results(a, a.out, log, times, steps, results, manifest, time.perf_counter() - t0)
+
+
+def _build_data(a: argparse.Namespace, log: list[str], times: dict[str, float]) -> None:
+    """Real (deepface folder, AFLW2000-3D) and synthetic shards, merged into ``shards/all``."""
+    out = a.out
     shards = out / "shards"
     common = [
         "--size",
@@ -67,7 +86,6 @@ def main() -> None:
         "--per-shard",
         "256",
     ]
-    t0 = time.perf_counter()
     times["build_real_deepface"] = sh(
         cli("synth_occ")
         + [
@@ -143,6 +161,13 @@ def main() -> None:
         + ["inspect", str(shards / "all"), "--grid", str(out / "train_samples.png"), "--n", "8"],
         log,
     )
+
+
+def _train(
+    a: argparse.Namespace, log: list[str], times: dict[str, float]
+) -> tuple[dict[str, Path], int]:
+    """Calibrate the step budget, then train ``full`` and ``no_render`` for the same steps."""
+    out, shards = a.out, a.out / "shards"
     # calibrate the step budget on the full model (the ablation is slightly cheaper)
     calib = out / "runs" / "calibrate"
     shutil.rmtree(calib, ignore_errors=True)
@@ -181,6 +206,14 @@ def main() -> None:
             log,
         )
         runs[name] = run
+    return runs, steps
+
+
+def _evaluate(
+    a: argparse.Namespace, runs: dict[str, Path], log: list[str], times: dict[str, float]
+) -> dict[str, dict]:
+    """deocc-eval of both models and the baselines on the real and synthetic test splits."""
+    out, shards = a.out, a.out / "shards"
     results = {}
     for split_src in ("real", "synthetic"):
         ev = out / "eval" / split_src
@@ -207,8 +240,7 @@ def main() -> None:
             log,
         )
         results[split_src] = json.loads((ev / "results.json").read_text())
-    manifest = json.loads((shards / "all" / "manifest.json").read_text())
-    write_results(a, out, log, times, steps, results, manifest, time.perf_counter() - t0)
+    return results
 
 
 def _row(table, m, g, key):
@@ -222,16 +254,72 @@ def _save_jpg(src: Path, dst: Path) -> None:
     cv2.imwrite(str(dst), cv2.imread(str(src)), [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
+def _source_section(src: str, res: dict, out: Path, img_dir: Path) -> list[str]:
+    """The tables, ranking verdict and sample grid of one test source."""
+    lines: list[str] = []
+    t = res["table"]
+    methods = list(t)
+    regions = sorted(g for g in t[methods[0]] if g.startswith("region:"))
+    lines += [
+        "",
+        f"## {src} test faces ({res['n_samples']} samples): PSNR / SSIM inside the occluder mask",
+        "",
+        "| method | all | "
+        + " | ".join(f"{g[7:]} (n={t[methods[0]][g]['n']})" for g in regions)
+        + " |",
+        "|---" * (len(regions) + 2) + "|",
+    ]
+    for m in methods:
+        lines.append(
+            f"| {m} | {_row(t, m, 'all', 'psnr_mask')} | "
+            + " | ".join(_row(t, m, g, "psnr_mask") for g in regions)
+            + " |"
+        )
+    lines += [
+        "",
+        "Whole crop (the paper's Table 1 measure):",
+        "",
+        "| method | all | " + " | ".join(g[7:] for g in regions) + " |",
+        "|---" * (len(regions) + 2) + "|",
+    ]
+    for m in methods:
+        lines.append(
+            f"| {m} | {_row(t, m, 'all', 'psnr')} | "
+            + " | ".join(_row(t, m, g, "psnr") for g in regions)
+            + " |"
+        )
+    full, abl, inp = (t[m]["all"]["psnr_mask"] for m in ("full", "no_render", "input"))
+    verdict = "holds" if full > abl > inp else "does NOT hold"
+    lines += [
+        "",
+        "Expected ranking full > no-render > input (PSNR in the mask, all regions): "
+        f"**{verdict}** ({full:.2f} / {abl:.2f} / {inp:.2f} dB).",
+    ]
+    if src == "synthetic":  # grids of the real photos stay out of the repo (third-party images)
+        _save_jpg(out / "eval" / src / "samples.png", img_dir / f"{src}_samples.jpg")
+        lines += ["", f"![{src} samples](results/{src}_samples.jpg)", ""]
+    else:
+        lines += [
+            "",
+            f"Sample grid: `{out / 'eval' / src / 'samples.png'}` and `report.html` "
+            "beside it (not committed: third-party photos).",
+            "",
+        ]
+    return lines
+
+
 def write_results(a, out: Path, log, times, steps, results, manifest, total) -> None:
+    """RESULTS.md: data, per-source tables, the ranking verdict, time per stage."""
     docs = a.docs
     img_dir = docs / "results"
     img_dir.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Results: the small experiment on this machine",
         "",
-        f"Generated by `python tools/experiment_small.py --minutes {a.minutes:g}` (total {total / 60:.1f} min on "
-        f"{__import__('os').cpu_count()} CPU cores, no GPU). Both models trained for the same {steps} steps "
-        f"(batch 5, {a.size} px, ngf {a.ngf}); the paper trains 110 epochs on 134k images at 256 px.",
+        f"Generated by `python tools/experiment_small.py --minutes {a.minutes:g}` "
+        f"(total {total / 60:.1f} min on {__import__('os').cpu_count()} CPU cores, no GPU). "
+        f"Both models trained for the same {steps} steps (batch 5, {a.size} px, ngf {a.ngf}); "
+        "the paper trains 110 epochs on 134k images at 256 px.",
         "",
         "## Data",
         "",
@@ -241,53 +329,7 @@ def write_results(a, out: Path, log, times, steps, results, manifest, total) -> 
     for s, v in manifest["splits"].items():
         lines.append(f"| {s} | {v['samples']} | {v['identities']} |")
     for src, res in results.items():
-        t = res["table"]
-        methods = list(t)
-        regions = sorted(g for g in t[methods[0]] if g.startswith("region:"))
-        lines += [
-            "",
-            f"## {src} test faces ({res['n_samples']} samples): PSNR / SSIM inside the occluder mask",
-            "",
-            "| method | all | "
-            + " | ".join(f"{g[7:]} (n={t[methods[0]][g]['n']})" for g in regions)
-            + " |",
-            "|---" * (len(regions) + 2) + "|",
-        ]
-        for m in methods:
-            lines.append(
-                f"| {m} | {_row(t, m, 'all', 'psnr_mask')} | "
-                + " | ".join(_row(t, m, g, "psnr_mask") for g in regions)
-                + " |"
-            )
-        lines += [
-            "",
-            "Whole crop (the paper's Table 1 measure):",
-            "",
-            "| method | all | " + " | ".join(g[7:] for g in regions) + " |",
-            "|---" * (len(regions) + 2) + "|",
-        ]
-        for m in methods:
-            lines.append(
-                f"| {m} | {_row(t, m, 'all', 'psnr')} | "
-                + " | ".join(_row(t, m, g, "psnr") for g in regions)
-                + " |"
-            )
-        full, abl, inp = (t[m]["all"]["psnr_mask"] for m in ("full", "no_render", "input"))
-        verdict = "holds" if full > abl > inp else "does NOT hold"
-        lines += [
-            "",
-            f"Expected ranking full > no-render > input (PSNR in the mask, all regions): **{verdict}** "
-            f"({full:.2f} / {abl:.2f} / {inp:.2f} dB).",
-        ]
-        if src == "synthetic":  # grids of the real photos stay out of the repo (third-party images)
-            _save_jpg(out / "eval" / src / "samples.png", img_dir / f"{src}_samples.jpg")
-            lines += ["", f"![{src} samples](results/{src}_samples.jpg)", ""]
-        else:
-            lines += [
-                "",
-                f"Sample grid: `{out / 'eval' / src / 'samples.png'}` and `report.html` beside it (not committed: third-party photos).",
-                "",
-            ]
+        lines += _source_section(src, res, out, img_dir)
     lines += ["## Time per stage", "", "| stage | seconds |", "|---|---|"] + [
         f"| {k} | {v:.0f} |" for k, v in times.items()
     ]

@@ -52,11 +52,11 @@ def model_info(
     m = load_model(path, landmarks_index)
     stdout.print(f"[bold]{m.name}[/bold]  ({m.source or path})")
     stdout.print(
-        f"vertices {m.n_vertices}, triangles {len(m.triangles)}, identity modes {m.n_id}, expression modes {m.n_exp}"
+        f"vertices {m.n_vertices}, triangles {len(m.triangles)}, identity modes {m.n_id}, "
+        f"expression modes {m.n_exp}"
     )
-    stdout.print(
-        f"albedo: {'yes (%d modes)' % len(m.albedo_std) if m.has_albedo else 'no'}; units {m.units}; license: {m.license or '-'}"
-    )
+    albedo = f"yes ({len(m.albedo_std)} modes)" if m.has_albedo else "no"
+    stdout.print(f"albedo: {albedo}; units {m.units}; license: {m.license or '-'}")
     stdout.print(f"landmarks68: {' '.join(map(str, m.landmarks68.tolist()))}")
     if m.exp_names:
         stdout.print(f"expressions: {', '.join(m.exp_names)}")
@@ -211,7 +211,7 @@ def preview(
     out: Path = typer.Option(Path("preview.png"), "--out", help="Contact sheet PNG."),
     **values: Any,
 ) -> None:
-    """Contact sheet of generated samples (occluded | render | masks | gt), labelled with class and region."""  # noqa: E501
+    """Contact sheet of samples (occluded | render | masks | gt), labelled class / region."""
     from deocc_core.imageio import write_image
     from deocc_core.occluders.classes import Region
     from deocc_core.synth.pipeline import parse_classes, preview_samples
@@ -266,7 +266,7 @@ def build_cmd(
     ),
     **values: Any,
 ) -> None:
-    """Synthesize occluded-face tuples into sharded HDF5 (resumable, deterministic, multi-machine)."""
+    """Synthesize occluded-face tuples into sharded HDF5 (resumable, deterministic, multi-rank)."""
     from deocc_core.synth.pipeline import build, parse_classes
 
     _check_source(values)
@@ -326,7 +326,7 @@ def verify(
         False, "--no-checksums", help="Skip the sha256 check (faster).", show_default="off"
     ),
 ) -> None:
-    """Check checksums, shapes, dtypes, value ranges and split disjointness; exit 1 listing each problem."""
+    """Check checksums, schema, value ranges and split disjointness; exit 1 listing problems."""
     from deocc_core.synth.verify import verify_shards
 
     problems = verify_shards(folder, checksums=not no_checksums)
@@ -356,12 +356,12 @@ def inspect(
     from deocc_core.synth.verify import export_samples, sample_grid, summary
 
     s = summary(folder)
-    stdout.print(
-        f"{folder}: {s['resolution']} px, model {s['model']['name']}{'' if s['complete'] else ' (incomplete)'}"
-    )
+    incomplete = "" if s["complete"] else " (incomplete)"
+    stdout.print(f"{folder}: {s['resolution']} px, model {s['model']['name']}{incomplete}")
     for name, sp in s["splits"].items():
         stdout.print(
-            f"  {name}: {sp['samples']} samples in {sp['shards']} shards, {sp['identities']} identities"
+            f"  {name}: {sp['samples']} samples in {sp['shards']} shards, "
+            f"{sp['identities']} identities"
         )
         stdout.print(f"    classes: {sp['classes']}")
         stdout.print(f"    regions: {sp['regions']}")
@@ -392,6 +392,7 @@ def merge(
 
 
 def main() -> None:
+    """Console script ``synth-occ``."""
     run_app(app, "synth-occ")
 
 

@@ -43,7 +43,8 @@ def augment_pair(
 
     Example:
         >>> a = {"x": np.arange(16, dtype=np.uint8).reshape(4, 4)}
-        >>> augment_pair(a, 4, np.random.default_rng(0), AugmentConfig(scale=1.0, flip=False))["x"][0].tolist()
+        >>> same = AugmentConfig(scale=1.0, flip=False)
+        >>> augment_pair(a, 4, np.random.default_rng(0), same)["x"][0].tolist()
         [0, 1, 2, 3]
     """
     big = int(round(size * cfg.scale))

@@ -1,5 +1,7 @@
-"""Stream shards into training: exactly-once-per-epoch sharding over DDP ranks × loader
-workers, epoch-seeded order, resumable position, paired augmentation.
+"""Stream shards into training.
+
+Exactly-once-per-epoch sharding over DDP ranks × loader workers, epoch-seeded order, resumable
+position, paired augmentation.
 
 Every (shard, index) pair of the split is listed once (identities only: a few MB for
 100k samples); each epoch permutes the list with (seed, epoch) and stream ``s`` of ``S =
@@ -28,6 +30,7 @@ from deocc_core.synth.verify import shard_paths
 __all__ = ["ShardDataset"]
 
 log = logging.getLogger(__name__)
+DEFAULT_AUGMENT = AugmentConfig()
 
 
 class ShardDataset(IterableDataset):
@@ -51,7 +54,7 @@ class ShardDataset(IterableDataset):
         *,
         subset: str = "all",
         val_fraction: float = 0.05,
-        augment: AugmentConfig | None = AugmentConfig(),
+        augment: AugmentConfig | None = DEFAULT_AUGMENT,
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
@@ -106,6 +109,7 @@ class ShardDataset(IterableDataset):
         self.epoch, self.skip_batches, self.batch_size = epoch, skip_batches, batch_size
 
     def order(self) -> np.ndarray:
+        """This epoch's ``[n, 2]`` (shard, index) items: permuted by (seed, epoch) if shuffling."""
         if not self.shuffle:
             return self.items
         return self.items[
@@ -118,6 +122,7 @@ class ShardDataset(IterableDataset):
         return self._files[si]
 
     def read(self, si: int, i: int, rng: np.random.Generator | None) -> dict[str, torch.Tensor]:
+        """Sample ``i`` of shard ``si`` as tensors (see the class), augmented by ``rng``."""
         f = self._file(si)
         arrays = {k: f[k][i] for k in ARRAY_KEYS}
         if self.augment is not None and rng is not None:

@@ -1,5 +1,7 @@
-"""Baselines: the occluded input itself, and OpenCV inpainting given the TRUE occluder mask
-(an oracle the GAN does not get).
+"""Baselines.
+
+The occluded input itself, and OpenCV inpainting given the TRUE occluder mask (an oracle the GAN
+does not get).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Evaluate checkpoints and baselines on a shard split: tables per region (the paper's
-Table 1 groups) and per occluder class, and a self-contained HTML report (report.py).
+"""Evaluate checkpoints and baselines on a shard split.
+
+Tables per region (the paper's Table 1 groups) and per occluder class, and a self-contained HTML
+report (report.py).
 """
 
 from __future__ import annotations
@@ -68,7 +70,10 @@ class EvalConfig:
 
 @dataclass
 class EvalResult:
-    """Per-method aggregates: ``table[method][group][metric]`` (+ ``n``), groups = all + regions + classes."""
+    """Per-method aggregates: ``table[method][group][metric]`` (+ ``n``).
+
+    Groups: ``all``, ``region:<name>`` and ``class:<name>``.
+    """
 
     table: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     n_samples: int = 0
@@ -154,8 +159,9 @@ def _score_split(
     device: torch.device,
     progress: Callable[..., None] | None,
 ) -> list[dict[str, Any]]:
-    """One row per sample (shard, index, region, class, and each method's scores), at most
-    ``config.limit`` samples, in batches of ``config.batch_size``.
+    """One row per sample: shard, index, region, class and each method's scores.
+
+    At most ``config.limit`` samples, run in batches of ``config.batch_size``.
     """
     total = 0
     for p in paths:

@@ -1,5 +1,7 @@
-"""PSNR / SSIM on the whole crop and inside the occluder mask (scikit-image's reference
-implementations; SSIM uses a 7×7 window on [0, 255] RGB).
+"""PSNR / SSIM on the whole crop and inside the occluder mask.
+
+scikit-image's reference implementations; SSIM uses a 7×7 window on [0, 255] RGB. The
+trainer's validation scores with the same :func:`masked_psnr`.
 """
 
 from __future__ import annotations

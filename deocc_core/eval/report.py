@@ -1,5 +1,7 @@
-"""The evaluation report: ``results.md`` (tables), ``report.html`` (the same tables plus
-worst / median / best samples per region) and the ``samples.png`` sheet.
+"""The evaluation report.
+
+``results.md`` (tables), ``report.html`` (the same tables plus worst / median / best samples per
+region) and the ``samples.png`` sheet.
 
 Pure formatting: the numbers come from :func:`deocc_core.eval.evaluate.evaluate`
 (``table[method][group][metric]``, groups ``all``, ``region:<name>``, ``class:<name>``).
@@ -60,8 +62,10 @@ def _paper_row(regions: list[str]) -> str:
 
 
 def markdown_report(table: Table, methods: list[str], n: int) -> str:
-    """``results.md``: whole-crop and in-mask tables per region, in-mask per occluder class,
-    and the paper's Table 1 for reference.
+    """``results.md``.
+
+    Whole-crop and in-mask tables per region, in-mask per occluder class, and the paper's Table 1
+    for reference.
     """
     first = table[methods[0]]
     regions = [r.name.lower() for r in Region if f"region:{r.name.lower()}" in first]
@@ -150,13 +154,18 @@ def html_report(
     picks: dict[str, list[int]],
     n: int,
 ) -> str:
-    """Self-contained ``report.html``: the markdown tables, then per region the worst, median
-    and best samples (ranked by the first method's PSNR in the mask) as inline PNGs.
+    """Self-contained ``report.html``.
+
+    The markdown tables, then per region the worst, median and best samples (ranked by the first
+    method's PSNR in the mask) as inline PNGs.
 
     Args:
-        table: the aggregates. methods: in column order. rows: per-sample scores.
+        table: the aggregates.
+        methods: in column order.
+        rows: per-sample scores.
         images: sample id → uint8 crops (``occluded``, ``render``, ``gt`` and one per method).
-        picks: region → sample ids to show. n: number of samples evaluated.
+        picks: region → sample ids to show.
+        n: number of samples evaluated.
     """
     body = [
         f"<h1>deocc-eval report</h1><p>{n} samples; methods: {html.escape(', '.join(methods))}</p>"

@@ -7,8 +7,8 @@ the side. The face then spans ~62% of the crop with ~0.4 box-heights of room abo
 brows for the forehead (measured on the shared AFLW2000-3D faces, yaw -71..55 deg: all
 landmarks > 10 px inside a 256 crop). A box, not a similarity fit to a frontal template,
 because a template fit shrinks and shifts profile faces (their 2D landmarks collapse
-horizontally); the box's height keeps the scale stable across yaw. The forward matrix maps source pixels to crop pixels; ``inverse`` maps
-crop pixels back (paste-back at inference).
+horizontally); the box's height keeps the scale stable across yaw. The forward matrix maps
+source pixels to crop pixels; ``inverse`` maps crop pixels back (paste-back at inference).
 """
 
 from __future__ import annotations
@@ -29,9 +29,13 @@ MARGIN = 1.6  # crop side / landmark box side: room for forehead, chin and occlu
 
 @dataclass(frozen=True)
 class AlignedFace:
-    """Attributes:
-    image: ``[S, S, 3]`` uint8 RGB crop. landmarks: ``[68, 2]`` float32 crop pixels.
-    matrix: ``[2, 3]`` float64 source → crop. inverse: ``[2, 3]`` float64 crop → source.
+    """A face crop and its transforms.
+
+    Attributes:
+        image: ``[S, S, 3]`` uint8 RGB crop.
+        landmarks: ``[68, 2]`` float32 crop pixels.
+        matrix: ``[2, 3]`` float64 source → crop.
+        inverse: ``[2, 3]`` float64 crop → source.
     """
 
     image: npt.NDArray[np.uint8]
@@ -55,7 +59,8 @@ def crop_matrix(
 
     Example:
         >>> from deocc_core.morphable.model import load_model
-        >>> lm = load_model("starter").mean[:, :2][load_model("starter").landmarks68] * [1, -1] + 300
+        >>> m = load_model("starter")
+        >>> lm = m.mean[m.landmarks68, :2] * [1, -1] + 300
         >>> m = crop_matrix(lm, 128)
         >>> p = transform_points(lm, m)
         >>> bool(p.min() > 0 and p.max() < 128)
@@ -86,8 +91,10 @@ def align_face(
     """Crop a face to ``size × size`` (bilinear, border replicated).
 
     Args:
-        image: ``[H, W, 3]`` uint8 RGB. landmarks: ``[68, 2]`` source pixels.
-        size: crop side in pixels. margin: crop side / landmark box side.
+        image: ``[H, W, 3]`` uint8 RGB.
+        landmarks: ``[68, 2]`` source pixels.
+        size: crop side in pixels.
+        margin: crop side / landmark box side.
     """
     img = check_array(np.asarray(image), "image", (None, None, 3), np.uint8)
     m = crop_matrix(landmarks, size, margin)

@@ -80,10 +80,13 @@ def fit_photos(
     """Fit every face of every photo and write the files listed in the module docstring.
 
     Args:
-        images: photo files. model: the 3DMM. out: output folder (must exist).
+        images: photo files.
+        model: the 3DMM.
+        out: output folder (must exist).
         landmarks_from: see :func:`deocc_core.landmarks.find.landmarks_for` (the detector
             is dlib's, built on first use).
-        config: fit options (default: the defaults). progress: called with 1 per photo.
+        config: fit options (default: the defaults).
+        progress: called with 1 per photo.
 
     Raises:
         SkipInput: an unreadable photo, or a missing / broken sidecar (an ``InputError``).

@@ -107,7 +107,9 @@ def rerender_face(
     """The same crop with the 3DMM rendered at other parameters (e.g. an expression edit).
 
     Args:
-        face: a prepared face. model: its 3DMM. params: the parameters to render.
+        face: a prepared face.
+        model: its 3DMM.
+        params: the parameters to render.
         config: the config ``face`` was prepared with.
 
     Returns:

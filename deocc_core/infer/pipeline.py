@@ -53,9 +53,11 @@ class FaceOutput:
 
 
 def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.float32] | None:
-    """Expression coefficients for a preset (``neutral``, ``smile``, ``open``, ``surprise``)
-    or a JSON file: ``{"mode name": value in std units, ...}``, or a list of ``n_exp`` values in
-    std units (for PCA models without mode names); None for ``keep``.
+    """Expression coefficients for a preset or a JSON file; None for ``keep``.
+
+    ``spec``: a preset (``neutral``, ``smile``, ``open``, ``surprise``) or a JSON file holding
+    ``{"mode name": value in std units, ...}`` or a list of ``n_exp`` values in std units
+    (for PCA models without mode names).
 
     Presets use the model's ``exp_names`` (starter: smile / jaw_open / ...; Surrey SFM
     blendshapes: happiness / surprise) at +2 std; a model without a matching name raises.
@@ -81,8 +83,9 @@ def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.
     elif spec in presets:
         hit = next((n for n in presets[spec] if n in names), None)
         if hit is None:
+            modes = ", ".join(model.exp_names) or "none"
             raise ConfigError(
-                f"model {model.name} has no expression mode for {spec!r} (modes: {', '.join(model.exp_names) or 'none'})"
+                f"model {model.name} has no expression mode for {spec!r} (modes: {modes})"
             )
         units[hit] = 2.0
     else:
@@ -105,12 +108,14 @@ def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.
             units = {k.lower(): float(v) for k, v in data.items()}
         except (ValueError, AttributeError, TypeError) as e:
             raise InputError(
-                f"{p}: expected a JSON object {{mode name: value in std units}} or a list of {model.n_exp} values ({e})"
+                f"{p}: expected a JSON object {{mode name: value in std units}} or a list of "
+                f"{model.n_exp} values ({e})"
             ) from None
         unknown = [k for k in units if k not in names]
         if unknown:
             raise InputError(
-                f"{p}: unknown expression modes {', '.join(unknown)} (model has {', '.join(model.exp_names)})"
+                f"{p}: unknown expression modes {', '.join(unknown)} "
+                f"(model has {', '.join(model.exp_names)})"
             )
     coef = np.zeros(model.n_exp, np.float32)
     for k, v in units.items():
@@ -133,9 +138,12 @@ def deocclude_face(
     """De-occlude one face of a photo.
 
     Args:
-        image: ``[H, W, 3]`` uint8 RGB photo. landmarks: ``[68, 2]`` photo pixels.
-        G, spec: generator and its spec (crop size, render channel or not).
+        image: ``[H, W, 3]`` uint8 RGB photo.
+        landmarks: ``[68, 2]`` photo pixels.
+        G: the generator (eval mode).
+        spec: its spec (crop size, render channel or not).
         model: the 3DMM the training shards were built with.
+        device: where G runs.
         expression: "keep" or an :func:`expression_coefficients` spec (re-render, re-run G).
         config: how the shards prepared faces (their fit options); default: the defaults at
             ``spec.size``.
@@ -190,10 +198,15 @@ def deocclude(
 
     Args:
         image: ``[H, W, 3]`` uint8 RGB photo.
-        G, spec: generator and its spec (from load_generator). model: the shards' 3DMM.
+        G: the generator (eval mode).
+        spec: its spec (from ``load_generator``).
+        model: the shards' 3DMM.
         detector: a :func:`deocc_core.landmarks.detect.make_detector` detector; unused when
-            ``landmarks`` (a list of ``[68, 2]`` arrays in photo pixels) is given.
-        device: where G runs. expression, config: see :func:`deocclude_face`.
+            ``landmarks`` is given.
+        device: where G runs.
+        landmarks: ``[68, 2]`` arrays in photo pixels, one per face.
+        expression: see :func:`deocclude_face`.
+        config: see :func:`deocclude_face`.
 
     Returns:
         PhotoOutput; a photo without faces comes back unchanged with no faces (not an error).
@@ -251,8 +264,8 @@ def paste_back(
     alpha = cv2.erode(
         (face_mask > 127).astype(np.uint8), np.ones((2 * k + 1, 2 * k + 1), np.uint8)
     ).astype(np.float32)
-    # sigma k/2: the weight is ~0.02 at M's edge (cut there) and ~0.98 at 2k inside, so the generator's
-    # output fully replaces occluders that reach close to the face outline
+    # sigma k/2: the weight is ~0.02 at M's edge (cut there) and ~0.98 at 2k inside, so the
+    # generator's output fully replaces occluders that reach close to the face outline
     alpha = cv2.GaussianBlur(alpha, (0, 0), k / 2) * (face_mask > 127)
     inv = np.asarray(inverse, np.float64)
     warped = cv2.warpAffine(
@@ -268,8 +281,10 @@ def vertex_colors(
     image: npt.NDArray[np.uint8],
     fallback: npt.NDArray[np.floating] | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Per-vertex colour ``[V, 3]`` in [0, 1] sampled (bilinear) from ``image`` at visible vertices;
-    hidden ones take ``fallback`` (e.g. the albedo) or the mean visible colour.
+    """Per-vertex colour ``[V, 3]`` in [0, 1], sampled (bilinear) from ``image``.
+
+    Visible vertices take the image's colour; hidden ones take ``fallback`` (e.g. the
+    albedo) or the mean visible colour.
     """
     h, w = image.shape[:2]
     xy = np.asarray(projected[:, :2], np.float32)

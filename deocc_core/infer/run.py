@@ -78,9 +78,13 @@ class InferConfig:
 
 @dataclass(frozen=True)
 class InferResult:
-    """Attributes:
-    n_images: images processed (readable or not). n_faces: faces de-occluded.
-    problems: one line per skipped image or face. outputs: the de-occluded photos written.
+    """What a run did.
+
+    Attributes:
+        n_images: images processed (readable or not).
+        n_faces: faces de-occluded.
+        problems: one line per skipped image or face.
+        outputs: the de-occluded photos written.
     """
 
     n_images: int
@@ -158,8 +162,10 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
 
 @dataclass(frozen=True)
 class _Loaded:
-    """What every image of a run needs: G and its spec, the 3DMM, the face preparation
-    the shards used, the detector (or None) and the device.
+    """What every image of a run needs.
+
+    G and its spec, the 3DMM, the face preparation the shards used, the detector (or None) and the
+    device.
     """
 
     G: nn.Module

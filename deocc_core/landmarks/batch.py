@@ -1,4 +1,4 @@
-"""Batch landmark detection: images or folders in, one ``.pts`` per face + an overlay PNG per image out.
+"""Batch landmark detection: images or folders in; a ``.pts`` per face, an overlay per image out.
 
 Output naming: ``<image stem>_<k>.pts`` with ``k`` the 0-based face index left to right
 (the detector's order), and ``<image stem>_landmarks.png`` (the photo with the points drawn).

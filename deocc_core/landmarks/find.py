@@ -40,11 +40,14 @@ class LazyDetector:
 
 
 def find_sidecar(image_path: Path, kind: str = "auto") -> Path | None:
-    """The annotation file of an image: ``<stem>.<kind>`` first, else any sidecar
-    (``<stem>.pts``, ``<stem>.mat``, 300W-LP ``landmarks/<set>/<stem>_pts.mat``).
+    """The annotation file of an image.
+
+    ``<stem>.<kind>`` first, else any sidecar (``<stem>.pts``, ``<stem>.mat``, 300W-LP
+    ``landmarks/<set>/<stem>_pts.mat``).
 
     Args:
-        image_path: the photo. kind: ``pts``, ``mat`` or ``auto`` (no preferred suffix).
+        image_path: the photo.
+        kind: ``pts``, ``mat`` or ``auto`` (no preferred suffix).
 
     Example:
         >>> find_sidecar(Path("/nonexistent/a.jpg"), "pts") is None

@@ -1,10 +1,11 @@
-"""Named iBUG-68 parts and points: code writes ``part("eye_right")`` or ``point("chin")``,
-never a bare index.
+"""Named iBUG-68 parts and points.
+
+Code writes ``part("eye_right")`` or ``point("chin")``, never a bare index.
 
 Parts (jaw, brow_right, brow_left, nose_bridge, nose_base, eye_right, eye_left,
-lips_outer, lips_inner) come from ``ibug68.txt`` (see :func:`deocc_core.landmarks.ibug.ibug_scheme`);
-point names from ``ibug68_points.txt`` (short names for the points code uses) and the
-point names of ``ibug68.txt``.
+lips_outer, lips_inner) come from ``ibug68.txt`` (see
+:func:`deocc_core.landmarks.ibug.ibug_scheme`); point names from ``ibug68_points.txt``
+(short names for the points code uses) and the point names of ``ibug68.txt``.
 
 Convention:
     0-based iBUG-68 indices; 'right' / 'left' are the subject's (subject-right points sit
@@ -27,8 +28,9 @@ __all__ = ["part", "point", "points", "point_names"]
 
 @lru_cache(maxsize=1)
 def point_names() -> dict[str, int]:
-    """Every point name → index: the short names of ``ibug68_points.txt``, then the 68 names
-    of ``ibug68.txt``.
+    """Every point name → index.
+
+    The short names of ``ibug68_points.txt``, then the 68 names of ``ibug68.txt``.
 
     Example:
         >>> point_names()["nose_tip"], point_names()["right_eye_outer"]

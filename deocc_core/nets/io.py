@@ -166,7 +166,7 @@ def prepare_generator(G: nn.Module) -> nn.Module:
 def load_generator(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, GeneratorSpec, dict[str, Any]]:
-    """Generator in eval mode from a checkpoint file or a run folder (``best.pt``, else ``latest.pt``).
+    """Generator in eval mode from a checkpoint file or a run folder (best.pt, else latest.pt).
 
     Returns:
         ``(G, spec, info)`` with ``info`` = ``step``, ``stage``, ``data_model`` (the shards'

@@ -103,6 +103,7 @@ class UnetGenerator(nn.Module):
         self.model = _UnetBlock(out_channels, ngf, in_ch=in_channels, sub=block, outermost=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, in_channels, S, S]`` → ``[B, out_channels, S, S]`` in [-1, 1] (tanh)."""
         return self.model(x)
 
 
@@ -134,6 +135,7 @@ class Discriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, S, S]`` → ``[B, 1]`` logits (sigmoid lives in the loss)."""
         return self.model(x).flatten(1)
 
 

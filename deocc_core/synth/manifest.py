@@ -30,14 +30,14 @@ MANIFEST = "manifest.json"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(
-        f"{path.name}.{os.getpid()}.partial"
-    )  # per process: ranks may share a folder
+    """Write ``data`` as sorted, indented JSON via a per-process temp file and a rename."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")  # ranks may share a folder
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
     os.replace(tmp, path)
 
 
 def sidecar_path(shard: Path) -> Path:
+    """The ``.json`` sidecar of a shard file."""
     return shard.with_suffix(".json")
 
 
@@ -47,6 +47,7 @@ def collect_manifest(
     """Build and write ``manifest.json`` from the sidecars in ``folder``.
 
     Args:
+        folder: the shard folder.
         expected: total shard count the build planned (recorded; ``complete`` tells
             whether every planned shard is present).
         mixed: allow shards of several build configs (a merged multi-source dataset);
@@ -67,8 +68,32 @@ def collect_manifest(
             raise ConfigError(f"{folder}: shards differ in {key}; a dataset needs one {key}")
     if len(configs) > 1 and not mixed:
         raise ConfigError(
-            f"{folder}: shards from {len(configs)} different build configs; rebuild or keep them in separate folders"
+            f"{folder}: shards from {len(configs)} different build configs; rebuild or keep "
+            "them in separate folders"
         )
+    splits = _split_summary(entries)
+    manifest = {
+        "format_version": entries[0]["format_version"],
+        "config": entries[0]["config"]
+        if len(configs) == 1
+        else [e["config"] for e in {e["config_hash"]: e for e in entries}.values()],
+        "config_hash": entries[0]["config_hash"] if len(configs) == 1 else "mixed",
+        "model": entries[0]["model"],
+        "resolution": entries[0]["resolution"],
+        "planned_shards": expected,
+        "complete": expected is None or len(entries) == expected,
+        "splits": splits,
+        "shards": [
+            {k: e[k] for k in ("file", "split", "index", "count", "sha256", "content_sha256")}
+            for e in entries
+        ],
+    }
+    write_json_atomic(folder / MANIFEST, manifest)
+    return manifest
+
+
+def _split_summary(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per split: samples, shards, identities, class and region histograms (sorted)."""
     splits: dict[str, dict[str, Any]] = {}
     for e in entries:
         s = splits.setdefault(
@@ -86,33 +111,16 @@ def collect_manifest(
         s["classes"].update(e["classes"])
         s["regions"].update(e["regions"])
         s["identities"].update(e["identities"])
-    manifest = {
-        "format_version": entries[0]["format_version"],
-        "config": entries[0]["config"]
-        if len(configs) == 1
-        else [e["config"] for e in {e["config_hash"]: e for e in entries}.values()],
-        "config_hash": entries[0]["config_hash"] if len(configs) == 1 else "mixed",
-        "model": entries[0]["model"],
-        "resolution": entries[0]["resolution"],
-        "planned_shards": expected,
-        "complete": expected is None or len(entries) == expected,
-        "splits": {
-            k: {
-                "samples": v["samples"],
-                "shards": v["shards"],
-                "identities": len(v["identities"]),
-                "classes": dict(sorted(v["classes"].items())),
-                "regions": dict(sorted(v["regions"].items())),
-            }
-            for k, v in sorted(splits.items())
-        },
-        "shards": [
-            {k: e[k] for k in ("file", "split", "index", "count", "sha256", "content_sha256")}
-            for e in entries
-        ],
+    return {
+        k: {
+            "samples": v["samples"],
+            "shards": v["shards"],
+            "identities": len(v["identities"]),
+            "classes": dict(sorted(v["classes"].items())),
+            "regions": dict(sorted(v["regions"].items())),
+        }
+        for k, v in sorted(splits.items())
     }
-    write_json_atomic(folder / MANIFEST, manifest)
-    return manifest
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -120,7 +128,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     p = Path(folder) / MANIFEST
     if not p.is_file():
         raise InputError(
-            f"{folder}: no {MANIFEST} (not a shard folder, or the build did not finish: rerun synth-occ build or synth-occ merge)"
+            f"{folder}: no {MANIFEST} (not a shard folder, or the build did not finish: rerun "
+            "synth-occ build or synth-occ merge)"
         )
     return json.loads(p.read_text())
 

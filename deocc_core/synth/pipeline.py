@@ -38,9 +38,9 @@ from deocc_core.synth.schema import FORMAT_VERSION, Sample
 from deocc_core.synth.shards import ShardWriter, content_sha256, file_sha256
 from deocc_core.synth.sources import SOURCES, FaceRecord, make_source
 from deocc_core.synth.splits import (
+    MAX_YAW_DEG,
     SPLITS,
     assign_split,
-    MAX_YAW_DEG,
     choose_test_identities,
     within_yaw,
     write_split_lists,
@@ -78,7 +78,8 @@ def parse_classes(spec: str) -> tuple[str, ...]:
     bad = [w for w in want if w not in names]
     if bad or not want:
         raise ConfigError(
-            f"unknown occluder class {', '.join(bad) or spec!r} (choose from all, {', '.join(names)})"
+            f"unknown occluder class {', '.join(bad) or spec!r} "
+            f"(choose from all, {', '.join(names)})"
         )
     return want
 
@@ -159,6 +160,7 @@ class BuildConfig:
         return d
 
     def content_hash(self) -> str:
+        """16 hex digits of the sha256 of :meth:`content` (names a build in shards, sidecars)."""
         return hashlib.sha256(
             json.dumps(self.content(), sort_keys=True, default=list).encode()
         ).hexdigest()[:16]
@@ -166,12 +168,15 @@ class BuildConfig:
 
 @dataclass(frozen=True)
 class ShardTask:
+    """One shard to write: its split, index and source keys."""
+
     split: str
     index: int
     keys: tuple[str, ...]
 
     @property
     def name(self) -> str:
+        """File stem: ``<split>-NNNNN``."""
         return f"{self.split}-{self.index:05d}"
 
 
@@ -276,7 +281,8 @@ def make_samples(
 
 def _open_source(config: BuildConfig, model: MorphableModel):
     if config.source == "synthetic" and not model.has_albedo:
-        # shape-only models (Surrey SFM, BFM basis) fit and render; the faces come from the starter's albedo
+        # shape-only models (Surrey SFM, BFM basis) fit and render; the faces come from the
+        # starter's albedo
         model = load_model("starter")
     return make_source(
         config.source,
@@ -300,11 +306,15 @@ def _load_packs(config: BuildConfig) -> list[AssetPack] | None:
 def preview_samples(
     config: BuildConfig, n: int, progress: Callable[..., None] | None = None
 ) -> list[Sample]:
-    """The first ``n`` samples a build of ``config`` would make from its source's first
-    usable faces (one RNG seeded with ``config.seed``; not the build's per-shard streams).
+    """The first ``n`` samples a build of ``config`` would make from its first usable faces.
+
+    One RNG seeded with ``config.seed`` draws the occluders (not the build's per-shard
+    streams).
 
     Args:
-        config: the build config. n: samples wanted. progress: called with 1 per sample.
+        config: the build config.
+        n: samples wanted.
+        progress: called with 1 per sample.
     """
     model = load_model(config.model)
     source = _open_source(config, model)
@@ -347,17 +357,26 @@ def _init_worker(config: BuildConfig, queue) -> None:
     )
 
 
+@dataclass
+class _ShardTally:
+    """What went into one shard: counts per class / region, identities, skipped inputs."""
+
+    classes: Counter = field(default_factory=Counter)
+    regions: Counter = field(default_factory=Counter)
+    identities: set[str] = field(default_factory=set)
+    skipped: Counter = field(default_factory=Counter)
+
+    def add(self, s: Sample) -> None:
+        self.classes[OccluderClass(s.occluder_class).name.lower()] += 1
+        self.regions[Region(s.region).name.lower()] += 1
+        self.identities.add(s.identity)
+
+
 def _build_shard(task: ShardTask) -> dict[str, Any]:
+    """Write one shard (in a worker: see ``_init_worker``) and its sidecar; the sidecar info."""
     cfg: BuildConfig = _WORKER["config"]
-    model, source, queue = _WORKER["model"], _WORKER["source"], _WORKER["queue"]
-    out = Path(cfg.out)
-    path = out / f"{task.name}.h5"
-    split_id = SPLITS.index(task.split)
-    skipped: Counter = Counter()
-    classes: Counter = Counter()
-    regions: Counter = Counter()
-    identities: set[str] = set()
-    n_params = model.n_id + model.n_exp + 6
+    model = _WORKER["model"]
+    path = Path(cfg.out) / f"{task.name}.h5"
     attrs = {
         "config": json.dumps(cfg.content(), sort_keys=True, default=list),
         "config_hash": cfg.content_hash(),
@@ -367,38 +386,25 @@ def _build_shard(task: ShardTask) -> dict[str, Any]:
         "model_name": model.name,
         "model_sha256": model.sha256,
     }
-    with ShardWriter(path, cfg.size, n_params, len(task.keys) * cfg.per_face * 8, attrs) as writer:
+    n_params = model.n_id + model.n_exp + 6
+    capacity = len(task.keys) * cfg.per_face * 8
+    tally = _ShardTally()
+    with ShardWriter(path, cfg.size, n_params, capacity, attrs) as writer:
         for pos, key in enumerate(task.keys):
-            made = 0
-            try:
-                records = source.load(key)
-                for f_idx, rec in enumerate(records):
-                    rng = np.random.default_rng([cfg.seed, split_id, task.index, pos, f_idx])
-                    for s in make_samples(rec, cfg, model, rng, _WORKER["packs"]):
-                        writer.add(s)
-                        classes[OccluderClass(s.occluder_class).name.lower()] += 1
-                        regions[Region(s.region).name.lower()] += 1
-                        identities.add(s.identity)
-                        made += 1
-            except SkipInput as e:
-                skipped[e.reason] += 1
-            except InputError as e:  # a broken annotation: count it, keep building
-                skipped[type(e).__name__] += 1
-                log.warning("%s", e)
-            if queue is not None:
-                queue.put(made)
-    sha = file_sha256(path)
+            made = _add_samples(writer, task, pos, key, tally)
+            if _WORKER["queue"] is not None:
+                _WORKER["queue"].put(made)
     info = {
         "file": path.name,
         "split": task.split,
         "index": task.index,
         "count": writer.count,
-        "sha256": sha,
+        "sha256": file_sha256(path),
         "content_sha256": content_sha256(path),
-        "classes": dict(classes),
-        "regions": dict(regions),
-        "identities": sorted(identities),
-        "skipped": dict(skipped),
+        "classes": dict(tally.classes),
+        "regions": dict(tally.regions),
+        "identities": sorted(tally.identities),
+        "skipped": dict(tally.skipped),
         "config": cfg.content(),
         "config_hash": cfg.content_hash(),
         "format_version": FORMAT_VERSION,
@@ -410,9 +416,36 @@ def _build_shard(task: ShardTask) -> dict[str, Any]:
     return info
 
 
+def _add_samples(
+    writer: ShardWriter, task: ShardTask, pos: int, key: str, tally: _ShardTally
+) -> int:
+    """The samples of source key ``key`` (position ``pos`` in the shard) into ``writer``.
+
+    Each face draws from its own RNG seeded by (seed, split, shard, position, face). An input
+    that yields nothing is counted in ``tally.skipped``, never fatal.
+    """
+    cfg: BuildConfig = _WORKER["config"]
+    made = 0
+    try:
+        for f_idx, rec in enumerate(_WORKER["source"].load(key)):
+            seed = [cfg.seed, SPLITS.index(task.split), task.index, pos, f_idx]
+            rng = np.random.default_rng(seed)
+            for s in make_samples(rec, cfg, _WORKER["model"], rng, _WORKER["packs"]):
+                writer.add(s)
+                tally.add(s)
+                made += 1
+    except SkipInput as e:
+        tally.skipped[e.reason] += 1
+    except InputError as e:  # a broken annotation: count it, keep building
+        tally.skipped[type(e).__name__] += 1
+        log.warning("%s", e)
+    return made
+
+
 def _probe_source(config: BuildConfig, source, keys: list[str]) -> None:
-    """Fail fast (before any shard is written) when none of the first inputs loads: a wrong
-    ``--root`` or layout would otherwise produce empty shards.
+    """Fail fast (before any shard is written) when none of the first inputs loads.
+
+    A wrong ``--root`` or layout would otherwise produce empty shards.
     """
     reasons: Counter = Counter()
     for k in keys:
@@ -426,8 +459,8 @@ def _probe_source(config: BuildConfig, source, keys: list[str]) -> None:
             reasons[str(e)[:120]] += 1
     summary = "; ".join(f"{r} ×{n}" for r, n in reasons.most_common(3))
     raise InputError(
-        f"{config.root or config.source}: none of the first {len(keys)} inputs of source {config.source!r} "
-        f"is usable ({summary}); does --root hold the {config.source} layout?"
+        f"{config.root or config.source}: none of the first {len(keys)} inputs of source "
+        f"{config.source!r} is usable ({summary}); does --root hold the {config.source} layout?"
     )
 
 
@@ -452,6 +485,33 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
         InputError: missing source / model files.
     """
     t0 = time.perf_counter()
+    out = _prepare_output(config)
+    model = load_model(config.model)
+    source = _open_source(config, model)
+    tasks = plan_shards(config, source)
+    mine = [t for i, t in enumerate(tasks) if i % config.world_size == config.rank]
+    existing = _clear_stale(out, config, mine)
+    result = BuildResult(out, planned=len(tasks))
+    todo = []
+    for t in mine:
+        if existing.get(t.name) == config.content_hash():
+            result.skipped_existing.append(t.name)
+        else:
+            todo.append(t)
+    if todo:
+        _probe_source(config, source, [k for t in tasks for k in t.keys][:8])
+    for info in _write_shards(config, todo, progress):
+        result.written.append(info["file"])
+        result.samples[info["split"]] += info["count"]
+        result.skipped_inputs.update(info["skipped"])
+    if result.written or result.skipped_existing:
+        result.manifest = collect_manifest(out, expected=len(tasks))
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _prepare_output(config: BuildConfig) -> Path:
+    """The shard folder, created and checked writable (this rank's probe file)."""
     if not 0 <= config.rank < config.world_size:
         raise ConfigError(f"rank {config.rank} outside world size {config.world_size}")
     parse_classes(",".join(config.occluders))
@@ -463,63 +523,58 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
         probe.unlink()
     except OSError as e:
         raise ConfigError(f"{out}: shard folder is not writable ({e.strerror or e})") from None
-    model = load_model(config.model)
-    source = _open_source(config, model)
-    tasks = plan_shards(config, source)
-    mine = [t for i, t in enumerate(tasks) if i % config.world_size == config.rank]
+    return out
+
+
+def _clear_stale(out: Path, config: BuildConfig, mine: list[ShardTask]) -> dict[str, str]:
+    """Remove shards of another config (``overwrite`` only) and this rank's partial files.
+
+    Returns:
+        name → config hash of the finished shards left in ``out``.
+    """
     existing = _existing(out, config)
     other = sorted(n for n, h in existing.items() if h != config.content_hash())
     if other and not config.overwrite:
         raise ConfigError(
-            f"{out}: holds {len(other)} shards from a different build config (e.g. {other[0]}.h5); use --overwrite or another --out"
+            f"{out}: holds {len(other)} shards from a different build config (e.g. "
+            f"{other[0]}.h5); use --overwrite or another --out"
         )
     for n in other:
         (out / f"{n}.h5").unlink(missing_ok=True)
         (out / f"{n}.json").unlink(missing_ok=True)
+        del existing[n]
     for t in mine:  # only this rank's leftovers: other ranks may be writing into the same folder
         (out / f"{t.name}.h5.partial").unlink(missing_ok=True)
         for stale in out.glob(f"{t.name}.json.*partial"):
             stale.unlink(missing_ok=True)
-    result = BuildResult(out, planned=len(tasks))
-    todo = []
-    for t in mine:
-        if t.name in existing and existing[t.name] == config.content_hash():
-            result.skipped_existing.append(t.name)
-        else:
-            todo.append(t)
-    if todo:
-        _probe_source(config, source, [k for t in tasks for k in t.keys][:8])
-    total_keys = sum(len(t.keys) for t in todo)
+    return existing
+
+
+def _write_shards(
+    config: BuildConfig, todo: list[ShardTask], progress: Callable[..., None] | None
+) -> list[dict[str, Any]]:
+    """Write ``todo`` in this process or a spawn pool of ``workers``; their sidecar infos."""
     if progress:
-        progress(0, total=total_keys)
-    infos = []
+        progress(0, total=sum(len(t.keys) for t in todo))
     if config.workers <= 1 or len(todo) <= 1:
         _init_worker(config, None)
+        infos = []
         for t in todo:
-            info = _build_shard(t)
-            infos.append(info)
+            infos.append(_build_shard(t))
             if progress:
                 progress(len(t.keys))
-    else:
-        ctx = mp.get_context("spawn")
-        queue = ctx.Manager().Queue()
-        with ctx.Pool(
-            min(config.workers, len(todo)), initializer=_init_worker, initargs=(config, queue)
-        ) as pool:
-            pending = pool.map_async(_build_shard, todo, chunksize=1)
-            while not pending.ready() or not queue.empty():
-                try:
-                    queue.get(timeout=0.2)
-                    if progress:
-                        progress(1)
-                except Exception:  # queue.Empty: nothing to report yet
-                    pass
-            infos = pending.get()
-    for info in infos:
-        result.written.append(info["file"])
-        result.samples[info["split"]] += info["count"]
-        result.skipped_inputs.update(info["skipped"])
-    if infos or result.skipped_existing:
-        result.manifest = collect_manifest(out, expected=len(tasks))
-    result.seconds = time.perf_counter() - t0
-    return result
+        return infos
+    ctx = mp.get_context("spawn")
+    queue = ctx.Manager().Queue()
+    with ctx.Pool(
+        min(config.workers, len(todo)), initializer=_init_worker, initargs=(config, queue)
+    ) as pool:
+        pending = pool.map_async(_build_shard, todo, chunksize=1)
+        while not pending.ready() or not queue.empty():
+            try:
+                queue.get(timeout=0.2)
+                if progress:
+                    progress(1)
+            except Exception:  # queue.Empty: nothing to report yet
+                pass
+        return pending.get()

@@ -38,7 +38,6 @@ __all__ = [
     "file_sha256",
     "content_sha256",
     "COMPRESSION",
-    "open_shard",
 ]
 
 COMPRESSION: dict[str, Any] = {"compression": "lzf"}  # chosen by tools/bench/bench_synth.py
@@ -54,8 +53,10 @@ def file_sha256(path: str | Path) -> str:
 
 
 def content_sha256(path: str | Path) -> str:
-    """sha256 of a shard's datasets and attributes (not its file bytes: HDF5 may lay out
-    identical content differently). Equal content hashes = bit-identical samples.
+    """sha256 of a shard's datasets and attributes.
+
+    Not of its file bytes: HDF5 may lay out identical content differently. Equal content
+    hashes = bit-identical samples.
     """
     h = hashlib.sha256()
     with h5py.File(path, "r") as f:
@@ -84,8 +85,10 @@ class ShardWriter:
         >>> import tempfile
         >>> p = Path(tempfile.mkdtemp()) / "train-00000.h5"
         >>> with ShardWriter(p, 8, 5, 4) as w:
-        ...     w.add(Sample(*[np.zeros((8, 8, 3), np.uint8)] * 3, *[np.zeros((8, 8), np.uint8)] * 2,
-        ...                  np.zeros((68, 2), np.float32), np.zeros(5, np.float32), 1, 0, "id", "k"))
+        ...     images = [np.zeros((8, 8, 3), np.uint8)] * 3
+        ...     masks = [np.zeros((8, 8), np.uint8)] * 2
+        ...     lm, params = np.zeros((68, 2), np.float32), np.zeros(5, np.float32)
+        ...     w.add(Sample(*images, *masks, lm, params, 1, 0, "id", "k"))
         >>> with ShardReader(p) as r:
         ...     len(r), r.sample(0).identity
         (1, 'id')
@@ -133,7 +136,8 @@ class ShardWriter:
             ds = f[fl.name]
             if fl.name not in STR_KEYS and np.shape(v) != ds.shape[1:]:
                 raise FormatError(
-                    f"{self.path}: sample field {fl.name} has shape {np.shape(v)}, shard expects {ds.shape[1:]}"
+                    f"{self.path}: sample field {fl.name} has shape {np.shape(v)}, "
+                    f"shard expects {ds.shape[1:]}"
                 )
             ds[i] = v
         self.count += 1
@@ -177,7 +181,14 @@ class ShardReader:
     """Read a shard; validates the format version and the datasets on open.
 
     Raises:
-        InputError: missing file. FormatError: not a deocc shard / wrong version / missing keys.
+        InputError: missing file.
+        FormatError: not a deocc shard / wrong version / missing keys.
+
+    Example:
+        >>> ShardReader("/nonexistent/train-00000.h5")
+        Traceback (most recent call last):
+        ...
+        deocc_core.errors.InputError: /nonexistent/train-00000.h5: shard not found
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -206,6 +217,7 @@ class ShardReader:
         self.close()
 
     def close(self) -> None:
+        """Close the HDF5 file."""
         self._f.close()
 
     def __len__(self) -> int:
@@ -213,17 +225,21 @@ class ShardReader:
 
     @property
     def attrs(self) -> dict[str, Any]:
+        """The shard's attributes (``schema.ATTRS``), numpy scalars as Python values."""
         return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._f.attrs.items()}
 
     @property
     def config(self) -> dict[str, Any]:
+        """The build config the shard was written with."""
         return json.loads(self._f.attrs.get("config", "{}"))
 
     @property
     def resolution(self) -> int:
+        """Crop side, pixels."""
         return int(self._f.attrs["resolution"])
 
     def dataset(self, key: str) -> h5py.Dataset:
+        """The open HDF5 dataset ``key`` (a schema key), for sliced reads."""
         return self._f[key]
 
     def sample(self, i: int) -> Sample:
@@ -252,9 +268,10 @@ class ShardReader:
             >>> z = lambda *s: np.zeros(s, np.uint8)
             >>> with ShardWriter(p, 4, 3, 2) as w:
             ...     for i in range(2):
+            ...         lm, params = np.zeros((68, 2), np.float32), np.zeros(3, np.float32)
             ...         w.add(Sample(z(4, 4, 3), z(4, 4, 3), z(4, 4, 3), z(4, 4), z(4, 4),
-            ...                      np.zeros((68, 2), np.float32), np.zeros(3, np.float32), 1, 2, f"id{i}", "k"))
-            >>> with open_shard(p) as r:
+            ...                      lm, params, 1, 2, f"id{i}", "k"))
+            >>> with ShardReader(p) as r:
             ...     b = r.batch(0, 2)
             >>> b["gt"].shape, list(b["identity"])
             ((2, 4, 4, 3), ['id0', 'id1'])
@@ -278,18 +295,3 @@ class ShardReader:
             if key in STR_KEYS
             else a
         )
-
-
-def open_shard(path: str | Path) -> ShardReader:
-    """Open and validate a shard (same as ``ShardReader(path)``; use as a context manager).
-
-    Raises:
-        InputError: missing file. FormatError: not a deocc shard / wrong version / missing keys.
-
-    Example:
-        >>> open_shard("/nonexistent/train-00000.h5")
-        Traceback (most recent call last):
-        ...
-        deocc_core.errors.InputError: /nonexistent/train-00000.h5: shard not found
-    """
-    return ShardReader(path)

@@ -1,5 +1,7 @@
-"""Face sources: where samples start. Each is an indexable list of keys, so a shard's
-content depends only on (source, keys, seed) and builds are deterministic and resumable.
+"""Face sources: where samples start.
+
+Each is an indexable list of keys, so a shard's content depends only on (source, keys, seed) and
+builds are deterministic and resumable.
 
 - ``synthetic``: random identity / expression / pose / light / background rendered from a
   model with albedo (the starter model by default). Its ground-truth params are known, but
@@ -75,11 +77,17 @@ class FaceRecord:
 
 
 class FaceSource(Protocol):
+    """What a source offers the build: its keys, and the faces of a key."""
+
     name: str
 
-    def keys(self) -> list[str]: ...
+    def keys(self) -> list[str]:
+        """Every input, in a stable order."""
+        ...
 
-    def load(self, key: str) -> list[FaceRecord]: ...
+    def load(self, key: str) -> list[FaceRecord]:
+        """The faces of one input (SkipInput when it yields none)."""
+        ...
 
 
 def _list_images(root: Path) -> list[str]:
@@ -91,8 +99,10 @@ def _list_images(root: Path) -> list[str]:
 
 
 def _random_background(rng: np.random.Generator, s: int) -> npt.NDArray[np.uint8]:
-    """Procedural ``[s, s, 3]`` uint8 background: a linear gradient over a few muted colour
-    blobs, 2-5 blurred ellipses / rectangles, and pixel noise.
+    """Procedural ``[s, s, 3]`` uint8 background.
+
+    A linear gradient over a few muted colour blobs, 2-5 blurred ellipses / rectangles, and pixel
+    noise.
     """
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / max(s - 1, 1)
     ang = rng.uniform(0, 2 * np.pi)
@@ -118,8 +128,10 @@ def _random_background(rng: np.random.Generator, s: int) -> npt.NDArray[np.uint8
 def _skin_detail(
     image: npt.NDArray[np.uint8], mask: npt.NDArray[np.uint8], rng: np.random.Generator
 ) -> npt.NDArray[np.uint8]:
-    """Multiplicative skin texture inside the face mask: blotchy low-frequency tone (±6%)
-    plus fine pore-scale noise (±3%), so the face is not a smooth vertex-colour gradient.
+    """Multiplicative skin texture inside the face mask.
+
+    Blotchy low-frequency tone (±6%) plus fine pore-scale noise (±3%), so the face is not a smooth
+    vertex-colour gradient.
     """
     h, w = image.shape[:2]
     low = cv2.resize(
@@ -154,7 +166,8 @@ class SyntheticSource:
     ) -> None:
         if not model.has_albedo:
             raise ConfigError(
-                f"synthetic source needs a model with albedo; {model.name} has none (use --model starter)"
+                f"synthetic source needs a model with albedo; {model.name} has none "
+                "(use --model starter)"
             )
         self.model, self.n, self.size, self.seed, self.per_identity = (
             model,
@@ -258,7 +271,10 @@ class FolderSource:
 
 
 class MatSource:
-    """AFLW2000-3D (``name="aflw2000-3d"``) or 300W-LP / 300W-3D (``"300w3d"``): images with .mat annotations."""
+    """Images with .mat annotations: AFLW2000-3D or 300W-LP / 300W-3D.
+
+    ``name`` is ``"aflw2000-3d"`` or ``"300w3d"``.
+    """
 
     def __init__(self, root: Path, name: str) -> None:
         self.root, self.name = root, name

@@ -78,7 +78,8 @@ def choose_test_identities(
     total = sum(counts.values())
     if n_test_samples >= total:
         raise ConfigError(
-            f"{n_test_samples} test samples requested but only {total} samples in all: nothing left to train on"
+            f"{n_test_samples} test samples requested but only {total} samples in all: "
+            "nothing left to train on"
         )
     chosen: set[str] = set()
     got = 0
@@ -96,7 +97,9 @@ def check_disjoint(
     """Raise if an identity appears in both train and test.
 
     Args:
-        train, test: ``(key, identity)`` pairs. where: named in the error (e.g. a file).
+        train: ``(key, identity)`` pairs of the train split.
+        test: ``(key, identity)`` pairs of the test split.
+        where: named in the error (e.g. a file).
 
     Raises:
         InputError: naming up to 5 shared identities.
@@ -132,12 +135,16 @@ def write_split_lists(
     test_fraction: float = 0.1,
     test_identities: set[str] | None = None,
 ) -> dict[str, Path]:
-    """Write ``<prefix>.<split>.txt``: one ``key<TAB>identity`` line per input, sorted, then a
-    ``# sha256 <hex>`` line over the lines above (so an edited list is detected).
+    """Write ``<prefix>.<split>.txt``.
+
+    One ``key<TAB>identity`` line per input, sorted, then a ``# sha256 <hex>`` line over the lines
+    above (so an edited list is detected).
 
     Args:
         prefix: output path prefix, e.g. ``data_manifests/aflw2000-3d``.
         keys: ``(source key, identity)`` pairs.
+        salt: hash salt of :func:`assign_split`.
+        test_fraction: share of identities in the test split (without ``test_identities``).
         test_identities: if given (e.g. from :func:`choose_test_identities`), exactly
             these identities are test; otherwise :func:`assign_split` decides.
 
@@ -167,7 +174,11 @@ def write_split_lists(
 
 
 def read_split_list(path: Path) -> list[tuple[str, str]]:
-    """Read a list written by :func:`write_split_lists`; ValueError if its checksum does not match."""
+    """Read a list written by :func:`write_split_lists`.
+
+    Raises:
+        ValueError: its checksum does not match (the list was edited or truncated).
+    """
     text = Path(path).read_text()
     body, _, tail = text.rpartition("# sha256 ")
     if hashlib.sha256(body.encode()).hexdigest() != tail.strip():

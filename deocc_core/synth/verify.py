@@ -115,8 +115,9 @@ def sample_grid(folder: Path, out_png: Path, split: str | None = None, n: int = 
 
 
 def export_samples(folder: Path, out_dir: Path, split: str = "test", n: int = 8) -> list[Path]:
-    """Write occluded crops as PNG with ``.pts`` landmarks and the ground truth as ``*_gt.png``
-    (inputs for ``deocc-infer``: photos whose truth we know).
+    """Write occluded crops as PNG with ``.pts`` landmarks, the ground truth as ``*_gt.png``.
+
+    These are inputs for ``deocc-infer``: photos whose truth we know.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

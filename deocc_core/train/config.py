@@ -96,10 +96,12 @@ class TrainConfig:
             raise ConfigError("--max-steps must be >= 1")
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-able data (``augment`` nested)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """The config saved by :meth:`to_dict` (unknown keys ignored, missing ones default)."""
         known = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
         if isinstance(kw.get("augment"), dict):

@@ -21,6 +21,7 @@ class GANLoss(nn.Module):
         self.bce = nn.BCEWithLogitsLoss()
 
     def forward(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+        """Mean BCE of ``logits`` against all-ones (``real``) or all-zeros targets."""
         target = torch.ones_like(logits) if real else torch.zeros_like(logits)
         return self.bce(logits, target)
 
@@ -34,6 +35,7 @@ class TVLoss(nn.Module):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scalar TV of ``x``."""
         return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (
             x[..., :, 1:] - x[..., :, :-1]
         ).abs().mean()

@@ -69,8 +69,10 @@ class TrainResult:
 
 
 def _sum_psnr(out: torch.Tensor, gt: torch.Tensor, occ_mask: torch.Tensor) -> float:
-    """Sum over the batch of deocc-eval's PSNR inside the occluder (uint8 images, capped at
-    100 dB like ``score``; a sample with an empty mask counts 100 dB, as it always has).
+    """Sum over the batch of deocc-eval's PSNR inside the occluder.
+
+    Scored on uint8 images and capped at 100 dB like ``score``; a sample with an empty mask
+    counts 100 dB, as it always has.
     """
     outs, gts = tensor_to_images(out), tensor_to_images(gt)
     masks = (occ_mask[:, 0] > 0.5).cpu().numpy()
@@ -132,8 +134,10 @@ class _Run:
             torch.use_deterministic_algorithms(True, warn_only=True)
 
     def _check_shards(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The shards' model (name, sha256) and build config (saved with the run: inference
-        prepares faces the way they did); ConfigError if their resolution is not ``size``.
+        """The shards' model (name, sha256) and build config.
+
+        Both are saved with the run (inference prepares faces the way the shards did).
+        Raises ConfigError if the shards' resolution is not ``size``.
         """
         cfg = self.cfg
         manifest = read_manifest(Path(cfg.shards))
@@ -454,7 +458,7 @@ class _Run:
         return {"val_psnr_occ": psnr_occ / max(n, 1), "val_l1_occ": l1_occ / max(n, 1)}
 
     def write_grid(self, b: dict[str, torch.Tensor], out: torch.Tensor, tag: str) -> None:
-        """PNG ``samples/<tag>_step_NNNNNNN.png``: rows of occluded | render | output | gt (rank 0)."""
+        """PNG ``samples/<tag>_step_NNNNNNN.png``: occluded | render | output | gt (rank 0)."""
         if not self.main:
             return
         rows = [
@@ -572,8 +576,9 @@ def _replace_copy(src: Path, dst: Path) -> None:
 
 
 def weights_sha256(net: nn.Module) -> str:
-    """Hash of a network's parameters (bit-exact comparisons across runs / ranks; BatchNorm
-    running statistics are per rank under DDP and left out).
+    """Hash of a network's parameters, for bit-exact comparisons across runs and ranks.
+
+    BatchNorm running statistics are per rank under DDP and left out.
 
     Example:
         >>> len(weights_sha256(torch.nn.Linear(2, 1)))
@@ -595,6 +600,8 @@ def train(
 
     Raises:
         ConfigError: run folder holds another run, resume with another architecture,
-            shards of another resolution. InputError / FormatError: missing or bad shards / checkpoints.
+            shards of another resolution.
+        InputError: missing shards or checkpoint.
+        FormatError: bad shards or checkpoint.
     """
     return _Run(config, resume).run(progress)

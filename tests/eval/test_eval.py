@@ -104,7 +104,8 @@ def test_limit_missing_split_and_unknown_baseline(tiny_shards, tmp_path):
         EvalConfig(shards=str(tiny_shards), out=str(tmp_path), baselines=("input", "ns"), limit=3)
     )
     assert r.n_samples == 3 and r.table["ns"]["all"]["n"] == 3
-    # the occluded input is the ground truth outside the occluder: its whole-crop PSNR is finite and below the masked-out ideal
+    # the occluded input is the ground truth outside the occluder: its whole-crop PSNR is
+    # finite and below the masked-out ideal
     assert r.table["input"]["all"]["psnr"] > r.table["input"]["all"]["psnr_mask"]
     with pytest.raises(ConfigError, match="no 'holdout' split"):
         evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), split="holdout"))

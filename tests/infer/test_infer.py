@@ -91,7 +91,8 @@ def test_run_inference_on_a_real_photo_folder_reports_problems_and_writes_output
     img_path, pts = ibug_pts_image
     photos = tmp_path / "photos"
     photos.mkdir()
-    # a working copy in tmp (never in the repo): the photo + its sidecar, an unannotated copy, an unreadable file
+    # a working copy in tmp (never in the repo): the photo + its sidecar, an unannotated copy,
+    # an unreadable file
     shutil.copy(img_path, photos / f"a{img_path.suffix}")
     shutil.copy(pts, photos / "a.pts")
     shutil.copy(img_path, photos / f"b{img_path.suffix}")
@@ -147,7 +148,8 @@ def test_deocclude_with_the_dlib_detector_changes_only_the_face(ibug_pts_image, 
         lm[:, 1]
     )  # the 3DMM face region M includes the forehead above the brow landmarks
     assert len(changed) > 0
-    # every changed pixel (x, y) lies near the annotated face: the detector found the right face and paste-back stays on it
+    # every changed pixel (x, y) lies near the annotated face: the detector found the right
+    # face and paste-back stays on it
     assert (
         (changed[:, 1] >= lo[0]).all()
         and (changed[:, 1] <= hi[0]).all()

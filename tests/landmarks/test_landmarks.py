@@ -85,7 +85,7 @@ def test_hog_cnn_detects_all_shared_aflw_faces_with_nme_per_yaw_bin(aflw_dir):
 
 
 def test_mirror_search_maps_landmarks_back_exactly(ibug_pts_image):
-    """A face found on the mirror gets the same landmarks as predicting on the mirror and flipping."""
+    """A face found on the mirror gets the landmarks of predicting on the mirror and flipping."""
     from deocc_core.landmarks.detect import DlibDetector
 
     img = cv2.imread(str(ibug_pts_image[0]))[:, :, ::-1].copy()

@@ -1,4 +1,4 @@
-"""`synth-occ landmarks` end to end on real photos: .pts per face left to right, overlays, skip table."""
+"""`synth-occ landmarks` end to end on real photos: .pts per face, overlays, skip table."""
 
 from __future__ import annotations
 

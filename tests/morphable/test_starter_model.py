@@ -128,4 +128,5 @@ def test_frontal_render_looks_like_a_face(model, tmp_path):
         r.image[int(lm[51, 1]) + 3, int(lm[51, 0])],
     )
     assert lip[0] > lip[1] + 40  # red lips
+    assert int(eye.max()) - int(eye.min()) < 20  # the eye white is grey, unlike the skin
     assert (tmp_path / "starter_frontal.png").stat().st_size > 1000

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from deocc_core.errors import InputError, ShapeError
+from deocc_core.face.align import align_face
 from deocc_core.landmarks.readers import find_annotation, read_annotation
 from deocc_core.morphable.camera import project, rotation_matrix
 from deocc_core.morphable.fit import fit_landmarks
@@ -25,7 +26,6 @@ from deocc_core.render.light import (
 from deocc_core.render.raster import rasterize
 from deocc_core.render.shading import light_sh, sh_basis, vertex_normals
 from deocc_core.render.skin import REFERENCE_SKIN, skin_field
-from deocc_core.face.align import align_face
 from deocc_core.synth.sources import read_image
 
 

@@ -1,4 +1,4 @@
-"""The renderer on the real BFM mean mesh (3DDFA u_shp + u_exp, tri.mat): winding, blob, occlusion."""
+"""The renderer on the real BFM mean mesh (3DDFA u_shp + u_exp, tri.mat): winding, occlusion."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from deocc_core.render.shading import DEFAULT_SH, shade_sh, vertex_normals
 
 @pytest.fixture(scope="module")
 def bfm(ddfa_dir: Path):
-    """Mean BFM vertices [53215, 3] (model units, centred) and tri.mat triangles, 0-based, AS STORED."""
+    """Mean BFM vertices [53215, 3] (model units, centred), tri.mat triangles 0-based AS STORED."""
     v = (
         np.load(ddfa_dir / "train.configs" / "u_shp.npy")
         + np.load(ddfa_dir / "train.configs" / "u_exp.npy")

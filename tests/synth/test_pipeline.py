@@ -60,7 +60,7 @@ def test_test_count_holds_out_whole_identities(tmp_path):
 
 def test_synthetic_faces_with_a_shape_only_model(sfm_dir, tmp_path):
     """The real Surrey SFM (no albedo) fits and renders; the starter model supplies the faces."""
-    from deocc_core.synth.shards import open_shard
+    from deocc_core.synth.shards import ShardReader
 
     r = build(
         BuildConfig(
@@ -73,6 +73,6 @@ def test_synthetic_faces_with_a_shape_only_model(sfm_dir, tmp_path):
         )
     )
     assert sum(r.samples.values()) >= 4 and r.manifest["model"]["name"] == "sfm_shape_3448"
-    with open_shard(sorted(tmp_path.glob("*.h5"))[0]) as rd:
+    with ShardReader(sorted(tmp_path.glob("*.h5"))[0]) as rd:
         s = rd.sample(0)
         assert rd.attrs["model_name"] == "sfm_shape_3448" and (s.face_mask == 255).mean() > 0.1

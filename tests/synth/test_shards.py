@@ -8,7 +8,7 @@ import pytest
 
 from deocc_core.errors import FormatError, InputError
 from deocc_core.synth.schema import FORMAT_VERSION, KEYS, Sample
-from deocc_core.synth.shards import ShardWriter, open_shard
+from deocc_core.synth.shards import ShardReader, ShardWriter
 
 
 def _write(path, n=4, s=8, p=5):
@@ -35,7 +35,7 @@ def _write(path, n=4, s=8, p=5):
 
 
 def test_batch_matches_per_sample_reads_and_shrinks_to_count(tmp_path):
-    with open_shard(_write(tmp_path / "test-00003.h5")) as r:
+    with ShardReader(_write(tmp_path / "test-00003.h5")) as r:
         assert (
             len(r) == 4
             and r.attrs["format_version"] == FORMAT_VERSION
@@ -53,14 +53,14 @@ def test_reader_rejects_other_versions_missing_keys_and_files(tmp_path):
     with h5py.File(p, "a") as f:
         f.attrs["format_version"] = FORMAT_VERSION + 1
     with pytest.raises(FormatError, match=r"train-00000.h5: shard format version"):
-        open_shard(p)
+        ShardReader(p)
     q = _write(tmp_path / "train-00001.h5")
     with h5py.File(q, "a") as f:
         del f["params"]
     with pytest.raises(FormatError, match=r"train-00001.h5: shard lacks datasets params"):
-        open_shard(q)
+        ShardReader(q)
     with pytest.raises(InputError, match="nope.h5"):
-        open_shard(tmp_path / "nope.h5")
+        ShardReader(tmp_path / "nope.h5")
 
 
 def test_writer_refuses_wrong_shapes_and_overflow(tmp_path):

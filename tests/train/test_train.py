@@ -1,4 +1,4 @@
-"""Trainer on tiny real shards: loader partitioning, losses, stages, exact resume, DDP, checkpoints."""
+"""Trainer on tiny real shards: loader partitioning, losses, stages, resume, DDP, checkpoints."""
 
 from __future__ import annotations
 

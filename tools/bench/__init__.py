@@ -1,0 +1,1 @@
+"""Benchmarks: each script prints JSON; run_all.py runs them all."""

@@ -1,6 +1,7 @@
-"""End-to-end deocc-infer ms per face at 256x256 on CPU, split into detect / landmarks /
-prepare (prepare_face: align + fit + render, the path synth shares) / G / paste (full-size
-generator, ngf 64, untrained weights: speed only). JSON.
+"""End-to-end deocc-infer ms per face at 256x256 on CPU, per stage. JSON.
+
+Stages: detect / landmarks / prepare (prepare_face: align + fit + render, the path synth
+shares) / G / paste (full-size generator, ngf 64, untrained weights: speed only).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from deocc_core.nets.networks import define_generator
 
 
 def main():
+    """Time each stage of one face, then deocclude end to end; print JSON."""
     img = read_image(SHARED / "faces" / "PRNet_AFLW2000" / "image00050.jpg")
     det = make_detector("dlib", mode="hog")
     m = load_model("starter")

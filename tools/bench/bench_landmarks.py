@@ -1,6 +1,7 @@
-"""dlib detectors on the shared AFLW2000-3D faces (13 photos, 450x450): detection rate and
-inter-ocular NME per |yaw| bin (from Pose_Para), and ms per image for HOG, HOG + mirrored
-HOG, CNN and the default HOG+CNN cascade. Each image is timed ``--repeat`` times (min and
+"""dlib detectors on the shared AFLW2000-3D faces (13 photos, 450x450).
+
+Detection rate and inter-ocular NME per |yaw| bin (from Pose_Para), and ms per image for HOG, HOG +
+mirrored HOG, CNN and the default HOG+CNN cascade. Each image is timed ``--repeat`` times (min and
 median kept), after one warm-up call per configuration. JSON on stdout.
 
 Caveat: 2 CPU cores shared with other jobs; timings are upper bounds.
@@ -36,6 +37,7 @@ def _bin(yaw: float) -> str:
 
 
 def main(repeat: int = 3) -> None:
+    """Detection rate, NME and ms per image for each dlib detector; print JSON."""
     data = []
     for mat in sorted((SHARED / "faces" / "PRNet_AFLW2000").glob("*.mat")):
         a = read_mat_annotation(mat)

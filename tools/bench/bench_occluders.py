@@ -16,6 +16,7 @@ from deocc_core.occluders.composite import composite_occluder
 
 
 def main():
+    """Milliseconds per occluder class on one aligned face; print JSON."""
     mat = SHARED / "faces" / "PRNet_AFLW2000" / "image00050.mat"
     a = align_face(read_image(mat.with_suffix(".jpg")), read_mat_annotation(mat).landmarks, 256)
     rng = np.random.default_rng(0)

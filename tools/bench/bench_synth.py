@@ -1,6 +1,8 @@
-"""synth-occ build throughput at 256x256 (starter and Surrey models, 2 workers), the per-stage
-cost (prepare_face = align+fit+render / occlude) in one process, and shard compression: size and
-read speed for none / lzf / gzip 1 / gzip 4. JSON on stdout.
+"""synth-occ build throughput, per-stage cost and shard compression at 256x256. JSON on stdout.
+
+Throughput: starter and Surrey models, 2 workers. Stages (one process): prepare_face
+(align + fit + render) and occlude. Compression: size and read speed for none / lzf /
+gzip 1 / gzip 4.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from deocc_core.synth.sources import make_source
 
 
 def stages(model_path, n=20):
+    """Per-stage ms per sample in one process (prepare_face, occlude, the source render)."""
     m = load_model(model_path)
     src = make_source("synthetic", model=load_model("starter"), n=n, size=512)
     recs = [src.load(k)[0] for k in src.keys()]
@@ -50,6 +53,7 @@ def stages(model_path, n=20):
 
 
 def throughput(model_path, n=120):
+    """Samples/s of a 2-worker build of ``n`` synthetic faces at 256 px."""
     out = Path(tempfile.mkdtemp())
     try:
         cfg = BuildConfig(
@@ -72,6 +76,7 @@ def throughput(model_path, n=120):
 
 
 def compression():
+    """Shard size and random-read speed per HDF5 compression setting."""
     rng = np.random.default_rng(0)
     src = make_source("synthetic", model=load_model("starter"), n=32, size=512)
     m = load_model("starter")
@@ -111,6 +116,7 @@ def compression():
 
 
 def main():
+    """Run the three measurements; print JSON."""
     sfm = SHARED / "3dmm" / "eos_sfm" / "share" / "sfm_shape_3448.bin"
     res = {
         "stage_ms_per_sample_1_process": {"starter": stages("starter"), "surrey": stages(sfm)},

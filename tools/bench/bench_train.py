@@ -1,5 +1,7 @@
-"""Training img/s of the full-size model (ngf = ndf = 64) at 256x256, batch 5 (CPU here; CUDA
-with AMP when present), and the shard loader's samples/s with 2 workers in the same run. JSON.
+"""Training img/s of the full-size model and the shard loader's samples/s. JSON.
+
+ngf = ndf = 64 at 256x256, batch 5 (CPU here; CUDA with AMP when present); the loader
+with 2 workers in the same run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from deocc_core.train.trainer import _Run
 
 
 def main():
+    """Time training steps of both stages and the loader; print JSON."""
     tmp = Path(tempfile.mkdtemp())
     try:
         build(

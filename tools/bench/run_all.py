@@ -61,6 +61,7 @@ def _flatten(prefix: str, obj: object, out: dict[str, object]) -> None:
 
 
 def main() -> int:
+    """Run every benchmark and write their JSON to ``--out``."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
