@@ -1,0 +1,233 @@
+"""Occlude a face with 3D occluders: draw a recipe for the region mix, build, render, composite.
+
+This is the default occluder path of the sample pipeline (DESIGN.md "Occluders"): every
+class is a 3D object in the fitted model's space (:mod:`~deocc_core.occluders.masks`,
+:mod:`~deocc_core.occluders.glasses`, :mod:`~deocc_core.occluders.scarves`,
+:mod:`~deocc_core.occluders.cups`, :mod:`~deocc_core.occluders.hands`), rendered with the
+fitted camera against the head's depth (:mod:`~deocc_core.occluders.layer`) and matched
+to the photo (:mod:`~deocc_core.occluders.scene`, :mod:`~deocc_core.occluders.photo`).
+
+The region mix (:class:`~deocc_core.occluders.regions.RegionMix`) picks a recipe of one or
+two occluders that usually yields the wanted evaluation region; the label stored is the
+region actually covered (:func:`~deocc_core.occluders.regions.classify_region` on the
+object mask), redrawn up to twice when it misses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from deocc_core.errors import ConfigError
+from deocc_core.occluders.classes import OccluderClass, Region
+from deocc_core.occluders.cups import place_cup, sample_cup_style
+from deocc_core.occluders.glasses import make_glasses, sample_glasses_style
+from deocc_core.occluders.hands import HAND_PLACES, place_hand, sample_hand_style
+from deocc_core.occluders.layer import ObjectLayer, render_layer
+from deocc_core.occluders.masks import make_mask, sample_mask_style
+from deocc_core.occluders.mesh import Mesh
+from deocc_core.occluders.photo import source_grid
+from deocc_core.occluders.regions import DEFAULT_MIX, RegionMix, classify_region
+from deocc_core.occluders.scarves import make_scarf, sample_scarf_style
+from deocc_core.occluders.scene import FaceScene, composite_layer, differs
+
+__all__ = ["Occlusion3D", "BUILDERS", "build_occluder", "render_occluder", "occlude_face"]
+
+MIN_VISIBLE_PX = 30  # an object showing fewer pixels is redrawn
+HAND_PLACE_P = {  # where a hand goes when the recipe does not say
+    "mouth": 0.22,
+    "chin": 0.14,
+    "cheek": 0.16,
+    "eyes": 0.16,
+    "forehead": 0.1,
+    "above": 0.08,
+    "half": 0.14,
+}
+HAND_POSE = {
+    "mouth": ("flat", "relaxed"),
+    "chin": ("relaxed", "fist"),
+    "cheek": ("flat", "relaxed"),
+    "eyes": ("flat",),
+    "forehead": ("flat", "relaxed"),
+    "above": ("flat",),
+    "half": ("flat",),
+}
+
+
+@dataclass(frozen=True)
+class Occlusion3D:
+    """An occluded face crop.
+
+    Attributes:
+        image: ``[H, W, 3]`` uint8 RGB. occ_mask: ``[H, W]`` uint8 object opacity (0..255).
+        changed_mask: ``[H, W]`` uint8, > 0 exactly where ``image`` differs from the input.
+        occluder_class: the first occluder's class. region: the region its union covers.
+        items: what was drawn, e.g. ``("mask:surgical", "hand:eyes")``.
+    """
+
+    image: npt.NDArray[np.uint8]
+    occ_mask: npt.NDArray[np.uint8]
+    changed_mask: npt.NDArray[np.uint8]
+    occluder_class: OccluderClass
+    region: Region
+    items: tuple[str, ...]
+
+
+Builder = Callable[[FaceScene, np.random.Generator, "str | None", list], tuple[Mesh, str]]
+
+
+def _mask(scene, rng, place, fabrics):
+    style = sample_mask_style(rng, fabric_images=fabrics or None)
+    return make_mask(scene.head, rng, style), f"mask:{style.kind}"
+
+
+def _glasses(sun: bool) -> Builder:
+    def build(scene, rng, place, fabrics):
+        style = sample_glasses_style(rng, sun)
+        name = "sunglasses" if sun else "eyeglasses"
+        return make_glasses(scene.head, rng, style), f"{name}:{style.shape}"
+
+    return build
+
+
+def _cup(scene, rng, place, fabrics):
+    style = sample_cup_style(rng)
+    return place_cup(scene.head, rng, style, scene.skin), f"cup:{style.kind}"
+
+
+def _scarf(scene, rng, place, fabrics):
+    return make_scarf(scene.head, rng, sample_scarf_style(rng)), "scarf"
+
+
+def _hand(scene, rng, place, fabrics):
+    if place is None:
+        names = list(HAND_PLACE_P)
+        p = np.array([HAND_PLACE_P[n] for n in names])
+        place = names[int(rng.choice(len(names), p=p / p.sum()))]
+    poses = HAND_POSE[place]
+    style = sample_hand_style(rng, scene.skin, poses[int(rng.integers(len(poses)))])
+    return place_hand(scene.head, rng, style, place), f"hand:{place}"
+
+
+BUILDERS: dict[OccluderClass, Builder] = {
+    OccluderClass.MASK: _mask,
+    OccluderClass.EYEGLASSES: _glasses(False),
+    OccluderClass.SUNGLASSES: _glasses(True),
+    OccluderClass.CUP: _cup,
+    OccluderClass.SCARF: _scarf,
+    OccluderClass.HAND: _hand,
+}
+
+
+def build_occluder(
+    scene: FaceScene,
+    cls: OccluderClass,
+    rng: np.random.Generator,
+    *,
+    place: str | None = None,
+    fabrics: list | None = None,
+) -> tuple[Mesh, str]:
+    """One occluder mesh of class ``cls`` for the scene's head (model space) and its name.
+
+    Args:
+        scene: the face. cls: the class. rng: randomness.
+        place: for hands, one of :data:`~deocc_core.occluders.hands.HAND_PLACES` (default random).
+        fabrics: extra fabric images for cloth masks (e.g. MaskTheFace ``textures/``).
+
+    Raises:
+        ConfigError: an unknown hand place.
+    """
+    if place is not None and place not in HAND_PLACES:
+        raise ConfigError(f"unknown hand place {place!r} (choose from {', '.join(HAND_PLACES)})")
+    return BUILDERS[OccluderClass(cls)](scene, rng, place, fabrics or [])
+
+
+def render_occluder(
+    scene: FaceScene,
+    cls: OccluderClass,
+    rng: np.random.Generator,
+    *,
+    place: str | None = None,
+    fabrics: list | None = None,
+    tries: int = 4,
+) -> tuple[ObjectLayer | None, str]:
+    """Build and render an occluder, redrawing (up to ``tries``) when too little of it shows."""
+    name = OccluderClass(cls).name.lower()
+    for _ in range(tries):
+        mesh, name = build_occluder(scene, cls, rng, place=place, fabrics=fabrics)
+        layer = render_layer(
+            mesh,
+            scene.head.pose,
+            scene.head.rotation,
+            scene.ref_depth,
+            scene.light,
+            env_tilt=float(rng.uniform(-0.4, 0.4)),
+        )
+        if layer is not None and float(layer.coverage.sum()) >= MIN_VISIBLE_PX:
+            return layer, name
+    return None, name
+
+
+def occlude_face(
+    scene: FaceScene,
+    rng: np.random.Generator,
+    *,
+    classes: list[OccluderClass] | None = None,
+    mix: RegionMix = DEFAULT_MIX,
+    count: int = 1,
+    fabrics: list | None = None,
+    match: bool = True,
+) -> Occlusion3D:
+    """Occlude a prepared face with one recipe of 3D occluders (plus extras up to ``count``).
+
+    Args:
+        scene: the face (:func:`~deocc_core.occluders.scene.prepare_scene`).
+        rng: the only randomness source.
+        classes: allowed classes (default all six).
+        mix: the target mix of evaluation regions.
+        count: at least this many occluders (extra ones are random allowed classes).
+        fabrics: extra cloth textures (``[h, w, 3]`` float32) for cloth masks.
+        match: blur / noise / JPEG matching to the photo.
+
+    Returns:
+        :class:`Occlusion3D`; ``changed_mask`` is 0 exactly where the image is unchanged.
+
+    Raises:
+        ConfigError: no recipe of the region mix fits the allowed classes.
+    """
+    pool = list(classes) if classes else list(OccluderClass)
+    original = scene.image
+    for attempt in range(2):
+        recipe = mix.draw(rng, pool)
+        items = list(recipe.items)
+        while len(items) < count:
+            items.append((pool[int(rng.integers(len(pool)))], None))
+        image = original
+        occ = np.zeros(original.shape[:2], np.uint8)
+        shade = np.zeros(original.shape[:2], np.uint8)
+        names: list[str] = []
+        first: OccluderClass | None = None
+        for cls, place in items:
+            layer, name = render_occluder(scene, cls, rng, place=place, fabrics=fabrics)
+            if layer is None:
+                continue
+            image, o, c = composite_layer(image, scene, layer, rng, match=match, finish=False)
+            occ = np.maximum(occ, o)
+            shade = np.maximum(shade, c)
+            names.append(name)
+            first = first if first is not None else OccluderClass(cls)
+        if match:
+            image = source_grid(image, differs(image, original), scene.photo)
+        changed = differs(image, original)
+        occ = np.where(changed, occ, 0).astype(np.uint8)
+        changed_mask = np.where(changed, np.maximum(shade, 1), 0).astype(np.uint8)
+        region = classify_region(occ, scene.landmarks, scene.face_mask)
+        if first is not None and (region == recipe.region or attempt == 1):
+            return Occlusion3D(image, occ, changed_mask, first, region, tuple(names))
+    fallback = OccluderClass(items[0][0])
+    return Occlusion3D(
+        image, occ, changed_mask, first or fallback, region, tuple(names)
+    )  # pragma: no cover - only when nothing could be drawn
