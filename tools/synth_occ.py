@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 from rich.markup import escape
 
@@ -201,17 +202,45 @@ def _check_source(values: dict[str, Any]) -> None:
 @with_options(
     config_params(
         BuildConfig,
-        only=("source", "root", "model", "occluder_assets", "size", "seed"),
+        only=(
+            "source",
+            "root",
+            "model",
+            "occluder_assets",
+            "occluder_mode",
+            "region_mix",
+            "size",
+            "seed",
+            "per_face",
+        ),
         defaults={"size": 128},
     )
 )
 def preview(
     occluders: str = OCCLUDERS_OPT,
     n: int = typer.Option(24, "--n", min=1, help="Samples in the sheet."),
+    yaw: str = typer.Option(
+        None,
+        "--yaw",
+        help="Only faces whose fitted |yaw| is in LO:HI (degrees), e.g. 15:40.",
+        show_default="all",
+    ),
+    pitch: str = typer.Option(
+        None,
+        "--pitch",
+        help="Only faces whose fitted pitch is in LO:HI (degrees; negative: looking up).",
+        show_default="all",
+    ),
+    compact: bool = typer.Option(
+        False, "--compact", help="Occluded images only, one face per row (--per-face copies)."
+    ),
     out: Path = typer.Option(Path("preview.png"), "--out", help="Contact sheet PNG."),
     **values: Any,
 ) -> None:
-    """Contact sheet of samples (occluded | render | masks | gt), labelled class / region."""
+    """Contact sheet of samples, labelled class / region and the fitted yaw / pitch.
+
+    Columns: occluded | render | face mask | object mask | changed mask | gt.
+    """
     from deocc_core.imageio import write_image
     from deocc_core.occluders.classes import Region
     from deocc_core.synth.pipeline import parse_classes, preview_samples
@@ -226,17 +255,42 @@ def preview(
         occluders=parse_classes(occluders),
         n_synthetic=n,
     )
-    with progress_bar("preview", total=n, unit="sample") as advance:
-        samples = preview_samples(cfg, n, progress=advance)
+    want = n * (cfg.per_face if compact else 1)
+    with progress_bar("preview", total=want, unit="sample") as advance:
+        samples = preview_samples(
+            cfg, want, progress=advance, yaw=_range(yaw, "--yaw"), pitch=_range(pitch, "--pitch")
+        )
     if not samples:
         raise DeoccError(f"{values['root'] or values['source']}: no usable faces for a preview")
-    rows = [[s.occluded, s.render, s.face_mask, s.occ_mask, s.gt] for s in samples]
-    labels = [
-        f"{OccluderClass(s.occluder_class).name.lower()} / {Region(s.region).name.lower()}"
-        for s in samples
-    ]
+
+    def label(s) -> str:
+        p_deg, y_deg = np.degrees(s.params[-5:-3])
+        cls = OccluderClass(s.occluder_class).name.lower()
+        return f"{cls} / {Region(s.region).name.lower()}  yaw {y_deg:.0f} pitch {p_deg:.0f}"
+
+    if compact:
+        k = cfg.per_face
+        groups = [samples[i : i + k] for i in range(0, len(samples), k)]
+        rows = [[s.occluded for s in g] for g in groups]
+        labels = [f"{g[0].source_key}: " + " | ".join(label(s) for s in g) for g in groups]
+    else:
+        rows = [
+            [s.occluded, s.render, s.face_mask, s.occ_mask, s.changed_mask, s.gt] for s in samples
+        ]
+        labels = [label(s) for s in samples]
     write_image(out, image_grid(rows, labels))
     stdout.print(f"wrote {out} ({len(samples)} samples)")
+
+
+def _range(spec: str | None, name: str) -> tuple[float, float] | None:
+    """'LO:HI' degrees -> (lo, hi); None for no filter."""
+    if not spec:
+        return None
+    try:
+        lo, hi = (float(v) for v in spec.split(":"))
+    except ValueError:
+        raise typer.BadParameter(f"{name} wants LO:HI in degrees, got {spec!r}") from None
+    return lo, hi
 
 
 def _env_int(*names: str) -> int | None:

@@ -1,7 +1,8 @@
-"""Composite an occluder onto a face: alpha blend, contact shadow, occluder mask, region.
+"""The earlier 2D path (``--occluder-mode 2d``): a flat RGBA layer blended with a drop shadow.
 
-The occluder mask ``occ_mask`` marks every pixel the occluder changed, shadow included
-(DESIGN.md), so a metric "inside the occluder" covers everything the network must repair.
+Kept for comparison with the default 3D occluders (:mod:`deocc_core.occluders.occlude`).
+Masks mean what they mean there: ``occ_mask`` is the object (its alpha), ``changed_mask``
+every pixel the composite changed (object + shadow), 0 exactly where the image is unchanged.
 """
 
 from __future__ import annotations
@@ -24,13 +25,18 @@ MIN_COVER = 0.02  # an occluder covering less of the face than this is redrawn
 
 @dataclass(frozen=True)
 class Occlusion:
-    """Attributes:
-    image: ``[H, W, 3]`` uint8 RGB occluded face. occ_mask: ``[H, W]`` uint8 0..255.
-    occluder_class: the class drawn. region: the evaluation region it covers.
+    """An occluded face.
+
+    Attributes:
+        image: ``[H, W, 3]`` uint8 RGB occluded face. occ_mask: ``[H, W]`` uint8 object
+            alpha 0..255. changed_mask: ``[H, W]`` uint8, > 0 exactly where ``image``
+            differs from the input. occluder_class: the class drawn. region: the evaluation
+            region the object covers.
     """
 
     image: npt.NDArray[np.uint8]
     occ_mask: npt.NDArray[np.uint8]
+    changed_mask: npt.NDArray[np.uint8]
     occluder_class: OccluderClass
     region: Region
 
@@ -52,20 +58,20 @@ def blend_layer(
             colour (lighting match).
 
     Returns:
-        ``(image uint8 [H, W, 3], occ_mask uint8 [H, W])``.
+        ``(image uint8 [H, W, 3], occ_mask uint8 [H, W] (alpha), changed_mask uint8 [H, W])``.
 
     Example:
         >>> layer = np.zeros((32, 32, 4), np.float32); layer[8:16, 8:16] = 1
-        >>> img, m = blend_layer(np.full((32, 32, 3), 128, np.uint8), layer)
-        >>> int(img[10, 10, 0]), int(m[10, 10]), int(m[0, 0])
-        (255, 255, 0)
+        >>> img, m, c = blend_layer(np.full((32, 32, 3), 128, np.uint8), layer)
+        >>> int(img[10, 10, 0]), int(m[10, 10]), int(m[0, 0]), int(c[17, 17]) > 0, int(m[17, 17])
+        (255, 255, 0, True, 0)
     """
     h, w = layer.shape[:2]
     out_u8 = image.copy()
     mask = np.zeros((h, w), np.uint8)
     ys, xs = np.nonzero(layer[..., 3] > 0)
     if ys.size == 0:
-        return out_u8, mask
+        return out_u8, mask, mask.copy()
     sigma = max(1.0, 0.012 * (h + w))
     pad = int(np.ceil(4 * sigma + sigma))  # blur reach + offset
     y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
@@ -80,12 +86,14 @@ def blend_layer(
     sh = np.where(sh > 0.01, sh, 0)  # no faint tails that barely change a pixel
     img = img * (1 - sh[..., None])
     out = img * (1 - alpha[..., None]) + lay[..., :3] * np.float32(gain) * alpha[..., None]
-    changed = np.clip(np.maximum(alpha, sh / max(shadow, 1e-6) * 0.5), 0, 1)
+    strength = np.clip(np.maximum(alpha, sh / max(shadow, 1e-6) * 0.5), 0, 1)
     crop = np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
-    m = np.where(np.abs(crop.astype(np.int16) - src).max(-1) > 0, np.maximum(changed * 255, 1), 0)
+    diff = (crop != src).any(-1)
     out_u8[y0:y1, x0:x1] = crop
-    mask[y0:y1, x0:x1] = np.clip(m + 0.5, 0, 255).astype(np.uint8)
-    return out_u8, mask
+    changed = np.zeros((h, w), np.uint8)
+    changed[y0:y1, x0:x1] = np.where(diff, np.clip(strength * 255 + 0.5, 1, 255), 0)
+    mask[y0:y1, x0:x1] = np.where(diff, np.clip(alpha * 255 + 0.5, 0, 255), 0)
+    return out_u8, mask, changed
 
 
 def _lighting_gain(image: np.ndarray, lm: np.ndarray) -> float:
@@ -118,7 +126,7 @@ def composite_occluder(
         rng: randomness source (the only one).
         classes: allowed classes, default all six.
         face_mask: ``[H, W]`` uint8 face region (the render's M) for region labels.
-        yaw: head yaw in degrees, when known.
+        yaw: the FITTED head yaw in degrees (our sign), when known: it picks MaskTheFace views.
         packs: optional :class:`deocc_core.occluders.assets.AssetPack` list; a pack of the
             drawn class is used instead of the procedural maker half of the time.
         count: occluders drawn one over the other (the paper's failure case: > 1);
@@ -142,13 +150,17 @@ def composite_occluder(
         first = composite_occluder(
             img, lm, rng, classes=classes, face_mask=face_mask, yaw=yaw, packs=packs
         )
-        out, occ = first.image, first.occ_mask
+        out, occ, chg = first.image, first.occ_mask, first.changed_mask
         for _ in range(count - 1):
             nxt = composite_occluder(
                 out, lm, rng, classes=classes, face_mask=face_mask, yaw=yaw, packs=packs
             )
-            out, occ = nxt.image, np.maximum(occ, nxt.occ_mask)
-        return Occlusion(out, occ, first.occluder_class, classify_region(occ, lm, face_mask))
+            out = nxt.image
+            occ, chg = np.maximum(occ, nxt.occ_mask), np.maximum(chg, nxt.changed_mask)
+        changed = (out != img).any(-1)
+        occ = np.where(changed, occ, 0).astype(np.uint8)
+        chg = np.where(changed, np.maximum(chg, 1), 0).astype(np.uint8)
+        return Occlusion(out, occ, chg, first.occluder_class, classify_region(occ, lm, face_mask))
     h, w = img.shape[:2]
     sub = img[::4, ::4].astype(np.int16)
     # colourfulness: median chroma (max - min channel, levels) / 20; grey photo 0 -> grey occluder, vivid >= 1 -> as drawn
@@ -165,11 +177,11 @@ def composite_occluder(
             layer = layer.copy()
             grey = (layer[..., :3] @ np.float32([0.299, 0.587, 0.114]))[..., None]
             layer[..., :3] = grey + (layer[..., :3] - grey) * np.float32(keep_sat)
-        out, occ = blend_layer(img, layer, gain=_lighting_gain(img, lm))
+        out, occ, chg = blend_layer(img, layer, gain=_lighting_gain(img, lm))
         region = classify_region(occ, lm, face_mask)
         cover = (occ > 127).sum() / max(
             1, (face_mask > 127).sum() if face_mask is not None else h * w * 0.4
         )
         if cover >= MIN_COVER:
             break
-    return Occlusion(out, occ, cls, region)
+    return Occlusion(out, occ, chg, cls, region)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deocc_core.landmarks.parts import point
 from deocc_core.occluders.hands import (
     HandStyle,
-    _rot_x,
     _unit,
     finger_curl,
     make_forearm,
@@ -221,7 +221,7 @@ def place_cup(
         >>> h = head_geometry(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0)))
         >>> rng = np.random.default_rng(0)
         >>> c = place_cup(h, rng, sample_cup_style(rng), (0.7, 0.5, 0.4))
-        >>> bool(c.vertices[:, 2].max() > h.landmarks[57, 2])
+        >>> bool(c.vertices[:, 2].max() > h.landmarks[point("lower_lip_bottom"), 2])
         True
     """
     lm = head.landmarks.astype(np.float64)
@@ -233,25 +233,27 @@ def place_cup(
         turn = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
         cup = cup.transformed(turn, np.zeros(3))
     obj = merge([cup, _grip_hand(style, hand_side, rng, skin)])
-    lip = lm[57] * 0.7 + lm[66] * 0.3
-    lip_z = float(head.surface_z(lip[:2]))
+    lip = lm[point("lower_lip_bottom")] * 0.7 + lm[point("lower_lip_inner")] * 0.3
+    lip = np.array([lip[0], lip[1], float(head.surface_z(lip[:2]))])
+    # held in the world: upright along the camera's up, tilted toward the face when drinking
+    up = head.rotation.T @ np.array([0.0, 1.0, 0.0])
+    fwd = _unit(np.array([0.0, 0.0, 1.0]) - up * up[2])  # the head's forward, levelled
+    psi = rng.uniform(-0.25, 0.25)
+    fwd = _unit(fwd * np.cos(psi) + np.cross(up, fwd) * np.sin(psi))
     tilt = np.radians(style.tilt_deg)
-    if style.drinking:
-        # the rim's near edge at the lower lip; the vessel tilts its bottom up and away
-        top = style.height + (14 if style.lid else 0)
-        rot = _rot_x(-tilt)
-        near_rim = rot @ np.array([0.0, top, -style.radius])
-        target = np.array([lip[0], lip[1] - 2, lip_z + 3])
-        shift = target - near_rim
-    else:
-        rot = _rot_x(-tilt)
-        chin = lm[8]
-        y0 = float(chin[1]) + rng.uniform(-0.35, 0.15) * style.height
-        z0 = float(head.surface_z(lm[57, :2])) + style.radius + rng.uniform(15, 45)
-        shift = np.array([lip[0] + rng.uniform(-0.15, 0.15) * head.eye_span, y0, z0])
-    yaw = _unit([rng.uniform(-0.25, 0.25), 0, 1])
-    turn = np.array([[yaw[2], 0, yaw[0]], [0, 1, 0], [-yaw[0], 0, yaw[2]]])
-    placed = obj.transformed(rot, np.zeros(3)).transformed(turn, shift)
+    axis = up * np.cos(tilt) - fwd * np.sin(tilt)
+    zc = fwd * np.cos(tilt) + up * np.sin(tilt)
+    rot = np.stack([np.cross(axis, zc), axis, zc], 1)
+    top = style.height + (14 if style.lid else 0)
+    if style.drinking:  # the rim's near edge at the lower lip
+        anchor = rot @ np.array([0.0, top, -style.radius])
+        target = lip + fwd * 3 - up * 2
+    else:  # held in front of the mouth and chin
+        anchor = rot @ np.array([0.0, top, 0.0])
+        drop = rng.uniform(-0.2, 0.25) * style.height
+        target = lip + fwd * (style.radius + rng.uniform(15, 45)) - up * drop
+        target = target + np.cross(up, fwd) * rng.uniform(-0.15, 0.15) * head.eye_span
+    placed = obj.transformed(rot, target - anchor)
     v = placed.vertices
     lift = float(np.max(head.push_out(v, 1.0)[:, 2] - v[:, 2]))
     if lift > 0.1:

@@ -13,17 +13,27 @@ height B 28-44 mm (sunglasses 40-56), bridge DBL 14-22 mm; total frame width ~ 1
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
+from deocc_core.landmarks.parts import part, point
 from deocc_core.occluders.head import HeadGeometry
 from deocc_core.occluders.mesh import Mesh, make_mesh, merge, sweep
 
-__all__ = ["GlassesStyle", "sample_glasses_style", "make_glasses", "lens_outline"]
+__all__ = [
+    "GlassesStyle",
+    "sample_glasses_style",
+    "make_glasses",
+    "lens_outline",
+    "temple_path",
+    "hinge_points",
+    "fitted_style",
+]
 
 SHAPES = ("oval", "round", "rectangle", "wayfarer", "aviator", "cateye")
+ADULT_FACE_WIDTH = 145.0  # mm, tragion to tragion: frames in SHAPES' size ranges fit it
 K_OUTLINE = 48
 
 FRAME_COLOURS = {  # albedo, gloss, shininess, reflectance (F0)
@@ -191,10 +201,10 @@ class _FramePlane:
 
     def __init__(self, head: HeadGeometry, style: GlassesStyle, half_width: float) -> None:
         lm = head.landmarks
-        eye_r, eye_l = lm[36:42].mean(0), lm[42:48].mean(0)
+        eye_r, eye_l = lm[part("eye_right")].mean(0), lm[part("eye_left")].mean(0)
         centre = (eye_r + eye_l) / 2
         y = float(centre[1]) + style.drop_mm
-        x = float(lm[27, 0] + lm[28, 0]) / 2
+        x = float(lm[point("nose_top"), 0] + lm[point("nose_bridge_1"), 0]) / 2
         z_eye = float(max(eye_r[2], eye_l[2]))
         nose_z = float(head.surface_z(np.array([x, y - 0.2 * style.lens_h])))
         z = max(z_eye + style.vertex_mm, nose_z + style.rim_d / 2 + 2.5)
@@ -259,10 +269,18 @@ def _rim_mesh(
     return sweep(path, prof, closed_path=True, scale=scale, up=plane.ez, **mat)
 
 
-def _temple_path(
+def temple_path(
     head: HeadGeometry, hinge: np.ndarray, side: int, style: GlassesStyle
 ) -> np.ndarray:
-    """Hinge → top of the ear (straight) → down behind the ear (side -1 right, +1 left)."""
+    """A temple's centre line: hinge → top of the ear (straight) → down behind the ear.
+
+    Args:
+        head: the fitted head. hinge: ``[3]`` hinge point, mm. side: -1 the subject's right,
+            +1 the left. style: the frame (temple size).
+
+    Returns:
+        ``[12, 3]`` points, model space mm (9 straight, 3 behind the ear).
+    """
     ear = head.ears[0 if side < 0 else 1]
     d = head.eye_span
     top_y = min(float(hinge[1]) - 2.0, float(ear[1]) + 0.32 * d)
@@ -291,6 +309,30 @@ def _temple_path(
     return np.concatenate([straight, behind])
 
 
+def _hinge(
+    plane: _FramePlane, centre: np.ndarray, side: int, style: GlassesStyle
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rim's outer end (frame plane, mm) and the hinge behind it (model space)."""
+    outer = centre + [side * (style.lens_w / 2 + style.rim_w * 0.5), style.lens_h * 0.22]
+    return outer, plane(outer, -style.rim_d * 0.5 - 1.0)
+
+
+def fitted_style(head: HeadGeometry, style: GlassesStyle) -> GlassesStyle:
+    """The frame sized to the head: people wear frames that fit, so lens and bridge sizes
+    scale with the face width (tragion to tragion) around an adult 145 mm (x 0.85 .. 1.1).
+    """
+    k = float(np.clip(head.face_width / ADULT_FACE_WIDTH, 0.85, 1.1))
+    return replace(style, lens_w=style.lens_w * k, lens_h=style.lens_h * k, bridge=style.bridge * k)
+
+
+def hinge_points(head: HeadGeometry, style: GlassesStyle) -> np.ndarray:
+    """``[2, 3]`` hinge points (the subject's right, then left) of ``style`` on ``head``, mm."""
+    style = fitted_style(head, style)
+    cx = style.bridge / 2 + style.lens_w / 2
+    plane = _FramePlane(head, style, cx + style.lens_w / 2 + style.rim_w)
+    return np.stack([_hinge(plane, np.array([s * cx, 0.0]), s, style)[1] for s in (-1, 1)])
+
+
 def make_glasses(head: HeadGeometry, rng: np.random.Generator, style: GlassesStyle) -> Mesh:
     """Build a pair of glasses on ``head`` (model space, mm).
 
@@ -311,6 +353,7 @@ def make_glasses(head: HeadGeometry, rng: np.random.Generator, style: GlassesSty
         >>> 120 < float(np.ptp(g.vertices[:, 0])) < 175
         True
     """
+    style = fitted_style(head, style)
     outline_l = lens_outline(style)
     outline_r = outline_l * [-1, 1]
     cx = style.bridge / 2 + style.lens_w / 2
@@ -325,9 +368,7 @@ def make_glasses(head: HeadGeometry, rng: np.random.Generator, style: GlassesSty
         ol = outline[::-1] if side < 0 else outline  # keep counter-clockwise after the mirror
         parts.append(_lens_mesh(ol, centre, plane, style))
         parts.append(_rim_mesh(ol, centre, plane, style, **mat))
-        # hinge: the outer end of the rim at the upper third, slightly behind the front
-        outer = centre + [side * (style.lens_w / 2 + style.rim_w * 0.5), style.lens_h * 0.22]
-        hinge = plane(outer, -style.rim_d * 0.5 - 1.0)
+        outer, hinge = _hinge(plane, centre, side, style)
         end_piece = np.stack([plane(outer, 0.0), hinge])
         parts.append(
             sweep(
@@ -338,7 +379,7 @@ def make_glasses(head: HeadGeometry, rng: np.random.Generator, style: GlassesSty
                 **mat,
             )
         )
-        path = _temple_path(head, hinge, side, style)
+        path = temple_path(head, hinge, side, style)
         taper = np.linspace(1.0, 0.7, len(path))
         parts.append(
             sweep(

@@ -17,11 +17,13 @@ the head if any part would sink in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
+from deocc_core.errors import ConfigError
+from deocc_core.landmarks.parts import part, point
 from deocc_core.occluders.head import HeadGeometry
 from deocc_core.occluders.mesh import Mesh, grid_mesh, merge, smooth_path, tube, tubes
 from deocc_core.occluders.textures import random_fabric_colour
@@ -109,7 +111,7 @@ def sample_hand_style(
     sleeve = tuple(float(c) for c in random_fabric_colour(rng)) if rng.random() < 0.55 else None
     spread = {"flat": 0.1, "relaxed": 0.06}.get(pose, 0.02)
     return HandStyle(
-        size=float(np.clip(rng.normal(1.0, 0.05), 0.88, 1.12)),
+        size=float(np.clip(rng.normal(1.0, 0.045), 0.9, 1.08)),
         left=bool(rng.random() < 0.5),
         curl=finger_curl(pose, rng),
         spread=np.linspace(-1.2, 1.6, 4) * spread * rng.uniform(0.5, 1.5),
@@ -178,7 +180,9 @@ def _digits_mesh(
         rt = radius[-1]
         paths.append(np.concatenate([path, jt[-1][None] + tip[None] * (cap_t * rt * 0.9)[:, None]]))
         radii.append(np.concatenate([radius, rt * np.sqrt(1 - cap_t**2)]))
-    mesh, dirs = tubes(np.asarray(paths), np.maximum(np.asarray(radii), 0.3), axes, sides=sides)
+    mesh, dirs = tubes(
+        np.asarray(paths), np.maximum(np.asarray(radii), 0.3), axes, sides=sides, flat=0.86
+    )
     nf = len(joints)
     ring = (np.arange(nf * n_path * sides) // sides) % n_path
     t = ring / (n_body - 1)
@@ -198,8 +202,8 @@ def _digits_mesh(
     return replace(
         mesh,
         albedo=np.clip(alb, 0, 1).astype(np.float32),
-        gloss=np.where(is_nail, 0.45, 0.12).astype(np.float32),
-        shininess=np.full(len(t), 14.0, np.float32),
+        gloss=np.where(is_nail, 0.35, 0.05).astype(np.float32),
+        shininess=np.where(is_nail, 30.0, 8.0).astype(np.float32),
     )
 
 
@@ -213,7 +217,7 @@ def _palm_mesh(
     t = np.linspace(0, 1, rows)[:, None]  # wrist -> knuckles
     a = np.linspace(0, 2 * np.pi, cols, endpoint=False)[None]
     y = (-58 + 100 * t) * f
-    half_w = (29 + 13 * t**0.8) * f
+    half_w = (29 + 11 * t**0.8) * f
     half_t = (14.5 - 3.5 * t) * f
     ca, sa = np.cos(a), np.sin(a)
     x = half_w * np.sign(ca) * np.abs(ca) ** 0.7
@@ -228,7 +232,6 @@ def _palm_mesh(
     grid = np.stack([x, np.broadcast_to(y, x.shape), z], -1)
     palm_side = (z < 0)[..., None]
     alb = np.where(palm_side, palm_skin, skin) * np.ones((rows, cols, 1))
-    alb = alb * (1 + 0.05 * rng.standard_normal((rows, cols, 1)))
     near_knuckles = (np.clip((t - 0.75) / 0.25, 0, 1) * bumps)[..., None] * (~palm_side)
     alb = alb * (1 - near_knuckles * 0.06) + near_knuckles * 0.06 * knuckle
     return grid_mesh(
@@ -333,34 +336,60 @@ def _placement(head: HeadGeometry, where: str, side: int, rng: np.random.Generat
     fwd = np.array([0.0, 0.0, 1.0])
     across = np.array([-side, 0.0, 0.0])  # from the hand's side toward the other
     if where == "mouth":
-        a = lm[62] + [side * rng.uniform(0.15, 0.4) * d, rng.uniform(-0.15, 0.02) * d, 0]
+        a = lm[point("upper_lip_inner")] + [
+            side * rng.uniform(0.15, 0.4) * d,
+            rng.uniform(-0.15, 0.02) * d,
+            0,
+        ]
         fingers = _unit(across + up * rng.uniform(-0.15, 0.35))
         gap = 15.0
     elif where == "chin":
-        a = lm[8] + [side * rng.uniform(0.05, 0.25) * d, rng.uniform(0.0, 0.12) * d, 0.05 * d]
+        a = lm[point("chin")] + [
+            side * rng.uniform(0.05, 0.25) * d,
+            rng.uniform(0.0, 0.12) * d,
+            0.05 * d,
+        ]
         fingers = _unit(across * rng.uniform(0.4, 1.0) + up)
         return _Placement(a, _unit(fwd * 0.9 - up * 0.5), fingers, 16.0)
     elif where == "cheek":
-        a = lm[3 if side < 0 else 13] * 0.75 + lm[31 if side < 0 else 35] * 0.25
+        a = (
+            lm[point("jaw_03_subject-right" if side < 0 else "jaw_13_subject-left")] * 0.75
+            + lm[point("nose_base_0" if side < 0 else "nose_base_4")] * 0.25
+        )
         a = a + [0, rng.uniform(0.0, 0.2) * d, 0]
         fingers = _unit(up - across * rng.uniform(0.0, 0.3))
         gap = 14.0
-    elif where == "half":
-        a = lm[1 if side < 0 else 15] * 0.6 + lm[29] * 0.4 + [0, rng.uniform(0.0, 0.2) * d, 0]
-        fingers = _unit(up + across * rng.uniform(-0.15, 0.15))
+    elif where == "half":  # palm over one eye and cheek, fingers up over the brow
+        eye = lm[part("eye_right" if side < 0 else "eye_left")].mean(0)
+        cheek = lm[point("jaw_03_subject-right" if side < 0 else "jaw_13_subject-left")]
+        a = eye * 0.55 + cheek * 0.3 + lm[point("nose_tip")] * 0.15
+        a = a + [0, rng.uniform(-0.1, 0.1) * d, 0]
+        fingers = _unit(up + across * rng.uniform(-0.1, 0.25))
         gap = 16.0
     elif where == "eyes":
         both = rng.random() < 0.6
-        eye = lm[27] * 0.7 + lm[30] * 0.3 if both else lm[36 : 42 if side < 0 else 48].mean(0)
+        eye = (
+            lm[point("nose_top")] * 0.7 + lm[point("nose_tip")] * 0.3
+            if both
+            else lm[part("eye_right" if side < 0 else "eye_left")].mean(0)
+        )
         a = eye + [side * (0.45 * d if both else 0.25 * d), rng.uniform(-0.05, 0.1) * d, 0]
         fingers = _unit(across + up * rng.uniform(-0.1, 0.25))
         gap = 16.0
     elif where == "forehead":
-        a = lm[27] + up * rng.uniform(0.35, 0.55) * d + [side * rng.uniform(0.2, 0.5) * d, 0, 0]
+        a = (
+            lm[point("nose_top")]
+            + up * rng.uniform(0.35, 0.55) * d
+            + [side * rng.uniform(0.2, 0.5) * d, 0, 0]
+        )
         fingers = _unit(across + up * rng.uniform(-0.1, 0.3))
         gap = 14.0
     else:  # above: shading the eyes / a hand on the hair above the forehead
-        a = lm[27] + up * rng.uniform(0.3, 0.55) * d + fwd * rng.uniform(0.1, 0.3) * d
+        a = (
+            lm[point("nose_top")]
+            + up * rng.uniform(0.3, 0.55) * d
+            + fwd * rng.uniform(0.1, 0.3) * d
+        )
         a = a + [side * rng.uniform(0, 0.3) * d, 0, 0]
         fingers = _unit(across + fwd * rng.uniform(0.0, 0.4))
         normal = _unit(up * 1.0 + fwd * rng.uniform(0.3, 0.8))
@@ -401,12 +430,20 @@ def place_hand(
         >>> h = head_geometry(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0)))
         >>> rng = np.random.default_rng(0)
         >>> hand = place_hand(h, rng, sample_hand_style(rng, (0.7, 0.5, 0.4)), "mouth")
-        >>> bool(hand.vertices[:, 2].max() > h.landmarks[62, 2])
+        >>> bool(hand.vertices[:, 2].max() > h.landmarks[point("upper_lip_inner"), 2])
         True
     """
     if where not in HAND_PLACES:
-        raise ValueError(f"unknown hand place {where!r} (choose from {', '.join(HAND_PLACES)})")
-    side = side if side is not None else (-1 if style.left else 1) * -1
+        raise ConfigError(f"unknown hand place {where!r} (choose from {', '.join(HAND_PLACES)})")
+    if side is None:
+        side = 1 if style.left else -1  # a right hand comes from the subject's right
+        yaw = float(np.degrees(head.pose.yaw))
+        if abs(yaw) > 20 and rng.random() < 0.85:
+            # on a turned head, the hand on the far side would hide behind it: near side
+            # (positive yaw turns the subject's left, +x, away from the camera)
+            side = -1 if yaw > 0 else 1
+    if (side > 0) != style.left:
+        style = replace(style, left=side > 0)
     p = _placement(head, where, side, rng)
     rot = _frame(p)
     twist = _rot_z(rng.uniform(-0.15, 0.15))
@@ -416,7 +453,7 @@ def place_hand(
     # the forearm leaves downward and outward from the wrist (the wrist bends)
     wrist = centre + (rot @ twist) @ np.array([0.0, -52.0 * style.size, 0.0])
     out = np.array([float(side), 0.0, 0.0])
-    down = np.array([0.0, -1.0, 0.0])
+    down = -(head.rotation.T @ np.array([0.0, 1.0, 0.0]))  # the arm hangs in the world
     fingers = (rot @ twist)[:, 1]
     arm_dir = _unit(-fingers * 0.6 + down * 0.9 + out * 0.3 + _unit(p.normal) * 0.35)
     placed = merge([placed, make_forearm(style, wrist, arm_dir)])

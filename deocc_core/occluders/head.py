@@ -17,11 +17,12 @@ Convention:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from deocc_core.landmarks.parts import point
 from deocc_core.morphable.camera import project, rotation_matrix
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams, Pose
@@ -75,6 +76,8 @@ class HeadGeometry:
         hf_z: ``[R, C]`` float32 front-most surface z (face, else skull/neck), mm; rows go
             DOWN in y. hf_face: ``[R, C]`` bool, the sample lies on the face mesh.
         pose: the fitted pose. rotation: ``[3, 3]`` its model-to-camera rotation.
+        cache: per-face tables the occluders compute once (e.g. the scarf's section
+            support function).
     """
 
     vertices: F32
@@ -90,6 +93,7 @@ class HeadGeometry:
     hf_face: npt.NDArray[np.bool_]
     pose: Pose
     rotation: npt.NDArray[np.float64]
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def proxies(self) -> tuple[Ellipsoid, ...]:
@@ -108,8 +112,8 @@ class HeadGeometry:
             >>> from deocc_core.morphable.model import load_model
             >>> m = load_model("starter")
             >>> h = head_geometry(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0)))
-            >>> xl, xr = h.face_span([h.landmarks[30, 1]])
-            >>> bool(xl[0] < h.landmarks[30, 0] < xr[0])
+            >>> xl, xr = h.face_span([h.landmarks[point("nose_tip"), 1]])
+            >>> bool(xl[0] < h.landmarks[point("nose_tip"), 0] < xr[0])
             True
         """
         ys = np.atleast_1d(np.asarray(ys, np.float32))
@@ -121,7 +125,7 @@ class HeadGeometry:
         any_ = face.any(1)
         left = np.where(face, cols, np.inf).min(1)
         right = np.where(face, cols, -np.inf).max(1)
-        mid = (self.hf_origin[0] - self.landmarks[30, 0]) / -self.hf_step
+        mid = (self.hf_origin[0] - self.landmarks[point("nose_tip"), 0]) / -self.hf_step
         left = np.where(any_, left, mid)
         right = np.where(any_, right, mid)
         x0 = self.hf_origin[0]
@@ -143,7 +147,7 @@ class HeadGeometry:
             >>> m = load_model("starter")
             >>> p = FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0))
             >>> h = head_geometry(m, p)
-            >>> bool(abs(h.surface_z(h.landmarks[30, :2]) - h.landmarks[30, 2]) < 3)
+            >>> bool(abs(h.surface_z(h.landmarks[point("nose_tip"), :2]) - h.landmarks[point("nose_tip"), 2]) < 3)
             True
         """
         xy = np.asarray(xy, np.float32)
@@ -222,11 +226,11 @@ def head_geometry(model: MorphableModel, params: FitParams) -> HeadGeometry:
     """
     verts = model.vertices(params.id_coef, params.exp_coef).astype(np.float32)
     lm = verts[model.landmarks68]
-    d = float(np.linalg.norm(lm[45] - lm[36]))
-    eye_y = float((lm[36, 1] + lm[45, 1]) / 2)
-    eye_z = float((lm[36, 2] + lm[45, 2]) / 2)
-    mid_x = float((lm[27, 0] + lm[30, 0] + lm[8, 0]) / 3)
-    ear_y = eye_y - EAR_Y_DROP * (eye_y - float(lm[33, 1]))
+    d = float(np.linalg.norm(lm[point("eye_left_outer")] - lm[point("eye_right_outer")]))
+    eye_y = float((lm[point("eye_right_outer"), 1] + lm[point("eye_left_outer"), 1]) / 2)
+    eye_z = float((lm[point("eye_right_outer"), 2] + lm[point("eye_left_outer"), 2]) / 2)
+    mid_x = float((lm[point("nose_top"), 0] + lm[point("nose_tip"), 0] + lm[point("chin"), 0]) / 3)
+    ear_y = eye_y - EAR_Y_DROP * (eye_y - float(lm[point("nose_base_center"), 1]))
     ear_z = eye_z - EAR_Z * d
     ears = np.array([[mid_x - EAR_X * d, ear_y, ear_z], [mid_x + EAR_X * d, ear_y, ear_z]])
     skull = Ellipsoid(

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from deocc_core.landmarks.parts import part, point
 from deocc_core.occluders.head import HeadGeometry
 from deocc_core.occluders.mesh import Mesh, Texture, grid_mesh, merge, smooth_path, tube
 from deocc_core.occluders.textures import nonwoven, pattern_texture, random_fabric_colour, weave
@@ -131,10 +132,30 @@ def _outline(head: HeadGeometry, style: MaskStyle, u: np.ndarray) -> tuple[np.nd
     """Top and bottom edge heights (y, mm) per column ``u`` in [-1, 1], and the corner height."""
     lm = head.landmarks
     d = head.eye_span
-    y_bridge = float(lm[28, 1] + (lm[30, 1] - lm[28, 1]) * style.top)
-    y_chin = float(lm[8, 1]) - style.drop_mm
-    y_corner = float(lm[3, 1] + lm[4, 1] + lm[12, 1] + lm[13, 1]) / 4 - 0.3 * style.drop_mm
-    side_top = float(lm[1, 1] + lm[15, 1] + lm[29, 1] + lm[30, 1]) / 4
+    y_bridge = float(
+        lm[point("nose_bridge_1"), 1]
+        + (lm[point("nose_tip"), 1] - lm[point("nose_bridge_1"), 1]) * style.top
+    )
+    y_chin = float(lm[point("chin"), 1]) - style.drop_mm
+    y_corner = (
+        float(
+            lm[point("jaw_03_subject-right"), 1]
+            + lm[point("jaw_04_subject-right"), 1]
+            + lm[point("jaw_12_subject-left"), 1]
+            + lm[point("jaw_13_subject-left"), 1]
+        )
+        / 4
+        - 0.3 * style.drop_mm
+    )
+    side_top = (
+        float(
+            lm[point("jaw_01_subject-right"), 1]
+            + lm[point("jaw_15_subject-left"), 1]
+            + lm[point("nose_bridge_2"), 1]
+            + lm[point("nose_tip"), 1]
+        )
+        / 4
+    )
     side_top = min(side_top, y_bridge - 0.05 * d)
     au = np.abs(u)
     if style.kind == "n95":
@@ -178,7 +199,7 @@ def _surface(head: HeadGeometry, style: MaskStyle) -> tuple[np.ndarray, np.ndarr
     v = np.linspace(0, 1, ROWS)
     top, bot, y_corner = _outline(head, style, u)
     y = top[None] + (bot - top)[None] * v[:, None]
-    cx = float(lm[27:31, 0].mean())
+    cx = float(lm[part("nose_bridge"), 0].mean())
     # lateral extent of the face at each height (held below the jaw corners)
     xl, xr = head.face_span(np.maximum(y, y_corner).reshape(-1))
     xl, xr = xl.reshape(y.shape), xr.reshape(y.shape)
@@ -268,7 +289,7 @@ def make_mask(head: HeadGeometry, rng: np.random.Generator, style: MaskStyle) ->
         >>> m = load_model("starter")
         >>> h = head_geometry(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0)))
         >>> mk = make_mask(h, np.random.default_rng(0), sample_mask_style(np.random.default_rng(0), "surgical"))
-        >>> bool(mk.vertices[:, 1].min() < h.landmarks[8, 1] < h.landmarks[30, 1] < mk.vertices[:, 1].max())
+        >>> bool(mk.vertices[:, 1].min() < h.landmarks[point("chin"), 1] < h.landmarks[point("nose_tip"), 1] < mk.vertices[:, 1].max())
         True
     """
     grid, vv = _surface(head, style)
@@ -283,7 +304,9 @@ def make_mask(head: HeadGeometry, rng: np.random.Generator, style: MaskStyle) ->
     for pts in _loop_paths(head, grid, style):
         path = smooth_path(pts, 28)
         path = head.push_out(path, style.loop_r + 0.8)
-        side = 1.0 if float(path[:, 0].mean()) > float(head.landmarks[30, 0]) else -1.0
+        side = (
+            1.0 if float(path[:, 0].mean()) > float(head.landmarks[point("nose_tip"), 0]) else -1.0
+        )
         parts.append(
             tube(
                 path,

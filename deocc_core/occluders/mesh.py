@@ -447,6 +447,7 @@ def tubes(
     binormals: npt.ArrayLike,
     *,
     sides: int = 10,
+    flat: float = 1.0,
     **material: object,
 ) -> tuple[Mesh, F32]:
     """Several open tubes at once (fingers): ``F`` paths of ``N`` points, no caps.
@@ -456,7 +457,7 @@ def tubes(
 
     Args:
         paths: ``[F, N, 3]`` points, mm. radii: ``[F, N]`` mm. binormals: ``[F, 3]``.
-        sides: vertices per ring.
+        sides: vertices per ring. flat: the cross-section's extent along the normal (1: round).
         **material: :func:`make_mesh` material arguments (albedo may be ``[F * N * sides, 3]``).
 
     Returns:
@@ -482,7 +483,11 @@ def tubes(
         np.cos(a)[None, None, :, None] * nor[:, :, None]
         + np.sin(a)[None, None, :, None] * bin_[:, :, None]
     )
-    verts = p[:, :, None] + dirs * np.asarray(radii, np.float64)[:, :, None, None]
+    shape = (
+        np.cos(a)[None, None, :, None] * nor[:, :, None] * flat
+        + np.sin(a)[None, None, :, None] * bin_[:, :, None]
+    )
+    verts = p[:, :, None] + shape * np.asarray(radii, np.float64)[:, :, None, None]
     one = _grid_triangles(n, sides, wrap_cols=True)
     tris = (one[None] + (np.arange(f) * n * sides)[:, None, None]).reshape(-1, 3)
     d = dirs.reshape(-1, 3).astype(np.float32)

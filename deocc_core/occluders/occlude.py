@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deocc_core.errors import ConfigError
+from deocc_core.occluders.assets import AssetPack, view_for_yaw
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.occluders.cups import place_cup, sample_cup_style
 from deocc_core.occluders.glasses import make_glasses, sample_glasses_style
@@ -34,7 +35,14 @@ from deocc_core.occluders.regions import DEFAULT_MIX, RegionMix, classify_region
 from deocc_core.occluders.scarves import make_scarf, sample_scarf_style
 from deocc_core.occluders.scene import FaceScene, composite_layer, differs
 
-__all__ = ["Occlusion3D", "BUILDERS", "build_occluder", "render_occluder", "occlude_face"]
+__all__ = [
+    "Occlusion3D",
+    "BUILDERS",
+    "build_occluder",
+    "render_occluder",
+    "occlude_face",
+    "pack_layer",
+]
 
 MIN_VISIBLE_PX = 30  # an object showing fewer pixels is redrawn
 HAND_PLACE_P = {  # where a hand goes when the recipe does not say
@@ -171,6 +179,37 @@ def render_occluder(
     return None, name
 
 
+def pack_layer(scene: FaceScene, pack: AssetPack, rng: np.random.Generator) -> ObjectLayer | None:
+    """A real occluder image (asset pack) as a layer of the scene, or None (wrong view /
+    implausible warp). Its brightness follows the photo's light; it sits a few mm off the
+    skin (glasses ~14 mm) for the shadow.
+    """
+    h, w = scene.shape
+    yaw = float(np.degrees(scene.head.pose.yaw))
+    rgba = pack.draw((h, w), scene.landmarks, rng, yaw)
+    if rgba is None:
+        return None
+    alpha = rgba[..., 3]
+    ys, xs = np.nonzero(alpha > 0.004)
+    if ys.size < MIN_VISIBLE_PX:
+        return None
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    cov = np.ascontiguousarray(alpha[y0:y1, x0:x1], np.float32)
+    sh = scene.light.sh
+    gain = np.clip(sh[0] + (2.0 / 3.0) * sh[2] + 0.25 * sh[6], 0.2, 1.5)  # facing the camera
+    emission = rgba[y0:y1, x0:x1, :3] * gain[None, None] * cov[..., None]
+    glasses = pack.occluder_class in (OccluderClass.EYEGLASSES, OccluderClass.SUNGLASSES)
+    lift = (14.0 if glasses else 4.0) * scene.head.pose.scale
+    return ObjectLayer(
+        int(x0),
+        int(y0),
+        cov,
+        np.repeat(cov[..., None], 3, -1),
+        emission.astype(np.float32),
+        np.where(cov > 0, lift, 0).astype(np.float32),
+    )
+
+
 def occlude_face(
     scene: FaceScene,
     rng: np.random.Generator,
@@ -179,6 +218,8 @@ def occlude_face(
     mix: RegionMix = DEFAULT_MIX,
     count: int = 1,
     fabrics: list | None = None,
+    packs: list[AssetPack] | None = None,
+    pack_share: float = 0.3,
     match: bool = True,
 ) -> Occlusion3D:
     """Occlude a prepared face with one recipe of 3D occluders (plus extras up to ``count``).
@@ -190,6 +231,9 @@ def occlude_face(
         mix: the target mix of evaluation regions.
         count: at least this many occluders (extra ones are random allowed classes).
         fabrics: extra cloth textures (``[h, w, 3]`` float32) for cloth masks.
+        packs: real occluder images; an occluder of a class they cover is taken from them
+            with probability ``pack_share`` (a warp that fails :func:`plausible_warp` falls
+            back to the 3D object).
         match: blur / noise / JPEG matching to the photo.
 
     Returns:
@@ -211,7 +255,18 @@ def occlude_face(
         names: list[str] = []
         first: OccluderClass | None = None
         for cls, place in items:
-            layer, name = render_occluder(scene, cls, rng, place=place, fabrics=fabrics)
+            layer = None
+            view = view_for_yaw(float(np.degrees(scene.head.pose.yaw)))
+            usable = [
+                p
+                for p in packs or []
+                if p.occluder_class == cls and (p.anchors is None or p.view == view)
+            ]
+            if usable and rng.random() < pack_share:
+                pack = usable[int(rng.integers(len(usable)))]
+                layer, name = pack_layer(scene, pack, rng), f"asset:{pack.name}"
+            if layer is None:
+                layer, name = render_occluder(scene, cls, rng, place=place, fabrics=fabrics)
             if layer is None:
                 continue
             image, o, c = composite_layer(image, scene, layer, rng, match=match, finish=False)

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deocc_core.errors import ConfigError
+from deocc_core.landmarks.parts import part, point
 from deocc_core.occluders.classes import OccluderClass, Region
 
 __all__ = [
@@ -53,11 +54,12 @@ def face_hull_mask(
         >>> from deocc_core.morphable.model import load_model
         >>> m = load_model("starter")
         >>> lm = m.mean[m.landmarks68, :2] * [0.4, -0.4] + 64
-        >>> bool(face_hull_mask(lm, (128, 128))[int(lm[30, 1]), int(lm[30, 0])])
+        >>> bool(face_hull_mask(lm, (128, 128))[int(lm[point("nose_tip"), 1]), int(lm[point("nose_tip"), 0])])
         True
     """
     lm = np.asarray(landmarks, np.float64)
-    pts = np.concatenate([lm[:17], lm[17:27] + (lm[17:27] - lm[30]) * 0.15])
+    brows = lm[np.r_[part("brow_right"), part("brow_left")]]
+    pts = np.concatenate([lm[part("jaw")], brows + (brows - lm[point("nose_tip")]) * 0.15])
     m = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(
         m, np.round(cv2.convexHull(pts.astype(np.float32))[:, 0]).astype(np.int32), 1
@@ -65,9 +67,9 @@ def face_hull_mask(
     return m.astype(bool)
 
 
-def _poly(lm: np.ndarray, idx: list[int] | range, shape: tuple[int, int]) -> np.ndarray:
+def _poly(lm: np.ndarray, idx: npt.ArrayLike, shape: tuple[int, int]) -> np.ndarray:
     m = np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(m, cv2.convexHull(np.round(lm[list(idx)]).astype(np.int32)), 1)
+    cv2.fillConvexPoly(m, cv2.convexHull(np.round(lm[np.asarray(idx)]).astype(np.int32)), 1)
     return m.astype(bool)
 
 
@@ -90,12 +92,12 @@ def quadrant_cover(
     if face.sum() < 8:
         face = face_hull_mask(lm, (h, w))
     yy, xx = np.mgrid[0:h, 0:w]
-    top, bottom = lm[27], lm[33]
+    top, bottom = lm[point("nose_top")], lm[point("nose_base_center")]
     axis = (bottom - top) / max(float(np.linalg.norm(bottom - top)), 1e-6)
-    rel_x, rel_y = xx - lm[29, 0], yy - lm[29, 1]
+    rel_x, rel_y = xx - lm[point("nose_bridge_2"), 0], yy - lm[point("nose_bridge_2"), 1]
     along = rel_x * axis[0] + rel_y * axis[1]  # > 0 below the split line
-    across = rel_x * axis[1] - rel_y * axis[0]  # > 0 on the image-left: the subject's right
-    upper, right = along < 0, across > 0
+    across = rel_x * axis[1] - rel_y * axis[0]  # < 0 on the image-left: the subject's right
+    upper, right = along < 0, across < 0
     quads = {
         "ur": face & upper & right,
         "ul": face & upper & ~right,
@@ -103,10 +105,10 @@ def quadrant_cover(
         "ll": face & ~upper & ~right,
     }
     out = {k: float((occ & v).sum()) / max(int(v.sum()), 1) for k, v in quads.items()}
-    mouth = _poly(lm, range(48, 60), (h, w))
+    mouth = _poly(lm, part("lips_outer"), (h, w))
     parts = {
-        "eye_r": _poly(lm, range(36, 42), (h, w)),
-        "eye_l": _poly(lm, range(42, 48), (h, w)),
+        "eye_r": _poly(lm, part("eye_right"), (h, w)),
+        "eye_l": _poly(lm, part("eye_left"), (h, w)),
         "mouth_r": mouth & right,
         "mouth_l": mouth & ~right,
     }
@@ -130,7 +132,7 @@ def classify_region(
         >>> from deocc_core.morphable.model import load_model
         >>> m = load_model("starter")
         >>> lm = m.mean[m.landmarks68, :2] * [0.4, -0.4] + 64
-        >>> occ = np.zeros((128, 128), np.uint8); occ[int(lm[33, 1]):] = 255
+        >>> occ = np.zeros((128, 128), np.uint8); occ[int(lm[point("nose_base_center"), 1]):] = 255
         >>> classify_region(occ, lm).name
         'LOWER'
     """
@@ -155,33 +157,36 @@ def classify_region(
 
 @dataclass(frozen=True)
 class Recipe:
-    """Occluders drawn together to aim at a region: ``(class, place)`` pairs (place for hands)."""
+    """Occluders drawn together to aim at a region: ``(class, place)`` pairs (place for
+    hands) and the recipe's weight within its region (keeps the classes balanced).
+    """
 
     region: Region
     items: tuple[tuple[OccluderClass, str | None], ...]
+    weight: float = 1.0
 
 
 _C = OccluderClass
 RECIPES: tuple[Recipe, ...] = (
-    Recipe(Region.LOWER, ((_C.MASK, None),)),
-    Recipe(Region.LOWER, ((_C.SCARF, None),)),
-    Recipe(Region.LOWER, ((_C.CUP, None),)),
-    Recipe(Region.LOWER, ((_C.HAND, "mouth"),)),
-    Recipe(Region.LOWER, ((_C.HAND, "chin"),)),
-    Recipe(Region.UPPER, ((_C.EYEGLASSES, None),)),
-    Recipe(Region.UPPER, ((_C.SUNGLASSES, None),)),
-    Recipe(Region.UPPER, ((_C.HAND, "eyes"),)),
-    Recipe(Region.UPPER, ((_C.HAND, "forehead"),)),
-    Recipe(Region.UPPER, ((_C.HAND, "above"),)),
-    Recipe(Region.LEFT_RIGHT_HALF, ((_C.HAND, "half"),)),
-    Recipe(Region.LEFT_RIGHT_HALF, ((_C.HAND, "cheek"),)),
-    Recipe(Region.LEFT_RIGHT_HALF, ((_C.HAND, "cheek"), (_C.HAND, "eyes"))),
-    Recipe(Region.THREE_QUARTERS, ((_C.MASK, None), (_C.SUNGLASSES, None))),
-    Recipe(Region.THREE_QUARTERS, ((_C.SCARF, None), (_C.SUNGLASSES, None))),
-    Recipe(Region.THREE_QUARTERS, ((_C.MASK, None), (_C.HAND, "eyes"))),
-    Recipe(Region.THREE_QUARTERS, ((_C.CUP, None), (_C.SUNGLASSES, None))),
-    Recipe(Region.THREE_QUARTERS, ((_C.HAND, "half"), (_C.MASK, None))),
-    Recipe(Region.THREE_QUARTERS, ((_C.SCARF, None), (_C.HAND, "eyes"))),
+    Recipe(Region.LOWER, ((_C.MASK, None),), 0.32),
+    Recipe(Region.LOWER, ((_C.SCARF, None),), 0.25),
+    Recipe(Region.LOWER, ((_C.CUP, None),), 0.28),
+    Recipe(Region.LOWER, ((_C.HAND, "mouth"),), 0.1),
+    Recipe(Region.LOWER, ((_C.HAND, "chin"),), 0.05),
+    Recipe(Region.UPPER, ((_C.EYEGLASSES, None),), 0.4),
+    Recipe(Region.UPPER, ((_C.SUNGLASSES, None),), 0.4),
+    Recipe(Region.UPPER, ((_C.HAND, "eyes"),), 0.1),
+    Recipe(Region.UPPER, ((_C.HAND, "forehead"),), 0.05),
+    Recipe(Region.UPPER, ((_C.HAND, "above"),), 0.05),  # the paper's failure case
+    Recipe(Region.LEFT_RIGHT_HALF, ((_C.HAND, "half"),), 0.5),
+    Recipe(Region.LEFT_RIGHT_HALF, ((_C.HAND, "cheek"),), 0.35),
+    Recipe(Region.LEFT_RIGHT_HALF, ((_C.HAND, "cheek"), (_C.HAND, "eyes")), 0.15),
+    Recipe(Region.THREE_QUARTERS, ((_C.MASK, None), (_C.SUNGLASSES, None)), 0.3),
+    Recipe(Region.THREE_QUARTERS, ((_C.SCARF, None), (_C.SUNGLASSES, None)), 0.2),
+    Recipe(Region.THREE_QUARTERS, ((_C.CUP, None), (_C.SUNGLASSES, None)), 0.15),
+    Recipe(Region.THREE_QUARTERS, ((_C.MASK, None), (_C.HAND, "eyes")), 0.15),
+    Recipe(Region.THREE_QUARTERS, ((_C.HAND, "half"), (_C.MASK, None)), 0.1),
+    Recipe(Region.THREE_QUARTERS, ((_C.SCARF, None), (_C.HAND, "eyes")), 0.1),
 )
 
 
@@ -204,8 +209,9 @@ class RegionMix:
             usable = [
                 r for r in RECIPES if r.region == region and all(c in allowed for c, _ in r.items)
             ]
+            total = sum(r.weight for r in usable)
             for r in usable:
-                out.append((r, w / len(usable)))
+                out.append((r, w * r.weight / total))
         return out
 
     def draw(self, rng: np.random.Generator, classes: list[OccluderClass]) -> Recipe:
@@ -226,16 +232,16 @@ class RegionMix:
 
 DEFAULT_MIX = RegionMix(
     (
-        (Region.LOWER, 0.35),
-        (Region.UPPER, 0.3),
-        (Region.LEFT_RIGHT_HALF, 0.2),
-        (Region.THREE_QUARTERS, 0.15),
+        (Region.LOWER, 0.4),
+        (Region.UPPER, 0.32),
+        (Region.LEFT_RIGHT_HALF, 0.14),
+        (Region.THREE_QUARTERS, 0.14),
     )
 )
 
 
 def parse_region_mix(spec: str) -> RegionMix:
-    """``"lower:0.35,upper:0.3,left_right_half:0.2,three_quarters:0.15"`` → :class:`RegionMix`.
+    """``"lower:0.4,upper:0.32,left_right_half:0.14,three_quarters:0.14"`` → :class:`RegionMix`.
 
     ``"natural"`` gives equal weight to every single-occluder recipe (no aim).
 

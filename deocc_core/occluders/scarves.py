@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deocc_core.landmarks.parts import point
 from deocc_core.occluders.head import HeadGeometry
 from deocc_core.occluders.mesh import Mesh, Texture, grid_mesh
 from deocc_core.occluders.textures import knit, pattern_texture, random_fabric_colour, weave
@@ -76,32 +77,39 @@ def sample_scarf_style(rng: np.random.Generator) -> ScarfStyle:
     )
 
 
-def _section_points(head: HeadGeometry, y: float, cx: float, cz: float) -> np.ndarray:
-    """``[P, 2]`` (x, z) points of the head's cross-section at height ``y``, relative to the axis."""
-    pts = []
-    xs = head.hf_origin[0] + np.arange(head.hf_face.shape[1]) * head.hf_step
-    row = int(np.clip(round((head.hf_origin[1] - y) / head.hf_step), 0, head.hf_face.shape[0] - 1))
-    on = head.hf_face[row]
-    if on.any():
-        pts.append(np.stack([xs[on] - cx, head.hf_z[row, on] - cz], 1))
-    phi = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+def _face_support(head: HeadGeometry, theta: np.ndarray, cx: float, cz: float) -> np.ndarray:
+    """``[rows, K]`` support function of each height-field row of the face mesh in the
+    directions ``theta`` (x, z plane, about the axis at (cx, cz)); -inf on empty rows.
+    Cached on the head: every scarf of the face reuses it.
+    """
+    key = ("scarf_support", len(theta), round(cx, 3), round(cz, 3))
+    if key in head.cache:
+        return head.cache[key]
+    xs = head.hf_origin[0] + np.arange(head.hf_face.shape[1], dtype=np.float32) * head.hf_step
+    dx = (xs - cx)[None, :, None] * np.sin(theta)[None, None, :]
+    dz = (head.hf_z - cz)[:, :, None] * np.cos(theta)[None, None, :]
+    sup = np.where(head.hf_face[:, :, None], dx + dz, -np.inf).max(1).astype(np.float32)
+    head.cache[key] = sup
+    return sup
+
+
+def _support(
+    head: HeadGeometry, ys: np.ndarray, theta: np.ndarray, cx: float, cz: float
+) -> np.ndarray:
+    """Support function of the head's cross-section at height ``ys[i, k]`` in direction
+    ``theta[k]``: the face mesh row there, the neck and the skull (ellipse sections).
+    """
+    rows = head.hf_face.shape[0]
+    r = np.clip(np.round((head.hf_origin[1] - ys) / head.hf_step), 0, rows - 1).astype(np.int64)
+    sup = _face_support(head, theta, cx, cz)[r, np.arange(len(theta))[None, :]]
+    s, c = np.sin(theta)[None], np.cos(theta)[None]
     for e in (head.neck, head.skull):
-        q = 1 - ((y - e.center[1]) / e.axes[1]) ** 2
-        if q > 0:
-            k = np.sqrt(q)
-            pts.append(
-                np.stack(
-                    [
-                        e.center[0] - cx + e.axes[0] * k * np.cos(phi),
-                        e.center[2] - cz + e.axes[2] * k * np.sin(phi),
-                    ],
-                    1,
-                )
-            )
-    if not pts:
-        e = head.neck
-        pts.append(np.stack([e.axes[0] * np.cos(phi), e.axes[2] * np.sin(phi)], 1))
-    return np.concatenate(pts)
+        q = 1 - ((ys - e.center[1]) / e.axes[1]) ** 2
+        k = np.sqrt(np.maximum(q, 0))
+        h = (e.center[0] - cx) * s + (e.center[2] - cz) * c
+        h = h + k * np.sqrt((e.axes[0] * s) ** 2 + (e.axes[2] * c) ** 2)
+        sup = np.maximum(sup, np.where(q > 0, h, -np.inf))
+    return sup
 
 
 def make_scarf(head: HeadGeometry, rng: np.random.Generator, style: ScarfStyle) -> Mesh:
@@ -114,14 +122,14 @@ def make_scarf(head: HeadGeometry, rng: np.random.Generator, style: ScarfStyle) 
         >>> m = load_model("starter")
         >>> h = head_geometry(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0)))
         >>> s = make_scarf(h, np.random.default_rng(0), sample_scarf_style(np.random.default_rng(0)))
-        >>> bool(s.vertices[:, 2].max() > h.landmarks[8, 2])  # in front of the chin
+        >>> bool(s.vertices[:, 2].max() > h.landmarks[point("chin"), 2])  # in front of the chin
         True
     """
     lm = head.landmarks
     d = head.eye_span
     cx, cz = float(head.neck.center[0]), float(head.neck.center[2])
-    mouth_y = float(lm[48, 1] + lm[54, 1]) / 2
-    y_top = mouth_y + (float(lm[30, 1]) - mouth_y) * style.top
+    mouth_y = float(lm[point("mouth_right"), 1] + lm[point("mouth_left"), 1]) / 2
+    y_top = mouth_y + (float(lm[point("nose_tip"), 1]) - mouth_y) * style.top
     y_bottom = float(head.neck.center[1] - 1.3 * head.neck.axes[1])
     theta = np.linspace(0, 2 * np.pi, COLS, endpoint=False)  # 0 = front (+z), pi/2 = +x
     u = np.stack([np.sin(theta), np.cos(theta)], 1)  # direction in (x, z)
@@ -137,14 +145,7 @@ def make_scarf(head: HeadGeometry, rng: np.random.Generator, style: ScarfStyle) 
     edge = np.convolve(np.r_[edge[-2:], edge, edge[:2]], np.ones(5) / 5, "valid")
     v = np.linspace(0, 1, ROWS)
     ys = edge[None] + (y_bottom - edge[None]) * (v[:, None] ** 1.3)
-    radius = np.empty((ROWS, COLS))
-    for i in range(ROWS):  # a short loop over rows: the section changes with height
-        row_y = ys[i]
-        support = np.full(COLS, -np.inf)
-        for y_probe in np.unique(np.round(row_y / head.hf_step) * head.hf_step)[::2]:
-            pts = _section_points(head, float(y_probe), cx, cz)
-            support = np.maximum(support, (pts @ u.T).max(0))
-        radius[i] = support
+    radius = _support(head, ys, theta, cx, cz)
     # the cloth does not tuck in under the chin: it narrows only gently going down
     step = np.abs(np.diff(ys, axis=0))
     for i in range(1, ROWS):

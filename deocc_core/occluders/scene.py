@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deocc_core.check import check_array
+from deocc_core.landmarks.parts import part, point
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
 from deocc_core.occluders.head import HeadGeometry, head_geometry, proxy_depth
@@ -48,12 +49,10 @@ __all__ = [
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
-TYPICAL_SKIN = np.float32([0.75, 0.57, 0.48])
-Z_PRIOR, ZZ_PRIOR, Y_PRIOR = (
-    0.35,
-    -0.08,
-    0.2,
-)  # light shape of a typical portrait (DC 1)  # albedo whose hue counts as "no light colour"
+TYPICAL_SKIN = np.float32([0.75, 0.57, 0.48])  # albedo whose hue counts as "no light colour"
+# light shape of a typical portrait (DC 1): the frontal and overhead share of the SH fit prior
+Z_PRIOR, ZZ_PRIOR, Y_PRIOR = 0.35, -0.08, 0.2
+BLUR_GAIN = 1.5  # see match_sigma
 
 
 @dataclass(frozen=True)
@@ -110,9 +109,14 @@ def _skin_region(landmarks: F32, face_mask: U8) -> npt.NDArray[np.bool_]:
     skin = cv2.erode((face_mask > 127).astype(np.uint8), np.ones((5, 5), np.uint8))
     holes = np.zeros((h, w), np.uint8)
     lm = np.round(landmarks).astype(np.int32)
-    span = max(float(np.linalg.norm(landmarks[45] - landmarks[36])), 8.0)
-    for idx in (range(36, 42), range(42, 48), range(17, 22), range(22, 27), range(48, 60)):
-        cv2.fillConvexPoly(holes, cv2.convexHull(lm[list(idx)]), 1)
+    span = max(
+        float(
+            np.linalg.norm(landmarks[point("eye_left_outer")] - landmarks[point("eye_right_outer")])
+        ),
+        8.0,
+    )
+    for name in ("eye_right", "eye_left", "brow_right", "brow_left", "lips_outer"):
+        cv2.fillConvexPoly(holes, cv2.convexHull(lm[part(name)]), 1)
     holes = cv2.dilate(holes, np.ones((3, 3), np.uint8), iterations=max(1, int(span * 0.06)))
     return (skin > 0) & (holes == 0)
 
@@ -132,6 +136,13 @@ def estimate_light(image: U8, face_depth: F32, face_mask: U8, landmarks: F32) ->
         ``(sh [9, 3] float32, skin albedo [3] float32)``.
     """
     region = _skin_region(landmarks, face_mask) & np.isfinite(face_depth)
+    # skin-coloured pixels only (hair, beard, glasses and shadows over the face are not skin)
+    ycc = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
+    skin_hue = (
+        (ycc[..., 1] >= 133) & (ycc[..., 1] <= 178) & (ycc[..., 2] >= 77) & (ycc[..., 2] <= 132)
+    )
+    if (region & skin_hue).sum() >= max(40, 0.3 * region.sum()):
+        region &= skin_hue
     px = image[region].astype(np.float32) / 255.0
     if len(px) < 40:
         from deocc_core.render.shading import DEFAULT_SH
@@ -330,10 +341,15 @@ def match_sigma(stats: PhotoStats, aa_sigma: float = 0.35) -> float:
 
     The renderer's coverage anti-aliasing already blurs by ~``aa_sigma``; when the crop was
     upsampled, :func:`~deocc_core.occluders.photo.source_grid` adds its resampling blur.
+    The photo's sigma is scaled by :data:`BLUR_GAIN`: on the shared AFLW2000-3D photos the
+    re-blur estimate, made on step edges, reads real faces (lashes, hair: thin lines) ~1.5x
+    too sharp; with the gain the contrast-normalised edge sharpness of objects over the
+    face's strongest edges has a median of ~1.0 (``tools/bench/bench_occluder_match.py``).
     """
     s = float(stats.source_scale)
     resample = 0.45 * s if s > 1.15 else 0.0
-    return float(np.sqrt(max(stats.blur_sigma**2 - aa_sigma**2 - resample**2, 0.0)))
+    target = BLUR_GAIN * stats.blur_sigma
+    return float(np.sqrt(max(target**2 - aa_sigma**2 - resample**2, 0.0)))
 
 
 def composite_layer(

@@ -32,6 +32,9 @@ from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.morphable.params import pack_params
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.occluders.composite import composite_occluder
+from deocc_core.occluders.occlude import occlude_face
+from deocc_core.occluders.regions import parse_region_mix
+from deocc_core.occluders.scene import prepare_scene
 from deocc_core.options import option
 from deocc_core.synth.manifest import collect_manifest, sidecar_path, write_json_atomic
 from deocc_core.synth.schema import FORMAT_VERSION, Sample
@@ -59,7 +62,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from deocc_core.occluders.assets import AssetPack
+    from deocc_core.occluders.assets import OccluderAssets
+
+OCCLUDER_MODES = ("3d", "2d")
+DEFAULT_REGION_MIX = "lower:0.4,upper:0.32,left_right_half:0.14,three_quarters:0.14"
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +137,19 @@ class BuildConfig:
     )
     occluder_assets: str | None = option(
         None,
-        "Folder of real occluder images (MaskTheFace masks.cfg, RGBA PNGs).",
-        default_help="none: procedural occluders only",
+        "Folder of real occluder images (MaskTheFace masks.cfg + templates + textures, RGBA "
+        "PNGs): some occluders are taken from them and cloth masks wear their textures.",
+        default_help="none",
+    )
+    occluder_mode: str = option(
+        "3d",
+        "3d: objects on the fitted head, matched to the photo; 2d: the earlier flat "
+        "procedural layers (for comparison).",
+        choices=OCCLUDER_MODES,
+    )
+    region_mix: str = option(
+        DEFAULT_REGION_MIX,
+        "Target shares of the evaluation regions, name:weight comma-separated (3d mode).",
     )
     workers: int = option(1, "Worker processes.", min=1)
     rank: int = option(0, "This machine's rank.", min=0)
@@ -231,49 +248,86 @@ def make_samples(
     config: BuildConfig,
     model: MorphableModel,
     rng: np.random.Generator,
-    packs: list[AssetPack] | None = None,
+    assets: OccluderAssets | None = None,
 ) -> list[Sample]:
     """Turn one face into ``per_face`` training tuples (the preview uses this too).
 
     The crop, render and face mask M come from :func:`deocc_core.face.prepare_face`, the
-    same function inference runs on a photo; each copy gets its own occluder(s).
+    same function inference runs on a photo; each copy gets its own occluder(s): 3D objects
+    on the fitted head (:func:`deocc_core.occluders.occlude.occlude_face`) by default.
 
     Raises:
         SkipInput: yaw beyond ``max_yaw`` (the source's yaw, or the fit's beyond
             ``max_yaw`` + 10 degrees).
+        ConfigError: an unknown ``occluder_mode`` or a bad ``region_mix``.
     """
     if not within_yaw(record.yaw_deg, config.max_yaw):
         raise SkipInput("yaw beyond --max-yaw")
     face = prepare_face(record.image, record.landmarks, model, config.face_input())
     if not within_yaw(np.degrees(face.fit.params.pose.yaw), config.max_yaw + 10):
         raise SkipInput("yaw beyond --max-yaw")
+    if config.occluder_mode not in OCCLUDER_MODES:
+        raise ConfigError(
+            f"unknown occluder mode {config.occluder_mode!r} "
+            f"(choose from {', '.join(OCCLUDER_MODES)})"
+        )
     classes = [OccluderClass[c.upper()] for c in config.occluders]
     packed = pack_params(face.fit.params)
-    out = []
-    for _ in range(config.per_face):
-        occ = composite_occluder(
+    packs = list(assets.packs) if assets else []
+    scene = None
+    if config.occluder_mode == "3d":
+        scene = prepare_scene(
             face.crop,
             face.landmarks,
-            rng,
-            classes=classes,
-            face_mask=face.face_mask,
-            yaw=record.yaw_deg,
-            packs=packs,
-            count=config.occluders_per_sample,
+            model,
+            face.fit.params,
+            face.render_result.depth,
+            face.face_mask,
+            jpeg_quality=record.jpeg_quality,
+            source_scale=float(np.sqrt(abs(np.linalg.det(face.matrix[:, :2])))),
         )
+        mix = parse_region_mix(config.region_mix)
+    out = []
+    for _ in range(config.per_face):
+        if scene is not None:
+            o3 = occlude_face(
+                scene,
+                rng,
+                classes=classes,
+                mix=mix,
+                count=config.occluders_per_sample,
+                fabrics=list(assets.fabrics) if assets else None,
+                packs=packs,
+            )
+            image, occ_mask, changed = o3.image, o3.occ_mask, o3.changed_mask
+            cls, region = o3.occluder_class, o3.region
+        else:
+            occ = composite_occluder(
+                face.crop,
+                face.landmarks,
+                rng,
+                classes=classes,
+                face_mask=face.face_mask,
+                yaw=float(np.degrees(face.fit.params.pose.yaw)),
+                packs=packs,
+                count=config.occluders_per_sample,
+            )
+            image, occ_mask, changed = occ.image, occ.occ_mask, occ.changed_mask
+            cls, region = occ.occluder_class, occ.region
         out.append(
             Sample(
-                occ.image,
-                face.render,
-                face.crop,
-                face.face_mask,
-                occ.occ_mask,
-                face.landmarks,
-                packed,
-                int(occ.occluder_class),
-                int(occ.region),
-                record.identity,
-                record.source_key,
+                occluded=image,
+                render=face.render,
+                gt=face.crop,
+                face_mask=face.face_mask,
+                occ_mask=occ_mask,
+                changed_mask=changed,
+                landmarks=face.landmarks,
+                params=packed,
+                occluder_class=int(cls),
+                region=int(region),
+                identity=record.identity,
+                source_key=record.source_key,
             )
         )
     return out
@@ -295,16 +349,21 @@ def _open_source(config: BuildConfig, model: MorphableModel):
     )
 
 
-def _load_packs(config: BuildConfig) -> list[AssetPack] | None:
+def _load_assets(config: BuildConfig) -> OccluderAssets | None:
     if not config.occluder_assets:
         return None
-    from deocc_core.occluders.assets import load_asset_packs
+    from deocc_core.occluders.assets import load_occluder_assets
 
-    return load_asset_packs(config.occluder_assets)
+    return load_occluder_assets(config.occluder_assets)
 
 
 def preview_samples(
-    config: BuildConfig, n: int, progress: Callable[..., None] | None = None
+    config: BuildConfig,
+    n: int,
+    progress: Callable[..., None] | None = None,
+    *,
+    yaw: tuple[float, float] | None = None,
+    pitch: tuple[float, float] | None = None,
 ) -> list[Sample]:
     """The first ``n`` samples a build of ``config`` would make from its first usable faces.
 
@@ -315,10 +374,13 @@ def preview_samples(
         config: the build config.
         n: samples wanted.
         progress: called with 1 per sample.
+        yaw: keep faces whose fitted |yaw| lies in this range, degrees (all by default).
+        pitch: keep faces whose fitted pitch lies in this range, degrees (negative: looking
+            up).
     """
     model = load_model(config.model)
     source = _open_source(config, model)
-    packs = _load_packs(config)
+    assets = _load_assets(config)
     rng = np.random.default_rng(config.seed)
     samples: list[Sample] = []
     for key in source.keys():
@@ -326,7 +388,13 @@ def preview_samples(
             break
         try:
             for rec in source.load(key):
-                for s in make_samples(rec, config, model, rng, packs):
+                made = make_samples(rec, config, model, rng, assets)
+                p_deg, y_deg = np.degrees(made[0].params[-5:-3])  # [.. | scale, pitch, yaw, ..]
+                if yaw is not None and not yaw[0] <= abs(y_deg) <= yaw[1]:
+                    continue
+                if pitch is not None and not pitch[0] <= p_deg <= pitch[1]:
+                    continue
+                for s in made:
                     samples.append(s)
                     if progress:
                         progress(1)
@@ -351,9 +419,12 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(config: BuildConfig, queue) -> None:
     model = load_model(config.model)
-    packs = _load_packs(config)
     _WORKER.update(
-        config=config, model=model, source=_open_source(config, model), queue=queue, packs=packs
+        config=config,
+        model=model,
+        source=_open_source(config, model),
+        queue=queue,
+        assets=_load_assets(config),
     )
 
 
@@ -430,7 +501,7 @@ def _add_samples(
         for f_idx, rec in enumerate(_WORKER["source"].load(key)):
             seed = [cfg.seed, SPLITS.index(task.split), task.index, pos, f_idx]
             rng = np.random.default_rng(seed)
-            for s in make_samples(rec, cfg, _WORKER["model"], rng, _WORKER["packs"]):
+            for s in make_samples(rec, cfg, _WORKER["model"], rng, _WORKER["assets"]):
                 writer.add(s)
                 tally.add(s)
                 made += 1

@@ -9,7 +9,8 @@ dataset            shape / dtype                meaning
 occluded, render,  [N, S, S, 3] uint8 RGB       occluded input, 3DMM render, ground truth
 gt
 face_mask          [N, S, S] uint8 0/255        3DMM silhouette M
-occ_mask           [N, S, S] uint8              every pixel the occluder changed
+occ_mask           [N, S, S] uint8              the occluder object (its opacity)
+changed_mask       [N, S, S] uint8              every pixel the composite changed
 landmarks          [N, 68, 2] float32           crop pixels
 params             [N, P] float32               packed id | exp | pose (morphable/params.py)
 occluder_class,    [N] uint8                    enums; names in attrs (JSON)
@@ -50,7 +51,8 @@ __all__ = [
     "field_shape",
 ]
 
-FORMAT_VERSION = 1
+# 2: occ_mask is the object only; changed_mask added (object + shadow + photo matching)
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,14 @@ FIELDS = (
     Field("render", ("S", "S", 3), "uint8", "RGB 3DMM render of the fit: G's second input"),
     Field("gt", ("S", "S", 3), "uint8", "RGB crop without occluder: the target"),
     Field("face_mask", ("S", "S"), "uint8", "3DMM silhouette M, 0 / 255"),
-    Field("occ_mask", ("S", "S"), "uint8", "every pixel the occluder changed, 0..255"),
+    Field("occ_mask", ("S", "S"), "uint8", "the occluder object: its opacity, 0..255"),
+    Field(
+        "changed_mask",
+        ("S", "S"),
+        "uint8",
+        "every pixel the composite changed (object, shadow, noise, JPEG blocks): 0 exactly "
+        "where occluded == gt, else max(object opacity, shadow darkening) x 255, at least 1",
+    ),
     Field("landmarks", (68, 2), "float32", "iBUG-68 landmarks, crop pixels (x, y)"),
     Field("params", ("P",), "float32", "packed [id | exp | pose] (morphable/params.py)"),
     Field("occluder_class", (), "uint8", "OccluderClass value (names in attrs)"),
@@ -111,7 +120,7 @@ def field_shape(f: Field, size: int, n_params: int) -> tuple[int, ...]:
     """The concrete per-sample shape of a field.
 
     Example:
-        >>> field_shape(FIELDS[0], 64, 10), field_shape(FIELDS[6], 64, 10)
+        >>> field_shape(FIELDS[0], 64, 10), field_shape(FIELDS[7], 64, 10)
         ((64, 64, 3), (10,))
     """
     return tuple(size if d == "S" else n_params if d == "P" else d for d in f.shape)
@@ -126,6 +135,7 @@ class Sample:
     gt: npt.NDArray[np.uint8]
     face_mask: npt.NDArray[np.uint8]
     occ_mask: npt.NDArray[np.uint8]
+    changed_mask: npt.NDArray[np.uint8]
     landmarks: npt.NDArray[np.float32]
     params: npt.NDArray[np.float32]
     occluder_class: int

@@ -86,7 +86,7 @@ class ShardWriter:
         >>> p = Path(tempfile.mkdtemp()) / "train-00000.h5"
         >>> with ShardWriter(p, 8, 5, 4) as w:
         ...     images = [np.zeros((8, 8, 3), np.uint8)] * 3
-        ...     masks = [np.zeros((8, 8), np.uint8)] * 2
+        ...     masks = [np.zeros((8, 8), np.uint8)] * 3
         ...     lm, params = np.zeros((68, 2), np.float32), np.zeros(5, np.float32)
         ...     w.add(Sample(*images, *masks, lm, params, 1, 0, "id", "k"))
         >>> with ShardReader(p) as r:
@@ -269,7 +269,7 @@ class ShardReader:
             >>> with ShardWriter(p, 4, 3, 2) as w:
             ...     for i in range(2):
             ...         lm, params = np.zeros((68, 2), np.float32), np.zeros(3, np.float32)
-            ...         w.add(Sample(z(4, 4, 3), z(4, 4, 3), z(4, 4, 3), z(4, 4), z(4, 4),
+            ...         w.add(Sample(z(4, 4, 3), z(4, 4, 3), z(4, 4, 3), z(4, 4), z(4, 4), z(4, 4),
             ...                      lm, params, 1, 2, f"id{i}", "k"))
             >>> with ShardReader(p) as r:
             ...     b = r.batch(0, 2)

@@ -36,6 +36,7 @@ from deocc_core.landmarks.readers import find_annotation, read_annotation, read_
 from deocc_core.morphable.camera import project
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams, Pose
+from deocc_core.occluders.photo import jpeg_quality
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class FaceRecord:
             for a photo, so G never sees the generator's own (exact) parameters.
         yaw_deg: head yaw when known (dataset pose or synthetic truth), our sign convention.
         true_params: the synthetic generator's parameters, for analysis only (never for training).
+        jpeg_quality: the photo file's JPEG quality (1-100) when it is a JPEG, else None
+            (occluders are re-encoded like the photo).
     """
 
     image: npt.NDArray[np.uint8]
@@ -74,6 +77,7 @@ class FaceRecord:
     params: FitParams | None = None
     yaw_deg: float | None = None
     true_params: FitParams | None = None
+    jpeg_quality: int | None = None
 
 
 class FaceSource(Protocol):
@@ -260,11 +264,16 @@ class FolderSource:
         if not faces:
             raise SkipInput("no face found", key)
         ident = self.identity(key)
+        q = jpeg_quality(path)
         if len(faces) == 1 and faces[0].detector in ("pts", "mat"):
-            return [FaceRecord(image, faces[0].landmarks, ident, key)]
+            return [FaceRecord(image, faces[0].landmarks, ident, key, jpeg_quality=q)]
         return [
             FaceRecord(
-                image, f.landmarks, ident if len(faces) == 1 else f"{ident}#{k}", f"{key}#{k}"
+                image,
+                f.landmarks,
+                ident if len(faces) == 1 else f"{ident}#{k}",
+                f"{key}#{k}",
+                jpeg_quality=q,
             )
             for k, f in enumerate(faces)
         ]
@@ -308,7 +317,8 @@ class MatSource:
             yaw = read_mat_annotation(ann).yaw_deg if ann.suffix == ".mat" else None
         except DeoccError as e:
             raise SkipInput("bad annotation", str(e)) from None
-        return [FaceRecord(image, lm, self.identity(key), key, None, yaw)]
+        q = jpeg_quality(path)
+        return [FaceRecord(image, lm, self.identity(key), key, None, yaw, jpeg_quality=q)]
 
 
 class SkipTally:

@@ -31,6 +31,7 @@ def _sample(rng, s=16, p=7):
         u8(s, s, 3),
         u8(s, s),
         u8(s, s),
+        u8(s, s),
         rng.random((68, 2)).astype(np.float32),
         rng.random(p).astype(np.float32),
         3,
