@@ -87,6 +87,7 @@ class AssetPack:
     view: str = "front"
 
     def target_points(self, lm: np.ndarray) -> np.ndarray:
+        """``[6, 2]`` landmark targets of the template anchors ``mask_a``..``mask_f``."""
         pts = []
         for key in ("mask_a", "mask_b", "mask_c", "mask_d", "mask_e", "mask_f"):
             i, j = _MTF_TARGETS[key]
@@ -106,8 +107,9 @@ class AssetPack:
         """Warp onto an ``(H, W)`` frame as ``[H, W, 4]`` float32 RGBA.
 
         Args:
-            shape: ``(H, W)``. landmarks: ``[68, 2]`` pixels. rng: unused (kept for the
-                maker signature).
+            shape: ``(H, W)``.
+            landmarks: ``[68, 2]`` pixels.
+            rng: unused (kept for the maker signature).
             yaw: the FITTED head yaw in degrees, our sign (positive turns the nose toward the
                 image's right): MaskTheFace's ``_right`` templates show that view.
 
@@ -259,6 +261,25 @@ def load_fabric_textures(root: str | Path) -> list[npt.NDArray[np.float32]]:
     return out
 
 
+def _mtf_pack(cfg_path: Path, base: Path, name: str, sec: configparser.SectionProxy) -> AssetPack:
+    """One MaskTheFace template section as a pack (raises on a broken entry)."""
+    tpl = base / sec["template"].strip()
+    missing = [k for k in _MTF_TARGETS if k not in sec]
+    if missing:
+        raise InputError(f"{cfg_path} [{name}]: missing anchor {', '.join(missing)}")
+    if not tpl.is_file():
+        raise InputError(f"{cfg_path} [{name}]: template {tpl} not found")
+    try:
+        anchors = np.array([[float(v) for v in sec[k].split(",")] for k in _MTF_TARGETS])
+    except ValueError:
+        raise InputError(f"{cfg_path} [{name}]: anchors must be 'x, y' pixel pairs") from None
+    rgba = read_rgba(tpl)
+    if rgba[..., 3].min() > 0.99:
+        raise InputError(f"{tpl}: template has no transparency (needs an RGBA PNG)")
+    view = "left" if name.endswith("_left") else "right" if name.endswith("_right") else "front"
+    return AssetPack(OccluderClass.MASK, name, rgba, anchors, view)
+
+
 def load_asset_packs(root: str | Path) -> list[AssetPack]:
     """Load every usable occluder image under ``root`` (see module docstring).
 
@@ -277,39 +298,9 @@ def load_asset_packs(root: str | Path) -> list[AssetPack]:
             raise InputError(
                 f"{cfg_path}: not a MaskTheFace masks.cfg ({str(e).splitlines()[0]})"
             ) from None
-        base = cfg_path.parent.parent
         for name in cfg.sections():
-            sec = cfg[name]
-            if "template" not in sec:
-                continue  # MaskTheFace's special modes (empty, inpaint) have no image
-            tpl = base / sec["template"].strip()
-            missing = [k for k in _MTF_TARGETS if k not in sec]
-            if missing:
-                raise InputError(f"{cfg_path} [{name}]: missing anchor {', '.join(missing)}")
-            if not tpl.is_file():
-                raise InputError(f"{cfg_path} [{name}]: template {tpl} not found")
-            try:
-                anchors = np.array(
-                    [
-                        [float(v) for v in sec[k].split(",")]
-                        for k in ("mask_a", "mask_b", "mask_c", "mask_d", "mask_e", "mask_f")
-                    ]
-                )
-            except ValueError:
-                raise InputError(
-                    f"{cfg_path} [{name}]: anchors must be 'x, y' pixel pairs"
-                ) from None
-            rgba = read_rgba(tpl)
-            if rgba[..., 3].min() > 0.99:
-                raise InputError(f"{tpl}: template has no transparency (needs an RGBA PNG)")
-            view = (
-                "left"
-                if name.endswith("_left")
-                else "right"
-                if name.endswith("_right")
-                else "front"
-            )
-            packs.append(AssetPack(OccluderClass.MASK, name, rgba, anchors, view))
+            if "template" in cfg[name]:  # MaskTheFace's special modes have no image
+                packs.append(_mtf_pack(cfg_path, cfg_path.parent.parent, name, cfg[name]))
     for png in sorted(root.rglob("*.png")):
         cls = _class_of(png.stem)
         if cls is None or "templates" in png.parts:
@@ -317,11 +308,13 @@ def load_asset_packs(root: str | Path) -> list[AssetPack]:
         rgba = read_rgba(png)
         if rgba[..., 3].min() > 0.99:
             raise InputError(
-                f"{png}: occluder image has no transparency (needs an RGBA PNG with the background cut out)"
+                f"{png}: occluder image has no transparency "
+                "(needs an RGBA PNG with the background cut out)"
             )
         packs.append(AssetPack(cls, png.stem, rgba))
     if not packs:
         raise InputError(
-            f"{root}: no occluder images found (expected MaskTheFace masks.cfg or RGBA PNGs named mask*/glass*/sunglass*/cup*/scarf*/hand*)"
+            f"{root}: no occluder images found (expected MaskTheFace masks.cfg or RGBA PNGs "
+            "named mask*/glass*/sunglass*/cup*/scarf*/hand*)"
         )
     return packs

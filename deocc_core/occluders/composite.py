@@ -53,9 +53,10 @@ def blend_layer(
     it are returned untouched with ``occ_mask == 0``.
 
     Args:
-        image: ``[H, W, 3]`` uint8 RGB. layer: ``[H, W, 4]`` straight-alpha RGBA in [0, 1].
-        shadow: darkening of the cast shadow's core (0 = none). gain: factor on the layer's
-            colour (lighting match).
+        image: ``[H, W, 3]`` uint8 RGB.
+        layer: ``[H, W, 4]`` straight-alpha RGBA in [0, 1].
+        shadow: darkening of the cast shadow's core (0 = none).
+        gain: factor on the layer's colour (lighting match).
 
     Returns:
         ``(image uint8 [H, W, 3], occ_mask uint8 [H, W] (alpha), changed_mask uint8 [H, W])``.
@@ -97,7 +98,7 @@ def blend_layer(
 
 
 def _lighting_gain(image: np.ndarray, lm: np.ndarray) -> float:
-    """Occluder colour factor from the face's mean luminance (dark photo -> darker occluder), mild."""
+    """Occluder colour factor from the face's mean luminance (a dark photo: darker), mild."""
     x0, y0 = np.maximum(lm.min(0).astype(int), 0)
     x1, y1 = lm.max(0).astype(int) + 1
     face = image[y0:y1:2, x0:x1:2]
@@ -139,8 +140,11 @@ def composite_occluder(
         >>> from deocc_core.morphable.model import load_model
         >>> m = load_model("starter")
         >>> lm = m.mean[m.landmarks68, :2] * [0.4, -0.4] + 64
-        >>> occ = composite_occluder(np.full((128, 128, 3), 150, np.uint8), lm, np.random.default_rng(0), classes=[OccluderClass.MASK])
-        >>> occ.occluder_class.name, occ.region.name, bool(occ.occ_mask[int(lm[57, 1]), int(lm[57, 0])] > 0)
+        >>> img = np.full((128, 128, 3), 150, np.uint8)
+        >>> rng = np.random.default_rng(0)
+        >>> occ = composite_occluder(img, lm, rng, classes=[OccluderClass.MASK])
+        >>> lip = np.round(lm[57]).astype(int)
+        >>> occ.occluder_class.name, occ.region.name, bool(occ.occ_mask[lip[1], lip[0]] > 0)
         ('MASK', 'LOWER', True)
     """
     img = check_array(np.asarray(image), "image", (None, None, 3), np.uint8)
@@ -163,7 +167,8 @@ def composite_occluder(
         return Occlusion(out, occ, chg, first.occluder_class, classify_region(occ, lm, face_mask))
     h, w = img.shape[:2]
     sub = img[::4, ::4].astype(np.int16)
-    # colourfulness: median chroma (max - min channel, levels) / 20; grey photo 0 -> grey occluder, vivid >= 1 -> as drawn
+    # colourfulness: median chroma (max - min channel, levels) / 20; a grey photo (0) gets a
+    # grey occluder, a vivid one (>= 1) the colours as drawn
     keep_sat = float(np.clip(np.median(sub.max(-1) - sub.min(-1)) / 20.0, 0.0, 1.0))
     for _attempt in range(4):
         cls = OccluderClass(pool[rng.integers(len(pool))])

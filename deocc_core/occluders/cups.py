@@ -163,19 +163,28 @@ def make_cup(style: CupStyle) -> Mesh:
             make_mesh(drink, tris, albedo=colour, gloss=0.6, shininess=80.0, reflectance=0.04)
         )
     if style.kind == "paper" and style.lid:
-        lid = np.array([[style.radius + 3, top], [style.radius + 2, top + 8], [style.radius - 6, top + 10],
-                        [style.radius * 0.6, top + 14], [0, top + 14]])  # fmt: skip
+        r = style.radius
+        lid = np.array(
+            [[r + 3, top], [r + 2, top + 8], [r - 6, top + 10], [r * 0.6, top + 14], [0, top + 14]]
+        )
         parts.append(lathe(lid, sides=sides, albedo=accent * 0.3 + 0.05, gloss=0.35, shininess=40.0,
                            reflectance=0.04))  # fmt: skip
     if style.kind == "mug":  # handle on the far side from the gripping hand (set when placed)
         a = np.linspace(-1.2, 1.2, 12)
         hr = style.height * 0.3
         path = np.stack(
-            [style.radius - 2 + hr * 0.55 * np.cos(a), style.height * 0.5 + hr * np.sin(a), np.zeros_like(a)],
+            [
+                style.radius - 2 + hr * 0.55 * np.cos(a),
+                style.height * 0.5 + hr * np.sin(a),
+                np.zeros_like(a),
+            ],
             1,
         )  # fmt: skip
         parts.append(
-            tube(path, 5.0, sides=8, flat=0.55, albedo=body, gloss=0.5, shininess=60.0, reflectance=0.05)
+            tube(
+                path, 5.0, sides=8, flat=0.55, albedo=body, gloss=0.5, shininess=60.0,
+                reflectance=0.05,
+            )
         )  # fmt: skip
     return merge(parts)
 
@@ -218,7 +227,8 @@ def place_cup(
         >>> from deocc_core.morphable.params import FitParams, Pose
         >>> from deocc_core.occluders.head import head_geometry
         >>> m = load_model("starter")
-        >>> h = head_geometry(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0)))
+        >>> p = FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0))
+        >>> h = head_geometry(m, p)
         >>> rng = np.random.default_rng(0)
         >>> c = place_cup(h, rng, sample_cup_style(rng), (0.7, 0.5, 0.4))
         >>> bool(c.vertices[:, 2].max() > h.landmarks[point("lower_lip_bottom"), 2])

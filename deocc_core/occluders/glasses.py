@@ -139,7 +139,7 @@ def sample_glasses_style(rng: np.random.Generator, sun: bool) -> GlassesStyle:
         lens_w=float(lens_w),
         lens_h=float(lens_h),
         bridge=float(rng.uniform(14, 21)),
-        rim_w=float(rng.uniform(1.0, 1.8) if metal else rng.uniform(3.0, 7.0)),
+        rim_w=float(rng.uniform(1.0, 1.8) if metal else rng.uniform(2.5, 5.5)),
         rim_d=float(rng.uniform(1.2, 2.0) if metal else rng.uniform(3.5, 5.5)),
         temple_w=float(rng.uniform(1.2, 1.8) if metal else rng.uniform(2.5, 4.0)),
         temple_h=float(rng.uniform(1.8, 3.0) if metal else rng.uniform(4.0, 9.0)),
@@ -275,8 +275,10 @@ def temple_path(
     """A temple's centre line: hinge → top of the ear (straight) → down behind the ear.
 
     Args:
-        head: the fitted head. hinge: ``[3]`` hinge point, mm. side: -1 the subject's right,
-            +1 the left. style: the frame (temple size).
+        head: the fitted head.
+        hinge: ``[3]`` hinge point, mm.
+        side: -1 the subject's right, +1 the left.
+        style: the frame (temple size).
 
     Returns:
         ``[12, 3]`` points, model space mm (9 straight, 3 behind the ear).
@@ -318,8 +320,10 @@ def _hinge(
 
 
 def fitted_style(head: HeadGeometry, style: GlassesStyle) -> GlassesStyle:
-    """The frame sized to the head: people wear frames that fit, so lens and bridge sizes
-    scale with the face width (tragion to tragion) around an adult 145 mm (x 0.85 .. 1.1).
+    """The frame sized to the head.
+
+    People wear frames that fit, so lens and bridge sizes scale with the face width
+    (tragion to tragion) around an adult 145 mm (x 0.85 .. 1.1).
     """
     k = float(np.clip(head.face_width / ADULT_FACE_WIDTH, 0.85, 1.1))
     return replace(style, lens_w=style.lens_w * k, lens_h=style.lens_h * k, bridge=style.bridge * k)
@@ -337,7 +341,8 @@ def make_glasses(head: HeadGeometry, rng: np.random.Generator, style: GlassesSty
     """Build a pair of glasses on ``head`` (model space, mm).
 
     Args:
-        head: the fitted head. rng: randomness (frame texture).
+        head: the fitted head.
+        rng: randomness (the frame colour's variation).
         style: the design (:func:`sample_glasses_style`).
 
     Returns:
@@ -348,8 +353,10 @@ def make_glasses(head: HeadGeometry, rng: np.random.Generator, style: GlassesSty
         >>> from deocc_core.morphable.params import FitParams, Pose
         >>> from deocc_core.occluders.head import head_geometry
         >>> m = load_model("starter")
-        >>> h = head_geometry(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0)))
-        >>> g = make_glasses(h, np.random.default_rng(0), sample_glasses_style(np.random.default_rng(0), False))
+        >>> p = FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0))
+        >>> h = head_geometry(m, p)
+        >>> rng = np.random.default_rng(0)
+        >>> g = make_glasses(h, rng, sample_glasses_style(rng, False))
         >>> 120 < float(np.ptp(g.vertices[:, 0])) < 175
         True
     """

@@ -141,7 +141,7 @@ def _digit_path(
     # Rodrigues rotation matrix about k, built once per angle (3-vectors: plain floats)
     pts = np.empty((len(lengths) + 1, 3))
     pts[0] = base
-    for j, (seg, a) in enumerate(zip(lengths, flex)):
+    for j, (seg, a) in enumerate(zip(lengths, flex, strict=True)):
         c, s_ = np.cos(a), np.sin(a)
         t = 1 - c
         rot = np.array(
@@ -163,16 +163,17 @@ def _digits_mesh(
     skin: np.ndarray,
     nail: np.ndarray,
 ) -> Mesh:
-    """All five digits as tubes through their joints: tapering, knuckle bulges, rounded
-    tips, nails on the back of the tips, shaded sides (the neighbouring fingers' shadow)
-    and redder joints.
+    """All five digits as tubes through their joints.
+
+    Tapering, knuckle bulges, rounded tips, nails on the back of the tips, shaded sides
+    (the neighbouring fingers' shadow) and redder joints.
     """
     n_body, sides = 16, 10
     cap_t = np.array([0.35, 0.65, 0.85, 0.97])
     n_path = n_body + len(cap_t)
     seg = np.linspace(0, 1, n_body)
     paths, radii = [], []
-    for jt, r in zip(joints, r0):
+    for jt, r in zip(joints, r0, strict=True):
         path = smooth_path(jt, n_body)
         radius = r * (1.0 - 0.22 * seg) * (1 + 0.05 * np.cos(seg * 3 * 2 * np.pi) ** 2)
         tip = jt[-1] - jt[-2]
@@ -210,8 +211,9 @@ def _digits_mesh(
 def _palm_mesh(
     f: float, skin: np.ndarray, palm_skin: np.ndarray, knuckle: np.ndarray, rng: np.random.Generator
 ) -> Mesh:
-    """The hand's body: a loft from the wrist (narrow, thick) to the knuckles (broad), its back
-    convex with the metacarpal knuckles standing out, its palm side flatter and paler.
+    """The hand's body: a loft from the wrist (narrow, thick) to the knuckles (broad).
+
+    Its back is convex with the metacarpal knuckles standing out, its palm side flatter and paler.
     """
     rows, cols = 12, 22
     t = np.linspace(0, 1, rows)[:, None]  # wrist -> knuckles
@@ -268,7 +270,8 @@ def make_hand(style: HandStyle, rng: np.random.Generator) -> Mesh:
     """Build a hand (up to the wrist) in the hand frame (mm): palm centre at the origin.
 
     Example:
-        >>> h = make_hand(sample_hand_style(np.random.default_rng(0), (0.7, 0.5, 0.4)), np.random.default_rng(0))
+        >>> rng = np.random.default_rng(0)
+        >>> h = make_hand(sample_hand_style(rng, (0.7, 0.5, 0.4)), rng)
         >>> 150 < float(h.vertices[:, 1].max() + 50 * 1.0) < 260
         True
     """
@@ -427,7 +430,8 @@ def place_hand(
         >>> from deocc_core.morphable.params import FitParams, Pose
         >>> from deocc_core.occluders.head import head_geometry
         >>> m = load_model("starter")
-        >>> h = head_geometry(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0)))
+        >>> p = FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0))
+        >>> h = head_geometry(m, p)
         >>> rng = np.random.default_rng(0)
         >>> hand = place_hand(h, rng, sample_hand_style(rng, (0.7, 0.5, 0.4)), "mouth")
         >>> bool(hand.vertices[:, 2].max() > h.landmarks[point("upper_lip_inner"), 2])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -111,7 +112,8 @@ class HeadGeometry:
         Example:
             >>> from deocc_core.morphable.model import load_model
             >>> m = load_model("starter")
-            >>> h = head_geometry(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0)))
+            >>> p = FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0))
+            >>> h = head_geometry(m, p)
             >>> xl, xr = h.face_span([h.landmarks[point("nose_tip"), 1]])
             >>> bool(xl[0] < h.landmarks[point("nose_tip"), 0] < xr[0])
             True
@@ -139,15 +141,20 @@ class HeadGeometry:
         r = (self.hf_origin[1] - xy[..., 1]) / self.hf_step
         return r, c
 
-    def surface_z(self, xy: npt.ArrayLike) -> F32:
+    def surface_z(self, xy: npt.ArrayLike, conservative: bool = False) -> F32:
         """Front-most head surface z at model ``(x, y)`` points ``[..., 2]`` (bilinear).
+
+        ``conservative``: the highest surface within one sample (2 mm): on the steep sides of
+        the face the bilinear value can lie millimetres under the mesh; objects that must
+        stay in front of it (a mask on the cheek of a turned head) rest on this one.
 
         Example:
             >>> from deocc_core.morphable.model import load_model
             >>> m = load_model("starter")
             >>> p = FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0))
             >>> h = head_geometry(m, p)
-            >>> bool(abs(h.surface_z(h.landmarks[point("nose_tip"), :2]) - h.landmarks[point("nose_tip"), 2]) < 3)
+            >>> tip = h.landmarks[point("nose_tip")]
+            >>> bool(abs(h.surface_z(tip[:2]) - tip[2]) < 3)
             True
         """
         xy = np.asarray(xy, np.float32)
@@ -158,6 +165,10 @@ class HeadGeometry:
         r0, c0 = r.astype(np.int32), c.astype(np.int32)
         fr, fc = r - r0, c - c0
         z = self.hf_z
+        if conservative:
+            if "hf_max" not in self.cache:
+                self.cache["hf_max"] = cv2.dilate(self.hf_z, np.ones((3, 3), np.uint8))
+            z = self.cache["hf_max"]
         top = z[r0, c0] * (1 - fc) + z[r0, c0 + 1] * fc
         bot = z[r0 + 1, c0] * (1 - fc) + z[r0 + 1, c0 + 1] * fc
         return (top * (1 - fr) + bot * fr).astype(np.float32)
@@ -297,7 +308,8 @@ def proxy_depth(
     Args:
         proxies: ellipsoids in model space (mm).
         pose: the weak-perspective camera.
-        xs, ys: pixel coordinates (any equal shapes; x right, y down, pixel centres).
+        xs: pixel x coordinates (any shape; x right, pixel centres).
+        ys: pixel y coordinates (the shape of ``xs``; y down).
 
     Returns:
         float32 depth (larger = closer, the units of :func:`deocc_core.morphable.camera.project`),

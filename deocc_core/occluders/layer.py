@@ -221,7 +221,8 @@ def render_layer(
 
     Args:
         mesh: the occluder, model space (mm), normals filled in.
-        pose: the fitted camera; ``rotation`` its ``[3, 3]`` rotation matrix.
+        pose: the fitted camera.
+        rotation: ``[3, 3]`` the pose's rotation matrix.
         ref_depth: ``[H, W]`` float32 depth of the head (larger = closer, -inf empty).
         light: the photo's light.
         ss: sub-samples per pixel side (coverage anti-aliasing); default 2 for objects up to
@@ -279,8 +280,10 @@ def render_layer(
 
 @numba.njit(cache=True, nogil=True)
 def _resolve_kernel(tri_id, depth, ref, tol, ss, coverage, sy, sx):  # pragma: no cover
-    """Depth-test sub-samples against ``ref`` (per pixel); coverage and each pixel's first
-    visible sub-sample. Returns the number of covered pixels (their samples in sy, sx).
+    """Depth-test sub-samples against ``ref`` (per pixel).
+
+    Fills the coverage and each pixel's first visible sub-sample; returns the number of
+    covered pixels (their samples in sy, sx).
     """
     bh, bw = ref.shape
     n = 0

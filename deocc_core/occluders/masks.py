@@ -214,7 +214,7 @@ def _surface(head: HeadGeometry, style: MaskStyle) -> tuple[np.ndarray, np.ndarr
     on_face = head.hf_face[
         np.clip(np.round(r), 0, rows - 1).astype(int), np.clip(np.round(c), 0, cols - 1).astype(int)
     ]
-    z0 = head.surface_z(xy) + style.offset_mm
+    z0 = head.surface_z(xy, conservative=True) + style.offset_mm
     z = _relax_free(z0, on_face)
     uu = np.broadcast_to(u[None], z.shape)
     vv = np.broadcast_to(v[:, None], z.shape)
@@ -252,17 +252,20 @@ def _loop_paths(head: HeadGeometry, grid: np.ndarray, style: MaskStyle) -> list[
     for side, col in ((-1, 0), (1, -1)):
         ear = head.ears[0 if side < 0 else 1]
         top, bottom = grid[1, col], grid[-2, col]
-        if style.kind == "n95":  # two straps round the back of the head
-            for start, dy, dz in ((top, 0.55, -0.3), (bottom, -0.5, -0.1)):
-                pts = np.array(
+        if style.kind == "n95":  # two straps round the back of the head, above / below the ear
+            sk = head.skull
+            for start, y in ((top, ear[1] + 0.42 * d), (bottom, ear[1] - 0.3 * d)):
+                q = np.sqrt(max(1 - ((y - sk.center[1]) / sk.axes[1]) ** 2, 0.2))
+                th = np.radians([70.0, 100.0, 140.0, 180.0])
+                ring = np.stack(
                     [
-                        start,
-                        ear + [side * 0.05 * d, dy * d, 0.25 * d],
-                        ear + [side * 0.05 * d, dy * d, -0.35 * d],
-                        ear + [-side * 0.55 * d, dy * d + 0.1 * d, -1.05 * d + dz * 0],
-                    ]
+                        sk.center[0] + side * sk.axes[0] * q * np.sin(th),
+                        np.full(len(th), y),
+                        sk.center[2] + sk.axes[2] * q * np.cos(th),
+                    ],
+                    1,
                 )
-                paths.append(pts)
+                paths.append(np.concatenate([start[None], ring]))
             continue
         pts = np.array(
             [
@@ -287,9 +290,12 @@ def make_mask(head: HeadGeometry, rng: np.random.Generator, style: MaskStyle) ->
         >>> from deocc_core.morphable.params import FitParams, Pose
         >>> from deocc_core.occluders.head import head_geometry
         >>> m = load_model("starter")
-        >>> h = head_geometry(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0)))
-        >>> mk = make_mask(h, np.random.default_rng(0), sample_mask_style(np.random.default_rng(0), "surgical"))
-        >>> bool(mk.vertices[:, 1].min() < h.landmarks[point("chin"), 1] < h.landmarks[point("nose_tip"), 1] < mk.vertices[:, 1].max())
+        >>> p = FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0))
+        >>> h = head_geometry(m, p)
+        >>> rng = np.random.default_rng(0)
+        >>> mk = make_mask(h, rng, sample_mask_style(rng, "surgical"))
+        >>> y, lm = mk.vertices[:, 1], h.landmarks
+        >>> bool(y.min() < lm[point("chin"), 1] < lm[point("nose_tip"), 1] < y.max())
         True
     """
     grid, vv = _surface(head, style)

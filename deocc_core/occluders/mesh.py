@@ -98,8 +98,10 @@ class Mesh:
         return replace(self, vertices=(self.vertices @ r.T + t).astype(np.float32), normals=n)
 
     def attributes(self) -> F32:
-        """``[V, 15]`` float32 per-vertex shading inputs: normal (3), albedo (3), gloss,
-        shininess, reflectance, transmission (3), uv (2), texture flag (unused: 0).
+        """``[V, 15]`` float32 per-vertex shading inputs.
+
+        Normal (3), albedo (3), gloss, shininess, reflectance, transmission (3), uv (2),
+        and a spare 0 column.
         """
         m = self.with_normals()
         assert m.normals is not None
@@ -190,11 +192,13 @@ def merge(meshes: list[Mesh]) -> Mesh:
     offs = np.cumsum([0] + [m.n_vertices for m in meshes])
     toffs = np.cumsum([0] + [len(m.textures) for m in meshes])
     tri_tex = []
-    for m, to in zip(meshes, toffs):
+    for m, to in zip(meshes, toffs[:-1], strict=True):
         tri_tex.append(np.where(m.tri_texture >= 0, m.tri_texture + to, -1).astype(np.int16))
     return Mesh(
         np.concatenate([m.vertices for m in meshes]),
-        np.concatenate([m.triangles + o for m, o in zip(meshes, offs)]).astype(np.int32),
+        np.concatenate([m.triangles + o for m, o in zip(meshes, offs[:-1], strict=True)]).astype(
+            np.int32
+        ),
         np.concatenate([m.albedo for m in meshes]),
         np.concatenate([m.gloss for m in meshes]),
         np.concatenate([m.shininess for m in meshes]),
@@ -211,7 +215,8 @@ def vertex_normals_open(vertices: F32, triangles: npt.NDArray[np.int32]) -> F32:
     """Area-weighted unit vertex normals following the triangle winding (no outward flip).
 
     Example:
-        >>> vertex_normals_open(np.eye(3, dtype=np.float32) * [1, 1, 0], np.array([[0, 1, 2]]))[0].tolist()
+        >>> v = np.eye(3, dtype=np.float32) * [1, 1, 0]
+        >>> vertex_normals_open(v, np.array([[0, 1, 2]]))[0].tolist()
         [0.0, 0.0, 1.0]
     """
     v = np.asarray(vertices, np.float32)
@@ -240,7 +245,7 @@ def _grid_triangles(rows: int, cols: int, wrap_cols: bool = False) -> npt.NDArra
 
 
 def _grid_normals(p: F32, wrap_cols: bool = False) -> F32:
-    """Normals of a ``[R, C, 3]`` grid from central differences (the winding of :func:`grid_mesh`)."""
+    """Normals of a ``[R, C, 3]`` grid by central differences (:func:`grid_mesh`'s winding)."""
     if wrap_cols:
         du = np.roll(p, -1, 1) - np.roll(p, 1, 1)
     else:
@@ -372,7 +377,8 @@ def sweep(
         **material: :func:`make_mesh` material arguments.
 
     Example:
-        >>> m = sweep(np.array([[0, 0, 0], [0, 0, 10.]]), np.array([[1, 0], [0, 1], [-1, 0], [0, -1.]]))
+        >>> square = np.array([[1, 0], [0, 1], [-1, 0], [0, -1.]])
+        >>> m = sweep(np.array([[0, 0, 0], [0, 0, 10.]]), square)
         >>> m.vertices.shape[0], m.triangles.shape[0]
         (10, 16)
     """
@@ -428,8 +434,10 @@ def tube(
     up: npt.ArrayLike | None = None,
     **material: object,
 ) -> Mesh:
-    """A tube of (per-point) ``radius`` along ``path``; ``flat`` < 1 flattens it (a band
-    lying against ``up``, the preferred normal: see :func:`sweep`).
+    """A tube of (per-point) ``radius`` along ``path``.
+
+    ``flat`` < 1 flattens it (a band lying against ``up``, the preferred normal: see
+    :func:`sweep`).
 
     Example:
         >>> tube(np.array([[0, 0, 0], [0, 0, 5.], [0, 0, 10]]), 1.0, sides=6).vertices.shape
@@ -456,8 +464,11 @@ def tubes(
     about its joint axis), so the frame is ``normal = binormal x tangent`` everywhere.
 
     Args:
-        paths: ``[F, N, 3]`` points, mm. radii: ``[F, N]`` mm. binormals: ``[F, 3]``.
-        sides: vertices per ring. flat: the cross-section's extent along the normal (1: round).
+        paths: ``[F, N, 3]`` points, mm.
+        radii: ``[F, N]`` mm.
+        binormals: ``[F, 3]`` each path's bending axis.
+        sides: vertices per ring.
+        flat: the cross-section's extent along the normal (1: round).
         **material: :func:`make_mesh` material arguments (albedo may be ``[F * N * sides, 3]``).
 
     Returns:

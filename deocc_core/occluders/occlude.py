@@ -10,7 +10,8 @@ to the photo (:mod:`~deocc_core.occluders.scene`, :mod:`~deocc_core.occluders.ph
 The region mix (:class:`~deocc_core.occluders.regions.RegionMix`) picks a recipe of one or
 two occluders that usually yields the wanted evaluation region; the label stored is the
 region actually covered (:func:`~deocc_core.occluders.regions.classify_region` on the
-object mask), redrawn up to twice when it misses.
+object mask); a recipe that misses its region is redrawn for the same region (once, twice
+for the rarer half / three-quarter groups).
 """
 
 from __future__ import annotations
@@ -141,7 +142,9 @@ def build_occluder(
     """One occluder mesh of class ``cls`` for the scene's head (model space) and its name.
 
     Args:
-        scene: the face. cls: the class. rng: randomness.
+        scene: the face.
+        cls: the class.
+        rng: randomness.
         place: for hands, one of :data:`~deocc_core.occluders.hands.HAND_PLACES` (default random).
         fabrics: extra fabric images for cloth masks (e.g. MaskTheFace ``textures/``).
 
@@ -180,9 +183,10 @@ def render_occluder(
 
 
 def pack_layer(scene: FaceScene, pack: AssetPack, rng: np.random.Generator) -> ObjectLayer | None:
-    """A real occluder image (asset pack) as a layer of the scene, or None (wrong view /
-    implausible warp). Its brightness follows the photo's light; it sits a few mm off the
-    skin (glasses ~14 mm) for the shadow.
+    """A real occluder image (asset pack) as a layer of the scene.
+
+    None for a wrong view or an implausible warp. Its brightness follows the photo's light;
+    it sits a few mm off the skin (glasses ~14 mm) for the shadow.
     """
     h, w = scene.shape
     yaw = float(np.degrees(scene.head.pose.yaw))
@@ -232,8 +236,9 @@ def occlude_face(
         count: at least this many occluders (extra ones are random allowed classes).
         fabrics: extra cloth textures (``[h, w, 3]`` float32) for cloth masks.
         packs: real occluder images; an occluder of a class they cover is taken from them
-            with probability ``pack_share`` (a warp that fails :func:`plausible_warp` falls
-            back to the 3D object).
+            with probability ``pack_share`` (a warp that fails
+            :func:`~deocc_core.occluders.assets.plausible_warp` falls back to the 3D object).
+        pack_share: see ``packs``.
         match: blur / noise / JPEG matching to the photo.
 
     Returns:
@@ -244,8 +249,10 @@ def occlude_face(
     """
     pool = list(classes) if classes else list(OccluderClass)
     original = scene.image
-    for attempt in range(2):
-        recipe = mix.draw(rng, pool)
+    target = mix.draw(rng, pool).region
+    tries = 3 if target in (Region.LEFT_RIGHT_HALF, Region.THREE_QUARTERS) else 2
+    for attempt in range(tries):
+        recipe = mix.draw_region(rng, pool, target)
         items = list(recipe.items)
         while len(items) < count:
             items.append((pool[int(rng.integers(len(pool)))], None))
@@ -280,7 +287,7 @@ def occlude_face(
         occ = np.where(changed, occ, 0).astype(np.uint8)
         changed_mask = np.where(changed, np.maximum(shade, 1), 0).astype(np.uint8)
         region = classify_region(occ, scene.landmarks, scene.face_mask)
-        if first is not None and (region == recipe.region or attempt == 1):
+        if first is not None and (region == target or attempt == tries - 1):
             return Occlusion3D(image, occ, changed_mask, first, region, tuple(names))
     fallback = OccluderClass(items[0][0])
     return Occlusion3D(

@@ -138,7 +138,8 @@ def estimate_noise(image: npt.NDArray[np.uint8], region: npt.NDArray[np.bool_]) 
 
     Example:
         >>> rng = np.random.default_rng(0)
-        >>> img = np.repeat(np.clip(128 + rng.normal(0, 4, (96, 96, 1)), 0, 255), 3, -1).astype(np.uint8)
+        >>> img = np.clip(128 + rng.normal(0, 4, (96, 96, 1)), 0, 255)
+        >>> img = np.repeat(img, 3, -1).astype(np.uint8)
         >>> 3.0 < estimate_noise(img, np.ones((96, 96), bool)) < 4.5
         True
     """
@@ -192,7 +193,8 @@ def measure_photo(
 
     Example:
         >>> img = np.zeros((64, 64, 3), np.uint8); img[:, 32:] = 200
-        >>> measure_photo(cv2.GaussianBlur(img, (0, 0), 1.5), np.ones((64, 64), bool)).blur_sigma > 1
+        >>> soft = cv2.GaussianBlur(img, (0, 0), 1.5)
+        >>> measure_photo(soft, np.ones((64, 64), bool)).blur_sigma > 1
         True
     """
     sub = image[::4, ::4].astype(np.int16)
@@ -215,7 +217,8 @@ def edge_sharpness(image: npt.NDArray[np.uint8], band: npt.NDArray[np.bool_]) ->
     Example:
         >>> img = np.zeros((64, 64, 3), np.uint8); img[:, 32:] = 200
         >>> band = np.zeros((64, 64), bool); band[:, 28:36] = True
-        >>> edge_sharpness(cv2.GaussianBlur(img, (0, 0), 1.0), band) > edge_sharpness(cv2.GaussianBlur(img, (0, 0), 2.0), band)
+        >>> a, b = cv2.GaussianBlur(img, (0, 0), 1.0), cv2.GaussianBlur(img, (0, 0), 2.0)
+        >>> edge_sharpness(a, band) > edge_sharpness(b, band)
         True
     """
     g = _grey(image)
@@ -243,10 +246,12 @@ def add_noise(
     Args:
         region: ``[h, w, 3]`` float32, 0..255 (modified copy returned).
         weight: ``[h, w]`` float32 in [0, 1] (the object's opacity: noise replaced there).
-        sigma: std in levels. rng: picks the window of a fixed noise tile.
+        sigma: std in levels.
+        rng: picks the window of a fixed noise tile.
 
     Example:
-        >>> r = add_noise(np.full((8, 8, 3), 100, np.float32), np.ones((8, 8), np.float32), 3.0, np.random.default_rng(0))
+        >>> flat, w = np.full((8, 8, 3), 100, np.float32), np.ones((8, 8), np.float32)
+        >>> r = add_noise(flat, w, 3.0, np.random.default_rng(0))
         >>> 1.5 < float(r.std()) < 4.5
         True
     """
@@ -293,7 +298,8 @@ def source_grid(
         >>> img = np.full((64, 64, 3), 120, np.uint8); comp = img.copy(); comp[20:30, 20:30] = 250
         >>> t = np.zeros((64, 64), bool); t[20:30, 20:30] = True
         >>> out = source_grid(comp, t, PhotoStats(1.0, 0.0, 60, 1.0))
-        >>> bool((out[:16] == img[:16]).all()), bool((out[20:30, 20:30] != comp[20:30, 20:30]).any())
+        >>> kept, redone = out[:16] == img[:16], out[20:30, 20:30] != comp[20:30, 20:30]
+        >>> bool(kept.all()), bool(redone.any())
         (True, True)
     """
     s = float(stats.source_scale)

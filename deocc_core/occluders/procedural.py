@@ -62,7 +62,7 @@ def procedural_texture(
 def _texture_under(
     alpha: np.ndarray, rng: np.random.Generator, base: npt.ArrayLike | None = None
 ) -> np.ndarray:
-    """:func:`procedural_texture` computed only over ``alpha``'s bounding box (0 elsewhere), for speed."""
+    """:func:`procedural_texture` over ``alpha``'s bounding box only (0 elsewhere), for speed."""
     h, w = alpha.shape
     tex = np.zeros((h, w, 3), np.float32)
     ys, xs = np.nonzero(alpha > 0)
@@ -92,7 +92,7 @@ def _face_scale(lm: np.ndarray) -> float:
 
 
 def _far_side(lm: np.ndarray) -> int | None:
-    """Which face side is turned away: 0 (contour point 0's side), 1 (point 16's), None (near frontal).
+    """Which face side is turned away: 0 (contour point 0's side), 1 (16's), None (frontal).
 
     The nose tip's distance to each end of the jaw contour: a ratio below 0.45 (about 35
     degrees of yaw) means that side's ear and temple are hidden behind the head.
@@ -392,7 +392,8 @@ def _hand(h, w, lm, rng, yaw):
     polys.append(wrist)
     offs = np.linspace(-0.25, 0.25, 4)
     width = size * 0.075
-    for off, length in zip(offs, np.array((0.42, 0.5, 0.48, 0.38)) * rng.uniform(0.9, 1.1)):
+    lengths = np.array((0.42, 0.5, 0.48, 0.38)) * rng.uniform(0.9, 1.1)
+    for off, length in zip(offs, lengths, strict=True):
         x0 = off * size
         tip = (
             cv2.ellipse2Poly(
@@ -433,7 +434,7 @@ def _hand(h, w, lm, rng, yaw):
     )
     # finger separation: dark creases between adjacent fingers, fading into the palm
     crease = np.zeros((h, w), np.float32)
-    for a, b in zip(offs[:-1], offs[1:]):
+    for a, b in zip(offs[:-1], offs[1:], strict=True):
         gx = (a + b) / 2 * size
         seg = np.array([[gx, -size * 0.12], [gx, -size * 0.62]]) @ rot.T + centre
         cv2.line(
@@ -470,8 +471,11 @@ def make_layer(
     """Draw one procedural occluder of class ``cls``.
 
     Args:
-        cls: occluder class. shape: ``(H, W)``. landmarks: ``[68, 2]`` pixels.
-        rng: randomness source. yaw_deg: head yaw if known (unused by most makers).
+        cls: occluder class.
+        shape: ``(H, W)``.
+        landmarks: ``[68, 2]`` pixels.
+        rng: randomness source.
+        yaw_deg: head yaw if known (unused by most makers).
 
     Returns:
         ``[H, W, 4]`` float32 RGBA in [0, 1].
@@ -481,7 +485,8 @@ def make_layer(
         >>> m = load_model("starter")
         >>> lm = m.mean[m.landmarks68, :2] * [0.4, -0.4] + 64
         >>> layer = make_layer(OccluderClass.SUNGLASSES, (128, 128), lm, np.random.default_rng(0))
-        >>> bool(layer[..., 3][int(lm[37, 1]), int(lm[37, 0])] > 0.5), bool(layer[..., 3][int(lm[57, 1]), int(lm[57, 0])] == 0)
+        >>> eye, lip = np.round(lm[37]).astype(int), np.round(lm[57]).astype(int)
+        >>> bool(layer[eye[1], eye[0], 3] > 0.5), bool(layer[lip[1], lip[0], 3] == 0)
         (True, True)
     """
     return MAKERS[OccluderClass(cls)](

@@ -48,13 +48,14 @@ OBJECT_ALPHA = 8  # occ_mask level (of 255) that counts as covered: tinted lense
 def face_hull_mask(
     landmarks: npt.NDArray[np.floating], shape: tuple[int, int]
 ) -> npt.NDArray[np.bool_]:
-    """``[H, W]`` bool: the landmark hull extended up to the brows' top (a face region without a render).
+    """``[H, W]`` bool: the landmark hull up to the brows' top (a face region without a render).
 
     Example:
         >>> from deocc_core.morphable.model import load_model
         >>> m = load_model("starter")
         >>> lm = m.mean[m.landmarks68, :2] * [0.4, -0.4] + 64
-        >>> bool(face_hull_mask(lm, (128, 128))[int(lm[point("nose_tip"), 1]), int(lm[point("nose_tip"), 0])])
+        >>> tip = np.round(lm[point("nose_tip")]).astype(int)
+        >>> bool(face_hull_mask(lm, (128, 128))[tip[1], tip[0]])
         True
     """
     lm = np.asarray(landmarks, np.float64)
@@ -125,7 +126,8 @@ def classify_region(
     """Label what an occluder object covers (see the module docstring).
 
     Args:
-        occ_mask: ``[H, W]`` uint8 object mask (opacity 0..255). landmarks: ``[68, 2]`` pixels.
+        occ_mask: ``[H, W]`` uint8 object mask (opacity 0..255).
+        landmarks: ``[68, 2]`` pixels.
         face_mask: ``[H, W]`` uint8 face region (the render's M); default the landmark hull.
 
     Example:
@@ -157,8 +159,10 @@ def classify_region(
 
 @dataclass(frozen=True)
 class Recipe:
-    """Occluders drawn together to aim at a region: ``(class, place)`` pairs (place for
-    hands) and the recipe's weight within its region (keeps the classes balanced).
+    """Occluders drawn together to aim at a region.
+
+    ``items`` are ``(class, place)`` pairs (place for hands); ``weight`` is the recipe's
+    share within its region (it keeps the classes balanced).
     """
 
     region: Region
@@ -214,6 +218,20 @@ class RegionMix:
                 out.append((r, w * r.weight / total))
         return out
 
+    def draw_region(
+        self, rng: np.random.Generator, classes: list[OccluderClass], region: Region
+    ) -> Recipe:
+        """A recipe for ``region`` (by the recipes' weights) with the allowed ``classes``.
+
+        Raises:
+            ConfigError: no recipe of that region fits the classes.
+        """
+        pool = [(r, w) for r, w in self.recipes(classes) if w > 0 and r.region == region]
+        if not pool:
+            raise ConfigError(f"no occluder recipe for region {region.name.lower()}")
+        p = np.array([w for _, w in pool], np.float64)
+        return pool[int(rng.choice(len(pool), p=p / p.sum()))][0]
+
     def draw(self, rng: np.random.Generator, classes: list[OccluderClass]) -> Recipe:
         """A recipe for the region mix restricted to ``classes``.
 
@@ -267,7 +285,8 @@ def parse_region_mix(spec: str) -> RegionMix:
             weight = -1.0
         if region is None or weight < 0:
             raise ConfigError(
-                f"bad region mix item {item.strip()!r} (want name:weight, names: {', '.join(names)})"
+                f"bad region mix item {item.strip()!r} "
+                f"(want name:weight, names: {', '.join(names)})"
             )
         out.append((region, weight))
     if not out or sum(w for _, w in out) <= 0:

@@ -78,8 +78,9 @@ def sample_scarf_style(rng: np.random.Generator) -> ScarfStyle:
 
 
 def _face_support(head: HeadGeometry, theta: np.ndarray, cx: float, cz: float) -> np.ndarray:
-    """``[rows, K]`` support function of each height-field row of the face mesh in the
-    directions ``theta`` (x, z plane, about the axis at (cx, cz)); -inf on empty rows.
+    """``[rows, K]`` support function of each height-field row of the face mesh.
+
+    In the directions ``theta`` (x, z plane, about the axis at (cx, cz)); -inf on empty rows.
     Cached on the head: every scarf of the face reuses it.
     """
     key = ("scarf_support", len(theta), round(cx, 3), round(cz, 3))
@@ -96,8 +97,9 @@ def _face_support(head: HeadGeometry, theta: np.ndarray, cx: float, cz: float) -
 def _support(
     head: HeadGeometry, ys: np.ndarray, theta: np.ndarray, cx: float, cz: float
 ) -> np.ndarray:
-    """Support function of the head's cross-section at height ``ys[i, k]`` in direction
-    ``theta[k]``: the face mesh row there, the neck and the skull (ellipse sections).
+    """Support function of the head's cross-section at ``ys[i, k]`` toward ``theta[k]``.
+
+    The face mesh row there, the neck and the skull (ellipse sections).
     """
     rows = head.hf_face.shape[0]
     r = np.clip(np.round((head.hf_origin[1] - ys) / head.hf_step), 0, rows - 1).astype(np.int64)
@@ -120,8 +122,10 @@ def make_scarf(head: HeadGeometry, rng: np.random.Generator, style: ScarfStyle) 
         >>> from deocc_core.morphable.params import FitParams, Pose
         >>> from deocc_core.occluders.head import head_geometry
         >>> m = load_model("starter")
-        >>> h = head_geometry(m, FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0)))
-        >>> s = make_scarf(h, np.random.default_rng(0), sample_scarf_style(np.random.default_rng(0)))
+        >>> p = FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), Pose(1, 0, 0, 0, 0, 0))
+        >>> h = head_geometry(m, p)
+        >>> rng = np.random.default_rng(0)
+        >>> s = make_scarf(h, rng, sample_scarf_style(rng))
         >>> bool(s.vertices[:, 2].max() > h.landmarks[point("chin"), 2])  # in front of the chin
         True
     """

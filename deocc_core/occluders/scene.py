@@ -211,7 +211,8 @@ def prepare_scene(
     Args:
         image: ``[H, W, 3]`` uint8 RGB crop.
         landmarks: ``[68, 2]`` crop pixels.
-        model: the morphable model the face was fitted with; params: the fit (crop pixels).
+        model: the morphable model the face was fitted with.
+        params: the fit (crop pixels).
         face_depth: ``[H, W]`` float32 the face render's depth (-inf where empty).
         face_mask: ``[H, W]`` uint8 the render's silhouette M.
         sh: ``[9, 3]`` (or ``[9]``) SH light of the photo in occluder units; default the
@@ -451,7 +452,7 @@ def differs(a: U8, b: U8) -> npt.NDArray[np.bool_]:
 def grid_box(
     box: tuple[int, int, int, int], stats: PhotoStats, h: int, w: int
 ) -> tuple[int, int, int, int]:
-    """``box`` grown to the source-grid blocks :func:`~deocc_core.occluders.photo.source_grid` may rewrite."""
+    """``box`` grown to the blocks :func:`~deocc_core.occluders.photo.source_grid` may rewrite."""
     b = block_size(stats)
     y0, y1, x0, x1 = box
     return (y0 // b) * b, min(-(-y1 // b) * b, h), (x0 // b) * b, min(-(-x1 // b) * b, w)

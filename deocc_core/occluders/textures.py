@@ -121,8 +121,10 @@ def pattern_texture(rng: np.random.Generator, base: npt.ArrayLike) -> Texture:
 
 
 def load_texture_images(root: str | Path) -> list[F32]:
-    """Colour textures (jpg/png) under ``root`` (e.g. MaskTheFace ``masks/textures``), ``[h, w, 3]``
-    float32 in [0, 1], resized to at most 256 px. Missing or unreadable files are skipped.
+    """Colour textures (jpg/png) under ``root`` (e.g. MaskTheFace ``masks/textures``).
+
+    Returns ``[h, w, 3]`` float32 images in [0, 1], at most 256 px; unreadable files are
+    skipped.
     """
     out = []
     for p in sorted(Path(root).rglob("*")):

@@ -1,4 +1,7 @@
-"""The default 3D occluders on real faces: sizes, depth test, pose, masks, warps, regions, photo match."""
+"""The default 3D occluders on real faces.
+
+Sizes, the depth test, pose, masks, warps, regions and the match to the photo.
+"""
 
 from __future__ import annotations
 
@@ -114,7 +117,9 @@ def test_mask_scarf_sizes_relative_to_face_width(scenes):
     rng = np.random.default_rng(1)
     for i, sc in enumerate(scenes):
         width = sc.head.face_width
-        mk = make_mask(sc.head, rng, sample_mask_style(rng, ("surgical", "cloth", "n95", "kn95")[i % 4]))
+        mk = make_mask(
+            sc.head, rng, sample_mask_style(rng, ("surgical", "cloth", "n95", "kn95")[i % 4])
+        )
         body = mk.vertices[: 34 * 27]  # the grid (ear loops follow)
         w_mm, h_mm = np.ptp(body[:, 0]), np.ptp(body[:, 1])
         assert 80 <= w_mm <= 175 and 65 <= h_mm <= 150, (w_mm, h_mm)
@@ -336,7 +341,7 @@ def test_blur_noise_and_jpeg_estimates_on_a_real_photo(scenes, tmp_path):
     base = estimate_blur(img, region)
     ests = [estimate_blur(cv2.GaussianBlur(img, (0, 0), s), region) for s in (1.0, 2.0)]
     assert base < ests[0] < ests[1]
-    for s, e in zip((1.0, 2.0), ests):
+    for s, e in zip((1.0, 2.0), ests, strict=True):
         assert abs(e - np.hypot(base, s)) / np.hypot(base, s) < 0.3, (base, s, e)
     grey = np.repeat(img.mean(-1, keepdims=True), 3, -1)
     noisy = grey + np.random.default_rng(0).normal(0, 6, grey.shape[:2])[..., None]
@@ -358,7 +363,9 @@ def test_occluder_edges_match_the_photo_sharpness(scenes):
     before, after = [], []
     for i, sc in enumerate(scenes):
         rng = np.random.default_rng(20 + i)
-        layer, _ = render_occluder(sc, OccluderClass.SUNGLASSES if i % 2 else OccluderClass.MASK, rng)
+        layer, _ = render_occluder(
+            sc, OccluderClass.SUNGLASSES if i % 2 else OccluderClass.MASK, rng
+        )
         raw, occ, _ = composite_layer(sc.image, sc, layer, rng, match=False, shadow=0)
         matched, _, _ = composite_layer(sc.image, sc, layer, np.random.default_rng(0), shadow=0)
         obj = (occ > 127).astype(np.uint8)
@@ -382,7 +389,9 @@ def test_light_estimate_finds_the_side_of_the_light(model):
         )
         sh = light_sh([side, 0.3, 0.8], 0.5, 0.6)
         r = render_face(model, params, SIZE, SIZE, sh=sh)
-        lm = project(model.vertices(params.id_coef, params.exp_coef)[model.landmarks68], params.pose)
+        lm = project(
+            model.vertices(params.id_coef, params.exp_coef)[model.landmarks68], params.pose
+        )
         est, skin = estimate_light(r.image, r.depth, r.mask, lm[:, :2].astype(np.float32))
         assert np.sign(est[3].mean()) == side  # band-1 x coefficient
         assert skin.shape == (3,) and (skin > 0).all() and (skin < 1).all()
