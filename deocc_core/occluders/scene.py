@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deocc_core.check import check_array
+from deocc_core.errors import InputError
 from deocc_core.landmarks.parts import part, point
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
@@ -36,12 +37,14 @@ from deocc_core.occluders.photo import (
     measure_photo,
     source_grid,
 )
+from deocc_core.render.raster import Raster
 
 __all__ = [
     "FaceScene",
     "prepare_scene",
     "composite_layer",
     "estimate_light",
+    "photo_light",
     "face_normals",
     "differs",
     "grid_box",
@@ -193,6 +196,41 @@ def estimate_light(image: U8, face_depth: F32, face_mask: U8, landmarks: F32) ->
     return sh.astype(np.float32), skin.astype(np.float32)
 
 
+def photo_light(
+    image: U8, model: MorphableModel, params: FitParams, raster: Raster
+) -> tuple[F32, F32]:
+    """The photo's light and the skin albedo under it, from the shared estimator.
+
+    :func:`deocc_core.render.light.estimate_face_light` (robust SH + skin colour; the
+    model's albedo, or :func:`deocc_core.render.skin.skin_field` for shape-only models, as
+    the reference). Occluders are lit by its ``coloured_sh`` (the light as the reference
+    albedo sees it, the photo's colour cast included); a hand takes the reference albedo
+    of the face's inlier samples, so under that light it renders in the face's own colour.
+
+    Returns:
+        ``(sh [9, 3] float32, skin albedo [3] float32)``.
+
+    Raises:
+        InputError: too few usable face pixels.
+    """
+    from deocc_core.morphable.camera import rotation_matrix
+    from deocc_core.render.light import estimate_face_light
+    from deocc_core.render.shading import vertex_normals
+    from deocc_core.render.skin import skin_field
+
+    verts = model.vertices(params.id_coef, params.exp_coef)
+    rot = rotation_matrix(params.pose.pitch, params.pose.yaw, params.pose.roll)
+    normals = vertex_normals(verts, model.triangles) @ rot.T.astype(np.float32)
+    field = skin_field(model)
+    albedo = model.albedo(None) if model.has_albedo else field.albedo
+    est, samples = estimate_face_light(
+        image, raster, normals, albedo, field.weights, vertex_prior=field.prior
+    )
+    w = est.weights.astype(np.float64)
+    skin = (samples.albedo * w[:, None]).sum(0) / max(float(w.sum()), 1e-6)
+    return est.coloured_sh.astype(np.float32), np.clip(skin, 0.02, 0.95).astype(np.float32)
+
+
 def prepare_scene(
     image: U8,
     landmarks: npt.NDArray[np.floating],
@@ -201,6 +239,7 @@ def prepare_scene(
     face_depth: F32,
     face_mask: U8,
     *,
+    raster: Raster | None = None,
     sh: npt.ArrayLike | None = None,
     skin: npt.ArrayLike | None = None,
     jpeg_quality: int | None = None,
@@ -215,9 +254,11 @@ def prepare_scene(
         params: the fit (crop pixels).
         face_depth: ``[H, W]`` float32 the face render's depth (-inf where empty).
         face_mask: ``[H, W]`` uint8 the render's silhouette M.
-        sh: ``[9, 3]`` (or ``[9]``) SH light of the photo in occluder units; default the
+        raster: the face render's raster; with it the light comes from the shared
+            estimator (:func:`photo_light`), without it (or when that fails) from the
             fallback :func:`estimate_light`.
-        skin: ``[3]`` skin albedo in [0, 1]; default from the same estimate.
+        sh: ``[9, 3]`` (or ``[9]``) SH light of the photo in occluder units; default estimated.
+        skin: ``[3]`` skin albedo in [0, 1] under that light; default estimated.
         jpeg_quality: the source photo's JPEG quality, None for a non-JPEG source.
         source_scale: crop pixels per source pixel.
 
@@ -237,7 +278,12 @@ def prepare_scene(
     proxies = proxy_depth(head.proxies, params.pose, xs, ys)
     ref = np.where(np.isfinite(depth), depth, proxies).astype(np.float32)
     if sh is None or skin is None:
-        est_sh, est_skin = estimate_light(img, depth, mask, lm)
+        try:
+            if raster is None:
+                raise InputError("no raster")
+            est_sh, est_skin = photo_light(img, model, params, raster)
+        except InputError:
+            est_sh, est_skin = estimate_light(img, depth, mask, lm)
         sh = est_sh if sh is None else sh
         skin = est_skin if skin is None else skin
     region = (mask > 127) if (mask > 127).sum() > 64 else np.ones((h, w), bool)

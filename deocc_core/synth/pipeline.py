@@ -283,6 +283,7 @@ def make_samples(
             face.fit.params,
             face.render_result.depth,
             face.face_mask,
+            raster=face.render_result.raster,
             jpeg_quality=record.jpeg_quality,
             source_scale=float(np.sqrt(abs(np.linalg.det(face.matrix[:, :2])))),
         )

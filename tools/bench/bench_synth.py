@@ -19,7 +19,8 @@ from _common import SHARED
 
 from deocc_core.face.prepare import FaceInputConfig, prepare_face
 from deocc_core.morphable.model import load_model
-from deocc_core.occluders.composite import composite_occluder
+from deocc_core.occluders.occlude import occlude_face
+from deocc_core.occluders.scene import prepare_scene
 from deocc_core.synth import shards as shards_mod
 from deocc_core.synth.pipeline import BuildConfig, build, make_samples
 from deocc_core.synth.shards import ShardReader, ShardWriter
@@ -27,11 +28,15 @@ from deocc_core.synth.sources import make_source
 
 
 def stages(model_path, n=20):
-    """Per-stage ms per sample in one process (prepare_face, occlude, the source render)."""
+    """Per-stage ms per sample in one process.
+
+    prepare_face, the occluder scene (once per face: head geometry, light, photo
+    statistics), occlude (the 3D default) and the source render.
+    """
     m = load_model(model_path)
     src = make_source("synthetic", model=load_model("starter"), n=n, size=512)
     recs = [src.load(k)[0] for k in src.keys()]
-    t = dict(source_render=0.0, prepare=0.0, occlude=0.0)
+    t = dict(source_render=0.0, prepare=0.0, scene=0.0, occlude=0.0)
     config = FaceInputConfig(size=256)
     rng = np.random.default_rng(0)
     make_samples(
@@ -41,10 +46,21 @@ def stages(model_path, n=20):
         t0 = time.perf_counter()
         face = prepare_face(r.image, r.landmarks, m, config)  # align + fit + render
         t1 = time.perf_counter()
-        composite_occluder(face.crop, face.landmarks, rng, face_mask=face.face_mask)
+        scene = prepare_scene(
+            face.crop,
+            face.landmarks,
+            m,
+            face.fit.params,
+            face.render_result.depth,
+            face.face_mask,
+            raster=face.render_result.raster,
+        )
         t2 = time.perf_counter()
+        occlude_face(scene, rng)
+        t3 = time.perf_counter()
         t["prepare"] += t1 - t0
-        t["occlude"] += t2 - t1
+        t["scene"] += t2 - t1
+        t["occlude"] += t3 - t2
     t0 = time.perf_counter()
     for k in src.keys():
         src.load(k)
