@@ -232,7 +232,10 @@ def preview(
         show_default="all",
     ),
     compact: bool = typer.Option(
-        False, "--compact", help="Occluded images only, one face per row (--per-face copies)."
+        False,
+        "--compact",
+        help="Occluded images only, one face per row (--per-face copies).",
+        show_default="off",
     ),
     out: Path = typer.Option(Path("preview.png"), "--out", help="Contact sheet PNG."),
     **values: Any,
