@@ -13,7 +13,11 @@ from deocc_core.synth.verify import shard_paths
 
 def test_sample_fields_are_the_schema_keys():
     assert tuple(f.name for f in dataclasses.fields(Sample)) == KEYS
-    assert IMAGE_KEYS == ("occluded", "render", "gt") and MASK_KEYS == ("face_mask", "occ_mask", "changed_mask")
+    assert IMAGE_KEYS == ("occluded", "render", "gt") and MASK_KEYS == (
+        "face_mask",
+        "occ_mask",
+        "changed_mask",
+    )
 
 
 def test_a_built_shard_has_exactly_the_schema(tiny_shards):
