@@ -104,7 +104,10 @@ def tol(dtype: object) -> float:
 
 @pytest.fixture(scope="session")
 def tiny_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small synthetic shard folder (64 px, starter model): 48 faces, 12 per shard."""
+    """A small synthetic shard folder (64 px, starter model): 48 faces, 12 per shard.
+
+    Renders fitted to the annotated landmarks (64 px is too small for the detector).
+    """
     from deocc_core.synth.pipeline import BuildConfig, build
 
     out = tmp_path_factory.mktemp("shards")
@@ -117,6 +120,7 @@ def tiny_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
             n_synthetic=48,
             test_fraction=0.25,
             seed=0,
+            fit_landmarks="annotated",  # every face gives a sample: counts below are exact
         )
     )
     return out

@@ -23,6 +23,7 @@ from deocc_core.morphable.model import save_npz_deterministic  # noqa: E402
 
 STEP = 2.5  # grid spacing, mm
 HALF_WIDTH, TOP, BOTTOM = 74.0, 100.0, -112.0
+MOUTH_Y = -42.0  # the mouth line: a grid row (BOTTOM + STEP + 27 STEP), dark mouth interior
 
 
 def _gauss(x, y, cx, cy, sx, sy):
@@ -58,7 +59,10 @@ def _grid():
 
 
 def _depth(x, y):
-    w = np.maximum(_half_width(y), 1.0)
+    # depth falls toward the outline across each row; the rows near the pointed chin and
+    # crown use a floor of 45 mm as their half-width, so their ends are not far behind their
+    # middle: otherwise a tilted face shows a notch where the chin's middle sticks out
+    w = np.maximum(_half_width(y), 45.0)
     r = np.clip(np.abs(x) / w, 0, 1)
     z = 70.0 * np.sqrt(1 - 0.85 * r**2) + 18.0 * _gauss(x, y, 0, 5, 200, 60)
     z -= 9.0 * _gauss(np.abs(x), y, 32, 30, 13, 9)  # eye sockets
@@ -130,17 +134,20 @@ def _modes(x, y, z):
     ax = np.abs(x)
     sx = np.sign(x)
     zero = np.zeros_like(x)
-    face = _sig((_half_width(y) - ax) / 6)  # fades toward the outline
-    below_mouth = _sig((-42.5 - y) / 2.0)
+    # fades toward the outline by column only: a factor that also varied with y would move
+    # the chin's rows by different amounts near the pointed bottom, fold its triangles
+    # backwards and cut a notch in the fitted silhouette
+    face = _sig((_half_width(MOUTH_Y) - ax) / 6)
+    below_mouth = _sig((MOUTH_Y - 0.5 - y) / 2.0)
     ident = {
         "face_width": (4 * x / HALF_WIDTH, zero, zero),
         "face_length": (zero, 5 * (y + 5) / 106, zero),
         "jaw_width": (4 * x / HALF_WIDTH * _sig((-30 - y) / 12), zero, zero),
-        "chin": (
+        "chin": (  # longer chin: rows below y = -80 move together (monotone: no fold, no notch)
             zero,
-            -4 * _gauss(x, y, 0, -95, 32, 18),
+            -4 * _sig((-80 - y) / 8) * _gauss(x, 0, 0, 0, 32, 1),
             3 * _gauss(x, y, 0, -90, 28, 16),
-        ),  # wide: no notch when fitted
+        ),
         "nose_length": (zero, -2 * _gauss(x, y, 0, -2, 9, 9), 5 * _gauss(x, y, 0, 5, 7, 16)),
         "nose_width": (3 * np.clip(x / 12, -1.5, 1.5) * _gauss(x, y, 0, -8, 14, 8), zero, zero),
         "nose_bridge": (zero, zero, 3 * _gauss(x, y, 0, 20, 6, 12)),
@@ -197,6 +204,10 @@ def _albedo(x, y):
     a = a * (1 - lips[:, None]) + np.array([0.72, 0.36, 0.36]) * lips[:, None]
     brows = np.clip(1.6 * _gauss(ax, y, 37, 50 - 0.004 * (ax - 37) ** 2, 12, 2.6), 0, 1)
     a = a * (1 - brows[:, None]) + np.array([0.28, 0.19, 0.14]) * brows[:, None]
+    # the mouth line's row is the mouth interior: a thin dark line while closed, a dark
+    # opening when jaw_open moves the rows below it down (the triangles stretch)
+    interior = (np.abs(y - MOUTH_Y) < 0.5 * STEP) * np.clip(1 - (ax / 21.0) ** 4, 0, 1)
+    a = a * (1 - interior[:, None]) + np.array([0.16, 0.06, 0.06]) * interior[:, None]
     eye = ((ax - 33) / 12) ** 2 + ((y - 30.5) / 3.8) ** 2 <= 1
     a[eye] = [0.93, 0.92, 0.9]
     iris = (ax - 33) ** 2 + (y - 30.5) ** 2 <= 3.6**2
@@ -224,7 +235,7 @@ def make_starter_model() -> dict[str, np.ndarray]:
     mean = np.stack([x, y, z], 1) - centre
 
     def stack(modes):
-        cols, stds = zip(*(_mode(np.stack(f, 1)) for f in modes.values()))
+        cols, stds = zip(*(_mode(np.stack(f, 1)) for f in modes.values()), strict=True)
         return (
             np.stack(cols, 1).astype(np.float32),
             np.array(stds, np.float32),
@@ -234,7 +245,7 @@ def make_starter_model() -> dict[str, np.ndarray]:
     id_basis, id_std, id_names = stack(ident)
     exp_basis, exp_std, exp_names = stack(expr)
     albedo_mean, amodes = _albedo(x, y)
-    acols, astd = zip(*(_mode(m) for m in amodes.values()))
+    acols, astd = zip(*(_mode(m) for m in amodes.values()), strict=True)
     return {
         "format_version": np.array(1, np.int32),
         "mean": mean.astype(np.float32),
@@ -259,12 +270,14 @@ def make_starter_model() -> dict[str, np.ndarray]:
 
 
 def main() -> None:
+    """Write the starter model."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--out",
         type=Path,
         default=Path(__file__).resolve().parents[1] / "assets" / "starter_model.npz",
-        help="output .npz path (default: assets/starter_model.npz in the repo; byte-identical on every run)",
+        help="output .npz path (default: assets/starter_model.npz in the repo; "
+        "byte-identical on every run)",
     )
     args = parser.parse_args()
     arrays = make_starter_model()

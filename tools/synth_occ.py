@@ -132,7 +132,10 @@ def landmarks(
     backend: str = typer.Option(
         field_default(BuildConfig, "backend"),
         "--backend",
-        help=escape("Landmark backend: dlib (offline) | fan (needs deocc[fan] + local weights)."),
+        help=escape(
+            "Landmark backend: mediapipe (offline, finds masked faces) | dlib (offline) | fan "
+            "(needs deocc[fan] + local weights)."
+        ),
     ),
     dlib_detector: str = typer.Option(
         "hog+cnn",
@@ -166,6 +169,8 @@ def landmarks(
         make_detector("dlib", detector=dlib_detector, upsample=upsample)
         if backend == "dlib"
         else make_detector(backend, weights_dir=fan_weights)
+        if backend == "fan"
+        else make_detector(backend)
     )
     with progress_bar("landmarks", total=len(expand_inputs(images)), unit="img") as advance:
         run = detect_to_files(images, out, det, progress=advance)

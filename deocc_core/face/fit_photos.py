@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deocc_core.imageio import read_image, write_image
+from deocc_core.landmarks.detect import DEFAULT_BACKEND
 from deocc_core.landmarks.find import LazyDetector, landmarks_for
 from deocc_core.morphable.fit import FitConfig, FitResult, fit_landmarks
 from deocc_core.morphable.model import MorphableModel
@@ -84,7 +85,7 @@ def fit_photos(
         model: the 3DMM.
         out: output folder (must exist).
         landmarks_from: see :func:`deocc_core.landmarks.find.landmarks_for` (the detector
-            is dlib's, built on first use).
+            is the default backend's, built on first use).
         config: fit options (default: the defaults).
         progress: called with 1 per photo.
 
@@ -92,7 +93,7 @@ def fit_photos(
         SkipInput: an unreadable photo, or a missing / broken sidecar (an ``InputError``).
     """
     config = config or FitConfig()
-    detector = LazyDetector("dlib")
+    detector = LazyDetector(DEFAULT_BACKEND)
     fits = []
     for path in images:
         img = read_image(path)

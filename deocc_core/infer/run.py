@@ -29,7 +29,7 @@ from deocc_core.infer.pipeline import (
     expression_coefficients,
     vertex_colors,
 )
-from deocc_core.landmarks.detect import DETECTORS, LandmarkDetector
+from deocc_core.landmarks.detect import DEFAULT_BACKEND, DETECTORS, LandmarkDetector
 from deocc_core.landmarks.find import LANDMARK_SOURCES, LazyDetector, landmarks_for
 from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
@@ -62,7 +62,7 @@ class InferConfig:
         "sidecar if any, else the detector).",
         choices=LANDMARK_SOURCES,
     )
-    backend: str = option("dlib", "Landmark backend (fan needs deocc[fan] + local weights).",
+    backend: str = option(DEFAULT_BACKEND, "Landmark backend (fan needs deocc[fan] + local weights).",
                           choices=tuple(DETECTORS))  # fmt: skip
     mesh: bool = option(
         False, "Also write each fitted mesh coloured by the de-occluded face (OBJ)."

@@ -1,4 +1,6 @@
-"""Face + 68-landmark detectors: dlib (offline default) and face-alignment FAN.
+"""Face + 68-landmark detectors, all offline: MediaPipe (default), dlib and FAN.
+
+The default is the occlusion-robust MediaPipe face mesh (:mod:`deocc_core.landmarks.facemesh`).
 
 dlib uses the HOG detector and, when HOG finds nothing (typically beyond ~45° yaw) or on
 request, the CNN (MMOD) detector; both model files and the 68-point shape predictor ship
@@ -32,6 +34,7 @@ __all__ = [
     "dlib_model_dir",
     "DETECTORS",
     "DLIB_DETECTORS",
+    "DEFAULT_BACKEND",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,9 @@ class DetectedFace:
 class LandmarkDetector(Protocol):
     """Anything with ``detect(image uint8 [H, W, 3] RGB) -> list[DetectedFace]`` (left to right)."""
 
-    def detect(self, image: npt.NDArray[np.uint8]) -> list[DetectedFace]: ...
+    def detect(self, image: npt.NDArray[np.uint8]) -> list[DetectedFace]:
+        """Faces of ``image``, left to right."""
+        ...
 
 
 def dlib_model_dir() -> Path:
@@ -141,7 +146,7 @@ class DlibDetector:
     def _run(self, image: np.ndarray, which: str) -> list[tuple[np.ndarray, float, str]]:
         if which == "hog":
             rects, scores, _ = self._hog.run(image, self.upsample, 0.0)
-            return [(_box(r), float(sc), "hog") for r, sc in zip(rects, scores)]
+            return [(_box(r), float(sc), "hog") for r, sc in zip(rects, scores, strict=True)]
         return [
             (_box(d.rect), float(d.confidence), "cnn") for d in self._cnn(image, self.cnn_upsample)
         ]
@@ -221,7 +226,7 @@ class DlibDetector:
         return sorted(faces, key=lambda f: float(f.box[0]))
 
 
-#: face-alignment >= 1.3 weight files (TorchScript FAN + S3FD face detector) and their download folder
+#: face-alignment >= 1.3 weight files (TorchScript FAN + S3FD face detector), download folder
 FAN_WEIGHTS = ("2DFAN4-cd938726ad.zip", "s3fd-619a316812.pth")
 FAN_WEIGHTS_URL = "https://www.adrianbulat.com/downloads/python-fan/"
 
@@ -240,7 +245,8 @@ class FanDetector:
     def __init__(self, device: str = "cpu", weights_dir: str | Path | None = None) -> None:
         if importlib.util.find_spec("face_alignment") is None:
             raise InputError(
-                "the fan backend needs face-alignment: pip install 'deocc[fan]' (or use --backend dlib)"
+                "the fan backend needs face-alignment: pip install 'deocc[fan]' "
+                "(or use --backend mediapipe)"
             )
         import torch
 
@@ -250,7 +256,8 @@ class FanDetector:
             raise InputError(
                 f"{hub}: FAN weights missing ({', '.join(missing)}); download "
                 + " and ".join(FAN_WEIGHTS_URL + f for f in missing)
-                + " into that folder, or pass weights_dir / --fan-weights (deocc never downloads at run time)"
+                + " into that folder, or pass weights_dir / --fan-weights "
+                "(deocc never downloads at run time)"
             )
         if weights_dir:
             os.environ["TORCH_HOME"] = str(
@@ -258,7 +265,9 @@ class FanDetector:
             )  # face-alignment looks in $TORCH_HOME/hub/checkpoints
         import face_alignment
 
-        kind = getattr(face_alignment.LandmarksType, "TWO_D", None) or face_alignment.LandmarksType._2D
+        kind = (
+            getattr(face_alignment.LandmarksType, "TWO_D", None) or face_alignment.LandmarksType._2D
+        )
         self._fa = face_alignment.FaceAlignment(kind, device=device, flip_input=False)
 
     def detect(self, image: npt.NDArray[np.uint8]) -> list[DetectedFace]:
@@ -267,7 +276,7 @@ class FanDetector:
         if preds is None or preds[0] is None:
             return []
         faces = []
-        for lm, box in zip(preds[0], preds[2]):
+        for lm, box in zip(preds[0], preds[2], strict=True):
             faces.append(
                 DetectedFace(
                     np.asarray(box[:4], np.float32),
@@ -279,15 +288,30 @@ class FanDetector:
         return sorted(faces, key=lambda f: float(f.box[0]))
 
 
-DETECTORS: dict[str, Callable[..., LandmarkDetector]] = {"dlib": DlibDetector, "fan": FanDetector}
+def _facemesh(**kwargs: Any) -> LandmarkDetector:
+    from deocc_core.landmarks.facemesh import FaceMeshDetector
+
+    return FaceMeshDetector(**kwargs)
 
 
-def make_detector(name: str = "dlib", **kwargs: Any) -> LandmarkDetector:
+DETECTORS: dict[str, Callable[..., LandmarkDetector]] = {
+    "mediapipe": _facemesh,
+    "dlib": DlibDetector,
+    "fan": FanDetector,
+}
+#: the default landmark backend everywhere (deocc-infer, synth-occ landmarks / fit / build):
+#: MediaPipe finds masked faces dlib misses (tools/bench/bench_landmarks_occluded.py)
+DEFAULT_BACKEND = "mediapipe"
+
+
+def make_detector(name: str = DEFAULT_BACKEND, **kwargs: Any) -> LandmarkDetector:
     """Build a detector by name from :data:`DETECTORS`.
 
     Args:
-        name: "dlib" (kwargs: detector, upsample, cnn_upsample, flip) or "fan" (device,
-            weights_dir).
+        name: "mediapipe" (the default), "dlib" or "fan".
+        **kwargs: the backend's options: mediapipe: min_presence, min_detection, pad,
+            whole_image, max_faces; dlib: detector, upsample, cnn_upsample, flip; fan:
+            device, weights_dir.
 
     Raises:
         ConfigError: unknown name (the message lists the valid ones) or bad option.

@@ -12,7 +12,12 @@ import numpy as np
 import numpy.typing as npt
 
 from deocc_core.errors import ConfigError, DeoccError, SkipInput
-from deocc_core.landmarks.detect import DetectedFace, LandmarkDetector, make_detector
+from deocc_core.landmarks.detect import (
+    DEFAULT_BACKEND,
+    DetectedFace,
+    LandmarkDetector,
+    make_detector,
+)
 from deocc_core.landmarks.readers import find_annotation, read_annotation
 
 __all__ = ["LANDMARK_SOURCES", "LazyDetector", "find_sidecar", "landmarks_for"]
@@ -28,7 +33,7 @@ class LazyDetector:
         backend: landmark backend name (``dlib`` | ``fan``), see ``make_detector``.
     """
 
-    def __init__(self, backend: str = "dlib") -> None:
+    def __init__(self, backend: str = DEFAULT_BACKEND) -> None:
         self.backend = backend
         self._detector: LandmarkDetector | None = None
 

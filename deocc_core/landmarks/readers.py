@@ -123,7 +123,10 @@ def read_mat_annotation(path: str | Path) -> MatAnnotation:
 
 
 def find_annotation(image: Path) -> Path | None:
-    """The sidecar annotation of an image: ``<stem>.pts``, ``<stem>.mat`` or 300W-LP ``landmarks/<set>/<stem>_pts.mat``."""
+    """The sidecar annotation of an image, or None.
+
+    Looked for: ``<stem>.pts``, ``<stem>.mat``, 300W-LP ``landmarks/<set>/<stem>_pts.mat``.
+    """
     for cand in (image.with_suffix(".pts"), image.with_suffix(".mat")):
         if cand.is_file():
             return cand
@@ -165,7 +168,9 @@ def read_imglab_xml(path: str | Path) -> list[ImglabFace]:
     Example:
         >>> import tempfile, os
         >>> p = os.path.join(tempfile.mkdtemp(), "d.xml")
-        >>> _ = open(p, "w").write("<dataset><images><image file='a.jpg'><box top='1' left='2' width='10' height='12'/></image></images></dataset>")
+        >>> box = "<box top='1' left='2' width='10' height='12'/>"
+        >>> xml = f"<dataset><images><image file='a.jpg'>{box}</image></images></dataset>"
+        >>> _ = open(p, "w").write(xml)
         >>> f = read_imglab_xml(p)[0]
         >>> f.box.tolist(), f.landmarks
         ([2.0, 1.0, 11.0, 12.0], None)

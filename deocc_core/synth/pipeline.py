@@ -25,8 +25,19 @@ import numpy as np
 
 from deocc_core import __version__
 from deocc_core.errors import ConfigError, InputError, SkipInput
-from deocc_core.face.prepare import FaceInputConfig, prepare_face
-from deocc_core.landmarks.detect import DETECTORS
+from deocc_core.face.prepare import (
+    FaceInput,
+    FaceInputConfig,
+    prepare_face,
+    refit_face,
+    relight_face,
+)
+from deocc_core.landmarks.detect import (
+    DEFAULT_BACKEND,
+    DETECTORS,
+    LandmarkDetector,
+    make_detector,
+)
 from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.morphable.params import pack_params
@@ -68,6 +79,12 @@ OCCLUDER_MODES = ("3d", "2d")
 DEFAULT_REGION_MIX = "lower:0.4,upper:0.32,left_right_half:0.14,three_quarters:0.14"
 
 log = logging.getLogger(__name__)
+
+#: where the render's landmarks come from (first = default; see BuildConfig.fit_landmarks)
+FIT_LANDMARKS = ("detected", "annotated")
+#: the render's version, part of every build's content hash (2: the photo's colour and light,
+#: estimated from the occluded composite)
+RENDER_VERSION = 2
 
 
 def parse_classes(spec: str) -> tuple[str, ...]:
@@ -133,7 +150,15 @@ class BuildConfig:
         default_help="off",
     )
     backend: str = option(
-        "dlib", "Landmark backend for folder photos without sidecars.", choices=tuple(DETECTORS)
+        DEFAULT_BACKEND,
+        "Landmark backend for folder photos without sidecars, and for --fit-landmarks detected.",
+        choices=tuple(DETECTORS),
+    )
+    fit_landmarks: str = option(
+        FIT_LANDMARKS[0],
+        "Landmarks the 3DMM render is fitted to: 'detected' (the backend's, found on each "
+        "occluded copy, as deocc-infer does: train like you test) or 'annotated' (the source's).",
+        choices=FIT_LANDMARKS,
     )
     occluder_assets: str | None = option(
         None,
@@ -174,6 +199,7 @@ class BuildConfig:
             skip.add("fit")
         d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         d["detector"] = d.pop("backend")
+        d["render_version"] = RENDER_VERSION
         return d
 
     def content_hash(self) -> str:
@@ -249,21 +275,29 @@ def make_samples(
     model: MorphableModel,
     rng: np.random.Generator,
     assets: OccluderAssets | None = None,
+    detector: LandmarkDetector | None = None,
 ) -> list[Sample]:
     """Turn one face into ``per_face`` training tuples (the preview uses this too).
 
-    The crop, render and face mask M come from :func:`deocc_core.face.prepare_face`, the
-    same function inference runs on a photo; each copy gets its own occluder(s): 3D objects
-    on the fitted head (:func:`deocc_core.occluders.occlude.occlude_face`) by default.
+    The crop and the fit that places the occluders come from
+    :func:`deocc_core.face.prepare_face` (the function inference runs on a photo) with the
+    source's landmarks; each copy gets its own occluder(s): 3D objects on the fitted head
+    (:func:`deocc_core.occluders.occlude.occlude_face`) by default. Then each copy's render
+    and M are made as inference makes them from that composite: fitted to the landmarks
+    ``detector`` finds on it (``config.fit_landmarks == "detected"``, the default; else the
+    source's), coloured and lit from it (:func:`deocc_core.face.relight_face`), so the
+    render never shows the skin the occluder hides.
 
     Raises:
         SkipInput: yaw beyond ``max_yaw`` (the source's yaw, or the fit's beyond
-            ``max_yaw`` + 10 degrees).
+            ``max_yaw`` + 10 degrees); implausible landmarks; with ``detected``, no copy
+            whose composite the detector finds the face in.
         ConfigError: an unknown ``occluder_mode`` or a bad ``region_mix``.
     """
     if not within_yaw(record.yaw_deg, config.max_yaw):
         raise SkipInput("yaw beyond --max-yaw")
-    face = prepare_face(record.image, record.landmarks, model, config.face_input())
+    face_cfg = config.face_input()
+    face = prepare_face(record.image, record.landmarks, model, face_cfg)
     if not within_yaw(np.degrees(face.fit.params.pose.yaw), config.max_yaw + 10):
         raise SkipInput("yaw beyond --max-yaw")
     if config.occluder_mode not in OCCLUDER_MODES:
@@ -272,7 +306,8 @@ def make_samples(
             f"(choose from {', '.join(OCCLUDER_MODES)})"
         )
     classes = [OccluderClass[c.upper()] for c in config.occluders]
-    packed = pack_params(face.fit.params)
+    if config.fit_landmarks == "detected" and detector is None:
+        detector = make_detector(config.backend)
     packs = list(assets.packs) if assets else []
     scene = None
     if config.occluder_mode == "3d":
@@ -315,23 +350,61 @@ def make_samples(
             )
             image, occ_mask, changed = occ.image, occ.occ_mask, occ.changed_mask
             cls, region = occ.occluder_class, occ.region
+        if config.fit_landmarks == "detected":
+            rendered = _fit_detected(face, image, model, face_cfg, detector)
+            if rendered is None:
+                continue
+        else:
+            rendered = relight_face(face, image, model, face_cfg)
         out.append(
             Sample(
                 occluded=image,
-                render=face.render,
+                render=rendered.render,
                 gt=face.crop,
-                face_mask=face.face_mask,
+                face_mask=rendered.face_mask,
                 occ_mask=occ_mask,
                 changed_mask=changed,
                 landmarks=face.landmarks,
-                params=packed,
+                params=pack_params(rendered.fit.params),
                 occluder_class=int(cls),
                 region=int(region),
                 identity=record.identity,
                 source_key=record.source_key,
             )
         )
+    if not out:
+        raise SkipInput("no face detected on the occluded composite")
     return out
+
+
+def _fit_detected(
+    face: FaceInput,
+    composite: np.ndarray,
+    model: MorphableModel,
+    config: FaceInputConfig,
+    detector: LandmarkDetector,
+) -> FaceInput | None:
+    """``face`` refitted to the landmarks ``detector`` finds on ``composite`` (crop pixels).
+
+    The detected face nearest the source's landmarks; None when there is none (or its fit
+    is implausible), as inference would skip it.
+    """
+    size = float(np.ptp(face.landmarks, 0).max())
+    centre = face.landmarks.mean(0)
+    near = [
+        f
+        for f in detector.detect(composite)
+        if np.linalg.norm(f.landmarks.mean(0) - centre) < size / 3
+    ]
+    if not near:
+        return None
+    best = min(
+        near, key=lambda f: float(np.linalg.norm(f.landmarks - face.landmarks, axis=1).mean())
+    )
+    try:
+        return refit_face(face, best.landmarks, composite, model, config)
+    except SkipInput:
+        return None
 
 
 def _open_source(config: BuildConfig, model: MorphableModel):
@@ -382,6 +455,7 @@ def preview_samples(
     model = load_model(config.model)
     source = _open_source(config, model)
     assets = _load_assets(config)
+    detector = make_detector(config.backend) if config.fit_landmarks == "detected" else None
     rng = np.random.default_rng(config.seed)
     samples: list[Sample] = []
     for key in source.keys():
@@ -389,7 +463,7 @@ def preview_samples(
             break
         try:
             for rec in source.load(key):
-                made = make_samples(rec, config, model, rng, assets)
+                made = make_samples(rec, config, model, rng, assets, detector)
                 p_deg, y_deg = np.degrees(made[0].params[-5:-3])  # [.. | scale, pitch, yaw, ..]
                 if yaw is not None and not yaw[0] <= abs(y_deg) <= yaw[1]:
                     continue
@@ -426,6 +500,7 @@ def _init_worker(config: BuildConfig, queue) -> None:
         source=_open_source(config, model),
         queue=queue,
         assets=_load_assets(config),
+        detector=make_detector(config.backend) if config.fit_landmarks == "detected" else None,
     )
 
 
@@ -502,7 +577,9 @@ def _add_samples(
         for f_idx, rec in enumerate(_WORKER["source"].load(key)):
             seed = [cfg.seed, SPLITS.index(task.split), task.index, pos, f_idx]
             rng = np.random.default_rng(seed)
-            for s in make_samples(rec, cfg, _WORKER["model"], rng, _WORKER["assets"]):
+            for s in make_samples(
+                rec, cfg, _WORKER["model"], rng, _WORKER["assets"], _WORKER["detector"]
+            ):
                 writer.add(s)
                 tally.add(s)
                 made += 1

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from deocc_core.errors import ConfigError, DeoccError, InputError, SkipInput
 from deocc_core.imageio import IMAGE_SUFFIXES, read_image
+from deocc_core.landmarks.detect import DEFAULT_BACKEND
 from deocc_core.landmarks.find import LazyDetector, landmarks_for
 from deocc_core.landmarks.readers import find_annotation, read_annotation, read_mat_annotation
 from deocc_core.morphable.camera import project
@@ -228,7 +229,7 @@ class FolderSource:
 
     name = "folder"
 
-    def __init__(self, root: Path, backend: str = "dlib", max_faces: int = 8) -> None:
+    def __init__(self, root: Path, backend: str = DEFAULT_BACKEND, max_faces: int = 8) -> None:
         self.root, self.max_faces = root, max_faces
         self._keys = _list_images(root)
         #: files that are not images (counted as skips by :func:`iter_faces`), sidecars excluded
@@ -386,7 +387,7 @@ def make_source(
     n: int = 1000,
     size: int = 256,
     seed: int = 0,
-    backend: str = "dlib",
+    backend: str = DEFAULT_BACKEND,
 ) -> FaceSource:
     """Build a source by name (see module docstring).
 

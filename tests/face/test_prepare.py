@@ -1,5 +1,7 @@
 """Training and inference prepare a face the same way: a shard built from a real photo and
-its landmarks holds bit for bit the crop, render and M that inference feeds G."""
+its landmarks holds bit for bit the crop, fit and M that inference computes, and the render
+inference makes from the shard's occluded input (the render's colour and light come from
+the composite G sees, never from the clean face)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import shutil
 import numpy as np
 import torch
 
-from deocc_core.face.prepare import FaceInputConfig, prepare_face, rerender_face
+from deocc_core.face.prepare import FaceInputConfig, colour_render, prepare_face, rerender_face
 from deocc_core.imageio import read_image
 from deocc_core.infer.pipeline import deocclude_face
 from deocc_core.landmarks.readers import read_pts
@@ -27,7 +29,12 @@ def test_shard_sample_and_inference_input_are_identical(ibug_pts_image, tmp_path
     shutil.copy(img_path, photos / img_path.name)
     shutil.copy(pts, photos / pts.name)
     cfg = BuildConfig(
-        source="folder", root=str(photos), out=str(tmp_path / "shards"), size=64, per_shard=4
+        source="folder",
+        root=str(photos),
+        out=str(tmp_path / "shards"),
+        size=64,
+        per_shard=4,
+        fit_landmarks="annotated",
     )
     build(cfg)
     (shard,) = [p for split in ("train", "test") for p in shard_paths(tmp_path / "shards", split)]
@@ -42,7 +49,10 @@ def test_shard_sample_and_inference_input_are_identical(ibug_pts_image, tmp_path
     face = fo.face
     assert face.crop.shape == (64, 64, 3) and face.face_mask.max() == 255
     assert np.array_equal(face.crop, sample.gt)
-    assert np.array_equal(face.render, sample.render)
+    rendered, light = colour_render(
+        model, face.fit.params, sample.occluded, FaceInputConfig(size=64)
+    )
+    assert light is not None and np.array_equal(rendered.image, sample.render)
     assert np.array_equal(face.face_mask, sample.face_mask)
     assert np.array_equal(face.landmarks, sample.landmarks)
     assert np.array_equal(pack_params(face.fit.params), sample.params)

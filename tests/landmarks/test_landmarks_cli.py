@@ -9,13 +9,23 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from deocc_core.landmarks.readers import read_imglab_xml, read_pts
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_landmarks_command_writes_faces_left_to_right_and_tabulates_skips(shared_data, tmp_path):
+# dlib against its own annotations: a few pixels; the default (MediaPipe) against dlib's:
+# within 8 % of the face's size (two detectors' conventions differ, e.g. on the jaw line)
+@pytest.mark.parametrize(
+    "args, tolerance",
+    [([], 0.08), (["--backend", "dlib", "--dlib-detector", "hog"], None)],
+    ids=["default", "dlib"],
+)
+def test_landmarks_command_writes_faces_left_to_right_and_tabulates_skips(
+    shared_data, tmp_path, args, tolerance
+):
     src_dir = shared_data / "faces" / "dlib_examples_faces"
     inp = tmp_path / "in"
     inp.mkdir()
@@ -30,8 +40,7 @@ def test_landmarks_command_writes_faces_left_to_right_and_tabulates_skips(shared
             "tools.synth_occ",
             "landmarks",
             str(inp),
-            "--dlib-detector",
-            "hog",
+            *args,
             "--out",
             str(out),
         ],
@@ -58,4 +67,5 @@ def test_landmarks_command_writes_faces_left_to_right_and_tabulates_skips(shared
         pts
     ):  # each written face is one of dlib's annotated faces (boxes differ: mean error, not max)
         lm = read_pts(p)
-        assert min(np.linalg.norm(lm - t, axis=1).mean() for t in truth) <= 2.5
+        tol = 2.5 if tolerance is None else tolerance * float(np.ptp(lm, 0).max())
+        assert min(np.linalg.norm(lm - t, axis=1).mean() for t in truth) <= tol

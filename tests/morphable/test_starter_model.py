@@ -130,3 +130,47 @@ def test_frontal_render_looks_like_a_face(model, tmp_path):
     assert lip[0] > lip[1] + 40  # red lips
     assert int(eye.max()) - int(eye.min()) < 20  # the eye white is grey, unlike the skin
     assert (tmp_path / "starter_frontal.png").stat().st_size > 1000
+
+
+def _labelled(shared_data):
+    d = shared_data / "faces"
+    return sorted((d / "PRNet_AFLW2000").glob("*.jpg")) + [
+        d / "face3d_300WLP" / "IBUG_image_008_1_0.jpg",
+        d / "eos_examples" / "image_0010.png",
+    ]
+
+
+def test_fitted_real_faces_have_no_chin_notch_and_the_jaw_opens_dark(model, shared_data, tmp_path):
+    """The 15 human-labelled faces fitted with the starter: the silhouette M is whole from
+    the nose tip down to the chin (a tilted head once showed a black notch there), and
+    jaw_open shows a dark mouth interior between the lips.
+    """
+    from deocc_core.face.prepare import FaceInputConfig, prepare_face, rerender_face
+    from deocc_core.imageio import read_image, write_image
+    from deocc_core.landmarks.readers import find_annotation, read_annotation
+    from deocc_core.morphable.params import FitParams
+
+    cfg = FaceInputConfig(size=256)
+    k = list(model.exp_names).index("jaw_open")
+    sheet = []
+    for path in _labelled(shared_data):
+        face = prepare_face(read_image(path), read_annotation(find_annotation(path)), model, cfg)
+        lm = face.fit.projected
+        if abs(np.degrees(face.fit.params.pose.yaw)) > 60:  # beyond the product's yaw range
+            continue
+        # every pixel from the lower lip (57) to just inside the chin (8, on the outline) is in M
+        t = np.linspace(0, 0.9, 50)[:, None]
+        seg = np.rint(lm[57] * (1 - t) + lm[8] * t).astype(int)
+        assert (face.face_mask[seg[:, 1], seg[:, 0]] > 0).all(), path.name
+        p = face.fit.params
+        exp = np.zeros(model.n_exp, np.float32)
+        exp[k] = 2.5 * model.exp_std[k]
+        opened = rerender_face(face, model, FitParams(p.id_coef, exp, p.pose), cfg)
+        # the opened mouth's interior: the darkest pixels near the (moved) inner-lip centre
+        olm = opened.render_result.projected[model.landmarks68][:, :2]
+        centre = np.rint(olm[[62, 66]].mean(0)).astype(int)
+        win = opened.render[centre[1] - 3 : centre[1] + 4, centre[0] - 3 : centre[0] + 4]
+        skin = face.render[face.face_mask > 0].mean(0)
+        assert win.mean() < 0.55 * skin.mean(), path.name
+        sheet.append(np.concatenate([face.crop, face.render, opened.render], 1))
+    write_image(tmp_path / "starter_fits.png", np.concatenate(sheet[:5], 0))

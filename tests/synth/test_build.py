@@ -79,6 +79,7 @@ def test_build_is_deterministic_verifiable_and_guarded(tiny_shards, tmp_path):
         per_shard=12,
         n_synthetic=48,
         test_fraction=0.25,
+        fit_landmarks="annotated",
         seed=0,
     )
     build(cfg)
@@ -107,7 +108,13 @@ def test_verify_catches_corruption_and_shared_identities(tiny_shards, tmp_path):
 
 def test_ranks_cover_every_shard_once_and_merge(tiny_shards, tmp_path):
     base = dict(
-        source="synthetic", size=64, per_shard=12, n_synthetic=48, test_fraction=0.25, seed=0
+        source="synthetic",
+        size=64,
+        per_shard=12,
+        n_synthetic=48,
+        test_fraction=0.25,
+        seed=0,
+        fit_landmarks="annotated",
     )
     for r in (0, 1):
         build(BuildConfig(**base, out=str(tmp_path / f"rank{r}"), rank=r, world_size=2))

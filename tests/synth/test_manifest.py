@@ -5,7 +5,15 @@ from __future__ import annotations
 from deocc_core.synth.manifest import merge_folders, read_manifest
 from deocc_core.synth.pipeline import BuildConfig, build
 
-BASE = dict(source="synthetic", size=64, per_shard=12, n_synthetic=48, test_fraction=0.25, seed=0)
+BASE = dict(
+    source="synthetic",
+    size=64,
+    per_shard=12,
+    n_synthetic=48,
+    test_fraction=0.25,
+    seed=0,
+    fit_landmarks="annotated",
+)
 
 
 def test_merge_of_one_rank_is_incomplete_then_complete(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from deocc_core.errors import ConfigError
@@ -9,7 +10,15 @@ from deocc_core.synth.manifest import read_manifest
 from deocc_core.synth.pipeline import BuildConfig, build
 from deocc_core.synth.shards import content_sha256
 
-BASE = dict(source="synthetic", size=64, per_shard=12, n_synthetic=48, test_fraction=0.25, seed=0)
+BASE = dict(
+    source="synthetic",
+    size=64,
+    per_shard=12,
+    n_synthetic=48,
+    test_fraction=0.25,
+    seed=0,
+    fit_landmarks="annotated",
+)
 
 
 def test_ranks_building_into_one_folder_complete_it(tiny_shards, tmp_path):
@@ -70,9 +79,31 @@ def test_synthetic_faces_with_a_shape_only_model(sfm_dir, tmp_path):
             per_shard=8,
             n_synthetic=6,
             model=str(sfm_dir / "sfm_shape_3448.bin"),
+            fit_landmarks="annotated",
         )
     )
     assert sum(r.samples.values()) >= 4 and r.manifest["model"]["name"] == "sfm_shape_3448"
     with ShardReader(sorted(tmp_path.glob("*.h5"))[0]) as rd:
         s = rd.sample(0)
         assert rd.attrs["model_name"] == "sfm_shape_3448" and (s.face_mask == 255).mean() > 0.1
+
+
+def test_train_like_you_test_fits_the_render_to_landmarks_found_on_the_composite(tmp_path):
+    """--fit-landmarks detected: each copy's render is fitted to what the detector finds on
+    the occluded composite (as deocc-infer does), so it differs from the annotated fit; the
+    crop and ground truth stay the same.
+    """
+    from deocc_core.synth.shards import open_shard
+
+    kw = dict(source="synthetic", size=128, per_shard=16, n_synthetic=8, seed=2, test_fraction=0)
+    det = build(BuildConfig(**kw, out=str(tmp_path / "det")))
+    ann = build(BuildConfig(**kw, out=str(tmp_path / "ann"), fit_landmarks="annotated"))
+    assert sum(ann.samples.values()) == 8 and 1 <= sum(det.samples.values()) <= 8
+    with open_shard(sorted((tmp_path / "det").glob("*.h5"))[0]) as d:
+        with open_shard(sorted((tmp_path / "ann").glob("*.h5"))[0]) as a:
+            by_key = {a.sample(i).source_key: a.sample(i) for i in range(len(a))}
+            for i in range(len(d)):
+                sd = d.sample(i)
+                sa = by_key[sd.source_key]
+                assert np.array_equal(sd.gt, sa.gt) and np.array_equal(sd.landmarks, sa.landmarks)
+                assert not np.array_equal(sd.params, sa.params)
