@@ -1,7 +1,8 @@
 """Fit the 3DMM to the faces of photos and write what a user inspects (``synth-occ fit``).
 
 Per face: ``<stem>_params.json`` (angles in degrees, coefficients, landmark error),
-``<stem>_render.png`` (the fit rendered over black at the photo's size),
+``<stem>_render.png`` (the fit rendered over black at the photo's size, with the photo's skin
+colour and light, as ``deocc-infer`` renders it),
 ``<stem>_overlay.png`` (render blended on the photo, landmarks in green) and ``<stem>.obj``
 (the fitted mesh with the model's albedo). ``<stem>`` is the photo's stem, ``_k`` added
 for the k-th face (k > 0).
@@ -19,12 +20,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from deocc_core.face.prepare import FaceInputConfig, colour_render
 from deocc_core.imageio import read_image, write_image
 from deocc_core.landmarks.detect import DEFAULT_BACKEND
 from deocc_core.landmarks.find import LazyDetector, landmarks_for
 from deocc_core.morphable.fit import FitConfig, FitResult, fit_landmarks
 from deocc_core.morphable.model import MorphableModel
-from deocc_core.render.face import render_face
 from deocc_core.render.obj import write_obj
 
 __all__ = ["PhotoFit", "fit_photos", "fit_record"]
@@ -100,7 +101,8 @@ def fit_photos(
         for k, found in enumerate(landmarks_for(path, img, landmarks_from, detector)):
             lm = found.landmarks
             r = fit_landmarks(model, lm, config=config)
-            rend = render_face(model, r.params, img.shape[0], img.shape[1])
+            # the render inference makes: the photo's skin colour and light (robust estimate)
+            rend, _ = colour_render(model, r.params, img, FaceInputConfig())
             stem = out / (path.stem + (f"_{k}" if k else ""))
             write_image(f"{stem}_render.png", rend.image)
             write_image(f"{stem}_overlay.png", _overlay(img, rend.image, rend.mask, lm))

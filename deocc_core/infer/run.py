@@ -211,7 +211,11 @@ def _face_config(spec: GeneratorSpec, data_config: dict[str, Any]) -> FaceInputC
     """The training shards' face preparation (their build config's fit options) at G's size."""
     build = data_config.get("config")
     fit = build.get("fit") if isinstance(build, dict) else None
-    return FaceInputConfig(size=spec.size, fit=FitConfig(**fit) if fit else FitConfig())
+    # shards built before the colour render (no render_version) hold grey renders: match them
+    colour = isinstance(build, dict) and int(build.get("render_version", 1)) >= 2
+    return FaceInputConfig(
+        size=spec.size, fit=FitConfig(**fit) if fit else FitConfig(), colour=colour
+    )
 
 
 def _process_image(
