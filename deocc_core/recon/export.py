@@ -72,8 +72,15 @@ def vertex_colours(
     projected: npt.NDArray[np.floating],
     visible: npt.NDArray[np.bool_],
 ) -> npt.NDArray[np.float32]:
-    """Per-vertex colours ``[V, 3]`` in [0, 1]: the image at visible vertices (bilinear),
-    the mean visible colour at hidden ones.
+    """Per-vertex colours from an image: bilinear at visible vertices, their mean elsewhere.
+
+    Args:
+        image: ``[H, W, 3]`` uint8 RGB.
+        projected: ``[V, 3]`` projected vertices (x, y pixels).
+        visible: ``[V]`` bool.
+
+    Returns:
+        ``[V, 3]`` float32 in [0, 1].
 
     Example:
         >>> img = np.full((8, 8, 3), 255, np.uint8)

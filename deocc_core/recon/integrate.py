@@ -123,7 +123,8 @@ def normals_from_gradients(
     """Unit camera-space normals of a height field with gradients ``p``, ``q``.
 
     Args:
-        p: ``[...]`` ∂z/∂x (depth px per px). q: ``[...]`` ∂z/∂y (y down).
+        p: ``[...]`` ∂z/∂x (depth px per px).
+        q: ``[...]`` ∂z/∂y (y down).
 
     Returns:
         ``[..., 3]`` float32 ``(-p, q, 1) / sqrt(1 + p² + q²)`` (see module Convention).
@@ -151,8 +152,8 @@ def gradients_from_normals(
 
     Example:
         >>> n = normals_from_gradients(np.array([0.5]), np.array([-0.2]))
-        >>> [np.round(g, 4).tolist() for g in gradients_from_normals(n)]
-        [[0.5], [-0.2]]
+        >>> [round(float(g[0]), 4) for g in gradients_from_normals(n)]
+        [0.5, -0.2]
     """
     n = np.asarray(normals, np.float64)
     nz = np.maximum(n[..., 2], min_nz)
@@ -221,7 +222,8 @@ def integrate_gradients(
     constant is fixed by a tiny pull (1e-9) toward 0.
 
     Args:
-        p: ``[H, W]`` ∂z/∂x. q: ``[H, W]`` ∂z/∂y (y down).
+        p: ``[H, W]`` ∂z/∂x.
+        q: ``[H, W]`` ∂z/∂y (y down).
         mask: ``[H, W]`` pixels to integrate over (bool or 0/255).
         prior: ``[H, W]`` depth the solution is pulled toward (finite inside the mask).
         prior_weight: the pull, per pixel, in 1/px² (1/w² ≈ the squared length over
@@ -301,7 +303,8 @@ def poisson_dct(
     is one forward and one inverse transform (float32).
 
     Args:
-        p: ``[H, W]`` ∂z/∂x. q: ``[H, W]`` ∂z/∂y (y down).
+        p: ``[H, W]`` ∂z/∂x.
+        q: ``[H, W]`` ∂z/∂y (y down).
         screen: pull of ``z`` toward 0, 1/px² (0: the mean of ``z`` is set to 0).
         bending: weight of the thin-plate term, px² (smooths the result over ~sqrt(bending) px).
 
@@ -327,7 +330,9 @@ def poisson_dct_solver(
     The spectrum is computed once; iterative callers (shape from shading) reuse it.
 
     Args:
-        shape: ``(H, W)``. screen, bending: see :func:`poisson_dct`.
+        shape: ``(H, W)``.
+        screen: see :func:`poisson_dct`.
+        bending: see :func:`poisson_dct`.
 
     Returns:
         ``solve(p [H, W] float32, q [H, W] float32) -> z [H, W] float32`` (no checks).

@@ -59,7 +59,8 @@ def mesh_view(
 
     Args:
         vertices: ``[V, 3]`` model-space vertices to frame (e.g. the fitted 3DMM mesh).
-        yaw_deg, pitch_deg: view angles, degrees.
+        yaw_deg: view yaw, degrees.
+        pitch_deg: view pitch, degrees.
         size: panel side, px.
         margin: empty border, as a fraction of the panel side.
 
@@ -97,12 +98,12 @@ def render_mesh(
     """Render a mesh: ``[grey shaded | coloured]`` panels side by side.
 
     Args:
-        vertices: ``[V, 3]`` model space. triangles: ``[T, 3]`` counter-clockwise from the
-            front.
+        vertices: ``[V, 3]`` model space.
+        triangles: ``[T, 3]`` counter-clockwise from the front.
         view: from :func:`mesh_view`.
         colors: ``[V, 3]`` per-vertex colours in [0, 1].
-        uv: ``[V, 2]`` texture coordinates (v up) with ``texture`` ``[Ht, Wt, 3]`` uint8;
-            used instead of ``colors`` when given.
+        uv: ``[V, 2]`` texture coordinates (v up), with ``texture``.
+        texture: ``[Ht, Wt, 3]`` uint8 RGB; with ``uv`` it replaces ``colors``.
         background: grey level of empty pixels.
 
     Returns:

@@ -185,7 +185,8 @@ def shape_from_shading(
         >>> img = 0.5 * (sh_basis(n.reshape(-1, 3)) @ light).reshape(64, 64, 3)
         >>> r = shape_from_shading(img, z, n, np.full((64, 64, 3), 0.5), light,
         ...                        np.isfinite(z).astype(np.float32))
-        >>> r.depth.shape, bool(np.abs(r.depth - z)[np.isfinite(z)].max() < 1.0)
+        >>> inside = np.isfinite(z)
+        >>> r.depth.shape, bool(np.abs(r.depth[inside] - z[inside]).max() < 1.0)
         ((64, 64), True)
     """
     cfg = config or SfSConfig()
@@ -287,8 +288,9 @@ def refine_face(
 
     Args:
         image: ``[H, W, 3]`` uint8 RGB crop the face was fitted in.
-        model: the 3DMM. params: the fit. raster: the fit's raster at the crop
-            (:attr:`deocc_core.render.face.RenderResult.raster`).
+        model: the 3DMM.
+        params: the fit.
+        raster: the fit's raster at the crop (:attr:`deocc_core.render.face.RenderResult.raster`).
         config: see :class:`SfSConfig`.
 
     Returns:

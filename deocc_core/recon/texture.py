@@ -59,7 +59,8 @@ def pull_push_fill(
     1) and takes the coarser level, upsampled bilinearly, for the rest.
 
     Args:
-        image: ``[H, W, C]`` values. weight: ``[H, W]`` weights >= 0 (0 = unknown).
+        image: ``[H, W, C]`` values.
+        weight: ``[H, W]`` weights >= 0 (0 = unknown).
 
     Returns:
         ``[H, W, C]`` float32; pixels of weight >= 1 unchanged.
