@@ -87,7 +87,7 @@ class SfSConfig:
     """
 
     iterations: int = option(6, "SfS rounds (refine normals, integrate).", min=0, max=100)
-    coupling: float = option(0.1, "SfS: pull of the refined normals toward the surface.", min=0)
+    coupling: float = option(0.2, "SfS: pull of the refined normals toward the surface.", min=0)
     reach_px: float = option(
         24.0, "SfS: reach of the depth correction (px at 256).", units="px", min=0.5
     )
