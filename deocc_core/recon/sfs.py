@@ -206,8 +206,11 @@ def shape_from_shading(
     p0, q0 = gradients_from_normals(n0, cfg.min_nz)
     p0, q0 = np.where(mask, p0, 0.0), np.where(mask, q0, 0.0)
     w = np.clip(np.nan_to_num(w_in), 0.0, 1.0) * mask
-    w *= (n0[..., 2] >= cfg.min_nz) & (img < 0.985).all(-1) & (img.max(-1) > 0.02)
-    w *= (rho > 1e-3).all(-1)
+    r_, g_, b_ = img[..., 0], img[..., 1], img[..., 2]  # channel by channel: no slow
+    ok = (n0[..., 2] >= cfg.min_nz) & (r_ < 0.985) & (g_ < 0.985) & (b_ < 0.985)  # reductions
+    ok &= np.maximum(np.maximum(r_, g_), b_) > 0.02
+    ok &= (rho[..., 0] > 1e-3) & (rho[..., 1] > 1e-3) & (rho[..., 2] > 1e-3)
+    w *= ok
     rows, cols = np.nonzero(w > 0)
     wv = w[rows, cols][:, None]
     iv, rv = img[rows, cols], rho[rows, cols]
@@ -219,32 +222,35 @@ def shape_from_shading(
     pz, qz = depth_gradients(np.where(mask, z0, 0.0), mask)
     base = z0 + integrate(np.where(mask, p0 - pz, 0.0), np.where(mask, q0 - qz, 0.0))
     dz = np.zeros(hw, np.float32)
+    p0v, q0v, wv1 = p0[rows, cols], q0[rows, cols], wv[:, 0]
+    wsum = max(3.0 * float(wv1.sum()), 1e-12)
+    fmask = mask.astype(np.float32)
     res0 = res = 0.0
     for it in range(cfg.iterations + 1):
         dx, dy = _central(dz)
-        tp, tq = p0[rows, cols] + dx[rows, cols], q0[rows, cols] + dy[rows, cols]
+        tp, tq = p0v + dx[rows, cols], q0v + dy[rows, cols]
         u_norm = np.sqrt(1.0 + tp * tp + tq * tq)
         n = np.stack([-tp, tq, np.ones_like(tp)], 1) / u_norm[:, None]
         s, jp, jq = _shading_and_jacobian(n, u_norm, rv, l_sh)
         r = iv - s
-        res = float(np.sqrt((wv * r * r).sum() / max(3.0 * float(wv.sum()), 1e-12)))
+        res = float(np.sqrt(np.dot(wv1, np.einsum("ij,ij->i", r, r)) / wsum))
         if it == 0:
             res0 = res
         if it == cfg.iterations:
             break
         # refined normals: per pixel (w JᵀJ + β I) step = w Jᵀ r, closed-form 2x2
-        a = (wv * jp * jp).sum(1) + beta
-        b = (wv * jp * jq).sum(1)
-        c = (wv * jq * jq).sum(1) + beta
-        fp, fq = (wv * jp * r).sum(1), (wv * jq * r).sum(1)
+        a = wv1 * np.einsum("ij,ij->i", jp, jp) + beta
+        b = wv1 * np.einsum("ij,ij->i", jp, jq)
+        c = wv1 * np.einsum("ij,ij->i", jq, jq) + beta
+        fp, fq = wv1 * np.einsum("ij,ij->i", jp, r), wv1 * np.einsum("ij,ij->i", jq, r)
         det = a * c - b * b
         sp_, sq_ = (c * fp - b * fq) / det, (a * fq - b * fp) / det
         k = np.minimum(1.0, cfg.max_step / np.maximum(np.hypot(sp_, sq_), 1e-12))
-        gx, gy = np.where(mask, dx, 0.0), np.where(mask, dy, 0.0)
+        gx, gy = dx * fmask, dy * fmask
         gx[rows, cols] += k * sp_
         gy[rows, cols] += k * sq_
         # integration with the smoothness prior toward the coarse shape
-        dz = integrate(gx.astype(np.float32), gy.astype(np.float32))
+        dz = integrate(gx, gy)
 
     dx, dy = _central(dz)
     normals_out = normals_from_gradients(p0 + dx, q0 + dy) * mask[..., None]
