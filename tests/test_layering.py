@@ -33,6 +33,10 @@ def _loaded(modules: list[str]) -> set[str]:
         ),
         (["deocc_core.nets", "deocc_core.nets.io"], ["deocc_core.train", "deocc_core.synth"]),
         (
+            ["deocc_core.recon"],
+            ["deocc_core.nets", "deocc_core.synth", "deocc_core.train", "deocc_core.occluders"],
+        ),
+        (
             [
                 "deocc_core.landmarks.batch",
                 "deocc_core.landmarks.find",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ from deocc_core.infer.pipeline import (
     FaceOutput,
     deocclude,
     expression_coefficients,
-    vertex_colors,
 )
 from deocc_core.landmarks.detect import DEFAULT_BACKEND, DETECTORS, LandmarkDetector
 from deocc_core.landmarks.find import LANDMARK_SOURCES, LazyDetector, landmarks_for
@@ -35,11 +34,12 @@ from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.nets.io import GeneratorSpec, load_generator, prepare_generator
 from deocc_core.options import option
-from deocc_core.render.obj import write_obj
+from deocc_core.recon.export import MeshConfig, write_face_meshes
 
 __all__ = ["InferConfig", "InferResult", "list_images", "run_inference", "LANDMARK_SOURCES"]
 
 log = logging.getLogger(__name__)
+_MESH = {f.name: f for f in fields(MeshConfig)}  # mesh options, declared once in recon
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,13 @@ class InferConfig:
     backend: str = option(DEFAULT_BACKEND, "Landmark backend (fan needs deocc[fan] + local weights).",
                           choices=tuple(DETECTORS))  # fmt: skip
     mesh: bool = option(
-        False, "Also write each fitted mesh coloured by the de-occluded face (OBJ)."
+        False,
+        "Also write each fitted mesh textured by the de-occluded face (OBJ, + MTL and PNG "
+        "texture for models with texture coordinates) and its picture (*_view.png).",
     )
+    detail: bool = field(default=False, metadata=_MESH["detail"].metadata)
+    compare_occluded: bool = field(default=False, metadata=_MESH["compare_occluded"].metadata)
+    uv: str | None = field(default=None, metadata=_MESH["uv"].metadata)
     expression: str = option(
         "keep",
         "Expression edit: keep | neutral | smile | open | surprise | FILE.json ({mode: std "
@@ -245,21 +250,23 @@ def _process_image(
     problems = [] if r.faces or r.skipped else [f"{path}: no face found"]
     problems += [f"{path} {s}" for s in r.skipped]
     for k, fo in enumerate(r.faces):
-        _write_face(out / f"{path.stem}_face{k}", fo, run.model, config.mesh)
+        _write_face(out / f"{path.stem}_face{k}", fo, run.model, config)
     dst = write_image(out / f"{path.stem}_deoccluded.png", r.image)
     if config.side_by_side:
         write_image(out / f"{path.stem}_side_by_side.png", np.concatenate([photo, r.image], 1))
     return len(r.faces), problems, dst
 
 
-def _write_face(stem: Path, fo: FaceOutput, model: MorphableModel, mesh: bool) -> None:
-    """``<stem>_crop.png``, ``_render.png``, ``_output.png`` and optionally ``<stem>.obj``."""
+def _write_face(stem: Path, fo: FaceOutput, model: MorphableModel, config: InferConfig) -> None:
+    """``<stem>_crop.png``, ``_render.png``, ``_output.png``, and the meshes when asked.
+
+    ``--mesh``, ``--detail``, ``--compare-occluded``: :func:`deocc_core.recon.write_face_meshes`.
+    """
     write_image(f"{stem}_crop.png", fo.face.crop)
     write_image(f"{stem}_render.png", fo.face.render)
     write_image(f"{stem}_output.png", fo.output)
-    if mesh:
-        rr, params = fo.face.render_result, fo.face.fit.params
-        cols = vertex_colors(rr.projected, rr.visible, fo.output, model.albedo())
-        write_obj(
-            f"{stem}.obj", model.vertices(params.id_coef, params.exp_coef), model.triangles, cols
+    if config.mesh or config.detail or config.compare_occluded:
+        mesh = MeshConfig(
+            detail=config.detail, compare_occluded=config.compare_occluded, uv=config.uv
         )
+        write_face_meshes(stem, fo.face, fo.output, model, mesh)
