@@ -239,7 +239,7 @@ def _run_methods(
     """Samples ``start:stop`` of an open shard and every method's uint8 output for them."""
     b = {k: r.dataset(k)[start:stop] for k in (*IMAGE_KEYS, "occ_mask", *ENUMS)}
     for name, G, spec in nets:
-        b[name] = run_generator(G, b["occluded"], b["render"], spec.no_render, device)
+        b[name] = run_generator(G, b["occluded"], b["render"], spec, device).output
     for m in methods:
         if m not in b:
             b[m] = np.stack(

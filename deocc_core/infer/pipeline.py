@@ -163,7 +163,7 @@ def deocclude_face(
     if exp is not None:
         p = face.fit.params
         face = rerender_face(face, model, FitParams(p.id_coef, exp, p.pose), config)
-    out = run_generator(G, face.crop, face.render, spec.no_render, device)
+    out = run_generator(G, face.crop, face.render, spec, device).output
     return FaceOutput(face, out)
 
 

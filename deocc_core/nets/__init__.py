@@ -2,6 +2,7 @@
 
 from deocc_core.nets.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from deocc_core.nets.io import (
+    GeneratorResult,
     GeneratorSpec,
     generator_input,
     images_to_tensor,
@@ -11,8 +12,11 @@ from deocc_core.nets.io import (
     tensor_to_images,
 )
 from deocc_core.nets.networks import (
+    BLENDS,
     Discriminator,
+    GeneratorOutput,
     UnetGenerator,
+    blend_output,
     define_discriminator,
     define_generator,
     init_weights,
@@ -24,7 +28,11 @@ __all__ = [
     "define_generator",
     "define_discriminator",
     "init_weights",
+    "BLENDS",
+    "GeneratorOutput",
+    "blend_output",
     "GeneratorSpec",
+    "GeneratorResult",
     "images_to_tensor",
     "tensor_to_images",
     "generator_input",

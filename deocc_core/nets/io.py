@@ -17,12 +17,13 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from deocc_core.errors import FormatError
+from deocc_core.errors import FormatError, ShapeError
 from deocc_core.nets.checkpoint import find_checkpoint, load_checkpoint
-from deocc_core.nets.networks import define_generator
+from deocc_core.nets.networks import BLENDS, blend_output, define_generator
 
 __all__ = [
     "GeneratorSpec",
+    "GeneratorResult",
     "images_to_tensor",
     "tensor_to_images",
     "generator_input",
@@ -40,11 +41,21 @@ class GeneratorSpec:
         size: crop side, pixels (a power of two).
         ngf: generator base width.
         no_render: the ablation without the 3DMM render channel (3-channel input).
+        blend: ``"mask"``: G also predicts the occlusion mask m̂ and its output is blended into
+            the input (m̂·G + (1 − m̂)·I); ``"none"``: the paper's G, which redraws every pixel
+            (checkpoints older than the option are ``"none"``).
     """
 
     size: int
     ngf: int = 64
     no_render: bool = False
+    blend: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.blend not in BLENDS:
+            raise FormatError(
+                f"generator blend must be one of {', '.join(BLENDS)}, got {self.blend!r}"
+            )
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> GeneratorSpec:
@@ -52,13 +63,35 @@ class GeneratorSpec:
 
         Example:
             >>> GeneratorSpec.from_config({"size": 64, "ngf": 8, "no_render": False, "lr": 1})
-            GeneratorSpec(size=64, ngf=8, no_render=False)
+            GeneratorSpec(size=64, ngf=8, no_render=False, blend='none')
         """
-        return cls(int(config["size"]), int(config["ngf"]), bool(config["no_render"]))
+        return cls(
+            int(config["size"]),
+            int(config["ngf"]),
+            bool(config["no_render"]),
+            str(config.get("blend", "none")),
+        )
 
     def build(self) -> nn.Module:
         """A freshly initialised generator of this shape (see ``define_generator``)."""
-        return define_generator(self.size, no_render=self.no_render, ngf=self.ngf)
+        return define_generator(self.size, no_render=self.no_render, ngf=self.ngf, blend=self.blend)
+
+
+@dataclass(frozen=True)
+class GeneratorResult:
+    """What :func:`run_generator` returns for ``[..., S, S, 3]`` crops.
+
+    Attributes:
+        output: uint8 ``[..., S, S, 3]``: the blended result m̂·G + (1 − m̂)·occluded (what a
+            user gets; G's own output for blend ``"none"``).
+        raw: uint8 ``[..., S, S, 3]``: G's RGB, every pixel redrawn.
+        mask: float32 ``[..., S, S]`` in [0, 1]: m̂, where G thinks the face is occluded
+            (all ones for blend ``"none"``).
+    """
+
+    output: npt.NDArray[np.uint8]
+    raw: npt.NDArray[np.uint8]
+    mask: npt.NDArray[np.float32]
 
 
 def images_to_tensor(
@@ -113,9 +146,9 @@ def run_generator(
     G: nn.Module,
     occluded: npt.NDArray[np.uint8],
     render: npt.NDArray[np.uint8],
-    no_render: bool,
+    spec: GeneratorSpec | bool,
     device: torch.device | str = "cpu",
-) -> npt.NDArray[np.uint8]:
+) -> GeneratorResult:
     """Run G on uint8 RGB crops (no gradients).
 
     Args:
@@ -123,18 +156,24 @@ def run_generator(
             :func:`prepare_generator`).
         occluded: uint8 ``[B, S, S, 3]``, or one crop ``[S, S, 3]``.
         render: the 3DMM renders, same shape (ignored when ``no_render``).
-        no_render: the checkpoint's ablation flag (3-channel input).
+        spec: G's :class:`GeneratorSpec`; a bool is read as the old ``no_render`` flag (the
+            blend then follows G's output: 4 channels = ``"mask"``).
         device: where G runs.
 
     Returns:
-        uint8 output of the input's shape.
+        :class:`GeneratorResult`, arrays shaped like the input (one crop: no batch axis).
+
+    Raises:
+        ShapeError: G's output does not match ``spec.blend``.
 
     Example:
-        >>> G = define_generator(32, ngf=4).eval()
+        >>> G = define_generator(32, ngf=4, blend="mask").eval()
         >>> crop = np.zeros((32, 32, 3), np.uint8)
-        >>> run_generator(G, crop, crop, False).shape
-        (32, 32, 3)
+        >>> r = run_generator(G, crop, crop, GeneratorSpec(32, ngf=4, blend="mask"))
+        >>> r.output.shape, r.raw.shape, r.mask.shape, r.mask.dtype
+        ((32, 32, 3), (32, 32, 3), (32, 32), dtype('float32'))
     """
+    no_render = spec if isinstance(spec, bool) else spec.no_render
     single = occluded.ndim == 3
     if single:
         occluded, render = occluded[None], render[None]
@@ -144,8 +183,18 @@ def run_generator(
             "render": images_to_tensor(render, device),
         }
         x = generator_input(batch, no_render)
-        out = tensor_to_images(G(x.contiguous(memory_format=torch.channels_last)))
-    return out[0] if single else out
+        g_out = G(x.contiguous(memory_format=torch.channels_last))
+        if not isinstance(spec, bool) and g_out.shape[1] != (4 if spec.blend == "mask" else 3):
+            raise ShapeError(
+                f"generator returns {g_out.shape[1]} channels, its spec says blend={spec.blend!r}"
+            )
+        b = blend_output(g_out, batch["occluded"])
+        raw = tensor_to_images(b.raw)
+        out = raw if b.mask_logit is None else tensor_to_images(b.output)
+        mask = b.mask[:, 0].float().cpu().numpy()
+    if single:
+        return GeneratorResult(out[0], raw[0], mask[0])
+    return GeneratorResult(out, raw, mask)
 
 
 def prepare_generator(G: nn.Module) -> nn.Module:

@@ -6,22 +6,40 @@
   ``--no-render``.
 - :class:`Discriminator`: strided convolutions down to a single logit (7 at 256 px);
   the same network serves as D_g (whole image) and D_l (face region M ⊙ image).
+- Mask-aware G (``blend="mask"``): one more output channel, the logit of the occlusion
+  mask m̂; :func:`blend_output` turns G's output into m̂·G_rgb + (1 − m̂)·I_occluded, so
+  pixels G thinks are not occluded come back as they were. ``blend="none"`` is the paper's
+  G, which redraws every pixel.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 __all__ = [
+    "BLENDS",
+    "GeneratorOutput",
+    "blend_output",
     "UnetGenerator",
     "Discriminator",
     "define_generator",
     "define_discriminator",
     "init_weights",
 ]
+
+
+BLENDS = ("mask", "none")  # mask-aware G (extra mask channel, blended output); the paper's G
+
+
+class _RgbAndLogit(nn.Module):
+    """Outermost activation of a mask-aware G: tanh on the RGB channels, the mask logit raw."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([torch.tanh(x[:, :3]), x[:, 3:]], 1)
 
 
 class _UnetBlock(nn.Module):
@@ -34,13 +52,15 @@ class _UnetBlock(nn.Module):
         outermost: bool = False,
         innermost: bool = False,
         dropout: bool = False,
+        head: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.outermost = outermost
         in_ch = outer if in_ch is None else in_ch
         down = [nn.Conv2d(in_ch, inner, 4, 2, 1, bias=False)]
         if outermost:
-            up = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
+            head = nn.Tanh() if head is None else head
+            up = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), head]
             layers = down + [sub] + up
         elif innermost:
             up = [
@@ -75,9 +95,11 @@ class UnetGenerator(nn.Module):
         in_channels: 6 (occluded ⊕ render) or 3. out_channels: 3.
         num_downs: downsamplings (8 for 256 px: the bottleneck is 1×1). ngf: base width.
         dropout: dropout in the three innermost decoder blocks.
+        mask_logit: one more output channel, the occlusion-mask logit (not squashed).
 
     Shapes:
-        ``[B, in_channels, S, S]`` → ``[B, out_channels, S, S]`` in [-1, 1], S = 2**num_downs·k.
+        ``[B, in_channels, S, S]`` → ``[B, out_channels, S, S]`` in [-1, 1], S = 2**num_downs·k;
+        with ``mask_logit`` ``[B, out_channels + 1, S, S]``, the last channel a real logit.
 
     Example:
         >>> g = UnetGenerator(6, 3, num_downs=5, ngf=8)
@@ -92,6 +114,7 @@ class UnetGenerator(nn.Module):
         num_downs: int = 8,
         ngf: int = 64,
         dropout: bool = True,
+        mask_logit: bool = False,
     ) -> None:
         super().__init__()
         block = _UnetBlock(ngf * 8, ngf * 8, innermost=True)
@@ -100,10 +123,11 @@ class UnetGenerator(nn.Module):
         block = _UnetBlock(ngf * 4, ngf * 8, sub=block)
         block = _UnetBlock(ngf * 2, ngf * 4, sub=block)
         block = _UnetBlock(ngf, ngf * 2, sub=block)
-        self.model = _UnetBlock(out_channels, ngf, in_ch=in_channels, sub=block, outermost=True)
+        out, head = (out_channels + 1, _RgbAndLogit()) if mask_logit else (out_channels, None)
+        self.model = _UnetBlock(out, ngf, in_ch=in_channels, sub=block, outermost=True, head=head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, in_channels, S, S]`` → ``[B, out_channels, S, S]`` in [-1, 1] (tanh)."""
+        """``[B, in_channels, S, S]`` → ``[B, out_channels (+ 1), S, S]``."""
         return self.model(x)
 
 
@@ -135,7 +159,7 @@ class Discriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, S, S]`` → ``[B, 1]`` logits (sigmoid lives in the loss)."""
+        """``[B, C, S, S]`` → ``[B, 1]`` logits."""
         return self.model(x).flatten(1)
 
 
@@ -159,16 +183,83 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     return net.apply(fn)
 
 
-def define_generator(size: int, *, no_render: bool = False, ngf: int = 64) -> UnetGenerator:
+def define_generator(
+    size: int, *, no_render: bool = False, ngf: int = 64, blend: str = "none"
+) -> UnetGenerator:
     """The paper's generator for ``size`` px crops (bottleneck 1×1).
+
+    Args:
+        size: crop side (a power of two).
+        no_render: 3-channel input (occluded only) instead of occluded ⊕ render.
+        ngf: base width.
+        blend: ``"none"``: the paper's G, ``[B, 3, S, S]`` tanh output that redraws every
+            pixel; ``"mask"``: ``[B, 4, S, S]``, RGB in [-1, 1] plus the occlusion-mask
+            logit, read with :func:`blend_output`.
 
     Example:
         >>> define_generator(32, ngf=4)(torch.zeros(1, 6, 32, 32)).shape
         torch.Size([1, 3, 32, 32])
+        >>> define_generator(32, ngf=4, blend="mask")(torch.zeros(1, 6, 32, 32)).shape
+        torch.Size([1, 4, 32, 32])
     """
+    if blend not in BLENDS:
+        raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {blend!r}")
     return init_weights(
-        UnetGenerator(3 if no_render else 6, 3, num_downs=int(math.log2(size)), ngf=ngf)
+        UnetGenerator(
+            3 if no_render else 6,
+            3,
+            num_downs=int(math.log2(size)),
+            ngf=ngf,
+            mask_logit=blend == "mask",
+        )
     )
+
+
+class GeneratorOutput(NamedTuple):
+    """G's output read as images (tensors in G's domain).
+
+    Attributes:
+        output: ``[B, 3, S, S]`` in [-1, 1]: m̂·raw + (1 − m̂)·occluded (``raw`` for blend
+            ``"none"``): what the losses, the discriminators and users see.
+        raw: ``[B, 3, S, S]`` in [-1, 1]: G's own RGB, every pixel redrawn.
+        mask: ``[B, 1, S, S]`` float32 m̂ in [0, 1] (ones for blend ``"none"``).
+        mask_logit: ``[B, 1, S, S]`` the logit of m̂ (for BCE with logits), None for ``"none"``.
+    """
+
+    output: torch.Tensor
+    raw: torch.Tensor
+    mask: torch.Tensor
+    mask_logit: torch.Tensor | None
+
+
+def blend_output(g_out: torch.Tensor, occluded: torch.Tensor) -> GeneratorOutput:
+    """Blend a mask-aware G's prediction into the occluded input: m̂·G_rgb + (1 − m̂)·I.
+
+    Args:
+        g_out: G's output, ``[B, 4, S, S]`` (RGB in [-1, 1] + mask logit) from a
+            ``blend="mask"`` G, or ``[B, 3, S, S]`` from the paper's G (returned as is).
+        occluded: the occluded input I, ``[B, 3, S, S]`` in [-1, 1].
+
+    Returns:
+        :class:`GeneratorOutput`; the blend is computed in float32 (m̂ = sigmoid(logit)), so
+        a pixel with m̂ = 0 is I exactly.
+
+    Example:
+        >>> occ = torch.full((1, 3, 2, 2), -1.0)
+        >>> logit = torch.tensor([[[[-50.0, 50.0], [0.0, 0.0]]]])
+        >>> g = torch.cat([torch.ones(1, 3, 2, 2), logit], 1)
+        >>> blend_output(g, occ).output[0, 0].tolist()
+        [[-1.0, 1.0], [0.0, 0.0]]
+        >>> blend_output(torch.zeros(1, 3, 2, 2), occ).mask.shape
+        torch.Size([1, 1, 2, 2])
+    """
+    if g_out.shape[1] == 3:
+        ones = torch.ones_like(g_out[:, :1], dtype=torch.float32)
+        return GeneratorOutput(g_out, g_out, ones, None)
+    raw, logit = g_out[:, :3], g_out[:, 3:4]
+    m = torch.sigmoid(logit.float())
+    out = torch.lerp(occluded.float(), raw.float(), m)
+    return GeneratorOutput(out, raw, m, logit)
 
 
 def define_discriminator(size: int, *, ndf: int = 64) -> Discriminator:

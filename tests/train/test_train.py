@@ -1,4 +1,4 @@
-"""Trainer on tiny real shards: loader partitioning, losses, stages, resume, DDP, checkpoints."""
+"""Trainer on tiny real shards: loader partitioning, losses, stages, exact resume, DDP."""
 
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ def test_two_workers_yield_every_sample_once_per_epoch(tiny_shards):
 
 def test_nets_shapes_and_tv_gradcheck():
     assert define_generator(128, ngf=8)(torch.zeros(1, 6, 128, 128)).shape == (1, 3, 128, 128)
+    masked = define_generator(128, ngf=8, blend="mask")(torch.zeros(1, 6, 128, 128))
+    assert masked.shape == (1, 4, 128, 128) and masked[:, :3].abs().max() <= 1
     assert UnetGenerator(3, 3, num_downs=8, ngf=4)(torch.zeros(1, 3, 256, 256)).shape == (
         1,
         3,

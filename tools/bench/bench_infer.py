@@ -39,7 +39,7 @@ def main():
         t2 = time.perf_counter()
         face = prepare_face(img, lm, m, config)
         t3 = time.perf_counter()
-        out = run_generator(G, face.crop, face.render, False)
+        out = run_generator(G, face.crop, face.render, False).output
         t4 = time.perf_counter()
         paste_back(img, out, face.inverse, face.face_mask)
         t5 = time.perf_counter()
