@@ -1,17 +1,22 @@
-"""Stream shards into training.
+"""Stream shards into training (exactly once per epoch over DDP ranks × loader workers).
 
-Exactly-once-per-epoch sharding over DDP ranks × loader workers, epoch-seeded order, resumable
-position, paired augmentation.
+Epoch-seeded order, resumable position, paired augmentation, corrupt samples named.
 
 Every (shard, index) pair of the split is listed once (identities only: a few MB for
 100k samples); each epoch permutes the list with (seed, epoch) and stream ``s`` of ``S =
 world_size × num_workers`` takes items ``s, s + S, ...``. Workers open their own HDF5
 handles lazily (never shared across fork).
+
+A sample that cannot be read (HDF5 / decompression error) or breaks the shard invariant
+(``occluded`` differs from ``gt`` outside ``occ_mask``: flipped bytes) raises
+:class:`BadSample` naming the shard and the index; with ``skip_bad`` it is skipped, logged
+and counted in :attr:`ShardDataset.bad_samples` (shared by the loader's workers).
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 from pathlib import Path
 
 import h5py
@@ -20,17 +25,45 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from deocc_core.data.augment import AugmentConfig, augment_pair
-from deocc_core.errors import ConfigError, FormatError
+from deocc_core.errors import ConfigError, DeoccError, FormatError
 from deocc_core.nets.io import images_to_tensor
 from deocc_core.synth.schema import ARRAY_KEYS, ENUMS, IMAGE_KEYS, MASK_KEYS
 from deocc_core.synth.shards import ShardReader
 from deocc_core.synth.splits import assign_split
 from deocc_core.synth.verify import shard_paths
 
-__all__ = ["ShardDataset"]
+__all__ = ["ShardDataset", "BadSample", "one_line_error"]
 
 log = logging.getLogger(__name__)
+
 DEFAULT_AUGMENT = AugmentConfig()
+# what h5py and its filters raise for damaged data
+_READ_ERRORS = (OSError, ValueError, KeyError, RuntimeError, TypeError, IndexError)
+
+
+class BadSample(FormatError):
+    """A sample that cannot be read or is corrupt: ``"<shard>: sample <i>: <problem>"``."""
+
+
+def one_line_error(e: DeoccError) -> DeoccError:
+    r"""The error a DataLoader worker raised, as the one line it had in the worker.
+
+    A worker's exception reaches the main process as ``type(e)("Caught ... Original
+    Traceback ... <module>.<Type>: <message>")``; this returns ``type(e)(<message>)``.
+
+    Example:
+        >>> e = BadSample("Caught BadSample in DataLoader worker process 0.\nOriginal "
+        ...               "Traceback (most recent call last):\n  x\n"
+        ...               "deocc_core.data.dataset.BadSample: s.h5: sample 3: bad\n")
+        >>> str(one_line_error(e))
+        's.h5: sample 3: bad'
+    """
+    msg = str(e)
+    if "Original Traceback" not in msg:
+        return e
+    last = [ln for ln in msg.splitlines() if ln.strip()][-1]
+    prefix = f"{type(e).__module__}.{type(e).__name__}: "
+    return type(e)(last[len(prefix) :] if last.startswith(prefix) else last)
 
 
 class ShardDataset(IterableDataset):
@@ -45,6 +78,7 @@ class ShardDataset(IterableDataset):
         folder: shard folder (with manifest.json). split: "train" or "test".
         subset: "all", or "train"/"val" to hold out ``val_fraction`` of identities.
         augment: paired jitter (training) or None. seed: order seed. rank, world_size: DDP.
+        skip_bad: skip corrupt samples (logged, counted) instead of raising :class:`BadSample`.
     """
 
     def __init__(
@@ -60,6 +94,7 @@ class ShardDataset(IterableDataset):
         world_size: int = 1,
         shuffle: bool = True,
         limit: int | None = None,
+        skip_bad: bool = False,
     ) -> None:
         super().__init__()
         self._files: dict[int, h5py.File] = {}
@@ -75,7 +110,10 @@ class ShardDataset(IterableDataset):
                     size = r.resolution
                 elif r.resolution != size:
                     raise FormatError(f"{p}: resolution {r.resolution}, other shards {size}")
-                ids = r.arrays("identity")
+                try:
+                    ids = r.arrays("identity")
+                except _READ_ERRORS as e:
+                    raise FormatError(f"{p}: identity list unreadable ({_short(e)})") from None
             for i, ident in enumerate(ids):
                 if subset == "all" or (
                     assign_split(str(ident), salt="val", test_fraction=val_fraction) == "test"
@@ -96,6 +134,13 @@ class ShardDataset(IterableDataset):
         )
         self.epoch = 0
         self.skip_batches, self.batch_size = 0, 1  # resume inside an epoch
+        self.skip_bad = skip_bad
+        self._bad = mp.Value("q", 0)  # inherited by loader workers: they count here
+
+    @property
+    def bad_samples(self) -> int:
+        """Corrupt samples skipped so far (all epochs, all workers of this process)."""
+        return int(self._bad.value)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -103,13 +148,16 @@ class ShardDataset(IterableDataset):
     def set_epoch(self, epoch: int, skip_batches: int = 0, batch_size: int = 1) -> None:
         """Order of the coming epoch, and how many loader batches were already consumed (resume).
 
-        A DataLoader with W workers takes batch j from worker j % W, so worker w skips
-        the batches it had produced.
+        A DataLoader with W workers takes batch j from worker j % W. On resume after
+        ``skip_batches`` batches, new worker w plays the part of old worker
+        ``(w + skip_batches) % W`` (the new loader starts at its worker 0, which must
+        produce batch ``skip_batches``) and skips the batches that part had produced: the
+        batch order is that of the uninterrupted epoch.
         """
         self.epoch, self.skip_batches, self.batch_size = epoch, skip_batches, batch_size
 
     def order(self) -> np.ndarray:
-        """This epoch's ``[n, 2]`` (shard, index) items: permuted by (seed, epoch) if shuffling."""
+        """This epoch's ``[N, 2]`` (shard, index) items: permuted by (seed, epoch) if shuffling."""
         if not self.shuffle:
             return self.items
         return self.items[
@@ -121,10 +169,28 @@ class ShardDataset(IterableDataset):
             self._files[si] = h5py.File(self.paths[si], "r")
         return self._files[si]
 
+    def _read_arrays(self, si: int, i: int) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """Sample ``i`` of shard ``si`` as stored; :class:`BadSample` if damaged."""
+        try:
+            f = self._file(si)
+            arrays = {k: f[k][i] for k in ARRAY_KEYS}
+            enums = {k: int(f[k][i]) for k in ENUMS}
+        except _READ_ERRORS as e:
+            raise BadSample(f"{self.paths[si]}: sample {i}: unreadable ({_short(e)})") from None
+        changed = (arrays["occluded"] != arrays["gt"]).any(-1)
+        if (changed & (arrays["occ_mask"] == 0)).any():
+            raise BadSample(
+                f"{self.paths[si]}: sample {i}: corrupt (occluded differs from gt outside occ_mask)"
+            )
+        return arrays, enums
+
     def read(self, si: int, i: int, rng: np.random.Generator | None) -> dict[str, torch.Tensor]:
-        """Sample ``i`` of shard ``si`` as tensors (see the class), augmented by ``rng``."""
-        f = self._file(si)
-        arrays = {k: f[k][i] for k in ARRAY_KEYS}
+        """Sample ``i`` of shard ``si`` as tensors (augmented when ``rng`` is given).
+
+        Raises:
+            BadSample: the sample cannot be read or is corrupt.
+        """
+        arrays, enums = self._read_arrays(si, i)
         if self.augment is not None and rng is not None:
             arrays = augment_pair(arrays, self.size, rng, self.augment)
         out = {k: images_to_tensor(arrays[k]) for k in IMAGE_KEYS}
@@ -133,17 +199,19 @@ class ShardDataset(IterableDataset):
         out["landmarks"] = torch.from_numpy(
             np.ascontiguousarray(arrays["landmarks"], dtype=np.float32)
         )
-        for k in ENUMS:
-            out[k] = torch.tensor(int(f[k][i]))
+        for k, v in enums.items():
+            out[k] = torch.tensor(v)
         out["item"] = torch.tensor([si, i])  # (shard, index): where the sample came from
         return out
 
     def __iter__(self):
+        """This stream's samples of the epoch (after the batches already consumed)."""
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        role = (wid + self.skip_batches) % nw  # the old worker whose batches this one continues
         streams = self.world_size * nw
-        stream = self.rank * nw + wid
-        done = (self.skip_batches - wid + nw - 1) // nw if self.skip_batches > wid else 0
+        stream = self.rank * nw + role
+        done = (self.skip_batches - role + nw - 1) // nw if self.skip_batches > role else 0
         skip = done * self.batch_size
         mine = self.order()[stream::streams][skip:]
         for k, (si, i) in enumerate(mine):
@@ -152,7 +220,21 @@ class ShardDataset(IterableDataset):
                 if self.augment
                 else None
             )
-            yield self.read(int(si), int(i), rng)
+            try:
+                sample = self.read(int(si), int(i), rng)
+            except BadSample as e:
+                if not self.skip_bad:
+                    raise
+                log.warning("%s (skipped)", e)
+                with self._bad.get_lock():
+                    self._bad.value += 1
+                continue
+            yield sample
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_files"] = {}  # HDF5 handles never cross processes
+        return state
 
     def __del__(self) -> None:
         for f in self._files.values():
@@ -160,3 +242,9 @@ class ShardDataset(IterableDataset):
                 f.close()
             except Exception:  # interpreter shutdown
                 pass
+
+
+def _short(e: BaseException) -> str:
+    """One line of an exception: its type and the first 100 characters of its message."""
+    msg = str(e).splitlines()[0] if str(e) else ""
+    return f"{type(e).__name__}: {msg[:100]}"

@@ -9,12 +9,13 @@ from typing import Any
 from deocc_core.data.augment import AugmentConfig
 from deocc_core.device import DEVICES
 from deocc_core.errors import ConfigError
+from deocc_core.nets.networks import BLENDS
 from deocc_core.options import option
 
 __all__ = ["TrainConfig", "ARCH_FIELDS"]
 
 # fields a checkpoint's network depends on: --resume refuses to change them
-ARCH_FIELDS = ("size", "ngf", "ndf", "no_render", "no_dg", "no_dl")
+ARCH_FIELDS = ("size", "ngf", "ndf", "no_render", "no_dg", "no_dl", "blend")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,18 @@ class TrainConfig:
     no_render: bool = option(False, "Ablation: no 3DMM render channel (3-channel input).")
     no_dg: bool = option(False, "Ablation: no global discriminator.")
     no_dl: bool = option(False, "Ablation: no local (face-region) discriminator.")
+    blend: str = option(
+        "mask",
+        "mask: G also predicts the occlusion mask m̂ and outputs m̂·G + (1−m̂)·input (the "
+        "losses and both Ds judge that); none: the paper's G, which redraws every pixel",
+        choices=BLENDS,
+    )
+    mask_bce: float = option(
+        1.0, "Weight of m̂'s BCE loss against the shard's occ_mask (--blend mask).", min=0.0
+    )
+    mask_dice: float = option(
+        1.0, "Weight of m̂'s Dice loss against the shard's occ_mask (--blend mask).", min=0.0
+    )
     amp: bool = option(
         True, "Mixed precision on CUDA (bf16 when supported, else fp16 + GradScaler)."
     )
@@ -82,9 +95,18 @@ class TrainConfig:
     val_fraction: float = option(
         0.05, "Train identities held out for validation and best.pt.", min=0.0, max=0.5
     )
-    val_samples: int = option(64, "Held-out samples per validation.", units="images", min=1)
+    val_samples: int | None = option(
+        None,
+        "Cap on held-out samples per validation.",
+        units="images",
+        min=1,
+        default_help="the whole validation split",
+    )
     device: str = option("auto", "Where to train.", choices=DEVICES)
     deterministic: bool = option(False, "Deterministic algorithms (exact resume; slower on GPU).")
+    skip_bad: bool = option(
+        False, "Skip corrupt shard samples (each logged, all counted) instead of stopping."
+    )
     augment: AugmentConfig = AugmentConfig()
 
     def __post_init__(self) -> None:
@@ -94,6 +116,8 @@ class TrainConfig:
             raise ConfigError("--batch-size must be >= 1")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError("--max-steps must be >= 1")
+        if self.blend not in BLENDS:
+            raise ConfigError(f"--blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON-able data (``augment`` nested)."""
@@ -101,7 +125,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """The config saved by :meth:`to_dict` (unknown keys ignored, missing ones default)."""
+        """The config saved by :meth:`to_dict` (unknown keys ignored, missing ones default).
+
+        Configs saved before ``blend`` existed trained the paper's G: they read as ``"none"``.
+        """
+        d = {"blend": "none", **d}
         known = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
         if isinstance(kw.get("augment"), dict):

@@ -2,8 +2,21 @@
 
 Stage 1 trains G with L1 + D_g + TV at ``lr_stage1``; stage 2 adds D_l on the face region
 (M ⊙ image), drops TV and continues at ``lr_stage2``. One optimizer per network; D sees
-``fake.detach()``; D's parameters are frozen during G's step. Rank 0 writes checkpoints,
-TensorBoard scalars, JSON log lines and PNG sample grids.
+``fake.detach()``; D's parameters are frozen during G's step. With ``blend="mask"`` "fake"
+is the blended output m̂·G + (1 − m̂)·I (L1, TV, D_g and D_l all judge it) and m̂ is
+supervised by ``occ_mask`` (:class:`~deocc_core.train.losses.MaskLoss`).
+
+Validation runs on the whole held-out split (shared out over ranks, sums all-reduced, so
+every rank takes the same ``best.pt`` decision)::
+
+    val_psnr     = mean over samples of PSNR(output, gt) on the whole crop (uint8, ≤ 100 dB)
+    val_psnr_occ = mean over samples with an occluder of PSNR inside occ_mask > 0
+    val_score    = (val_psnr + val_psnr_occ) / 2        → best.pt is the highest val_score
+
+Rank 0 writes checkpoints (once per step, atomically; ``latest.pt`` / ``best.pt`` are hard
+links), TensorBoard scalars, JSON log lines and PNG sample grids. Losses stay on the device
+and are read only every ``log_every`` steps. SIGINT / SIGTERM stop the run at the next step
+boundary with an exact checkpoint.
 """
 
 from __future__ import annotations
@@ -11,8 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
+import signal
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -20,37 +32,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from deocc_core.data.dataset import ShardDataset
+from deocc_core.data.dataset import ShardDataset, one_line_error
 from deocc_core.device import resolve_device
-from deocc_core.errors import ConfigError, FormatError, InputError
+from deocc_core.errors import ConfigError, DeoccError, FormatError, InputError
 from deocc_core.eval.metrics import masked_psnr
 from deocc_core.imageio import write_image
 from deocc_core.nets.checkpoint import (
     BEST,
     CHECKPOINT_DIR,
     LATEST,
+    link_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
 from deocc_core.nets.io import generator_input, tensor_to_images
-from deocc_core.nets.networks import define_discriminator, define_generator
+from deocc_core.nets.networks import (
+    GeneratorOutput,
+    blend_output,
+    define_discriminator,
+    define_generator,
+)
 from deocc_core.synth.manifest import read_manifest
 from deocc_core.synth.schema import FORMAT_VERSION as SHARD_FORMAT_VERSION
+from deocc_core.train.amp import amp_dtype, device_caps
 from deocc_core.train.checkpoint import rng_state, set_rng_state
 from deocc_core.train.config import ARCH_FIELDS, TrainConfig
-from deocc_core.train.losses import GANLoss, TVLoss, masked_l1
+from deocc_core.train.guards import RunLock, StopSignals
+from deocc_core.train.losses import GANLoss, MaskLoss, TVLoss
+from deocc_core.train.parallel import all_reduce_sum, any_rank, dist_env, unwrap, wrap
 from deocc_core.viz import image_grid
 
-__all__ = ["train", "TrainResult", "weights_sha256"]
+__all__ = ["train", "TrainResult", "weights_sha256", "validation_sums", "STEP_KEYS"]
 
 log = logging.getLogger(__name__)
 
 NETWORKS = ("G", "Dg", "Dl")  # one optimizer each; checkpoint keys G, opt_G, ...
+STEP_KEYS = ("occluded", "render", "gt", "face_mask", "occ_mask")  # what a step copies to device
 
 
 @dataclass
@@ -66,21 +89,56 @@ class TrainResult:
     val: dict[str, float] = field(default_factory=dict)
     images_per_second: float = 0.0
     weights_sha256: str = ""
+    best_step: int | None = None
+    interrupted: str = ""  # "SIGINT" / "SIGTERM" when a signal stopped the run early
+    bad_samples: int = 0  # corrupt samples skipped (--skip-bad), this rank
 
 
-def _sum_psnr(out: torch.Tensor, gt: torch.Tensor, occ_mask: torch.Tensor) -> float:
-    """Sum over the batch of deocc-eval's PSNR inside the occluder.
+VAL_SUMS = ("psnr", "n", "psnr_occ", "n_occ", "mask_iou", "n_iou")
 
-    Scored on uint8 images and capped at 100 dB like ``score``; a sample with an empty mask
-    counts 100 dB, as it always has.
+
+def validation_sums(gen: GeneratorOutput, gt: torch.Tensor, occ_mask: torch.Tensor) -> torch.Tensor:
+    """Per-batch sums behind the validation scores (summed over batches and ranks).
+
+    PSNR is deocc-eval's, on uint8 images, capped at 100 dB: whole crop for every sample,
+    inside ``occ_mask > 0`` for samples that have an occluder; the IoU of ``m̂ > 0.5`` with
+    ``occ_mask > 0.5`` for a mask-aware G.
+
+    Returns:
+        float64 ``[6]``: :data:`VAL_SUMS` (``psnr``, ``n``, ``psnr_occ``, ``n_occ``,
+        ``mask_iou``, ``n_iou``).
     """
-    outs, gts = tensor_to_images(out), tensor_to_images(gt)
-    masks = (occ_mask[:, 0] > 0.5).cpu().numpy()
-    total = 0.0
+    outs, gts = tensor_to_images(gen.output), tensor_to_images(gt)
+    masks = (occ_mask[:, 0] > 0).cpu().numpy()
+    sums = [0.0] * len(VAL_SUMS)
+    whole = np.ones(masks.shape[1:], bool)
     for o, g, m in zip(outs, gts, masks, strict=True):
-        p = masked_psnr(o, g, m)
-        total += 100.0 if not math.isfinite(p) else min(p, 100.0)
-    return total
+        sums[0] += _capped(masked_psnr(o, g, whole))
+        sums[1] += 1
+        if m.any():
+            sums[2] += _capped(masked_psnr(o, g, m))
+            sums[3] += 1
+    if gen.mask_logit is not None:
+        pred, true = gen.mask[:, 0] > 0.5, occ_mask[:, 0] > 0.5
+        inter = (pred & true).flatten(1).sum(1).double()
+        union = (pred | true).flatten(1).sum(1).double()
+        iou = torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+        sums[4], sums[5] = float(iou.sum()), float(len(iou))
+    return torch.tensor(sums, dtype=torch.float64)
+
+
+def _capped(p: float) -> float:
+    return 100.0 if not math.isfinite(p) else min(p, 100.0)
+
+
+def _worker_init(_: int) -> None:
+    """Loader workers leave SIGINT / SIGTERM to the trainer.
+
+    A Ctrl-C reaches the whole process group: a worker that died of it would fail the step
+    the trainer finishes before it stops.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _face_only(x: torch.Tensor, face_mask: torch.Tensor) -> torch.Tensor:
@@ -88,14 +146,8 @@ def _face_only(x: torch.Tensor, face_mask: torch.Tensor) -> torch.Tensor:
     return (x + 1) * face_mask - 1
 
 
-def _dist_env() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def _unwrap(m: nn.Module) -> nn.Module:
-    m = m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
-    return getattr(m, "_orig_mod", m)
+class _Stop(Exception):
+    """A stop signal was honoured at a step boundary (the checkpoint is saved)."""
 
 
 class _Run:
@@ -112,21 +164,29 @@ class _Run:
         self._make_networks()
         self._plan_steps()
         self.step, self.epoch, self.batches_in_epoch, self.best = 0, 0, 0, -math.inf
+        self.best_step: int | None = None
+        self.saved_step: int | None = None  # a step is written once
         self._prepare_run_dir(resume)
         self._wrap_networks()
         self.tb = self._open_tensorboard()
-        self.images_seen, self.last_losses, self.last_val = 0, {}, {}
+        self.images_seen, self.last_val = 0, {}
+        self.last_losses: dict[str, torch.Tensor] = {}
+        self.stop = StopSignals()
 
     # --- setup steps ------------------------------------------------------------------------
 
     def _setup_process(self) -> None:
         """Rank, device, process group and the global torch flags of this run."""
         cfg = self.cfg
-        self.rank, self.world, self.local_rank = _dist_env()
+        self.rank, self.world, self.local_rank = dist_env()
         self.main = self.rank == 0
         self.device = resolve_device(cfg.device, self.local_rank)
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.ctrl = None  # process group for small CPU messages (stop flag, RNG states)
+        if self.world > 1:
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            if dist.get_backend() != "gloo":  # keep control traffic off the GPU stream
+                self.ctrl = dist.new_group(backend="gloo")
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = not cfg.deterministic
@@ -134,9 +194,9 @@ class _Run:
             torch.use_deterministic_algorithms(True, warn_only=True)
 
     def _check_shards(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The shards' model (name, sha256) and build config.
+        """The shards' model (name, sha256) and build config, checked against ``size``.
 
-        Both are saved with the run (inference prepares faces the way the shards did).
+        The build config is saved with the run: inference prepares faces the way they did.
         Raises ConfigError if the shards' resolution is not ``size``.
         """
         cfg = self.cfg
@@ -160,8 +220,9 @@ class _Run:
             seed=cfg.seed,
             rank=self.rank,
             world_size=self.world,
+            skip_bad=cfg.skip_bad,
         )
-        try:
+        try:  # the whole held-out split, shared out over the ranks
             val_set = ShardDataset(
                 cfg.shards,
                 "train",
@@ -170,6 +231,9 @@ class _Run:
                 augment=None,
                 shuffle=False,
                 limit=cfg.val_samples,
+                rank=self.rank,
+                world_size=self.world,
+                skip_bad=cfg.skip_bad,
             )
         except ConfigError:
             val_set = None
@@ -180,24 +244,29 @@ class _Run:
         return train_set, val_set
 
     def _make_networks(self) -> None:
-        """G, D_g, D_l, one Adam each, the AMP dtype and scaler, the loss modules."""
+        """G, D_g, D_l (bare, in ``self.nets``), one Adam each, AMP dtype and scaler, losses."""
         cfg = self.cfg
-        self.G = define_generator(cfg.size, no_render=cfg.no_render, ngf=cfg.ngf).to(self.device)
-        self.Dg = define_discriminator(cfg.size, ndf=cfg.ndf).to(self.device)
-        self.Dl = define_discriminator(cfg.size, ndf=cfg.ndf).to(self.device)
+        G = define_generator(cfg.size, no_render=cfg.no_render, ngf=cfg.ngf, blend=cfg.blend)
+        self.nets: dict[str, nn.Module] = {
+            "G": G.to(self.device),
+            "Dg": define_discriminator(cfg.size, ndf=cfg.ndf).to(self.device),
+            "Dl": define_discriminator(cfg.size, ndf=cfg.ndf).to(self.device),
+        }
         if self.device.type == "cuda" and cfg.channels_last:
-            for n in (self.G, self.Dg, self.Dl):
+            for n in self.nets.values():
                 n.to(memory_format=torch.channels_last)
+        self.G, self.Dg, self.Dl = (self.nets[k] for k in NETWORKS)  # wrapped later
         betas = (cfg.beta1, cfg.beta2)
         self.opt = {
-            k: torch.optim.Adam(getattr(self, k).parameters(), lr=cfg.lr_stage1, betas=betas)
+            k: torch.optim.Adam(self.nets[k].parameters(), lr=cfg.lr_stage1, betas=betas)
             for k in NETWORKS
         }
-        self.amp_dtype = None
-        if self.device.type == "cuda" and cfg.amp:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.amp_dtype = amp_dtype(device_caps(self.device), cfg.amp)
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=self.amp_dtype == torch.float16
+        )
         self.gan, self.tv = GANLoss().to(self.device), TVLoss()
+        self.mask_loss = MaskLoss(cfg.mask_bce, cfg.mask_dice)
 
     def _plan_steps(self) -> None:
         """Steps per epoch, the total step count and the first step of stage 2."""
@@ -242,14 +311,10 @@ class _Run:
             (self.run_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
 
     def _wrap_networks(self) -> None:
-        """DDP over ranks (the one place), then torch.compile of G on CUDA if asked."""
-        if self.world > 1:
-            ddp = dict(device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            self.G = nn.parallel.DistributedDataParallel(self.G, **ddp)
-            self.Dg = nn.parallel.DistributedDataParallel(self.Dg, **ddp)
-            self.Dl = nn.parallel.DistributedDataParallel(self.Dl, **ddp)
-        if self.cfg.compile and self.device.type == "cuda":
-            self.G = torch.compile(self.G)
+        """DDP over ranks, then torch.compile of G on CUDA if asked (:func:`parallel.wrap`)."""
+        compile_g = self.cfg.compile and self.device.type == "cuda"
+        for k in NETWORKS:
+            setattr(self, k, wrap(self.nets[k], self.device, self.world, compile_g and k == "G"))
 
     def _open_tensorboard(self) -> Any:
         """A TensorBoard writer on rank 0, None elsewhere."""
@@ -270,7 +335,7 @@ class _Run:
             raise FormatError(f"{path}: cannot resume, checkpoint lacks {', '.join(missing)}")
         for k in NETWORKS:
             try:
-                getattr(self, k).load_state_dict(s[k])
+                self.nets[k].load_state_dict(s[k])
                 self.opt[k].load_state_dict(s[f"opt_{k}"])
             except (RuntimeError, ValueError, KeyError) as e:
                 raise FormatError(
@@ -280,6 +345,8 @@ class _Run:
         self.step, self.epoch = s["step"], s["epoch"]
         self.batches_in_epoch = s.get("batches_in_epoch", 0)
         self.best = s.get("best", -math.inf)
+        self.best_step = s.get("best_step")
+        self.saved_step = self.step
         rng = s["rng"].get(str(self.rank))
         if rng is not None:
             set_rng_state(rng)
@@ -293,17 +360,18 @@ class _Run:
             "batches_in_epoch": self.batches_in_epoch,
             "stage": self.stage,
             "best": self.best,
+            "best_step": self.best_step,
             "scaler": self.scaler.state_dict(),
             "data_model": self.data_model,
             "data_config": self.data_config,
             "shard_format_version": SHARD_FORMAT_VERSION,
         }
-        for k in NETWORKS:
-            s[k] = _unwrap(getattr(self, k)).state_dict()
+        for k in NETWORKS:  # the bare networks: no "module." / "_orig_mod." in the keys
+            s[k] = self.nets[k].state_dict()
             s[f"opt_{k}"] = self.opt[k].state_dict()
         states = [None] * self.world
         if self.world > 1:
-            dist.all_gather_object(states, rng_state())
+            dist.all_gather_object(states, rng_state(), group=self.ctrl)
         else:
             states = [rng_state()]
         s["rng"] = {str(i): st for i, st in enumerate(states)}
@@ -314,18 +382,26 @@ class _Run:
         """1 before ``stage2_start``, then 2."""
         return 2 if self.step >= self.stage2_start else 1
 
-    def save(self, tag: str | None = None) -> Path | None:
-        """Write ``step_NNNNNNN.pt``, point ``latest.pt`` (and ``best.pt``) at it, prune."""
-        state = self.state()  # every rank joins the RNG gather
+    def save(self, best: bool = False) -> Path | None:
+        """Write ``step_NNNNNNN.pt`` once, hard-link ``latest.pt`` (and ``best.pt``), prune.
+
+        Every rank calls it at the same step (they take the same decisions): all join the
+        RNG gather; rank 0 writes. A step already saved is not written again.
+        """
+        path = self.ckpt_dir / f"step_{self.step:07d}.pt"
+        if self.saved_step != self.step:
+            state = self.state()  # every rank joins the RNG gather
+            if self.main:
+                save_checkpoint(path, state)
+                link_checkpoint(path, self.ckpt_dir / LATEST)
+            self.saved_step = self.step
         if not self.main:
             return None
-        path = save_checkpoint(self.ckpt_dir / f"step_{self.step:07d}.pt", state)
-        _replace_copy(path, self.ckpt_dir / LATEST)
-        if tag == "best":
-            _replace_copy(path, self.ckpt_dir / BEST)
+        if best:
+            link_checkpoint(self.ckpt_dir / LATEST, self.ckpt_dir / BEST)
         kept = sorted(self.ckpt_dir.glob("step_*.pt"))
         for old in kept[: -self.cfg.keep_last]:
-            old.unlink()
+            old.unlink()  # latest.pt / best.pt are links: they keep their file
         return path
 
     # --- one optimizer step ---------------------------------------------------------------
@@ -338,19 +414,13 @@ class _Run:
         )
 
     def _to(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The tensors a step uses (:data:`STEP_KEYS`), copied asynchronously (pinned memory)."""
         mf = (
             torch.channels_last
             if self.device.type == "cuda" and self.cfg.channels_last
             else torch.contiguous_format
         )
-        return {
-            k: (
-                v.to(self.device, non_blocking=True, memory_format=mf)
-                if v.ndim == 4
-                else v.to(self.device)
-            )
-            for k, v in batch.items()
-        }
+        return {k: batch[k].to(self.device, non_blocking=True, memory_format=mf) for k in STEP_KEYS}
 
     def _set_lr(self) -> None:
         lr = self.cfg.lr_stage1 if self.stage == 1 else self.cfg.lr_stage2
@@ -385,14 +455,17 @@ class _Run:
             losses[f"loss_{name}"] = loss_d.detach()
         return losses
 
-    def backward_G(self, b: dict[str, torch.Tensor], fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Update G: L1 + adversarial terms (D frozen) + TV in stage 1.
+    def backward_G(
+        self, b: dict[str, torch.Tensor], gen: GeneratorOutput
+    ) -> dict[str, torch.Tensor]:
+        """Update G: L1 + adversarial terms (D frozen) + TV in stage 1 (+ m̂'s mask loss).
 
         Returns:
-            the terms (``loss_G_adv_g``, ``loss_G_adv_l``, ``loss_tv``, ``loss_l1``) and
-            their weighted sum ``loss_G``.
+            the terms (``loss_G_adv_g``, ``loss_G_adv_l``, ``loss_tv``, ``loss_mask``,
+            ``loss_l1``) and their weighted sum ``loss_G``, detached, on the device.
         """
         cfg = self.cfg
+        fake = gen.output
         losses: dict[str, torch.Tensor] = {}
         for D in (self.Dg, self.Dl):
             D.requires_grad_(False)
@@ -408,67 +481,95 @@ class _Run:
             if self.stage == 1 and cfg.tv > 0:
                 losses["loss_tv"] = self.tv(fake.float())
                 loss_g = loss_g + cfg.tv * losses["loss_tv"]
+            if gen.mask_logit is not None and (cfg.mask_bce or cfg.mask_dice):
+                losses["loss_mask"] = self.mask_loss(gen.mask_logit, b["occ_mask"])
+                loss_g = loss_g + losses["loss_mask"]
         self.opt["G"].zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt["G"])
         for D in (self.Dg, self.Dl):
             D.requires_grad_(True)
+        losses = {k: v.detach() for k, v in losses.items()}
         losses["loss_l1"] = loss_l1.detach()
         losses["loss_G"] = loss_g.detach()
         return losses
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One step of the paper's GAN: G forward, D step(s), G step. Returns the losses."""
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One step of the paper's GAN: G forward, D step(s), G step.
+
+        Returns:
+            the losses as detached 0-d tensors on the device (nothing here waits for the
+            GPU; :meth:`_after_step` reads them every ``log_every`` steps).
+        """
         self._set_lr()
         b = self._to(batch)
         with self._autocast():
-            fake = self.G(generator_input(b, self.cfg.no_render))
-        losses = self.backward_D(b, fake)
-        losses.update(self.backward_G(b, fake))
+            g_out = self.G(generator_input(b, self.cfg.no_render))
+        gen = blend_output(g_out, b["occluded"])  # blend "none": gen.output is g_out
+        losses = self.backward_D(b, gen.output)
+        losses.update(self.backward_G(b, gen))
         self.scaler.update()
-        self.last_batch = (b, fake.detach())
-        return {k: float(v.detach()) for k, v in losses.items()}
+        self.last_batch = (b, GeneratorOutput(*(t.detach() if t is not None else t for t in gen)))
+        return losses
 
     # --- validation and logging -------------------------------------------------------------
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """PSNR and L1 inside the occluder on the held-out identities (+ a sample grid)."""
+        """Scores on the whole held-out split (see the module docstring) + a sample grid.
+
+        Each rank scores its share; the sums are all-reduced, so every rank returns the same
+        numbers and takes the same ``best.pt`` decision.
+        """
         if self.val_set is None:
             return {}
-        G = _unwrap(self.G)
+        G = unwrap(self.G)
         G.eval()
-        psnr_occ, l1_occ, n = 0.0, 0.0, 0
+        sums = torch.zeros(len(VAL_SUMS), dtype=torch.float64)
         first = None
         loader = DataLoader(
             self.val_set, batch_size=self.cfg.batch_size, num_workers=0, generator=torch.Generator()
         )
-        for batch in loader:
+        for batch in self._batches(loader):
             b = self._to(batch)
             with self._autocast():
-                out = G(generator_input(b, self.cfg.no_render)).float()
-            psnr_occ += _sum_psnr(out, b["gt"], b["occ_mask"])
-            l1_occ += float(masked_l1(out, b["gt"], b["occ_mask"])) * len(out)
-            n += len(out)
+                g_out = G(generator_input(b, self.cfg.no_render)).float()
+            gen = blend_output(g_out, b["occluded"])
+            sums += validation_sums(gen, b["gt"], b["occ_mask"])
             if first is None:
-                first = (b, out)
+                first = (b, gen)
         G.train()
         if first is not None:
             self.write_grid(*first, "val")
-        return {"val_psnr_occ": psnr_occ / max(n, 1), "val_l1_occ": l1_occ / max(n, 1)}
+        v = dict(zip(VAL_SUMS, all_reduce_sum(sums, self.ctrl).tolist(), strict=True))
+        if not v["n"]:
+            return {}
+        out = {"val_psnr": v["psnr"] / v["n"]}
+        out["val_psnr_occ"] = v["psnr_occ"] / v["n_occ"] if v["n_occ"] else out["val_psnr"]
+        out["val_score"] = 0.5 * (out["val_psnr"] + out["val_psnr_occ"])
+        if v["n_iou"]:
+            out["val_mask_iou"] = v["mask_iou"] / v["n_iou"]
+        return out
 
-    def write_grid(self, b: dict[str, torch.Tensor], out: torch.Tensor, tag: str) -> None:
-        """PNG ``samples/<tag>_step_NNNNNNN.png``: occluded | render | output | gt (rank 0)."""
+    def write_grid(self, b: dict[str, torch.Tensor], gen: GeneratorOutput, tag: str) -> None:
+        """PNG ``samples/<tag>_step_NNNNNNN.png`` (rank 0), one row per sample.
+
+        Columns: occluded | render | output | gt, and for a mask-aware G occluded | render |
+        G | m̂ | output | gt (G's own RGB, the predicted mask, the blended output).
+        """
         if not self.main:
             return
+        if gen.mask_logit is None:
+            cols, names = (b["occluded"], b["render"], gen.output, b["gt"]), "output"
+        else:
+            m = gen.mask.expand(-1, 3, -1, -1) * 2 - 1
+            cols = (b["occluded"], b["render"], gen.raw, m, gen.output, b["gt"])
+            names = "G | mask | output"
         rows = [
-            [
-                t[i].detach().float().cpu().numpy().transpose(1, 2, 0) * 0.5 + 0.5
-                for t in (b["occluded"], b["render"], out, b["gt"])
-            ]
-            for i in range(min(4, len(out)))
+            [t[i].detach().float().cpu().numpy().transpose(1, 2, 0) * 0.5 + 0.5 for t in cols]
+            for i in range(min(4, len(gen.output)))
         ]
-        labels = [f"{tag} step {self.step}: occluded | render | output | gt"]
+        labels = [f"{tag} step {self.step}: occluded | render | {names} | gt"]
         grid = image_grid(rows, labels=labels + [""] * (len(rows) - 1))
         write_image(self.run_dir / "samples" / f"{tag}_step_{self.step:07d}.png", grid)
 
@@ -499,29 +600,57 @@ class _Run:
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
             generator=gen,
+            worker_init_fn=_worker_init if cfg.workers else None,
         )
+
+    @staticmethod
+    def _batches(loader: DataLoader):
+        """Iterate a loader; a worker's error is re-raised as the one line it was."""
+        it = iter(loader)
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except DeoccError as e:
+                raise one_line_error(e) from None
+            yield batch
 
     def _after_step(self) -> None:
         """Sample grid, scalars, validation and checkpoints due at the step just taken."""
         cfg, step = self.cfg, self.step
         if step % cfg.sample_every == 0:
             self.write_grid(*self.last_batch, "train")
-        if step % cfg.log_every == 0:
-            self.log({**self.last_losses, "lr": self.opt["G"].param_groups[0]["lr"]})
+        if step % cfg.log_every == 0:  # the only place losses leave the device
+            values = {k: float(v) for k, v in self.last_losses.items()}
+            values["lr"] = self.opt["G"].param_groups[0]["lr"]
+            if cfg.skip_bad:
+                values["bad_samples"] = self.train_set.bad_samples
+            self.log(values)
         if step % cfg.val_every == 0 or step == self.total:
             self.last_val = self.validate()
             self.log(self.last_val)
-            if self.last_val and self.last_val["val_psnr_occ"] > self.best:
-                self.best = self.last_val["val_psnr_occ"]
-                self.save("best")
+            if self.last_val and self.last_val["val_score"] > self.best:
+                self.best, self.best_step = self.last_val["val_score"], step
+                self.save(best=True)
             elif step % cfg.checkpoint_every == 0 or step == self.total:
                 self.save()
         elif step % cfg.checkpoint_every == 0:
             self.save()
 
+    def _stop_requested(self) -> bool:
+        """A SIGINT / SIGTERM reached this rank or any other (all ranks stop together)."""
+        if self.world == 1:
+            return self.stop.requested
+        return any_rank(self.stop.requested, self.ctrl)
+
     def _train_epoch(self, progress: Callable[..., None] | None) -> None:
-        """Steps over the rest of the current epoch (or until the last step)."""
-        for batch in self._epoch_loader():
+        """Steps over the rest of the current epoch (or until the last step).
+
+        Raises:
+            _Stop: a stop signal arrived; the step boundary's checkpoint is saved.
+        """
+        for batch in self._batches(self._epoch_loader()):
             self.last_losses = self.train_step(batch)
             self.step += 1
             self.batches_in_epoch += 1
@@ -531,29 +660,45 @@ class _Run:
             self._after_step()
             if self.step >= self.total:
                 return
+            if self._stop_requested():
+                self.save()
+                raise _Stop
         self.epoch += 1
         self.batches_in_epoch = 0
 
     def run(self, progress: Callable[..., None] | None) -> TrainResult:
-        """Train to ``total`` steps; an interrupt saves ``latest.pt`` first."""
+        """Train to ``total`` steps; SIGINT / SIGTERM stop at a step boundary, saved."""
         t0 = time.perf_counter()
         if progress:
             progress(self.step, total=self.total)
+        interrupted = ""
         try:
-            while self.step < self.total:
-                self._train_epoch(progress)
+            with self.stop:
+                while self.step < self.total:
+                    self._train_epoch(progress)
+        except _Stop:
+            interrupted = self.stop.name or "stop"
+            log.warning(
+                "%s at step %d: saved %s (resume with --resume)",
+                interrupted,
+                self.step,
+                self.ckpt_dir / LATEST,
+            )
         except KeyboardInterrupt:
-            self.save()
-            log.warning("interrupted at step %d: saved %s", self.step, self.ckpt_dir / LATEST)
+            log.warning(
+                "second SIGINT during step %d: stopped without saving (last checkpoint: %s)",
+                self.step + 1,
+                self.ckpt_dir / LATEST,
+            )
             raise
         finally:
             if self.tb is not None:
                 self.tb.close()
         if self.world > 1:
-            dist.barrier()
-        return self._result(time.perf_counter() - t0)
+            dist.barrier(group=self.ctrl)
+        return self._result(time.perf_counter() - t0, interrupted)
 
-    def _result(self, seconds: float) -> TrainResult:
+    def _result(self, seconds: float, interrupted: str = "") -> TrainResult:
         latest, best = self.ckpt_dir / LATEST, self.ckpt_dir / BEST
         return TrainResult(
             self.step,
@@ -561,22 +706,18 @@ class _Run:
             self.run_dir,
             latest if latest.is_file() else None,
             best if best.is_file() else None,
-            self.last_losses,
+            {k: float(v) for k, v in self.last_losses.items()},
             self.last_val,
             self.images_seen / max(seconds, 1e-9),
-            weights_sha256(_unwrap(self.G)),
+            weights_sha256(self.nets["G"]),
+            self.best_step,
+            interrupted,
+            self.train_set.bad_samples,
         )
 
 
-def _replace_copy(src: Path, dst: Path) -> None:
-    """Copy ``src`` over ``dst`` atomically (temp copy + rename)."""
-    tmp = dst.with_name(dst.name + ".partial")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
 def weights_sha256(net: nn.Module) -> str:
-    """Hash of a network's parameters, for bit-exact comparisons across runs and ranks.
+    """Hash of a network's parameters (bit-exact comparisons across runs / ranks).
 
     BatchNorm running statistics are per rank under DDP and left out.
 
@@ -598,10 +739,15 @@ def train(
 ) -> TrainResult:
     """Train (or resume) a run; see :class:`TrainConfig`.
 
+    The run folder is locked while rank 0 trains (a second trainer into it fails). A
+    SIGINT / SIGTERM returns early with ``TrainResult.interrupted`` set, after saving the
+    step boundary's checkpoint (``--resume`` continues bit-exactly).
+
     Raises:
-        ConfigError: run folder holds another run, resume with another architecture,
-            shards of another resolution.
+        ConfigError: run folder in use or holding another run, resume with another
+            architecture, shards of another resolution.
         InputError: missing shards or checkpoint.
-        FormatError: bad shards or checkpoint.
+        FormatError: bad shards / checkpoints, a corrupt sample (without ``skip_bad``).
     """
-    return _Run(config, resume).run(progress)
+    with RunLock(config.out, enabled=dist_env()[0] == 0):
+        return _Run(config, resume).run(progress)

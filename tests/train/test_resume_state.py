@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import cv2
 import pytest
-import torch
 
 from deocc_core.errors import FormatError
+from deocc_core.nets.checkpoint import load_checkpoint, save_checkpoint
 from deocc_core.train import TrainConfig, train
 
 
@@ -35,9 +35,9 @@ def test_resume_from_checkpoint_missing_a_part_is_refused(tiny_shards, tmp_path)
     grid = cv2.imread(str(out / "samples" / "train_step_0000002.png"))
     assert grid is not None and grid.shape[1] >= 4 * 64  # occluded | render | output | gt
     latest = out / "checkpoints" / "latest.pt"
-    state = torch.load(latest, weights_only=False)
+    state = load_checkpoint(latest)
     del state["opt_Dg"]
-    torch.save(state, latest)
+    save_checkpoint(latest, state)
     before = latest.read_bytes()
     with pytest.raises(FormatError, match="lacks opt_Dg"):
         train(_cfg(tiny_shards, out, max_steps=4, stage2_steps=1), resume=True)
