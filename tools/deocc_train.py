@@ -7,6 +7,7 @@ several GPUs with ``torchrun --nproc_per_node N $(which deocc-train) ...`` (DDP)
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import typer
@@ -59,12 +60,20 @@ def run(
     stdout.print(f"{r.steps} steps in {r.seconds:.0f} s ({r.images_per_second:.1f} img/s)")
     if r.val:
         stdout.print(
-            f"validation: PSNR in occluder {r.val['val_psnr_occ']:.2f} dB, "
-            f"L1 {r.val['val_l1_occ']:.4f}"
+            f"validation: PSNR whole crop {r.val['val_psnr']:.2f} dB, in occluder "
+            f"{r.val['val_psnr_occ']:.2f} dB, score {r.val['val_score']:.2f}"
+            + (f", mask IoU {r.val['val_mask_iou']:.3f}" if "val_mask_iou" in r.val else "")
         )
-    stdout.print(f"checkpoints: {r.latest}" + (f", best: {r.best}" if r.best else ""))
+    if r.bad_samples:
+        stdout.print(f"skipped {r.bad_samples} corrupt sample(s) (--skip-bad)")
+    best = f", best: {r.best} (step {r.best_step})" if r.best else ""
+    stdout.print(f"checkpoints: {r.latest}{best}")
     out = values["out"]
     stdout.print(f"samples: {out / 'samples'}  TensorBoard: tensorboard --logdir {out / 'tb'}")
+    if r.interrupted:  # the checkpoint of the step boundary is saved
+        stdout.print(f"stopped by {r.interrupted} at step {r.steps}: resume with --resume")
+        code = getattr(signal, r.interrupted, None)
+        raise typer.Exit(128 + int(code) if code is not None else 1)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import pickle
+import re
 import shutil
 from pathlib import Path
 from typing import IO, Any
@@ -168,15 +169,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises several types for truncated / foreign files
-        if isinstance(e, pickle.UnpicklingError) and "Weights only" in str(e):
-            raise FormatError(
-                f"{path}: refused: holds objects other than tensors and plain values "
-                "(a pickle that could run code); not loaded"
-            ) from None
-        msg = str(e).splitlines()[0][:80] if str(e) else ""
-        raise FormatError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {msg})"
-        ) from None
+        raise _load_error(path, e) from None
     if not isinstance(state, dict):
         raise FormatError(f"{path}: not a deocc checkpoint")
     missing = [k for k in REQUIRED if k not in state]
@@ -190,6 +183,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if state["ckpt_version"] >= 2 and not checked:
         raise FormatError(f"{path}: checksum footer missing or damaged")
     return state
+
+
+def _load_error(path: Path, e: Exception) -> FormatError:
+    """One line for what ``torch.load(weights_only=True)`` raised."""
+    text = str(e)
+    hit = re.search(r"GLOBAL (\S+) was not an allowed global", text)
+    if isinstance(e, pickle.UnpicklingError) and hit:
+        return FormatError(
+            f"{path}: refused, not loaded: it would import {hit.group(1)} (a checkpoint holds "
+            "only tensors and plain values; a pickle that imports code can run it)"
+        )
+    hit = re.search(r"WeightsUnpickler error: \s*(.+)", text)
+    msg = hit.group(1) if hit else (text.splitlines()[0] if text else "")
+    return FormatError(f"{path}: not a readable checkpoint ({type(e).__name__}: {msg[:80]})")
 
 
 def find_checkpoint(path: str | Path) -> Path:

@@ -30,12 +30,15 @@ class DeviceCaps:
 
 
 def device_caps(device: torch.device) -> DeviceCaps:
-    """The capabilities of ``device`` (queries CUDA only for a CUDA device)."""
+    """The capabilities of ``device`` (for CUDA: the current device, set by the trainer).
+
+    Example:
+        >>> device_caps(torch.device("cpu"))
+        DeviceCaps(type='cpu', bf16_native=False)
+    """
     if device.type != "cuda":
         return DeviceCaps(device.type)
-    with torch.cuda.device(device):
-        native = torch.cuda.is_bf16_supported(including_emulation=False)
-    return DeviceCaps("cuda", bool(native))
+    return DeviceCaps("cuda", bool(torch.cuda.is_bf16_supported(including_emulation=False)))
 
 
 def amp_dtype(caps: DeviceCaps, enabled: bool = True) -> torch.dtype | None:

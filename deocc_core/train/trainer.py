@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import signal
 import time
 from collections.abc import Callable
@@ -132,13 +133,13 @@ def _capped(p: float) -> float:
 
 
 def _worker_init(_: int) -> None:
-    """Loader workers leave SIGINT / SIGTERM to the trainer.
+    """Loader workers leave SIGINT to the trainer.
 
-    A Ctrl-C reaches the whole process group: a worker that died of it would fail the step
-    the trainer finishes before it stops.
+    A Ctrl-C reaches the whole foreground process group: a worker that died of it would fail
+    the step the trainer finishes before it stops. SIGTERM keeps its default: the loader
+    itself stops stuck workers with it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _face_only(x: torch.Tensor, face_mask: torch.Tensor) -> torch.Tensor:
@@ -159,7 +160,11 @@ class _Run:
         self.run_dir = Path(cfg.out)
         self.ckpt_dir = self.run_dir / CHECKPOINT_DIR
         self.data_model, self.data_config = self._check_shards()
-        torch.manual_seed(cfg.seed)  # before the datasets and networks: it seeds G's init
+        # before the datasets and networks: it seeds G's init (python and numpy too, so every
+        # global RNG a run could draw from starts from the seed and resumes exactly)
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
         self.train_set, self.val_set = self._make_datasets()
         self._make_networks()
         self._plan_steps()
@@ -289,7 +294,8 @@ class _Run:
         if resume:
             if not latest.is_file():
                 raise InputError(f"{self.run_dir}: nothing to resume (no checkpoints/latest.pt)")
-            state = load_checkpoint(latest, self.device)
+            # on the CPU: RNG states must stay host tensors; load_state_dict moves the rest
+            state = load_checkpoint(latest, "cpu")
             old = TrainConfig.from_dict(state["config"])
             clash = [f for f in ARCH_FIELDS if getattr(old, f) != getattr(self.cfg, f)]
             if clash:
@@ -603,18 +609,33 @@ class _Run:
             worker_init_fn=_worker_init if cfg.workers else None,
         )
 
-    @staticmethod
-    def _batches(loader: DataLoader):
-        """Iterate a loader; a worker's error is re-raised as the one line it was."""
+    def _batches(self, loader: DataLoader):
+        """Iterate a loader; a worker's error is re-raised as the one line it was.
+
+        Its workers are shut down when the iteration ends for any reason (not left to the
+        garbage collector). If a stop signal arrived and the loader then failed (a signal
+        sent to the whole process group also stops the workers), the iteration just ends:
+        the last step was complete, so its boundary is where the run stops (one process;
+        under torchrun the signal reaches the ranks, not their loader workers).
+        """
         it = iter(loader)
-        while True:
-            try:
-                batch = next(it)
-            except StopIteration:
-                return
-            except DeoccError as e:
-                raise one_line_error(e) from None
-            yield batch
+        try:
+            while True:
+                try:
+                    batch = next(it)
+                except StopIteration:
+                    return
+                except DeoccError as e:
+                    raise one_line_error(e) from None
+                except RuntimeError:
+                    if self.stop.requested and self.world == 1:
+                        return
+                    raise
+                yield batch
+        finally:
+            shutdown = getattr(it, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
 
     def _after_step(self) -> None:
         """Sample grid, scalars, validation and checkpoints due at the step just taken."""
@@ -650,7 +671,8 @@ class _Run:
         Raises:
             _Stop: a stop signal arrived; the step boundary's checkpoint is saved.
         """
-        for batch in self._batches(self._epoch_loader()):
+        batches = self._batches(self._epoch_loader())
+        for batch in batches:
             self.last_losses = self.train_step(batch)
             self.step += 1
             self.batches_in_epoch += 1
@@ -661,8 +683,12 @@ class _Run:
             if self.step >= self.total:
                 return
             if self._stop_requested():
+                batches.close()
                 self.save()
                 raise _Stop
+        if self.stop.requested and self.world == 1:  # a signal ended the loader early
+            self.save()
+            raise _Stop
         self.epoch += 1
         self.batches_in_epoch = 0
 

@@ -16,6 +16,7 @@ from deocc_core.nets import Discriminator, UnetGenerator, define_generator, load
 from deocc_core.nets.checkpoint import load_checkpoint
 from deocc_core.train import TrainConfig, train
 from deocc_core.train.losses import TVLoss
+from deocc_core.train.parallel import unwrap, wrap
 
 
 def _cfg(shards, out, **kw):
@@ -68,8 +69,18 @@ def test_nets_shapes_and_tv_gradcheck():
     assert torch.autograd.gradcheck(TVLoss(), (x,))
 
 
-def test_training_lowers_l1_and_switches_stage(tiny_shards, tmp_path):
-    r = train(_cfg(tiny_shards, tmp_path / "run", max_steps=16, stage2_steps=4, lr_stage1=1e-3))
+@pytest.mark.parametrize("blend", ["mask", "none"])
+def test_training_lowers_l1_and_switches_stage(tiny_shards, tmp_path, blend):
+    r = train(
+        _cfg(
+            tiny_shards,
+            tmp_path / "run",
+            max_steps=16,
+            stage2_steps=4,
+            lr_stage1=1e-3,
+            blend=blend,
+        )
+    )
     lines = [
         json.loads(x)
         for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
@@ -83,25 +94,29 @@ def test_training_lowers_l1_and_switches_stage(tiny_shards, tmp_path):
         ln["lr"] == 1e-3 and "loss_tv" in ln and "loss_G_adv_l" not in ln for ln in s1
     )
     assert all(ln["lr"] == 5e-5 and "loss_tv" not in ln and "loss_G_adv_l" in ln for ln in s2)
+    assert all(("loss_mask" in ln) == (blend == "mask") for ln in lines)
+    if blend == "mask":  # m̂ learns the occluder: its loss falls
+        mask = [ln["loss_mask"] for ln in lines]
+        assert sum(mask[-4:]) / 4 < sum(mask[:4]) / 4, mask
     assert r.latest.is_file() and (tmp_path / "run" / "samples").is_dir()
+    # validation: whole-crop and in-mask PSNR on the whole held-out split, score = their mean
+    v = r.val
+    assert v["val_score"] == pytest.approx(0.5 * (v["val_psnr"] + v["val_psnr_occ"]))
+    assert ("val_mask_iou" in v) == (blend == "mask")
 
 
-def test_resume_is_bit_exact(tiny_shards, tmp_path):
-    straight = train(_cfg(tiny_shards, tmp_path / "a", max_steps=9, stage2_steps=3))
-    train(_cfg(tiny_shards, tmp_path / "b", max_steps=6, stage2_steps=0))
-    resumed = train(_cfg(tiny_shards, tmp_path / "b", max_steps=9, stage2_steps=3), resume=True)
+@pytest.mark.parametrize("blend", ["mask", "none"])
+def test_resume_is_bit_exact(tiny_shards, tmp_path, blend, same_state):
+    straight = train(_cfg(tiny_shards, tmp_path / "a", max_steps=9, stage2_steps=3, blend=blend))
+    train(_cfg(tiny_shards, tmp_path / "b", max_steps=6, stage2_steps=0, blend=blend))
+    resumed = train(
+        _cfg(tiny_shards, tmp_path / "b", max_steps=9, stage2_steps=3, blend=blend), resume=True
+    )
     assert resumed.steps == 9 and resumed.weights_sha256 == straight.weights_sha256
     # Adam moments, BatchNorm buffers and the torch RNG stream match too, not only the weights
     a, b = (load_checkpoint(tmp_path / r / "checkpoints" / "latest.pt") for r in ("a", "b"))
     assert a["stage"] == b["stage"] == 2 and a["shard_format_version"] >= 1 and a["package_version"]
-    for net in ("G", "Dg", "Dl"):
-        assert all(torch.equal(v, b[net][k]) for k, v in a[net].items()), net
-        sa, sb = a[f"opt_{net}"]["state"], b[f"opt_{net}"]["state"]
-        assert sa.keys() == sb.keys()
-        assert all(
-            torch.equal(sa[i][k], sb[i][k]) for i in sa for k in ("exp_avg", "exp_avg_sq", "step")
-        ), net
-    assert torch.equal(a["rng"]["0"]["torch"], b["rng"]["0"]["torch"])
+    same_state(a, b)
 
 
 def test_run_folder_and_checkpoint_guards(tiny_shards, tiny_run, tmp_path):
@@ -118,6 +133,7 @@ def test_run_folder_and_checkpoint_guards(tiny_shards, tiny_run, tmp_path):
         load_checkpoint(bad)
     G, cfg, info = load_generator(tiny_run)
     assert cfg.size == 64 and info["data_model"]["name"] == "deocc-starter" and not G.training
+    assert cfg.blend == "mask"  # the default G is mask-aware
 
 
 def _ddp_worker(rank, world, port, shards, out, q):
@@ -129,8 +145,13 @@ def _ddp_worker(rank, world, port, shards, out, q):
         MASTER_PORT=str(port),
     )
     torch.set_num_threads(1)
-    r = train(_cfg(shards, out, max_steps=3, stage2_steps=1, device="cpu"))
-    q.put((rank, r.weights_sha256))
+    # validation every step: each rank scores its half of the held-out split
+    r = train(_cfg(shards, out, max_steps=3, stage2_steps=1, device="cpu", val_every=1))
+    # DDP then compile, unwrapped for saving (compile is lazy: nothing is compiled here)
+    net = torch.nn.Linear(2, 1)
+    wrapped = wrap(net, torch.device("cpu"), world, compile=True)
+    keys = list(wrapped.state_dict())
+    q.put((rank, r.weights_sha256, r.val, r.best_step, keys, unwrap(wrapped) is net))
     torch.distributed.destroy_process_group()
 
 
@@ -151,6 +172,14 @@ def test_ddp_two_ranks_on_cpu_agree(tiny_shards, tmp_path):
     for p in procs:
         p.join(180)
     assert all(p.exitcode == 0 for p in procs)
-    hashes = dict(q.get() for _ in range(2))
-    assert hashes[0] == hashes[1]
-    assert (tmp_path / "ddp" / "checkpoints" / "latest.pt").is_file()
+    got = {r[0]: r[1:] for r in (q.get() for _ in range(2))}
+    assert got[0][0] == got[1][0]  # same weights
+    assert got[0][1] == got[1][1] and got[0][1]["val_score"] > 0  # same validation numbers
+    assert got[0][2] == got[1][2] is not None  # same best.pt decision
+    assert got[0][3] == ["_orig_mod.module.weight", "_orig_mod.module.bias"] and got[0][4]
+    ckpt = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "latest.pt")
+    for net in ("G", "Dg", "Dl"):
+        assert not any(k.startswith(("module.", "_orig_mod.")) for k in ckpt[net]), net
+    assert set(ckpt["rng"]) == {"0", "1"}
+    G, spec, _ = load_generator(tmp_path / "ddp")  # loads without any key surgery
+    assert spec.blend == "mask"
