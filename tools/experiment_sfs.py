@@ -93,9 +93,7 @@ def main() -> None:
             continue
         face = prepare_face(rec.image, rec.landmarks, model, build.face_input())
         occ_mask = sample.occ_mask > 127
-        g_out = run_generator(
-            G, sample.occluded, sample.render, spec.no_render, torch.device("cpu")
-        )
+        g_out = run_generator(G, sample.occluded, sample.render, spec, torch.device("cpu")).raw
         deocc = np.where(occ_mask[..., None], g_out, sample.occluded)
         images = {"clean": face.crop, "occluded": sample.occluded, "deoccluded": deocc}
         images["g_output"] = g_out

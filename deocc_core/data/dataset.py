@@ -8,7 +8,7 @@ world_size × num_workers`` takes items ``s, s + S, ...``. Workers open their ow
 handles lazily (never shared across fork).
 
 A sample that cannot be read (HDF5 / decompression error) or breaks the shard invariant
-(``occluded`` differs from ``gt`` outside ``occ_mask``: flipped bytes) raises
+(``occluded`` differs from ``gt`` where ``changed_mask`` is 0: flipped bytes) raises
 :class:`BadSample` naming the shard and the index; with ``skip_bad`` it is skipped, logged
 and counted in :attr:`ShardDataset.bad_samples` (shared by the loader's workers).
 """
@@ -178,9 +178,10 @@ class ShardDataset(IterableDataset):
         except _READ_ERRORS as e:
             raise BadSample(f"{self.paths[si]}: sample {i}: unreadable ({_short(e)})") from None
         changed = (arrays["occluded"] != arrays["gt"]).any(-1)
-        if (changed & (arrays["occ_mask"] == 0)).any():
+        if (changed & (arrays["changed_mask"] == 0)).any():
             raise BadSample(
-                f"{self.paths[si]}: sample {i}: corrupt (occluded differs from gt outside occ_mask)"
+                f"{self.paths[si]}: sample {i}: corrupt (occluded differs from gt where "
+                "changed_mask is 0)"
             )
         return arrays, enums
 

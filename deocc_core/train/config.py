@@ -78,7 +78,8 @@ class TrainConfig:
         1.0, "Weight of m̂'s Dice loss against the shard's occ_mask (--blend mask).", min=0.0
     )
     amp: bool = option(
-        True, "Mixed precision on CUDA (bf16 when supported, else fp16 + GradScaler)."
+        True,
+        "Mixed precision on CUDA (bf16 where the GPU has it natively, else fp16 + GradScaler).",
     )
     channels_last: bool = option(True, "channels_last memory format on CUDA.")
     compile: bool = option(False, "torch.compile the generator (CUDA).")

@@ -35,7 +35,7 @@ def test_skip_bad_counts_in_every_worker(tiny_shards, tmp_path):
     ds.set_epoch(0)
     bad = [tuple(int(v) for v in ds.order()[k]) for k in (0, 1)]  # one per loader worker
     for si, i in bad:
-        with h5py.File(ds.paths[si], "r+") as f:  # outside occ_mask, occluded != gt: corrupt
+        with h5py.File(ds.paths[si], "r+") as f:  # where changed_mask is 0, occluded != gt: corrupt
             img = f["occluded"][i]
             img[0, 0] = 255 - f["gt"][i][0, 0]
             f["occluded"][i] = img
