@@ -62,8 +62,11 @@ class InferConfig:
         "sidecar if any, else the detector).",
         choices=LANDMARK_SOURCES,
     )
-    backend: str = option(DEFAULT_BACKEND, "Landmark backend (fan needs deocc[fan] + local weights).",
-                          choices=tuple(DETECTORS))  # fmt: skip
+    backend: str = option(
+        DEFAULT_BACKEND,
+        "Landmark backend (fan needs deocc[fan] + local weights).",
+        choices=tuple(DETECTORS),
+    )
     mesh: bool = option(
         False,
         "Also write each fitted mesh textured by the de-occluded face (OBJ, + MTL and PNG "

@@ -128,8 +128,8 @@ class LightConfig:
     ridge_band2: float = 0.05
     saturated: float = 0.985
     min_samples: int = 50
-    max_samples: int = 6000
-    albedo_rounds: int = 2
+    max_samples: int = 4000
+    albedo_rounds: int = 1
     albedo_rho: float = 0.05
 
 
@@ -263,8 +263,8 @@ def _robust_weights(
 
     A sample's residual is split into chromaticity (``(R, G) / (R + G + B)``, unaffected by
     how well the shading fits) and log intensity (where an imperfect fitted shape puts its
-    shading error). Each gets Tukey's biweight with its own robust scale: the weighted
-    median of its residuals over the previous iteration's inliers ``w_prev`` (at first the
+    shading error). Each gets Tukey's biweight with its own robust scale: the median of its
+    residuals over the previous iteration's inliers ``w_prev`` (at first the
     skin-coloured samples of :func:`_skin_mode`) divided by the median of the residual's
     Gaussian law (chi(2) for chromaticity, half-normal for log intensity). Taking the scale
     from the inliers, not from all samples, keeps it right when occluders, hair and
@@ -277,9 +277,11 @@ def _robust_weights(
     """
     ec, ei = _residuals(y, pred, cfg)
     # inliers as a set (not by weight: the biweight's down-weighting would shrink the scale)
-    ws = w0 * (w_prev > 0) if (w_prev > 0).any() else w0
-    sc = max(float(weighted_quantile(ec, ws)) / _CHI2_MEDIAN, cfg.min_sigma_chroma)
-    si = max(float(weighted_quantile(ei, ws)) / _HALFNORM_MEDIAN, cfg.min_sigma_log)
+    # (the plain median over them: a partition, not a sort, on every iteration)
+    inl = (w_prev > 0) & (w0 > 0)
+    inl = inl if inl.any() else w0 > 0
+    sc = max(float(np.median(ec[inl])) / _CHI2_MEDIAN, cfg.min_sigma_chroma)
+    si = max(float(np.median(ei[inl])) / _HALFNORM_MEDIAN, cfg.min_sigma_log)
     w = w0 * _tukey(ec, cfg.tukey_c * sc) * _tukey(ei, cfg.tukey_c * si)
     r2 = ((y - pred) ** 2).sum(1)
     sigma = float(np.sqrt((w * r2).sum() / max(3.0 * w.sum(), 1e-12)))
