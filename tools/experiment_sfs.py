@@ -10,9 +10,9 @@ landmarks are the same); the detail is :func:`deocc_core.recon.sfs.refine_face` 
 Errors are RMS depth differences to the true shape's depth map, in mm, inside M (the fit's
 silhouette ∩ the truth's, eroded 2 px), after removing the median offset over M (a weak-
 perspective depth has no absolute offset); "under the occluder" is the same error restricted
-to the occluder's pixels (offset still from all of M). "de-occluded" pastes G's output inside
-the true occluder mask (what a mask-aware G does with a perfect m̂); "G output" is G's whole
-crop (the paper's G redraws every pixel).
+to the occluder's pixels (offset still from all of M). "de-occluded" pastes G's output (run
+at its own size, resized to ``--size``) inside the true occluder mask (what a mask-aware G
+does with a perfect m̂); "G output" is G's whole crop (the paper's G redraws every pixel).
 
     python tools/experiment_sfs.py --ckpt RUN --out sfs_exp [--n 30] [--seed 7]
 
@@ -74,13 +74,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=30, help="synthetic faces")
     ap.add_argument("--seed", type=int, default=7, help="face seed (not the training seed)")
     ap.add_argument("--sheets", type=int, default=3)
+    ap.add_argument(
+        "--size", type=int, default=0, help="crop side of the reconstruction (default: G's)"
+    )
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     model = load_model("starter")
     G, spec, info = load_generator(a.ckpt, "cpu")
     G = prepare_generator(G)
-    size = spec.size
+    size = a.size or spec.size
     build = BuildConfig(source="synthetic", out=str(a.out), size=size, per_face=1)
+    g_build = replace(build, size=spec.size)
     src = SyntheticSource(model, n=a.n, size=256, seed=a.seed)
     rows, t0 = [], time.perf_counter()
     for i, key in enumerate(src.keys()):
@@ -93,7 +97,13 @@ def main() -> None:
             continue
         face = prepare_face(rec.image, rec.landmarks, model, build.face_input())
         occ_mask = sample.occ_mask > 127
-        g_out = run_generator(G, sample.occluded, sample.render, spec, torch.device("cpu")).raw
+        g_in, g_render = sample.occluded, sample.render
+        if spec.size != size:  # G at its size, its output pasted back at ours (as deocc-infer)
+            g_in = cv2.resize(g_in, (spec.size,) * 2, interpolation=cv2.INTER_AREA)
+            g_render = prepare_face(rec.image, rec.landmarks, model, g_build.face_input()).render
+        g_out = run_generator(G, g_in, g_render, spec, torch.device("cpu")).raw
+        if spec.size != size:
+            g_out = cv2.resize(g_out, (size, size), interpolation=cv2.INTER_CUBIC)
         deocc = np.where(occ_mask[..., None], g_out, sample.occluded)
         images = {"clean": face.crop, "occluded": sample.occluded, "deoccluded": deocc}
         images["g_output"] = g_out
@@ -123,6 +133,7 @@ def main() -> None:
     summary = {
         "n_faces": len(rows),
         "crop_px": size,
+        "generator_px": spec.size,
         "checkpoint": info["path"],
         "checkpoint_step": info["step"],
         "seconds": round(time.perf_counter() - t0, 1),

@@ -195,10 +195,12 @@ def _write(stem: str, rec: FaceMeshes, view: MeshView) -> tuple[list[Path], list
 
 
 def _label(img: npt.NDArray[np.uint8], text: str) -> npt.NDArray[np.uint8]:
+    """``img`` with ``text`` in white on a dark strip at its top left."""
     out = img.copy()
-    scale = max(img.shape[0] / 512, 0.35)
-    org = (int(8 * scale) + 4, int(16 * scale * 1.6) + 2)
-    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    scale = max(img.shape[0] / 512, 0.3)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    out[: h + base + 4, : w + 6] //= 3
+    org = (3, h + 2)
     cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
