@@ -39,6 +39,7 @@ from deocc_core.render.light import LightConfig, LightEstimate, estimate_face_li
 from deocc_core.render.raster import interpolate
 from deocc_core.render.shading import shade_sh, vertex_normals
 from deocc_core.render.skin import skin_field
+from deocc_core.timing import stage
 
 __all__ = [
     "FaceInputConfig",
@@ -137,8 +138,10 @@ def prepare_face(
         >>> f.crop.shape, f.render.shape, f.face_mask.shape, int(f.face_mask.max())
         ((64, 64, 3), (64, 64, 3), (64, 64), 255)
     """
-    aligned = align_face(image, landmarks, config.size)
-    fit = fit_landmarks(model, aligned.landmarks, config=config.fit)
+    with stage("align"):
+        aligned = align_face(image, landmarks, config.size)
+    with stage("fit"):
+        fit = fit_landmarks(model, aligned.landmarks, config=config.fit)
     if not fit.nme <= config.max_fit_nme:
         raise SkipInput(
             "implausible landmarks",
@@ -191,7 +194,8 @@ def colour_render(
         ((64, 64, 3), (9, 3))
     """
     h, w = image.shape[:2]
-    rr = render_face(model, params, h, w)
+    with stage("render"):
+        rr = render_face(model, params, h, w)
     if not config.colour:
         return rr, None
     field = skin_field(model)
@@ -201,17 +205,18 @@ def colour_render(
     basis = model.albedo_basis if model.albedo_basis is not None and model.has_albedo else None
     if light is None:
         try:
-            light, _ = estimate_face_light(
-                image,
-                rr.raster,
-                normals @ rot.T.astype(np.float32),
-                field.albedo,
-                field.weights,
-                vertex_prior=field.prior,
-                albedo_basis=basis,
-                albedo_std=model.albedo_std if basis is not None else None,
-                config=config.light,
-            )
+            with stage("light"):
+                light, _ = estimate_face_light(
+                    image,
+                    rr.raster,
+                    normals @ rot.T.astype(np.float32),
+                    field.albedo,
+                    field.weights,
+                    vertex_prior=field.prior,
+                    albedo_basis=basis,
+                    albedo_std=model.albedo_std if basis is not None else None,
+                    config=config.light,
+                )
         except InputError as e:  # a face mostly outside the crop: keep the plain render
             log.debug("no light estimate (%s): default render", e)
             return rr, None

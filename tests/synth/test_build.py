@@ -93,6 +93,33 @@ def test_build_is_deterministic_verifiable_and_guarded(tiny_shards, tmp_path):
     assert again.written == [] and len(again.skipped_existing) == len(m["shards"])
 
 
+def test_worker_pool_writes_the_same_shards_and_reports_stages(tiny_shards, tmp_path):
+    seen = []
+
+    def progress(n=1, total=None):
+        seen.append((n, total))
+
+    r = build(
+        BuildConfig(
+            source="synthetic",
+            out=str(tmp_path / "pool"),
+            size=64,
+            per_shard=12,
+            n_synthetic=48,
+            test_fraction=0.25,
+            seed=0,
+            workers=2,
+        ),
+        progress,
+    )
+    assert _hashes(tmp_path / "pool") == _hashes(tiny_shards)
+    assert seen[0] == (0, 48) and sum(n for n, t in seen if t is None) == 48
+    stages = r.stage_seconds
+    for name in ("synthetic face", "align", "fit", "render", "light", "occlude", "write"):
+        assert stages[name] > 0, name
+    assert "decode" not in stages
+
+
 def test_verify_catches_corruption_and_shared_identities(tiny_shards, tmp_path):
     import shutil
 
