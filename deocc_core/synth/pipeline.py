@@ -47,6 +47,7 @@ from deocc_core.landmarks.detect import (
     LandmarkDetector,
     make_detector,
 )
+from deocc_core.morphable.ddfa import DDFA_MODELS
 from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.morphable.params import pack_params
@@ -59,7 +60,7 @@ from deocc_core.options import option
 from deocc_core.synth.manifest import collect_manifest, sidecar_path, write_json_atomic
 from deocc_core.synth.schema import FORMAT_VERSION, Sample
 from deocc_core.synth.shards import ShardWriter, content_sha256, file_sha256
-from deocc_core.synth.sources import SOURCES, FaceRecord, make_source
+from deocc_core.synth.sources import SOURCES, FaceRecord, make_source, uses_dataset_params
 from deocc_core.synth.splits import (
     MAX_YAW_DEG,
     SPLITS,
@@ -190,6 +191,12 @@ class BuildConfig:
     rank: int = option(0, "This machine's rank.", min=0)
     world_size: int = option(1, "Number of ranks.", min=1)
     overwrite: bool = option(False, "Replace shards of a different config in --out.")
+    dataset_params: bool = option(
+        True,
+        "300W-LP / AFLW2000-3D with 3DDFA's BFM as --model: render the 3DMM parameters the "
+        "datasets ship (Shape/Exp/Pose_Para, the paper's protocol) instead of fitting the "
+        "landmarks; other models always fit.",
+    )
     fit: FitConfig = FitConfig()
 
     def face_input(self) -> FaceInputConfig:
@@ -205,6 +212,8 @@ class BuildConfig:
         skip = {"workers", "rank", "world_size", "overwrite", "out"}
         if self.test_count is None:
             skip.add("test_count")
+        if self.dataset_params:
+            skip.add("dataset_params")
         if self.fit == FitConfig():
             skip.add("fit")
         d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
@@ -309,7 +318,7 @@ def make_samples(
     if not within_yaw(record.yaw_deg, config.max_yaw):
         raise SkipInput("yaw beyond --max-yaw")
     face_cfg = config.face_input()
-    face = prepare_face(record.image, record.landmarks, model, face_cfg)
+    face = prepare_face(record.image, record.landmarks, model, face_cfg, params=record.params)
     if not within_yaw(np.degrees(face.fit.params.pose.yaw), config.max_yaw + 10):
         raise SkipInput("yaw beyond --max-yaw")
     if config.occluder_mode not in OCCLUDER_MODES:
@@ -434,6 +443,7 @@ def _open_source(config: BuildConfig, model: MorphableModel):
         size=max(config.size * 2, 128),
         seed=config.seed,
         backend=config.backend,
+        dataset_params=config.dataset_params,
     )
 
 
@@ -683,6 +693,7 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
     out = _prepare_output(config)
     model = load_model(config.model)
     source = _open_source(config, model)
+    _log_face_path(config, model)
     tasks = plan_shards(config, source)
     mine = [t for i, t in enumerate(tasks) if i % config.world_size == config.rank]
     existing = _clear_stale(out, config, mine)
@@ -704,6 +715,25 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
         result.manifest = collect_manifest(out, expected=len(tasks))
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _log_face_path(config: BuildConfig, model: MorphableModel) -> None:
+    """Say in the log how this build gets each face's 3DMM parameters."""
+    if config.source not in ("aflw2000-3d", "300w3d"):
+        log.info("3DMM parameters: fitted to the landmarks (model %s)", model.name)
+    elif uses_dataset_params(model, config.dataset_params):
+        log.info(
+            "3DMM parameters: the dataset's own (Shape/Exp/Pose_Para of each .mat, the "
+            "paper's protocol) for model %s; --no-dataset-params fits the landmarks instead",
+            model.name,
+        )
+    else:
+        why = (
+            "--no-dataset-params"
+            if not config.dataset_params
+            else f"model {model.name} is not 3DDFA's BFM ({', '.join(DDFA_MODELS)})"
+        )
+        log.info("3DMM parameters: fitted to the landmarks (%s)", why)
 
 
 def _prepare_output(config: BuildConfig) -> Path:
