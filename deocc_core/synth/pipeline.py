@@ -718,14 +718,21 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
 
 
 def _log_face_path(config: BuildConfig, model: MorphableModel) -> None:
-    """Say in the log how this build gets each face's 3DMM parameters."""
+    """Say in the log how this build gets each face's 3DMM parameters (and its render's)."""
+    then = (
+        "; each copy's render is then refit to the landmarks detected on its occluded "
+        "composite (--fit-landmarks detected; 'annotated' renders these parameters)"
+        if config.fit_landmarks == "detected"
+        else ""
+    )
     if config.source not in ("aflw2000-3d", "300w3d"):
-        log.info("3DMM parameters: fitted to the landmarks (model %s)", model.name)
+        log.info("3DMM parameters: fitted to the landmarks (model %s)%s", model.name, then)
     elif uses_dataset_params(model, config.dataset_params):
         log.info(
             "3DMM parameters: the dataset's own (Shape/Exp/Pose_Para of each .mat, the "
-            "paper's protocol) for model %s; --no-dataset-params fits the landmarks instead",
+            "paper's protocol) for model %s, not fitted (--no-dataset-params fits)%s",
             model.name,
+            then,
         )
     else:
         why = (
@@ -733,7 +740,7 @@ def _log_face_path(config: BuildConfig, model: MorphableModel) -> None:
             if not config.dataset_params
             else f"model {model.name} is not 3DDFA's BFM ({', '.join(DDFA_MODELS)})"
         )
-        log.info("3DMM parameters: fitted to the landmarks (%s)", why)
+        log.info("3DMM parameters: fitted to the landmarks (%s)%s", why, then)
 
 
 def _prepare_output(config: BuildConfig) -> Path:
