@@ -30,15 +30,16 @@ import numpy.typing as npt
 
 from deocc_core.errors import InputError, SkipInput
 from deocc_core.face.align import align_face
-from deocc_core.morphable.camera import rotation_matrix
-from deocc_core.morphable.fit import FitConfig, FitResult, fit_landmarks
+from deocc_core.morphable.camera import project, rotation_angles, rotation_matrix
+from deocc_core.morphable.fit import FitConfig, FitResult, fit_landmarks, landmark_nme
 from deocc_core.morphable.model import MorphableModel
-from deocc_core.morphable.params import FitParams
+from deocc_core.morphable.params import FitParams, Pose
 from deocc_core.render.face import RenderResult, render_face
 from deocc_core.render.light import LightConfig, LightEstimate, estimate_face_light
 from deocc_core.render.raster import interpolate
 from deocc_core.render.shading import shade_sh, vertex_normals
 from deocc_core.render.skin import skin_field
+from deocc_core.timing import stage
 
 __all__ = [
     "FaceInputConfig",
@@ -49,6 +50,7 @@ __all__ = [
     "refit_face",
     "colour_render",
     "MAX_FIT_NME",
+    "params_to_crop",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,8 @@ def prepare_face(
     landmarks: npt.NDArray[np.floating],
     model: MorphableModel,
     config: FaceInputConfig,
+    *,
+    params: FitParams | None = None,
 ) -> FaceInput:
     """Crop, fit and render one face of a photo.
 
@@ -124,6 +128,10 @@ def prepare_face(
         landmarks: ``[68, 2]`` iBUG landmarks in photo pixels.
         model: the 3DMM to fit and render.
         config: crop size and fit options.
+        params: the face's 3DMM parameters in photo pixels when known (a dataset's own fit,
+            e.g. 300W-LP's): moved into the crop (:func:`params_to_crop`) and rendered
+            instead of fitting; ``fit`` then reports their landmark residual (0 iterations)
+            and is not refused as implausible.
 
     Returns:
         :class:`FaceInput`.
@@ -137,9 +145,14 @@ def prepare_face(
         >>> f.crop.shape, f.render.shape, f.face_mask.shape, int(f.face_mask.max())
         ((64, 64, 3), (64, 64, 3), (64, 64), 255)
     """
-    aligned = align_face(image, landmarks, config.size)
-    fit = fit_landmarks(model, aligned.landmarks, config=config.fit)
-    if not fit.nme <= config.max_fit_nme:
+    with stage("align"):
+        aligned = align_face(image, landmarks, config.size)
+    with stage("fit"):
+        if params is None:
+            fit = fit_landmarks(model, aligned.landmarks, config=config.fit)
+        else:
+            fit = _given_fit(model, params_to_crop(params, aligned.matrix), aligned.landmarks)
+    if params is None and not fit.nme <= config.max_fit_nme:
         raise SkipInput(
             "implausible landmarks",
             f"3DMM fit residual {fit.nme:.3f} > {config.max_fit_nme} (face sizes)",
@@ -191,7 +204,8 @@ def colour_render(
         ((64, 64, 3), (9, 3))
     """
     h, w = image.shape[:2]
-    rr = render_face(model, params, h, w)
+    with stage("render"):
+        rr = render_face(model, params, h, w)
     if not config.colour:
         return rr, None
     field = skin_field(model)
@@ -201,17 +215,18 @@ def colour_render(
     basis = model.albedo_basis if model.albedo_basis is not None and model.has_albedo else None
     if light is None:
         try:
-            light, _ = estimate_face_light(
-                image,
-                rr.raster,
-                normals @ rot.T.astype(np.float32),
-                field.albedo,
-                field.weights,
-                vertex_prior=field.prior,
-                albedo_basis=basis,
-                albedo_std=model.albedo_std if basis is not None else None,
-                config=config.light,
-            )
+            with stage("light"):
+                light, _ = estimate_face_light(
+                    image,
+                    rr.raster,
+                    normals @ rot.T.astype(np.float32),
+                    field.albedo,
+                    field.weights,
+                    vertex_prior=field.prior,
+                    albedo_basis=basis,
+                    albedo_std=model.albedo_std if basis is not None else None,
+                    config=config.light,
+                )
         except InputError as e:  # a face mostly outside the crop: keep the plain render
             log.debug("no light estimate (%s): default render", e)
             return rr, None
@@ -223,6 +238,53 @@ def colour_render(
     cov = rr.raster.covered
     out[cov] = np.clip(interpolate(rr.raster, colours)[cov] * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return replace(rr, image=out), light
+
+
+def params_to_crop(params: FitParams, matrix: npt.ArrayLike) -> FitParams:
+    """Photo-pixel parameters → the parameters of the same face in a crop.
+
+    ``matrix`` is a similarity ``[2, 3]`` photo → crop (:func:`~deocc_core.face.align.
+    crop_matrix`: ``k Q`` with a rotation ``Q`` by θ in image coordinates, y down). The crop
+    projection ``k Q (s F (R v)_xy + t) + m_t`` (F flips y) equals a camera of scale ``k s``,
+    rotation ``Rz(-θ) R`` (θ seen in model space, y up) and shift ``matrix @ [t, 1]``;
+    depth scales with ``k``.
+
+    Example:
+        >>> p = FitParams(np.zeros(1), np.zeros(0), Pose(2.0, 0.1, 0.2, 0.3, 50.0, 60.0))
+        >>> m = np.array([[0.0, -0.5, 100.0], [0.5, 0.0, 10.0]])  # x 0.5, 90 degrees
+        >>> q = params_to_crop(p, m).pose
+        >>> round(q.scale, 3), round(q.tx, 3), round(q.ty, 3)
+        (1.0, 70.0, 35.0)
+    """
+    m = np.asarray(matrix, np.float64)
+    k = float(np.hypot(m[0, 0], m[1, 0]))
+    theta = float(np.arctan2(m[1, 0], m[0, 0]))
+    p = params.pose
+    r = rotation_matrix(0.0, 0.0, -theta) @ rotation_matrix(p.pitch, p.yaw, p.roll)
+    pitch, yaw, roll = rotation_angles(r)
+    tx, ty = m[:, :2] @ [p.tx, p.ty] + m[:, 2]
+    pose = Pose(k * p.scale, pitch, yaw, roll, float(tx), float(ty))
+    return FitParams(params.id_coef, params.exp_coef, pose)
+
+
+def _given_fit(
+    model: MorphableModel, params: FitParams, landmarks: npt.NDArray[np.float32]
+) -> FitResult:
+    """A :class:`FitResult` for known parameters: their landmark residual, no iterations."""
+    verts = model.vertices(params.id_coef, params.exp_coef)
+    ids = np.asarray(model.landmarks68, np.int32)
+    projected = project(verts[ids], params.pose)[:, :2]
+    residual = np.linalg.norm(projected - landmarks, axis=1).astype(np.float32)
+    return FitResult(
+        params,
+        projected.astype(np.float32),
+        ids,
+        float(residual.mean()),
+        residual,
+        landmark_nme(projected, landmarks),
+        0,
+        True,
+    )
 
 
 def refit_face(

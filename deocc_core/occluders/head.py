@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import cv2
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -325,15 +326,42 @@ def proxy_depth(
     s = pose.scale
     # camera point q = ((x - tx)/s, -(y - ty)/s, t) with t = depth/s; model point v = R^T q
     w0 = np.stack([(xs - pose.tx) / s, -(ys - pose.ty) / s, np.zeros_like(xs)], -1) @ r
-    r3 = r[2]  # R^T e_z
-    out = np.full(np.shape(xs), -np.inf, np.float64)
-    for e in proxies:
-        inv = 1.0 / np.asarray(e.axes, np.float64) ** 2
-        u = w0 - e.center
-        a = float((r3 * r3 * inv).sum())
-        b = (u * (r3 * inv)).sum(-1)
-        c = (u * u * inv).sum(-1) - 1.0
-        disc = b * b - a * c
-        t = (-b + np.sqrt(np.maximum(disc, 0))) / a
-        out = np.maximum(out, np.where(disc >= 0, t * s, -np.inf))
-    return out.astype(np.float32)
+    if not proxies:
+        return np.full(np.shape(xs), -np.inf, np.float32)
+    centers = np.array([np.asarray(e.center, np.float64) for e in proxies])
+    inv = 1.0 / np.array([np.asarray(e.axes, np.float64) for e in proxies]) ** 2
+    out = _proxy_kernel(w0.reshape(-1, 3), centers, inv, np.ascontiguousarray(r[2]), float(s))
+    return out.reshape(np.shape(xs))
+
+
+@numba.njit(cache=True, nogil=True)
+def _proxy_kernel(w0, centers, inv, r3, s):  # pragma: no cover - numba
+    """Per point: the nearest ray hit over the ellipsoids, as float32 depth (-inf: none).
+
+    Each operation in the order of the numpy expression it replaced (no fastmath), so the
+    depths are bit-identical to it: ``a = sum(r3² inv)``, ``b = sum(u r3 inv)``, ``c =
+    sum(u² inv) - 1``, ``t = (-b + sqrt(max(b² - a c, 0))) / a``.
+    """
+    n, m = w0.shape[0], centers.shape[0]
+    out = np.empty(n, np.float32)
+    ri = np.empty((m, 3))
+    a = np.empty(m)
+    for e in range(m):
+        for k in range(3):
+            ri[e, k] = r3[k] * inv[e, k]
+        a[e] = r3[0] * r3[0] * inv[e, 0] + r3[1] * r3[1] * inv[e, 1] + r3[2] * r3[2] * inv[e, 2]
+    for i in range(n):
+        best = -np.inf
+        for e in range(m):
+            u0 = w0[i, 0] - centers[e, 0]
+            u1 = w0[i, 1] - centers[e, 1]
+            u2 = w0[i, 2] - centers[e, 2]
+            b = u0 * ri[e, 0] + u1 * ri[e, 1] + u2 * ri[e, 2]
+            c = u0 * u0 * inv[e, 0] + u1 * u1 * inv[e, 1] + u2 * u2 * inv[e, 2] - 1.0
+            disc = b * b - a[e] * c
+            if disc >= 0:
+                t = (-b + np.sqrt(max(disc, 0.0))) / a[e] * s
+                if t > best:
+                    best = t
+        out[i] = best
+    return out

@@ -35,6 +35,7 @@ from deocc_core.occluders.photo import source_grid
 from deocc_core.occluders.regions import DEFAULT_MIX, RegionMix, classify_region
 from deocc_core.occluders.scarves import make_scarf, sample_scarf_style
 from deocc_core.occluders.scene import FaceScene, composite_layer, differs
+from deocc_core.timing import stage
 
 __all__ = [
     "Occlusion3D",
@@ -168,15 +169,17 @@ def render_occluder(
     """Build and render an occluder, redrawing (up to ``tries``) when too little of it shows."""
     name = OccluderClass(cls).name.lower()
     for _ in range(tries):
-        mesh, name = build_occluder(scene, cls, rng, place=place, fabrics=fabrics)
-        layer = render_layer(
-            mesh,
-            scene.head.pose,
-            scene.head.rotation,
-            scene.ref_depth,
-            scene.light,
-            env_tilt=float(rng.uniform(-0.4, 0.4)),
-        )
+        with stage("occluder mesh"):
+            mesh, name = build_occluder(scene, cls, rng, place=place, fabrics=fabrics)
+        with stage("occluder render"):
+            layer = render_layer(
+                mesh,
+                scene.head.pose,
+                scene.head.rotation,
+                scene.ref_depth,
+                scene.light,
+                env_tilt=float(rng.uniform(-0.4, 0.4)),
+            )
         if layer is not None and float(layer.coverage.sum()) >= MIN_VISIBLE_PX:
             return layer, name
     return None, name
@@ -276,17 +279,20 @@ def occlude_face(
                 layer, name = render_occluder(scene, cls, rng, place=place, fabrics=fabrics)
             if layer is None:
                 continue
-            image, o, c = composite_layer(image, scene, layer, rng, match=match, finish=False)
+            with stage("composite"):
+                image, o, c = composite_layer(image, scene, layer, rng, match=match, finish=False)
             occ = np.maximum(occ, o)
             shade = np.maximum(shade, c)
             names.append(name)
             first = first if first is not None else OccluderClass(cls)
         if match:
-            image = source_grid(image, differs(image, original), scene.photo)
+            with stage("photo match"):
+                image = source_grid(image, differs(image, original), scene.photo)
         changed = differs(image, original)
         occ = np.where(changed, occ, 0).astype(np.uint8)
         changed_mask = np.where(changed, np.maximum(shade, 1), 0).astype(np.uint8)
-        region = classify_region(occ, scene.landmarks, scene.face_mask)
+        with stage("region"):
+            region = classify_region(occ, scene.landmarks, scene.face_mask)
         if first is not None and (region == target or attempt == tries - 1):
             return Occlusion3D(image, occ, changed_mask, first, region, tuple(names))
     fallback = OccluderClass(items[0][0])

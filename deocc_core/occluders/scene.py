@@ -38,6 +38,7 @@ from deocc_core.occluders.photo import (
     source_grid,
 )
 from deocc_core.render.raster import Raster
+from deocc_core.timing import stage
 
 __all__ = [
     "FaceScene",
@@ -273,21 +274,24 @@ def prepare_scene(
     lm = check_array(np.asarray(landmarks), "landmarks", (68, 2), cast=np.float32)
     depth = check_array(np.asarray(face_depth), "face_depth", (h, w), cast=np.float32)
     mask = check_array(np.asarray(face_mask), "face_mask", (h, w), np.uint8)
-    head = head_geometry(model, params)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    proxies = proxy_depth(head.proxies, params.pose, xs, ys)
-    ref = np.where(np.isfinite(depth), depth, proxies).astype(np.float32)
+    with stage("head"):
+        head = head_geometry(model, params)
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        proxies = proxy_depth(head.proxies, params.pose, xs, ys)
+        ref = np.where(np.isfinite(depth), depth, proxies).astype(np.float32)
     if sh is None or skin is None:
-        try:
-            if raster is None:
-                raise InputError("no raster")
-            est_sh, est_skin = photo_light(img, model, params, raster)
-        except InputError:
-            est_sh, est_skin = estimate_light(img, depth, mask, lm)
+        with stage("light"):
+            try:
+                if raster is None:
+                    raise InputError("no raster")
+                est_sh, est_skin = photo_light(img, model, params, raster)
+            except InputError:
+                est_sh, est_skin = estimate_light(img, depth, mask, lm)
         sh = est_sh if sh is None else sh
         skin = est_skin if skin is None else skin
-    region = (mask > 127) if (mask > 127).sum() > 64 else np.ones((h, w), bool)
-    stats = measure_photo(img, region, jpeg_quality=jpeg_quality, source_scale=source_scale)
+    with stage("photo match"):
+        region = (mask > 127) if (mask > 127).sum() > 64 else np.ones((h, w), bool)
+        stats = measure_photo(img, region, jpeg_quality=jpeg_quality, source_scale=source_scale)
     return FaceScene(
         img,
         lm,

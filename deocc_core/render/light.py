@@ -52,6 +52,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import cv2
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -222,8 +223,111 @@ def _tukey(r: np.ndarray, c: float) -> np.ndarray:
     return (1.0 - u * u) ** 2
 
 
+_IU, _JU = np.triu_indices(_ALL)  # the 45 distinct entries of a 9 x 9 normal matrix
+
+
+def _basis_products(basis: np.ndarray) -> np.ndarray:
+    """``[N, 45]`` products ``b_i b_j`` (i <= j) of the SH basis: fixed over the IRLS."""
+    return _products_kernel(np.ascontiguousarray(basis, np.float64))
+
+
+@numba.njit(cache=True, nogil=True)
+def _products_kernel(basis):  # pragma: no cover - numba
+    n, k = basis.shape
+    out = np.empty((n, k * (k + 1) // 2))
+    for s in range(n):
+        m = 0
+        for i in range(k):
+            for j in range(i, k):
+                out[s, m] = basis[s, i] * basis[s, j]
+                m += 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _normal_kernel(prods, basis, a, y, w):  # pragma: no cover - numba
+    """``(upper [45, 3], rhs [9, 3])``: sums of ``w a_c² b_i b_j`` and ``w a_c y_c b_i``."""
+    n, m = prods.shape
+    upper = np.zeros((3, m))
+    rhs = np.zeros((3, basis.shape[1]))
+    for s in range(n):
+        ws = w[s]
+        if ws == 0.0:
+            continue
+        for c in range(3):
+            wa = ws * a[s, c]
+            wa2 = wa * a[s, c]
+            way = wa * y[s, c]
+            for j in range(m):
+                upper[c, j] += wa2 * prods[s, j]
+            for j in range(basis.shape[1]):
+                rhs[c, j] += way * basis[s, j]
+    return upper, rhs
+
+
+@numba.njit(cache=True, nogil=True)
+def _ridge_solve(upper, rhs, k, ridge1, ridge2):  # pragma: no cover - numba
+    """``[9, 3]`` light from the channels' normal sums (:func:`_normal_kernel`), ``k`` terms.
+
+    Per channel: the ``k x k`` normal matrix with the relative ridge (``ridge1`` on the
+    linear terms, ``ridge2`` on the quadratic ones, times the diagonal) plus 1e-12, solved
+    by Cholesky (it is symmetric positive definite).
+    """
+    out = np.zeros((_ALL, 3))
+    lhs = np.empty((k, k))
+    for c in range(3):
+        m = 0
+        for i in range(_ALL):
+            for j in range(i, _ALL):
+                if j < k:
+                    lhs[i, j] = upper[c, m]
+                    lhs[j, i] = upper[c, m]
+                m += 1
+        for i in range(k):
+            lam = 0.0 if i == 0 else (ridge1 if i < _BAND1 else ridge2)
+            lhs[i, i] += lam * lhs[i, i] + 1e-12
+        out[:k, c] = _cholesky_solve(lhs, rhs[c, :k])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _cholesky_solve(lhs, b):  # pragma: no cover - numba
+    """``x`` with ``lhs x = b`` for a small SPD ``lhs`` (overwritten by its Cholesky factor)."""
+    k = b.shape[0]
+    for j in range(k):
+        d = lhs[j, j]
+        for p in range(j):
+            d -= lhs[j, p] * lhs[j, p]
+        d = np.sqrt(max(d, 1e-300))
+        lhs[j, j] = d
+        for i in range(j + 1, k):
+            v = lhs[i, j]
+            for p in range(j):
+                v -= lhs[i, p] * lhs[j, p]
+            lhs[i, j] = v / d
+    z = np.empty(k)
+    for i in range(k):
+        v = b[i]
+        for p in range(i):
+            v -= lhs[i, p] * z[p]
+        z[i] = v / lhs[i, i]
+    x = np.empty(k)
+    for i in range(k - 1, -1, -1):
+        v = z[i]
+        for p in range(i + 1, k):
+            v -= lhs[p, i] * x[p]
+        x[i] = v / lhs[i, i]
+    return x
+
+
 def _solve_light(
-    y: np.ndarray, a: np.ndarray, basis: np.ndarray, w: np.ndarray, k: int, cfg: LightConfig
+    y: np.ndarray,
+    a: np.ndarray,
+    basis: np.ndarray,
+    w: np.ndarray,
+    k: int,
+    cfg: LightConfig,
+    products: np.ndarray | None = None,
 ) -> np.ndarray:
     """Weighted ridge solve of ``y_c ≈ a_c · (basis[:, :k] @ L_c)`` per channel → ``[9, 3]``.
 
@@ -231,29 +335,122 @@ def _solve_light(
     like Marquardt's damping), so it shrinks each term by about ``ridge`` where the data
     determine it and holds back the combinations they do not (on a face's front-facing
     normals the ``3z²-1`` term and the constant are nearly collinear).
+
+    The normal matrices of the three channels are accumulated in one pass over the samples
+    from the fixed basis products (:func:`_basis_products`, passed as ``products`` across
+    iterations); the first-order model's is their leading block.
     """
-    lam = np.zeros(k)
-    lam[1 : min(k, _BAND1)] = cfg.ridge_band1
-    lam[_BAND1:k] = cfg.ridge_band2
-    out = np.zeros((_ALL, 3))
-    b = basis[:, :k]
-    for c in range(3):
-        x = a[:, c : c + 1] * b  # [N, k]
-        xw = x * w[:, None]
-        lhs = xw.T @ x
-        lhs += np.diag(lam * np.diag(lhs)) + 1e-12 * np.eye(k)
-        out[:k, c] = np.linalg.solve(lhs, xw.T @ y[:, c])
-    return out
+    prods = _basis_products(basis) if products is None else products
+    upper, rhs = _normal_kernel(
+        prods,
+        np.ascontiguousarray(basis, np.float64),
+        np.ascontiguousarray(a, np.float64),
+        np.ascontiguousarray(y, np.float64),
+        np.ascontiguousarray(w, np.float64),
+    )
+    return _ridge_solve(upper, rhs, k, float(cfg.ridge_band1), float(cfg.ridge_band2))
+
+
+@numba.njit(cache=True, nogil=True)
+def _iterate_kernel(
+    y, alb, basis, prods, w0, w, light, ks, c, dark, min_sc, min_si, r1, r2, chi2_med, half_med
+):  # pragma: no cover - numba
+    """IRLS iterations: per k in ``ks``, robust weights under ``light``, then a k-term solve."""
+    for k in ks:
+        pred = alb * (basis @ light)
+        w, _, _, _ = _robust_kernel(y, pred, w0, w, c, dark, min_sc, min_si, chi2_med, half_med)
+        upper, rhs = _normal_kernel(prods, basis, alb, y, w)
+        light = _ridge_solve(upper, rhs, k, r1, r2)
+    return light, w
+
+
+def _iterate(
+    y: np.ndarray,
+    alb: np.ndarray,
+    basis: np.ndarray,
+    prods: np.ndarray,
+    w0: np.ndarray,
+    w: np.ndarray,
+    light: np.ndarray,
+    ks: list[int],
+    cut: LightConfig,
+    cfg: LightConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``len(ks)`` IRLS iterations (robust weights with ``cut.tukey_c``, then a ``k``-term solve).
+
+    Returns:
+        ``(light [9, 3], weights [N])`` after the last iteration.
+    """
+    if not ks:
+        return light, w
+    return _iterate_kernel(
+        y,
+        np.ascontiguousarray(alb, np.float64),
+        basis,
+        prods,
+        w0,
+        np.ascontiguousarray(w, np.float64),
+        np.ascontiguousarray(light, np.float64),
+        np.asarray(ks, np.int64),
+        float(cut.tukey_c),
+        float(cfg.dark),
+        float(cfg.min_sigma_chroma),
+        float(cfg.min_sigma_log),
+        float(cfg.ridge_band1),
+        float(cfg.ridge_band2),
+        _CHI2_MEDIAN,
+        _HALFNORM_MEDIAN,
+    )
 
 
 def _residuals(y: np.ndarray, pred: np.ndarray, cfg: LightConfig) -> tuple[np.ndarray, np.ndarray]:
     """Chromaticity and log-intensity residuals ``([N], [N])`` of samples vs a prediction."""
-    sy, sp = y.sum(1), np.maximum(pred.sum(1), 1e-3)
-    cy = y[:, :2] / np.maximum(sy, 1e-3)[:, None]
-    ec = np.linalg.norm(cy - pred[:, :2] / sp[:, None], axis=1)
-    ec *= sy / (sy + cfg.dark)  # chromaticity of dark pixels is noise
-    ei = np.abs(np.log(np.maximum(sy, 1e-3) / sp))
+    ec, ei = np.empty(len(y)), np.empty(len(y))
+    _residuals_kernel(np.ascontiguousarray(y), np.ascontiguousarray(pred), cfg.dark, ec, ei)
     return ec, ei
+
+
+@numba.njit(cache=True, nogil=True)
+def _residuals_kernel(y, pred, dark, ec, ei):  # pragma: no cover - numba
+    """Fills ``ec`` (chromaticity residual, damped on dark samples) and ``ei`` (|log ratio|)."""
+    for i in range(y.shape[0]):
+        sy = y[i, 0] + y[i, 1] + y[i, 2]
+        sp = max(pred[i, 0] + pred[i, 1] + pred[i, 2], 1e-3)
+        syc = max(sy, 1e-3)
+        d0 = y[i, 0] / syc - pred[i, 0] / sp
+        d1 = y[i, 1] / syc - pred[i, 1] / sp
+        ec[i] = np.sqrt(d0 * d0 + d1 * d1) * (sy / (sy + dark))  # chromaticity of dark: noise
+        ei[i] = abs(np.log(syc / sp))
+
+
+@numba.njit(cache=True, nogil=True)
+def _robust_kernel(y, pred, w0, w_prev, c, dark, min_sc, min_si, chi2_med, half_med):
+    """Numba body of :func:`_robust_weights` → (weights [N], sigma, chroma scale, log scale)."""
+    n = y.shape[0]
+    ec, ei = np.empty(n), np.empty(n)
+    _residuals_kernel(y, pred, dark, ec, ei)
+    # the inliers as a set (not by weight: the biweight's down-weighting would shrink the
+    # scale), all usable samples before the first weights; the plain median over them
+    inl = (w_prev > 0) & (w0 > 0)
+    if not inl.any():
+        inl = w0 > 0
+    qc = np.median(ec[inl])
+    qi = np.median(ei[inl])
+    sc = max(qc / chi2_med, min_sc)
+    si = max(qi / half_med, min_si)
+    w = np.empty(n)
+    num, den = 0.0, 0.0
+    for i in range(n):
+        uc = min(max(ec[i] / (c * sc), 0.0), 1.0)
+        ui = min(max(ei[i] / (c * si), 0.0), 1.0)
+        wc = (1.0 - uc * uc) ** 2
+        wl = (1.0 - ui * ui) ** 2
+        w[i] = w0[i] * wc * wl
+        r0, r1, r2 = y[i, 0] - pred[i, 0], y[i, 1] - pred[i, 1], y[i, 2] - pred[i, 2]
+        num += w[i] * (r0 * r0 + r1 * r1 + r2 * r2)
+        den += w[i]
+    sigma = np.sqrt(num / max(3.0 * den, 1e-12))
+    return w, sigma, sc, si
 
 
 def _robust_weights(
@@ -271,21 +468,25 @@ def _robust_weights(
     background outnumber the visible skin. Occluders differ from skin mostly in
     chromaticity (masks, scarves) or intensity (sunglasses, hair).
 
+    One numba pass (:func:`_robust_kernel`; the medians by selection, not a sort).
+
     Returns:
         ``(weights [N], sigma, (chroma scale, log scale))``: sigma is the inliers' RGB
         residual RMS per channel.
     """
-    ec, ei = _residuals(y, pred, cfg)
-    # inliers as a set (not by weight: the biweight's down-weighting would shrink the scale)
-    # (the plain median over them: a partition, not a sort, on every iteration)
-    inl = (w_prev > 0) & (w0 > 0)
-    inl = inl if inl.any() else w0 > 0
-    sc = max(float(np.median(ec[inl])) / _CHI2_MEDIAN, cfg.min_sigma_chroma)
-    si = max(float(np.median(ei[inl])) / _HALFNORM_MEDIAN, cfg.min_sigma_log)
-    w = w0 * _tukey(ec, cfg.tukey_c * sc) * _tukey(ei, cfg.tukey_c * si)
-    r2 = ((y - pred) ** 2).sum(1)
-    sigma = float(np.sqrt((w * r2).sum() / max(3.0 * w.sum(), 1e-12)))
-    return w, sigma, (sc, si)
+    w, sigma, sc, si = _robust_kernel(
+        np.ascontiguousarray(y),
+        np.ascontiguousarray(pred),
+        np.ascontiguousarray(w0, np.float64),
+        np.ascontiguousarray(w_prev, np.float64),
+        float(cfg.tukey_c),
+        float(cfg.dark),
+        float(cfg.min_sigma_chroma),
+        float(cfg.min_sigma_log),
+        _CHI2_MEDIAN,
+        _HALFNORM_MEDIAN,
+    )
+    return w, float(sigma), (float(sc), float(si))
 
 
 def _skin_mode(
@@ -399,12 +600,9 @@ def estimate_light(
         if weights is None
         else check_array(np.asarray(weights), "weights", (len(y),)).astype(np.float64)
     )
-    w0 = np.where(
-        np.isfinite(y).all(1) & (y < config.saturated).all(1) & (a > 1e-3).all(1),
-        np.clip(np.nan_to_num(w0), 0.0, 1.0),
-        0.0,
-    )
-    n_used = int((w0 > 0).sum())
+    a = np.ascontiguousarray(a)
+    w0 = _usable_kernel(y, a, np.ascontiguousarray(w0, np.float64), float(config.saturated))
+    n_used = int(np.count_nonzero(w0))
     if n_used < config.min_samples:
         raise InputError(
             f"estimate_light: only {n_used} usable face samples (need {config.min_samples})"
@@ -427,10 +625,11 @@ def estimate_light(
         if prior is None
         else np.clip(check_array(np.asarray(prior), "prior", (len(y),)), 0.0, 1.0)[sel]
     )
+    basis_all = sh_basis(n).astype(np.float64)
     light, coef, scales, polish = _irls(
         y[sel],
         a[sel],
-        sh_basis(n[sel]).astype(np.float64),
+        basis_all[sel],
         w0[sel],
         prior_sel,
         None if abasis is None else abasis[sel],
@@ -439,16 +638,13 @@ def estimate_light(
     )
     # final weights of every sample under the final light and scales
     alb = a if coef is None else np.clip(a + abasis @ coef, 1e-3, 1.0)
-    basis_all = sh_basis(n).astype(np.float64)
-    pred = alb * (basis_all @ light)
-    ec, ei = _residuals(y, pred, config)
+    irradiance = basis_all @ light
     c = polish.tukey_c
-    w = w0 * _tukey(ec, c * scales[0]) * _tukey(ei, c * scales[1])
-    sigma = float(np.sqrt((w * ((y - pred) ** 2).sum(1)).sum() / max(3.0 * w.sum(), 1e-12)))
-
+    w, sigma, irr = _final_kernel(
+        y, np.ascontiguousarray(alb), irradiance, w0, c * scales[0], c * scales[1], config.dark
+    )
     # split: the mean irradiance over the face's inliers is grey in the light, the colour is
     # in the gain (the constant term alone trades off against 3z²-1 on frontal normals)
-    irr = (w[:, None] * (basis_all @ light)).sum(0) / max(float(w.sum()), 1e-12)
     gain = np.where(irr > 1e-6, irr / max(float(irr.mean()), 1e-6), 1.0)
     sh = light / gain[None, :]
     return LightEstimate(
@@ -456,10 +652,48 @@ def estimate_light(
         gain.astype(np.float32),
         None if coef is None else coef.astype(np.float32),
         w.astype(np.float32),
-        sigma,
-        float(((w > 0) & (w0 > 0)).sum() / n_used),
+        float(sigma),
+        float(np.count_nonzero(w) / n_used),  # w > 0 only where w0 > 0
         n_used,
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def _usable_kernel(y, a, w0, saturated):  # pragma: no cover - numba
+    """Prior weights in [0, 1] (NaN: 0); 0 for non-finite, saturated or albedo-less samples."""
+    out = np.zeros(y.shape[0])
+    for i in range(y.shape[0]):
+        ok = True
+        for c in range(3):
+            v = y[i, c]
+            if not (np.isfinite(v) and v < saturated and a[i, c] > 1e-3):
+                ok = False
+        wi = w0[i]
+        if ok and wi == wi:  # not NaN
+            out[i] = min(max(wi, 0.0), 1.0)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _final_kernel(y, alb, irradiance, w0, cut_c, cut_i, dark):  # pragma: no cover - numba
+    """Final weights of every sample, the inliers' residual RMS, their mean irradiance ``[3]``."""
+    n = y.shape[0]
+    pred = alb * irradiance
+    ec, ei = np.empty(n), np.empty(n)
+    _residuals_kernel(y, pred, dark, ec, ei)
+    w = np.empty(n)
+    num, den = 0.0, 0.0
+    irr = np.zeros(3)
+    for i in range(n):
+        uc = min(max(ec[i] / cut_c, 0.0), 1.0)
+        ui = min(max(ei[i] / cut_i, 0.0), 1.0)
+        w[i] = w0[i] * (1.0 - uc * uc) ** 2 * (1.0 - ui * ui) ** 2
+        r0, r1, r2 = y[i, 0] - pred[i, 0], y[i, 1] - pred[i, 1], y[i, 2] - pred[i, 2]
+        num += w[i] * (r0 * r0 + r1 * r1 + r2 * r2)
+        den += w[i]
+        for c in range(3):
+            irr[c] += w[i] * irradiance[i, c]
+    return w, np.sqrt(num / max(3.0 * den, 1e-12)), irr / max(den, 1e-12)
 
 
 def _irls(
@@ -474,17 +708,19 @@ def _irls(
 ) -> tuple[np.ndarray, np.ndarray | None, tuple[float, float], LightConfig]:
     """The robust solve on (sub)samples → (light [9, 3], albedo coef | None, scales, polish cfg)."""
     # 1. start: the samples whose colour is the skin's (densest chromaticity, see _skin_mode)
+    y, a, basis = (np.ascontiguousarray(v, np.float64) for v in (y, a, basis))
+    w0 = np.ascontiguousarray(w0, np.float64)
     ratio = y / np.maximum(a, 1e-3)
     w = _skin_mode(ratio, w0, np.ones(len(y)) if prior is None else prior, config)
+    prods = _basis_products(basis)
     # 2. first-order light on those, then IRLS: first order, then second order
-    light = _solve_light(y, a, basis, w, _BAND1, config)
+    light = _solve_light(y, a, basis, w, _BAND1, config, prods)
     coef = None
     alb = a
     for rnd in range(config.albedo_rounds if abasis is not None else 1):
         stages = [_BAND1] * config.iterations_band1 if rnd == 0 else []
-        for k in stages + [_ALL] * config.iterations:
-            w, _, _ = _robust_weights(y, alb * (basis @ light), w0, w, config)
-            light = _solve_light(y, alb, basis, w, k, config)
+        ks = stages + [_ALL] * config.iterations
+        light, w = _iterate(y, alb, basis, prods, w0, w, light, ks, config, config)
         if abasis is not None:  # 3. albedo coefficients under that light, then the light again
             w, _, _ = _robust_weights(y, alb * (basis @ light), w0, w, config)
             coef = _solve_albedo(y, a, abasis, astd, basis @ light, w, config)
@@ -492,9 +728,8 @@ def _irls(
     # 4. polish: a few iterations with the looser cut-off re-admit skin whose shading the
     # coarse light misfit (shadowed sides), now that the occluders are far from the fit
     polish = replace(config, tukey_c=config.tukey_c_polish)
-    for _ in range(config.iterations_polish):
-        w, _, _ = _robust_weights(y, alb * (basis @ light), w0, w, polish)
-        light = _solve_light(y, alb, basis, w, _ALL, config)
+    ks = [_ALL] * config.iterations_polish
+    light, w = _iterate(y, alb, basis, prods, w0, w, light, ks, polish, config)
     _, _, scales = _robust_weights(y, alb * (basis @ light), w0, w, polish)
     return light, coef, scales, polish
 

@@ -3,8 +3,14 @@
 Deterministic: the sample list of every shard is fixed by (source keys, split rule,
 per-shard size), and each sample draws from its own RNG seeded by (seed, split, shard,
 position, face, copy). Resumable: finished shards (final name + sidecar) are skipped.
-Distributed: shard t goes to rank ``t % world_size``. Parallel: a process pool over shards,
-each worker loading the model and source once.
+Distributed: shard t goes to rank ``t % world_size``. Parallel: a pool of spawned worker
+processes over shards; each loads the model and source once and writes whole shards itself
+(its own HDF5 file and sidecar), so workers never wait on one writer and the parent does no
+per-sample work: it hands out shard tasks, counts progress messages (one per source key)
+and collects each shard's sidecar info and stage times. Workers run BLAS, OpenMP, numba
+and OpenCV single-threaded: the pool is the parallelism (more threads per worker only
+oversubscribe the cores). A worker that dies fails the build (``BrokenProcessPool``)
+instead of hanging it.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
+import os
+import queue as queue_mod
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +47,7 @@ from deocc_core.landmarks.detect import (
     LandmarkDetector,
     make_detector,
 )
+from deocc_core.morphable.ddfa import DDFA_MODELS
 from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.morphable.params import pack_params
@@ -50,7 +60,7 @@ from deocc_core.options import option
 from deocc_core.synth.manifest import collect_manifest, sidecar_path, write_json_atomic
 from deocc_core.synth.schema import FORMAT_VERSION, Sample
 from deocc_core.synth.shards import ShardWriter, content_sha256, file_sha256
-from deocc_core.synth.sources import SOURCES, FaceRecord, make_source
+from deocc_core.synth.sources import SOURCES, FaceRecord, make_source, uses_dataset_params
 from deocc_core.synth.splits import (
     MAX_YAW_DEG,
     SPLITS,
@@ -59,6 +69,7 @@ from deocc_core.synth.splits import (
     within_yaw,
     write_split_lists,
 )
+from deocc_core.timing import collect, stage
 
 __all__ = [
     "BuildConfig",
@@ -180,6 +191,12 @@ class BuildConfig:
     rank: int = option(0, "This machine's rank.", min=0)
     world_size: int = option(1, "Number of ranks.", min=1)
     overwrite: bool = option(False, "Replace shards of a different config in --out.")
+    dataset_params: bool = option(
+        True,
+        "300W-LP / AFLW2000-3D with 3DDFA's BFM as --model: render the 3DMM parameters the "
+        "datasets ship (Shape/Exp/Pose_Para, the paper's protocol) instead of fitting the "
+        "landmarks; other models always fit.",
+    )
     fit: FitConfig = FitConfig()
 
     def face_input(self) -> FaceInputConfig:
@@ -195,6 +212,8 @@ class BuildConfig:
         skip = {"workers", "rank", "world_size", "overwrite", "out"}
         if self.test_count is None:
             skip.add("test_count")
+        if self.dataset_params:
+            skip.add("dataset_params")
         if self.fit == FitConfig():
             skip.add("fit")
         d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
@@ -235,6 +254,8 @@ class BuildResult:
     seconds: float = 0.0
     manifest: dict[str, Any] | None = None
     planned: int = 0
+    #: CPU seconds per stage of the sample path, summed over the workers (``deocc_core.timing``)
+    stage_seconds: Counter = field(default_factory=Counter)
 
 
 def _identity(source, key: str) -> str:
@@ -297,7 +318,7 @@ def make_samples(
     if not within_yaw(record.yaw_deg, config.max_yaw):
         raise SkipInput("yaw beyond --max-yaw")
     face_cfg = config.face_input()
-    face = prepare_face(record.image, record.landmarks, model, face_cfg)
+    face = prepare_face(record.image, record.landmarks, model, face_cfg, params=record.params)
     if not within_yaw(np.degrees(face.fit.params.pose.yaw), config.max_yaw + 10):
         raise SkipInput("yaw beyond --max-yaw")
     if config.occluder_mode not in OCCLUDER_MODES:
@@ -326,28 +347,30 @@ def make_samples(
     out = []
     for _ in range(config.per_face):
         if scene is not None:
-            o3 = occlude_face(
-                scene,
-                rng,
-                classes=classes,
-                mix=mix,
-                count=config.occluders_per_sample,
-                fabrics=list(assets.fabrics) if assets else None,
-                packs=packs,
-            )
+            with stage("occlude"):
+                o3 = occlude_face(
+                    scene,
+                    rng,
+                    classes=classes,
+                    mix=mix,
+                    count=config.occluders_per_sample,
+                    fabrics=list(assets.fabrics) if assets else None,
+                    packs=packs,
+                )
             image, occ_mask, changed = o3.image, o3.occ_mask, o3.changed_mask
             cls, region = o3.occluder_class, o3.region
         else:
-            occ = composite_occluder(
-                face.crop,
-                face.landmarks,
-                rng,
-                classes=classes,
-                face_mask=face.face_mask,
-                yaw=float(np.degrees(face.fit.params.pose.yaw)),
-                packs=packs,
-                count=config.occluders_per_sample,
-            )
+            with stage("occlude"):
+                occ = composite_occluder(
+                    face.crop,
+                    face.landmarks,
+                    rng,
+                    classes=classes,
+                    face_mask=face.face_mask,
+                    yaw=float(np.degrees(face.fit.params.pose.yaw)),
+                    packs=packs,
+                    count=config.occluders_per_sample,
+                )
             image, occ_mask, changed = occ.image, occ.occ_mask, occ.changed_mask
             cls, region = occ.occluder_class, occ.region
         if config.fit_landmarks == "detected":
@@ -420,6 +443,7 @@ def _open_source(config: BuildConfig, model: MorphableModel):
         size=max(config.size * 2, 128),
         seed=config.seed,
         backend=config.backend,
+        dataset_params=config.dataset_params,
     )
 
 
@@ -491,8 +515,25 @@ def write_source_splits(config: BuildConfig, prefix: Path) -> dict[str, Path]:
 
 _WORKER: dict[str, Any] = {}
 
+#: environment of the worker processes: one thread per library (the pool is the parallelism)
+SINGLE_THREAD_ENV = {
+    k: "1"
+    for k in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "NUMBA_NUM_THREADS",
+    )
+}
 
-def _init_worker(config: BuildConfig, queue) -> None:
+
+def _init_worker(config: BuildConfig, queue, single_thread: bool = False) -> None:
+    if single_thread:  # BLAS / OpenMP / numba read SINGLE_THREAD_ENV at import; OpenCV here
+        import cv2
+
+        cv2.setNumThreads(1)
     model = load_model(config.model)
     _WORKER.update(
         config=config,
@@ -519,8 +560,18 @@ class _ShardTally:
         self.identities.add(s.identity)
 
 
-def _build_shard(task: ShardTask) -> dict[str, Any]:
-    """Write one shard (in a worker: see ``_init_worker``) and its sidecar; the sidecar info."""
+def _build_shard(task: ShardTask) -> tuple[dict[str, Any], Counter]:
+    """Write one shard (in a worker: see ``_init_worker``) and its sidecar.
+
+    Returns:
+        ``(sidecar info, CPU seconds per stage)``.
+    """
+    with collect() as stages:
+        info = _write_shard(task)
+    return info, stages
+
+
+def _write_shard(task: ShardTask) -> dict[str, Any]:
     cfg: BuildConfig = _WORKER["config"]
     model = _WORKER["model"]
     path = Path(cfg.out) / f"{task.name}.h5"
@@ -536,9 +587,11 @@ def _build_shard(task: ShardTask) -> dict[str, Any]:
     n_params = model.n_id + model.n_exp + 6
     capacity = len(task.keys) * cfg.per_face * 8
     tally = _ShardTally()
-    with ShardWriter(path, cfg.size, n_params, capacity, attrs) as writer:
+    # "write": opening, adding (compression happens there) and closing (flush, fsync, rename)
+    with stage("write"), ShardWriter(path, cfg.size, n_params, capacity, attrs) as writer:
         for pos, key in enumerate(task.keys):
-            made = _add_samples(writer, task, pos, key, tally)
+            with stage("other"):  # what no finer stage claims: seeding, glue, tallies
+                made = _add_samples(writer, task, pos, key, tally)
             if _WORKER["queue"] is not None:
                 _WORKER["queue"].put(made)
     info = {
@@ -574,13 +627,16 @@ def _add_samples(
     cfg: BuildConfig = _WORKER["config"]
     made = 0
     try:
-        for f_idx, rec in enumerate(_WORKER["source"].load(key)):
+        with stage("synthetic face" if cfg.source == "synthetic" else "decode"):
+            records = _WORKER["source"].load(key)
+        for f_idx, rec in enumerate(records):
             seed = [cfg.seed, SPLITS.index(task.split), task.index, pos, f_idx]
             rng = np.random.default_rng(seed)
             for s in make_samples(
                 rec, cfg, _WORKER["model"], rng, _WORKER["assets"], _WORKER["detector"]
             ):
-                writer.add(s)
+                with stage("write"):
+                    writer.add(s)
                 tally.add(s)
                 made += 1
     except SkipInput as e:
@@ -637,6 +693,7 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
     out = _prepare_output(config)
     model = load_model(config.model)
     source = _open_source(config, model)
+    _log_face_path(config, model)
     tasks = plan_shards(config, source)
     mine = [t for i, t in enumerate(tasks) if i % config.world_size == config.rank]
     existing = _clear_stale(out, config, mine)
@@ -649,14 +706,41 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
             todo.append(t)
     if todo:
         _probe_source(config, source, [k for t in tasks for k in t.keys][:8])
-    for info in _write_shards(config, todo, progress):
+    for info, stages in _write_shards(config, todo, progress):
         result.written.append(info["file"])
         result.samples[info["split"]] += info["count"]
         result.skipped_inputs.update(info["skipped"])
+        result.stage_seconds.update(stages)
     if result.written or result.skipped_existing:
         result.manifest = collect_manifest(out, expected=len(tasks))
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _log_face_path(config: BuildConfig, model: MorphableModel) -> None:
+    """Say in the log how this build gets each face's 3DMM parameters (and its render's)."""
+    then = (
+        "; each copy's render is then refit to the landmarks detected on its occluded "
+        "composite (--fit-landmarks detected; 'annotated' renders these parameters)"
+        if config.fit_landmarks == "detected"
+        else ""
+    )
+    if config.source not in ("aflw2000-3d", "300w3d"):
+        log.info("3DMM parameters: fitted to the landmarks (model %s)%s", model.name, then)
+    elif uses_dataset_params(model, config.dataset_params):
+        log.info(
+            "3DMM parameters: the dataset's own (Shape/Exp/Pose_Para of each .mat, the "
+            "paper's protocol) for model %s, not fitted (--no-dataset-params fits)%s",
+            model.name,
+            then,
+        )
+    else:
+        why = (
+            "--no-dataset-params"
+            if not config.dataset_params
+            else f"model {model.name} is not 3DDFA's BFM ({', '.join(DDFA_MODELS)})"
+        )
+        log.info("3DMM parameters: fitted to the landmarks (%s)%s", why, then)
 
 
 def _prepare_output(config: BuildConfig) -> Path:
@@ -701,29 +785,58 @@ def _clear_stale(out: Path, config: BuildConfig, mine: list[ShardTask]) -> dict[
 
 def _write_shards(
     config: BuildConfig, todo: list[ShardTask], progress: Callable[..., None] | None
-) -> list[dict[str, Any]]:
-    """Write ``todo`` in this process or a spawn pool of ``workers``; their sidecar infos."""
+) -> list[tuple[dict[str, Any], Counter]]:
+    """Write ``todo`` in this process or a spawned pool of ``workers``.
+
+    Returns:
+        Per shard: its sidecar info and CPU seconds per stage.
+    """
     if progress:
         progress(0, total=sum(len(t.keys) for t in todo))
     if config.workers <= 1 or len(todo) <= 1:
         _init_worker(config, None)
-        infos = []
+        results = []
         for t in todo:
-            infos.append(_build_shard(t))
+            results.append(_build_shard(t))
             if progress:
                 progress(len(t.keys))
-        return infos
+        return results
     ctx = mp.get_context("spawn")
-    queue = ctx.Manager().Queue()
-    with ctx.Pool(
-        min(config.workers, len(todo)), initializer=_init_worker, initargs=(config, queue)
-    ) as pool:
-        pending = pool.map_async(_build_shard, todo, chunksize=1)
-        while not pending.ready() or not queue.empty():
-            try:
-                queue.get(timeout=0.2)
-                if progress:
-                    progress(1)
-            except Exception:  # queue.Empty: nothing to report yet
-                pass
-        return pending.get()
+    messages = ctx.Queue()  # one message per source key: progress only
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    os.environ.update(SINGLE_THREAD_ENV)  # inherited by the workers as they are spawned
+    try:
+        with ProcessPoolExecutor(
+            min(config.workers, len(todo)),
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(config, messages, True),
+        ) as pool:
+            futures = [pool.submit(_build_shard, t) for t in todo]
+            pending, reported = set(futures), 0
+            while pending:
+                _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                reported += _drain(messages, progress)
+            results = [f.result() for f in futures]  # re-raises a worker's error
+        if progress:  # messages still in flight when the last shard finished
+            progress(max(sum(len(t.keys) for t in todo) - reported, 0))
+        return results
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _drain(messages, progress: Callable[..., None] | None) -> int:
+    """Report the progress messages waiting in ``messages``; how many there were."""
+    n = 0
+    while True:
+        try:
+            messages.get_nowait()
+        except queue_mod.Empty:
+            return n
+        n += 1
+        if progress:
+            progress(1)

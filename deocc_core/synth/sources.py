@@ -10,14 +10,22 @@ builds are deterministic and resumable.
   identities from ``identities.tsv`` (image<TAB>identity) at the root, else the sub-folder
   name, else the file stem.
 - ``aflw2000-3d``: ``imageNNNNN.jpg`` + ``.mat`` (``pt3d_68``, ``Pose_Para``).
-- ``300w3d``: the 300W-LP / 300W-3D layout (``<set>/<name>_<k>.jpg`` + ``.mat`` with
-  ``pt2d``, or ``landmarks/<set>/<name>_<k>_pts.mat``); the k views of one photo share an identity.
+- ``300w3d``: the 300W-LP / 300W-3D layout: the tree as unpacked (``AFW/ HELEN/ IBUG/ LFPW/``
+  and their ``*_Flip/`` copies, ``<set>/<name>_<k>.jpg`` + ``.mat`` with ``pt2d``, or the
+  landmarks in ``landmarks/<set>/<name>_<k>_pts.mat``); the k views of one photo and its
+  flipped copy share an identity.
+
+Both ``.mat`` datasets ship their own BFM fit (``Shape_Para``, ``Exp_Para``, ``Pose_Para``):
+when the build's model is 3DDFA's BFM (:data:`~deocc_core.morphable.ddfa.DDFA_MODELS`) the
+records carry those parameters (``FaceRecord.params``) and the build renders them instead of
+fitting the landmarks (the paper's protocol; ``dataset_params=False`` fits anyway).
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -29,12 +37,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from deocc_core.errors import ConfigError, DeoccError, InputError, SkipInput
+from deocc_core.errors import ConfigError, DeoccError, FormatError, InputError, SkipInput
 from deocc_core.imageio import IMAGE_SUFFIXES, read_image
 from deocc_core.landmarks.detect import DEFAULT_BACKEND
 from deocc_core.landmarks.find import LazyDetector, landmarks_for
 from deocc_core.landmarks.readers import find_annotation, read_annotation, read_mat_annotation
 from deocc_core.morphable.camera import project
+from deocc_core.morphable.ddfa import DDFA_MODELS, params_from_ddfa
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams, Pose
 from deocc_core.occluders.photo import jpeg_quality
@@ -48,6 +57,7 @@ __all__ = [
     "make_source",
     "iter_faces",
     "SkipTally",
+    "uses_dataset_params",
 ]
 
 SOURCES = ("synthetic", "folder", "aflw2000-3d", "300w3d")
@@ -62,9 +72,11 @@ class FaceRecord:
         landmarks: ``[68, 2]`` float32 pixels of ``image``.
         identity: identity label (splits are identity-disjoint).
         source_key: the key this record came from (plus ``#k`` for the k-th face of a photo).
-        params: dataset-provided 3DMM params in our layout when available, else None. Always
-            None for ``synthetic``: the build pipeline fits every face from its landmarks, as
-            for a photo, so G never sees the generator's own (exact) parameters.
+        params: dataset-provided 3DMM params (photo pixels) for the build's model when
+            available (300W-LP / AFLW2000-3D with 3DDFA's BFM), else None: then the build
+            fits the landmarks. Always None for ``synthetic``: the build pipeline fits every
+            face from its landmarks, as for a photo, so G never sees the generator's own
+            (exact) parameters.
         yaw_deg: head yaw when known (dataset pose or synthetic truth), our sign convention.
         true_params: the synthetic generator's parameters, for analysis only (never for training).
         jpeg_quality: the photo file's JPEG quality (1-100) when it is a JPEG, else None
@@ -280,15 +292,67 @@ class FolderSource:
         ]
 
 
+def uses_dataset_params(model: MorphableModel | None, enabled: bool = True) -> bool:
+    """Whether a 300W-LP / AFLW2000-3D build renders the datasets' own 3DMM parameters.
+
+    True when ``enabled`` and ``model`` is one of 3DDFA's BFM bases (in mm), the model those
+    parameters refer to; other models fit the landmarks.
+    """
+    return bool(enabled and model is not None and model.name in DDFA_MODELS and model.units == "mm")
+
+
+def _annotated_images(root: Path) -> dict[str, Path]:
+    """Relative image path → its annotation, for every annotated image under ``root``.
+
+    The annotation rule of :func:`~deocc_core.landmarks.readers.find_annotation`
+    (``<stem>.pts``, then ``<stem>.mat``, then 300W-LP's ``landmarks/<set>/<stem>_pts.mat``)
+    on one walk of the tree (no per-image file checks: 300W-LP has 122k images). The
+    ``landmarks/`` folder itself holds no inputs.
+    """
+    files: dict[Path, set[str]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files[Path(dirpath)] = set(filenames)
+    out = {}
+    for folder, names in files.items():
+        if folder.relative_to(root).parts[:1] == ("landmarks",):
+            continue
+        lp_names = files.get(folder.parent / "landmarks" / folder.name, set())
+        for name in names:
+            p = folder / name
+            if p.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            stem = p.stem
+            for cand in (f"{stem}.pts", f"{stem}.mat"):
+                if cand in names:
+                    out[p.relative_to(root).as_posix()] = folder / cand
+                    break
+            else:
+                if f"{stem}_pts.mat" in lp_names:
+                    out[p.relative_to(root).as_posix()] = (
+                        folder.parent / "landmarks" / folder.name / f"{stem}_pts.mat"
+                    )
+    return dict(sorted(out.items()))
+
+
 class MatSource:
     """Images with .mat annotations: AFLW2000-3D or 300W-LP / 300W-3D.
 
-    ``name`` is ``"aflw2000-3d"`` or ``"300w3d"``.
+    ``name`` is ``"aflw2000-3d"`` or ``"300w3d"``. With ``model`` one of 3DDFA's BFM bases
+    (and ``dataset_params``), each record carries the dataset's own fit as ``params``.
     """
 
-    def __init__(self, root: Path, name: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        name: str,
+        model: MorphableModel | None = None,
+        dataset_params: bool = True,
+    ) -> None:
         self.root, self.name = root, name
-        self._keys = [k for k in _list_images(root) if find_annotation(root / k) is not None]
+        self._ann = _annotated_images(root)
+        self._keys = list(self._ann)
+        self._params_model = model if uses_dataset_params(model, dataset_params) else None
         if not self._keys:
             want = (
                 "imageNNNNN.jpg + imageNNNNN.mat"
@@ -304,22 +368,37 @@ class MatSource:
 
     def identity(self, key: str) -> str:
         stem = Path(key).stem
-        # AFLW2000-3D has no identity labels: each image is its own identity
+        # AFLW2000-3D has no identity labels: each image is its own identity; a 300W-LP
+        # photo's views (<name>_<k>) and its flipped copy (<set>_Flip/) are one identity
         return stem if self.name == "aflw2000-3d" else re.sub(r"_\d+$", "", stem)
 
     def load(self, key: str) -> list[FaceRecord]:
         path = self.root / key
-        ann = find_annotation(path)
+        ann = self._ann.get(key) or find_annotation(path)
         if ann is None:
             raise SkipInput("missing annotation", key)
         image = read_image(path)
+        params = None
         try:
-            lm = read_annotation(ann)
-            yaw = read_mat_annotation(ann).yaw_deg if ann.suffix == ".mat" else None
+            if ann.suffix == ".mat":
+                mat = read_mat_annotation(ann)  # read once: landmarks, pose, coefficients
+                lm, yaw = mat.landmarks, mat.yaw_deg
+                if not np.isfinite(lm).all():
+                    raise FormatError(f"{ann}: landmark coordinates are not finite numbers")
+                if self._params_model is not None and mat.pose_para is not None:
+                    params = params_from_ddfa(
+                        self._params_model,
+                        mat.shape_para if mat.shape_para is not None else np.zeros(0),
+                        mat.exp_para if mat.exp_para is not None else np.zeros(0),
+                        mat.pose_para,
+                        image.shape[0],
+                    )
+            else:
+                lm, yaw = read_annotation(ann), None
         except DeoccError as e:
             raise SkipInput("bad annotation", str(e)) from None
         q = jpeg_quality(path)
-        return [FaceRecord(image, lm, self.identity(key), key, None, yaw, jpeg_quality=q)]
+        return [FaceRecord(image, lm, self.identity(key), key, params, yaw, jpeg_quality=q)]
 
 
 class SkipTally:
@@ -388,8 +467,13 @@ def make_source(
     size: int = 256,
     seed: int = 0,
     backend: str = DEFAULT_BACKEND,
+    dataset_params: bool = True,
 ) -> FaceSource:
     """Build a source by name (see module docstring).
+
+    ``model`` is the synthetic source's generator, and for the ``.mat`` sources the build's
+    model: with 3DDFA's BFM (and ``dataset_params``) their records carry the datasets' own
+    3DMM parameters (:func:`uses_dataset_params`).
 
     Raises:
         ConfigError: unknown name, or synthetic without a model. InputError: missing root.
@@ -413,4 +497,4 @@ def make_source(
         raise InputError(f"{root}: source folder not found")
     if name == "folder":
         return FolderSource(root, backend)
-    return MatSource(root, name)
+    return MatSource(root, name, model, dataset_params)

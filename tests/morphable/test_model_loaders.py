@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -305,3 +306,23 @@ def test_vertices_skip_trailing_zero_modes_and_check_lengths(sfm_dir):
     np.testing.assert_array_equal(m.vertices(np.zeros(m.n_id)), m.mean)
     with pytest.raises(ValueError, match="id_coef"):
         m.vertices(np.zeros(m.n_id + 1))
+
+
+def test_vertices_reuse_is_exact_and_returns_private_copies(sfm_dir, monkeypatch):
+    m = load_model(sfm_dir / "sfm_shape_3448.bin")
+    rng = np.random.default_rng(1)
+    coef = np.zeros(m.n_id, np.float32)
+    coef[:20] = rng.normal(size=20) * m.id_std[:20]
+    strided = (m.mean.reshape(-1) + m.id_basis[:, :20] @ coef[:20]).reshape(-1, 3)
+    first = m.vertices(coef)
+    np.testing.assert_array_equal(first, strided)  # a small basis: the strided product, as before
+    first += 1000.0  # a caller scribbling on its result changes nothing for the next one
+    np.testing.assert_array_equal(m.vertices(coef), strided)
+    other = coef.copy()
+    other[0] += 1.0
+    assert not np.array_equal(m.vertices(other), strided)
+    np.testing.assert_array_equal(m.vertices(coef), strided)
+    big = dataclasses.replace(m)  # a fresh instance (no caches) taken as a large basis
+    monkeypatch.setattr("deocc_core.morphable.model.CONTIGUOUS_COLUMNS_BYTES", 0)
+    np.testing.assert_allclose(big.vertices(coef), strided, atol=1e-4)
+    assert big.__dict__["_basis_columns_cache"][("id", 20)].flags.c_contiguous

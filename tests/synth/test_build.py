@@ -93,6 +93,32 @@ def test_build_is_deterministic_verifiable_and_guarded(tiny_shards, tmp_path):
     assert again.written == [] and len(again.skipped_existing) == len(m["shards"])
 
 
+def test_worker_pool_writes_the_same_shards_and_reports_stages(tmp_path):
+    # landmarks from the source (the detector's XNNPACK floats may differ between processes)
+    base = dict(
+        source="synthetic",
+        size=64,
+        per_shard=6,
+        n_synthetic=24,
+        test_fraction=0.25,
+        seed=0,
+        fit_landmarks="annotated",
+    )
+    build(BuildConfig(**base, out=str(tmp_path / "one")))
+    seen = []
+
+    def progress(n=1, total=None):
+        seen.append((n, total))
+
+    r = build(BuildConfig(**base, out=str(tmp_path / "pool"), workers=2), progress)
+    assert _hashes(tmp_path / "pool") == _hashes(tmp_path / "one")
+    assert seen[0] == (0, 24) and sum(n for n, t in seen if t is None) == 24
+    stages = r.stage_seconds
+    for name in ("synthetic face", "align", "fit", "render", "light", "occlude", "write"):
+        assert stages[name] > 0, name
+    assert "decode" not in stages
+
+
 def test_verify_catches_corruption_and_shared_identities(tiny_shards, tmp_path):
     import shutil
 
@@ -191,3 +217,50 @@ def test_build_from_real_aflw_photos(aflw_dir, tmp_path):
         ).mean() > 0.9  # the fitted render covers the face
         assert (s.occ_mask > 0).any() and not np.array_equal(s.occluded, s.gt)
         assert json.loads(rd.attrs["config"])["source"] == "aflw2000-3d"
+
+
+def test_300w_lp_build_renders_the_dataset_parameters(
+    lp300w_dir, ddfa_dir, sfm_dir, tmp_path, caplog
+):
+    """With 3DDFA's BFM the build renders each .mat's own fit (and says so); --limit trims."""
+    import logging
+
+    from deocc_core.face.align import crop_matrix
+    from deocc_core.face.prepare import params_to_crop
+    from deocc_core.landmarks.readers import read_mat_annotation
+    from deocc_core.morphable.ddfa import params_from_ddfa
+    from deocc_core.morphable.model import load_model
+    from deocc_core.morphable.params import pack_params
+    from tests.synth.test_sources import _lp300w_tree
+
+    tree = tmp_path / "300W_LP"
+    jpg, _ = _lp300w_tree(lp300w_dir, tree)
+    base = dict(
+        source="300w3d",
+        root=str(tree),
+        size=64,
+        per_shard=8,
+        test_fraction=0.0,
+        limit=3,
+        fit_landmarks="annotated",  # the render from the parameters themselves
+    )
+    with caplog.at_level(logging.INFO, logger="deocc_core.synth.pipeline"):
+        r = build(BuildConfig(**base, out=str(tmp_path / "bfm"), model=str(ddfa_dir)))
+    assert "the dataset's own" in caplog.text and sum(r.samples.values()) == 3
+    with ShardReader(next((tmp_path / "bfm").glob("train-*.h5"))) as sh:
+        s = sh.sample(0)
+    ann = read_mat_annotation(jpg.with_suffix(".mat"))
+    bfm = load_model(ddfa_dir)
+    p = params_from_ddfa(bfm, ann.shape_para, ann.exp_para, ann.pose_para, 450)
+    want = pack_params(params_to_crop(p, crop_matrix(ann.landmarks, 64)))
+    np.testing.assert_allclose(s.params, want, rtol=1e-5, atol=1e-4)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="deocc_core.synth.pipeline"):
+        build(BuildConfig(**base, out=str(tmp_path / "sfm"), model=str(sfm_dir)))
+        build(
+            BuildConfig(
+                **base, out=str(tmp_path / "off"), model=str(ddfa_dir), dataset_params=False
+            )
+        )
+    assert "fitted to the landmarks (model sfm" in caplog.text
+    assert "fitted to the landmarks (--no-dataset-params)" in caplog.text

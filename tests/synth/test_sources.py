@@ -117,3 +117,56 @@ def test_300w_lp_layout_groups_flips_and_views_with_their_original(lp300w_dir, t
     assert len({assign_split(src.identity(k)) for k in src.keys()}) == 1
     rec = src.load(src.keys()[0])[0]
     assert rec.yaw_deg is not None and rec.landmarks.shape == (68, 2)
+
+
+def _lp300w_tree(lp300w_dir, root):
+    """The shared 300W-LP sample laid out as the real tree: the four sets and their _Flip
+    copies, landmarks/ (one image annotated only there), and a Code/ folder of no inputs."""
+    import shutil
+
+    from scipy.io import loadmat, savemat
+
+    jpg = next(lp300w_dir.glob("*.jpg"))
+    rest = jpg.stem.split("_", 1)[1]  # image_008_1_0
+    for s in ("AFW", "HELEN", "IBUG", "LFPW"):
+        for folder in (s, f"{s}_Flip"):
+            (root / folder).mkdir(parents=True)
+            shutil.copy(jpg, root / folder / f"{s}_{rest}.jpg")
+            shutil.copy(jpg.with_suffix(".mat"), root / folder / f"{s}_{rest}.mat")
+    # a view annotated in landmarks/<set>/<stem>_pts.mat only (pts_2d is 68 x 2 there)
+    only = root / "LFPW" / f"LFPW_{rest[:-1]}7.jpg"
+    shutil.copy(jpg, only)
+    (root / "landmarks" / "LFPW").mkdir(parents=True)
+    pt2d = loadmat(jpg.with_suffix(".mat"))["pt2d"]
+    savemat(root / "landmarks" / "LFPW" / f"{only.stem}_pts.mat", {"pts_2d": pt2d.T})
+    (root / "Code").mkdir()
+    shutil.copy(jpg, root / "Code" / "figure.jpg")  # no annotation: not an input
+    return jpg, only
+
+
+def test_full_300w_lp_tree_sets_flips_and_landmarks_folder(lp300w_dir, tmp_path):
+    jpg, only = _lp300w_tree(lp300w_dir, tmp_path)
+    src = make_source("300w3d", tmp_path)
+    keys = src.keys()
+    assert len(keys) == 9 and keys == sorted(keys)
+    assert {k.split("/")[0] for k in keys} == {
+        "AFW", "AFW_Flip", "HELEN", "HELEN_Flip", "IBUG", "IBUG_Flip", "LFPW", "LFPW_Flip"
+    }  # fmt: skip
+    assert src.identity("AFW/AFW_image_008_1_0.jpg") == src.identity(
+        "AFW_Flip/AFW_image_008_1_0.jpg"
+    )
+    key = f"LFPW/{only.name}"
+    rec = src.load(key)[0]  # its landmarks come from landmarks/LFPW/
+    np.testing.assert_allclose(rec.landmarks, src.load("LFPW/LFPW_image_008_1_0.jpg")[0].landmarks)
+    assert rec.params is None  # no model given: the build will fit
+
+
+def test_dataset_params_only_for_3ddfa_bfm(lp300w_dir, ddfa_dir, sfm_dir, tmp_path):
+    _lp300w_tree(lp300w_dir, tmp_path)
+    key = "IBUG/IBUG_image_008_1_0.jpg"
+    bfm = load_model(ddfa_dir)
+    rec = make_source("300w3d", tmp_path, model=bfm).load(key)[0]
+    assert rec.params is not None and abs(np.degrees(rec.params.pose.yaw) - rec.yaw_deg) < 3
+    off = make_source("300w3d", tmp_path, model=bfm, dataset_params=False).load(key)[0]
+    sfm = make_source("300w3d", tmp_path, model=load_model(sfm_dir)).load(key)[0]
+    assert off.params is None and sfm.params is None
