@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deocc_core import __version__
+from deocc_core.check import check_crop_size, crop_size_problem
 from deocc_core.errors import ConfigError, InputError, SkipInput
 from deocc_core.face.prepare import (
     FaceInput,
@@ -122,7 +123,7 @@ class BuildConfig:
         None, "Source folder.", path="dir", default_help="none: only for --source synthetic"
     )
     model: str = option("starter", "Morphable model path, or 'starter' (the embedded demo model).")
-    size: int = option(256, "Crop side; the paper uses 256", units="px", min=32)
+    size: int = option(256, "Crop side; the paper uses 256", units="px", check=crop_size_problem)
     per_shard: int = option(
         1024, "Samples per HDF5 shard (approximate for photos with several faces).", min=1
     )
@@ -181,6 +182,9 @@ class BuildConfig:
     world_size: int = option(1, "Number of ranks.", min=1)
     overwrite: bool = option(False, "Replace shards of a different config in --out.")
     fit: FitConfig = FitConfig()
+
+    def __post_init__(self) -> None:
+        check_crop_size(self.size)
 
     def face_input(self) -> FaceInputConfig:
         """How each face becomes a crop, fit and render (shared with inference)."""
