@@ -229,7 +229,6 @@ def image_out(path: Path, option: str) -> Path:
 
 
 def strict_exit(skipped: int, strict: bool, what: str = "input(s)") -> None:
-    """With ``--strict``, skipped inputs make the exit code 1 (after the summary is printed)."""
+    """With ``--strict``, skipped inputs make the exit code 1 (call after the summary)."""
     if strict and skipped:
-        stderr.print(f"[red]{skipped} {what} skipped (--strict)[/red]", highlight=False)
-        raise typer.Exit(1)
+        raise DeoccError(f"{skipped} {what} skipped (--strict)")

@@ -428,7 +428,7 @@ def verify(
     for p in problems:
         stdout.print(f"[red]{esc(p)}[/red]", highlight=False, soft_wrap=True)
     if problems:
-        raise typer.Exit(1)
+        raise DeoccError(f"{folder}: {len(problems)} problem(s) found (listed above)")
     stdout.print(f"{esc(folder)}: OK" + (" (every sample read)" if deep else ""))
 
 

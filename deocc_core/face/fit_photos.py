@@ -126,10 +126,10 @@ def fit_photos(
             ]
         except SkipInput as e:
             skipped.append((str(path), e.reason))
-            log.info("skipped %s: %s", path, e)
+            log.debug("skipped %s: %s", path, e)
         except InputError as e:  # landmarks the fit cannot use (e.g. all in one point)
             skipped.append((str(path), "fit failed"))
-            log.info("skipped %s: %s", path, e)
+            log.debug("skipped %s: %s", path, e)
         else:
             for k, (lm, r) in enumerate(results):
                 stem = out / (name + (f"_{k}" if k else ""))

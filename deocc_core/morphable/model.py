@@ -714,14 +714,6 @@ _PICKLE_ALLOWED = frozenset(
 )
 
 
-def _plain_dtype(*args, **kwargs) -> np.dtype:
-    """``numpy.dtype`` for the unpickler: object dtypes (which hold pickles) are refused."""
-    d = np.dtype(*args, **kwargs)
-    if d.hasobject:
-        raise pickle.UnpicklingError("object arrays are not loaded")
-    return d
-
-
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles numpy arrays and plain containers only; anything else is refused unrun."""
 
@@ -735,11 +727,16 @@ class _ArrayUnpickler(pickle.Unpickler):
                 f"{self.path}: refused: the pickle asks for {module}.{name}; model pickles may "
                 "hold only numpy arrays and plain containers"
             )
-        return (
-            _plain_dtype
-            if (module, name) == ("numpy", "dtype")
-            else super().find_class(module, name)
-        )
+        if (module, name) == ("numpy", "dtype"):
+            return self._plain_dtype
+        return super().find_class(module, name)
+
+    def _plain_dtype(self, *args, **kwargs) -> np.dtype:
+        """``numpy.dtype``, refusing object dtypes (their items are pickles)."""
+        d = np.dtype(*args, **kwargs)
+        if d.hasobject:
+            raise FormatError(f"{self.path}: refused: object arrays are not loaded from pickles")
+        return d
 
 
 def load_array_pickle(path: str | Path):

@@ -33,14 +33,35 @@ __all__ = [
     "read_manifest",
     "merge_folders",
     "MANIFEST",
+    "PLAN",
+    "write_plan",
+    "read_plan",
     "REBUILD_HINT",
 ]
 
 MANIFEST = "manifest.json"
+PLAN = "plan.json"  # written by a build before its first shard: how many shards it plans
 REBUILD_HINT = "rerun the synth-occ build command, or synth-occ merge FOLDER, to rebuild it"
 _HEX = re.compile(r"[0-9a-f]+")
 
 log = logging.getLogger(__name__)
+
+
+def write_plan(folder: Path, planned: int, config_hash: str) -> None:
+    """Record how many shards a build plans (so an unfinished build can say how far it got)."""
+    write_json_atomic(Path(folder) / PLAN, {"planned_shards": planned, "config_hash": config_hash})
+
+
+def read_plan(folder: Path) -> int | None:
+    """The planned shard count of the build in ``folder``, or None (no plan, or damaged)."""
+    p = Path(folder) / PLAN
+    if not p.is_file():
+        return None
+    try:
+        n = read_json(p, "build plan")["planned_shards"]
+    except (DeoccError, KeyError, TypeError):
+        return None
+    return n if isinstance(n, int) and not isinstance(n, bool) else None
 
 
 def sidecar_path(shard: Path) -> Path:

@@ -48,7 +48,13 @@ from deocc_core.occluders.occlude import occlude_face
 from deocc_core.occluders.regions import parse_region_mix
 from deocc_core.occluders.scene import prepare_scene
 from deocc_core.options import option
-from deocc_core.synth.manifest import collect_manifest, sidecar_path, write_json_atomic
+from deocc_core.synth.manifest import (
+    collect_manifest,
+    finished_shards,
+    sidecar_path,
+    write_json_atomic,
+    write_plan,
+)
 from deocc_core.synth.schema import FORMAT_VERSION, Sample
 from deocc_core.synth.shards import ShardWriter, content_sha256, file_sha256
 from deocc_core.synth.sources import SOURCES, FaceRecord, make_source
@@ -618,12 +624,11 @@ def _probe_source(config: BuildConfig, source, keys: list[str]) -> None:
 
 
 def _existing(out: Path, config: BuildConfig) -> dict[str, str]:
-    """Name → config_hash of finished shards in ``out``."""
-    found = {}
-    for side in out.glob("*-*.json"):
-        if side.with_suffix(".h5").is_file():
-            found[side.stem] = json.loads(side.read_text()).get("config_hash", "?")
-    return found
+    """Name → config_hash of finished shards in ``out`` (a damaged sidecar: not finished)."""
+    done, damaged = finished_shards(out)
+    for problem in damaged:
+        log.warning("%s: that shard is written again", problem)
+    return {shard.stem: info["config_hash"] for shard, info in done}
 
 
 def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> BuildResult:
@@ -642,6 +647,7 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
     model = load_model(config.model)
     source = _open_source(config, model)
     tasks = plan_shards(config, source)
+    write_plan(out, len(tasks), config.content_hash())
     mine = [t for i, t in enumerate(tasks) if i % config.world_size == config.rank]
     existing = _clear_stale(out, config, mine)
     result = BuildResult(out, planned=len(tasks))

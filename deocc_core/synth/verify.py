@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from deocc_core.errors import BadSample, DeoccError, InputError
-from deocc_core.fileio import PARTIAL, read_json
+from deocc_core.fileio import PARTIAL
 from deocc_core.imageio import write_image
 from deocc_core.landmarks.readers import write_pts
 from deocc_core.occluders.classes import OccluderClass, Region
-from deocc_core.synth.manifest import MANIFEST, finished_shards, read_manifest
+from deocc_core.synth.manifest import MANIFEST, finished_shards, read_manifest, read_plan
 from deocc_core.synth.schema import ENUMS, FIELDS, field_shape
 from deocc_core.synth.shards import (
     ShardReader,
@@ -31,11 +31,9 @@ __all__ = [
     "shard_paths",
     "build_progress",
     "summary",
-    "PLAN",
     "RESUME_HINT",
 ]
 
-PLAN = "plan.json"  # written by the build before its first shard: the shards it will write
 RESUME_HINT = "rerun the same synth-occ build command to resume"
 DEEP_BATCH = 32  # samples read at once by verify --deep
 MAX_SAMPLE_LINES = 5  # per shard; the rest are counted
@@ -61,12 +59,7 @@ def build_progress(folder: Path) -> str:
     folder = Path(folder)
     done, damaged = finished_shards(folder)
     partial = sorted(p.name for p in folder.glob(f"*{PARTIAL}"))
-    planned = None
-    if (folder / PLAN).is_file():
-        try:
-            planned = int(read_json(folder / PLAN, "build plan")["planned_shards"])
-        except (DeoccError, KeyError, TypeError, ValueError):
-            planned = None
+    planned = read_plan(folder)
     if not done and not partial and planned is None:
         return (
             f"{folder}: no {MANIFEST} and no finished shards: not a shard folder, or the "
@@ -234,7 +227,7 @@ def _read_some(folder: Path, split: str | None, n: int) -> list:
     for p in shard_paths(folder, split):
         with ShardReader(p) as r:
             for i in range(len(r)):
-                out.append(r.sample(i))
+                out.append(r.sample(i, check=True))
                 if len(out) >= n:
                     return out
     return out
