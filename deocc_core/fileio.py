@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from deocc_core.errors import FormatError, InputError
+from deocc_core.errors import ConfigError, FormatError, InputError
 
 __all__ = [
     "os_reason",
@@ -37,6 +37,7 @@ __all__ = [
     "plain_name",
     "inside",
     "output_names",
+    "FolderLock",
     "PARTIAL",
 ]
 
@@ -289,3 +290,66 @@ def output_names(
         used.add(name.lower())
         plan.append((path, name))
     return plan
+
+
+class FolderLock:
+    """An exclusive ``flock`` on ``<folder>/<name>`` while one command writes the folder.
+
+    The kernel releases it when the process ends (even killed), so no stale lock survives a
+    crash. A second holder gets a :class:`~deocc_core.errors.ConfigError` naming the folder,
+    the command and the pid holding it. Without POSIX file locks, nothing is locked.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> with FolderLock(d, ".lock", "synth-occ build"):
+        ...     try:
+        ...         FolderLock(d, ".lock", "synth-occ build").acquire()
+        ...     except ConfigError as e:
+        ...         "another synth-occ build" in str(e)
+        True
+    """
+
+    def __init__(self, folder: str | Path, name: str, command: str) -> None:
+        self.path = Path(folder) / name
+        self.command = command
+        self._f: BinaryIO | None = None
+
+    def acquire(self) -> FolderLock:
+        """Take the lock, or raise ConfigError if another process holds it."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX
+            return self
+        try:
+            f = open(self.path, "a+b")  # noqa: SIM115 (held until release)
+        except OSError as e:
+            raise write_error(self.path, e) from None
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().decode(errors="replace").strip() or "?"
+            f.close()
+            raise ConfigError(
+                f"{self.path.parent}: another {self.command} (pid {holder}) is writing here; "
+                "wait for it or use another --out"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()).encode())
+        f.flush()
+        self._f = f
+        return self
+
+    def release(self) -> None:
+        """Drop the lock (the file stays: it is only a name to lock)."""
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

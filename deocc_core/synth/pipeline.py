@@ -33,6 +33,7 @@ from deocc_core.face.prepare import (
     refit_face,
     relight_face,
 )
+from deocc_core.fileio import FolderLock
 from deocc_core.landmarks.detect import (
     DEFAULT_BACKEND,
     DETECTORS,
@@ -639,11 +640,20 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
         progress: called as ``progress(n, total=None)`` per processed input.
 
     Raises:
-        ConfigError: existing shards from another config (without ``overwrite``), bad rank.
+        ConfigError: existing shards from another config (without ``overwrite``), bad rank,
+            another build of this rank writing into ``out``.
         InputError: missing source / model files.
     """
     t0 = time.perf_counter()
     out = _prepare_output(config)
+    with FolderLock(out, f".build-rank{config.rank}.lock", "synth-occ build"):  # one per rank
+        return _build_locked(config, out, progress, t0)
+
+
+def _build_locked(
+    config: BuildConfig, out: Path, progress: Callable[..., None] | None, t0: float
+) -> BuildResult:
+    """:func:`build` once its output folder is prepared and locked."""
     model = load_model(config.model)
     source = _open_source(config, model)
     tasks = plan_shards(config, source)

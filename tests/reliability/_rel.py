@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,75 +135,65 @@ def _can_unshare(*flags: str) -> bool:
 
 @dataclass
 class FullDisk:
-    """A CLI run whose output folder had ``kb`` KiB free."""
+    """CLI runs whose output folder first had only a few KiB free."""
 
-    result: Result
-    files: dict[str, int]  # what was left on the small disk: relative path -> size
+    results: list[Result]  # the run on the small disk, then the reruns on a large one
+    files: dict[str, int]  # what the first run left on the small disk: relative path -> size
     reason: str  # the reason the OS gives ("no space left on device" or "file too large")
+
+    @property
+    def result(self) -> Result:
+        """The run on the small disk."""
+        return self.results[0]
 
 
 def run_on_full_disk(
-    tmpfs: bool,
-    mount: Path,
-    kb: int,
-    script: str,
-    *args: object,
-    setup: str = "",
-    then: list[object] | None = None,
-) -> tuple[FullDisk, Result | None]:
-    """Run ``tools.<script> ARGS`` with ``mount`` a folder that holds only ``kb`` KiB.
+    tmpfs: bool, mount: Path, kb: int, *commands: list[object], setup: str = ""
+) -> FullDisk:
+    """Run CLI ``commands`` (``[script, *args]``) with ``mount`` a folder of ``kb`` KiB.
 
-    With a tmpfs (``tmpfs``) the folder is a private mount of that size: writes fail with
-    ENOSPC. Otherwise the child runs under ``RLIMIT_FSIZE`` = ``kb`` KiB: a write past it
-    fails with EFBIG (Python ignores SIGXFSZ). ``setup`` is shell run first inside the
-    mount (e.g. copy inputs in); ``then`` a second CLI command run after the disk was made
-    large (the rerun after space is freed).
-
-    Returns:
-        The full-disk run (and what it left on the disk), and the rerun's result.
+    The first command runs on the small disk; the others after the disk was made large
+    (the rerun once space is freed). With a tmpfs (``tmpfs``) the folder is a private
+    mount: writes fail with ENOSPC. Otherwise the first command runs under
+    ``RLIMIT_FSIZE`` = ``kb`` KiB: a write past it fails with EFBIG (Python ignores
+    SIGXFSZ). ``setup`` is shell run first (e.g. copying inputs into the mount).
     """
     mount.mkdir(parents=True, exist_ok=True)
-    py = shlex.join([sys.executable, "-m", f"tools.{script}", *map(str, args)])
+    logs = Path(tempfile.mkdtemp(prefix="deocc-disk-"))
+    argvs = [[sys.executable, "-m", f"tools.{c[0]}", *map(str, c[1:])] for c in commands]
     if tmpfs:
-        rerun = ""
-        if then is not None:
-            rerun = (
-                f"mount -o remount,size=64m {mount}; echo '@@RERUN'; "
-                + shlex.join([sys.executable, "-m", *map(str, then)])
-                + ' 2>&1; echo "@@RC $?"'
+        lines = [f"mount -t tmpfs -o size={kb}k none {shlex.quote(str(mount))} || exit 99"]
+        lines += [setup] if setup else []
+        for i, argv in enumerate(argvs):
+            if i == 1:
+                lines.append(f"mount -o remount,size=64m {shlex.quote(str(mount))}")
+            lines.append(
+                f"{shlex.join(argv)} >{logs}/{i}.out 2>{logs}/{i}.err; echo $? >{logs}/{i}.rc"
             )
-        script_sh = (
-            f"mount -t tmpfs -o size={kb}k none {mount} && {setup} "
-            f"{py} 2>/tmp/.deocc_err_$$; rc=$?; echo '@@STDERR'; cat /tmp/.deocc_err_$$; "
-            f"rm -f /tmp/.deocc_err_$$; echo \"@@RC $rc\"; echo '@@FILES'; "
-            f"find {mount} -type f -printf '%s %P\\n'; echo '@@END'; {rerun}"
-        )
+            if i == 0:
+                lines.append(
+                    f"find {shlex.quote(str(mount))} -type f -printf '%s %P\\n' >{logs}/files"
+                )
         p = subprocess.run(
-            ["unshare", "-Urm", "sh", "-c", script_sh],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            cwd=REPO,
-            env=_env(),
-        )
-        out = p.stdout
-        assert "@@END" in out, f"tmpfs run failed:\n{p.stdout}\n{p.stderr}"
-        stdout, rest = out.split("@@STDERR\n", 1)
-        stderr, rest = rest.split("@@RC ", 1)
-        rc, rest = rest.split("\n", 1)
-        files_txt, rest = rest.split("@@FILES\n", 1)[1].split("@@END", 1)
-        files = {
-            ln.split(" ", 1)[1]: int(ln.split(" ", 1)[0]) for ln in files_txt.splitlines() if ln
-        }
-        full = FullDisk(
-            Result(int(rc), stdout, stderr, ["(tmpfs)", py]), files, "no space left on device"
-        )
-        second = None
-        if then is not None:
-            body = rest.split("@@RERUN\n", 1)[1]
-            text, code = body.rsplit("@@RC ", 1)
-            second = Result(int(code.strip()), text, text, ["(rerun)", *map(str, then)])
-        return full, second
+            ["unshare", "-Urm", "sh", "-c", "\n".join(lines)],
+            capture_output=True, text=True, timeout=TIMEOUT * len(argvs), cwd=REPO, env=_env(),
+        )  # fmt: skip
+        assert p.returncode != 99, f"tmpfs mount failed: {p.stderr}"
+        results = [
+            Result(
+                int((logs / f"{i}.rc").read_text()),
+                (logs / f"{i}.out").read_text(),
+                (logs / f"{i}.err").read_text(),
+                argv,
+            )
+            for i, argv in enumerate(argvs)
+        ]
+        files = {}
+        for ln in (logs / "files").read_text().splitlines():
+            size, name = ln.split(" ", 1)
+            files[name] = int(size)
+        shutil.rmtree(logs, ignore_errors=True)
+        return FullDisk(results, files, "no space left on device")
     if setup:
         subprocess.run(["sh", "-c", setup], check=True, cwd=REPO)
 
@@ -210,12 +201,11 @@ def run_on_full_disk(
         resource.setrlimit(resource.RLIMIT_FSIZE, (kb * 1024, resource.RLIM_INFINITY))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
-    r = cli(script, *args, preexec_fn=limit)
+    results = [cli(str(commands[0][0]), *commands[0][1:], preexec_fn=limit)]
     files = {str(p.relative_to(mount)): p.stat().st_size for p in mount.rglob("*") if p.is_file()}
-    second = None
-    if then is not None:
-        second = cli(str(then[0]).removeprefix("tools."), *then[1:])
-    return FullDisk(r, files, "file too large"), second
+    results += [cli(str(c[0]), *c[1:]) for c in commands[1:]]
+    shutil.rmtree(logs, ignore_errors=True)
+    return FullDisk(results, files, "file too large")
 
 
 def disk_full_reason(line: str, full: FullDisk) -> None:
