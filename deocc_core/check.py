@@ -10,9 +10,13 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from deocc_core.errors import ShapeError
+from deocc_core.errors import ConfigError, ShapeError
 
-__all__ = ["check_array"]
+__all__ = ["check_array", "CROP_SIZES", "crop_size_problem", "check_crop_size"]
+
+# crop sides the whole pipeline handles: the U-Net halves a power of two down to 1 px, and
+# beyond 1024 px a shard sample no longer fits a sensible chunk (the paper: 256)
+CROP_SIZES = (32, 64, 128, 256, 512, 1024)
 
 
 def check_array(
@@ -61,3 +65,31 @@ def check_array(
     if contiguous:
         x = np.ascontiguousarray(x)
     return x
+
+
+def crop_size_problem(size: object) -> str | None:
+    """Why ``size`` cannot be a crop side (None if it can): the one rule for every ``--size``.
+
+    Example:
+        >>> crop_size_problem(256) is None, crop_size_problem(96)
+        (True, 'must be a power of two from 32 to 1024 (32, 64, 128, 256, 512, 1024), got 96')
+    """
+    if isinstance(size, int) and not isinstance(size, bool) and size in CROP_SIZES:
+        return None
+    sizes = ", ".join(map(str, CROP_SIZES))
+    return f"must be a power of two from {CROP_SIZES[0]} to {CROP_SIZES[-1]} ({sizes}), got {size}"
+
+
+def check_crop_size(size: object, name: str = "--size") -> int:
+    """``size`` if it is a valid crop side, else a ConfigError naming the option.
+
+    Example:
+        >>> check_crop_size(33)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        deocc_core.errors.ConfigError: --size must be a power of two from 32 to 1024 (...), got 33
+    """
+    problem = crop_size_problem(size)
+    if problem:
+        raise ConfigError(f"{name} {problem}")
+    return size  # type: ignore[return-value]

@@ -11,6 +11,7 @@ __all__ = [
     "InputError",
     "SkipInput",
     "FormatError",
+    "BadSample",
     "ShapeError",
     "ConfigError",
 ]
@@ -38,6 +39,14 @@ class SkipInput(InputError):
 
 class FormatError(DeoccError):
     """A file is readable but not in the format (or format version) expected."""
+
+
+class BadSample(FormatError):
+    """A shard sample that cannot be read or breaks the shard's invariants.
+
+    The message is one line: ``"<shard>: sample <i>: <problem>"``. Training and evaluation
+    stop on it, or count and skip it (``--skip-bad``).
+    """
 
 
 class ConfigError(DeoccError):

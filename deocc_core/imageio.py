@@ -60,9 +60,13 @@ def read_image(path: str | Path) -> npt.NDArray[np.uint8]:
 def write_image(path: str | Path, image: npt.NDArray[np.uint8]) -> Path:
     """Write a uint8 RGB ``[H, W, 3]`` (or grey ``[H, W]``) image; the format follows the suffix.
 
+    Encoded in memory first, then written with Python's own file calls, so a failure names
+    its cause; a partly written file is removed.
+
     Raises:
-        InputError: OpenCV could not write the file (unknown suffix, missing folder, full or
-            read-only disk), naming the path.
+        InputError: the image cannot be encoded with that suffix, or the file cannot be
+            written: the path and the reason (``no space left on device``, ``permission
+            denied``, ``no such file or directory``, ...).
 
     Example:
         >>> import tempfile
@@ -74,9 +78,22 @@ def write_image(path: str | Path, image: npt.NDArray[np.uint8]) -> Path:
     a = np.asarray(image)
     bgr = a[:, :, ::-1] if a.ndim == 3 else a
     try:
-        ok = cv2.imwrite(str(path), np.ascontiguousarray(bgr))
+        ok, buf = cv2.imencode(path.suffix or ".", np.ascontiguousarray(bgr))
     except cv2.error as e:  # e.g. an unknown extension
         raise InputError(f"{path}: cannot write image ({str(e).strip()[:80]})") from None
     if not ok:
-        raise InputError(f"{path}: cannot write image (missing folder or unwritable disk?)")
+        raise InputError(f"{path}: cannot encode the image as {path.suffix or 'nothing'}")
+    opened = False
+    try:
+        with open(path, "wb") as f:
+            opened = True
+            f.write(buf.tobytes())
+    except OSError as e:
+        if opened:  # a partly written file; never remove a file we could not open
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+        reason = (e.strerror or str(e)).lower()
+        raise InputError(f"{path}: cannot write image: {reason}") from None
     return path

@@ -9,6 +9,7 @@ docstring, default and bounds therefore live in exactly one place.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["option", "option_help"]
@@ -24,6 +25,7 @@ def option(
     choices: tuple[str, ...] | None = None,
     default_help: str | None = None,
     path: str | None = None,
+    check: Callable[[Any], str | None] | None = None,
 ) -> Any:
     """A dataclass field with its command-line description.
 
@@ -39,6 +41,8 @@ def option(
             defaults: e.g. ``"off"``, ``"the shards' resolution"``); shown as the default.
         path: ``"file"``, ``"dir"`` or ``"any"`` for a path given as a string; the command
             line then takes a path (``"dir"`` / ``"file"`` inputs must exist).
+        check: ``check(value) -> problem or None``: the command line refuses a value with a
+            problem as a usage error (the config should apply the same rule itself).
 
     Example:
         >>> from dataclasses import dataclass, fields
@@ -56,6 +60,7 @@ def option(
         "choices": choices,
         "default_help": default_help,
         "path": path,
+        "check": check,
     }
     if default is dataclasses.MISSING:
         return dataclasses.field(metadata=meta)

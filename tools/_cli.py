@@ -8,6 +8,7 @@ a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,13 +32,18 @@ from rich.progress import (
 
 from deocc_core import __version__
 from deocc_core.errors import DeoccError
+from deocc_core.fileio import os_reason
+from deocc_core.imageio import IMAGE_SUFFIXES
 
 __all__ = [
+    "esc",
     "make_app",
     "run_app",
     "setup_logging",
     "progress_bar",
     "writable_dir",
+    "image_out",
+    "strict_exit",
     "stderr",
     "stdout",
     "VERSION_OPTION",
@@ -45,6 +52,17 @@ __all__ = [
 
 stderr = Console(stderr=True)
 stdout = Console()
+
+
+def esc(text: object) -> str:
+    """User text (paths, messages) made safe for rich markup: ``photo[bold].jpg`` prints as is.
+
+    Example:
+        >>> from rich.text import Text
+        >>> Text.from_markup(f"[red]{esc('photo[bold].jpg')}[/red]").plain
+        'photo[bold].jpg'
+    """
+    return escape(str(text))
 
 
 def _version_callback(value: bool) -> None:
@@ -116,7 +134,9 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, prog_name=prog, standalone_mode=False)
     except typer.TyperException as e:  # usage errors (exit 2): bad option, missing path, ...
-        stderr.print(f"[red]{prog}: {e.format_message()}[/red]", highlight=False, soft_wrap=True)
+        stderr.print(
+            f"[red]{prog}: {esc(e.format_message())}[/red]", highlight=False, soft_wrap=True
+        )
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
@@ -124,9 +144,29 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> None:
         stderr.print(f"[red]{prog}: interrupted[/red]")
         sys.exit(130)
     except DeoccError as e:
-        stderr.print(f"[red]{prog}: {e}[/red]", highlight=False, soft_wrap=True)
+        _debug_traceback()
+        stderr.print(f"[red]{prog}: {esc(e)}[/red]", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except OSError as e:
+        if e.errno not in ENVIRONMENT_ERRNOS:
+            raise  # a bug: keep its traceback
+        _debug_traceback()
+        where = f"{e.filename}: " if e.filename else ""
+        stderr.print(f"[red]{prog}: {esc(where + os_reason(e))}[/red]", highlight=False)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+# write errors a user fixes (free space, permissions), not bugs: one line, exit 1
+ENVIRONMENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG}
+)
+
+
+def _debug_traceback() -> None:
+    """With ``--verbose`` a user error also shows where it was raised."""
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        stderr.print_exception()
 
 
 def writable_dir(path: Path) -> Path:
@@ -170,3 +210,25 @@ def progress_bar(
             progress.update(task, rate=f"{speed:.1f} {unit}/s" if speed else "")
 
         yield advance
+
+
+def image_out(path: Path, option: str) -> Path:
+    """Check an image output path (``--out x.png``); a usage error naming ``option`` if not.
+
+    The path must not be a folder, must end in an image suffix, and its folder is created
+    and must be writable.
+    """
+    if path.is_dir():
+        raise typer.BadParameter(f"{option} {path} is a folder; give an image file name (.png)")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise typer.BadParameter(
+            f"{option} {path}: an image file name ends in {', '.join(IMAGE_SUFFIXES)}"
+        )
+    writable_dir(path.parent if str(path.parent) else Path("."))
+    return path
+
+
+def strict_exit(skipped: int, strict: bool, what: str = "input(s)") -> None:
+    """With ``--strict``, skipped inputs make the exit code 1 (call after the summary)."""
+    if strict and skipped:
+        raise DeoccError(f"{skipped} {what} skipped (--strict)")

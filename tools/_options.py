@@ -78,6 +78,8 @@ def _option(
         kw["min"] = meta["min"]
     if meta.get("max") is not None:
         kw["max"] = meta["max"]
+    if meta.get("check") is not None:
+        kw["callback"] = _checked(meta["check"], flag)
     if meta.get("path"):
         base = Path
         if meta["path"] in ("dir", "file", "any"):
@@ -88,6 +90,18 @@ def _option(
         raise TypeError(f"option {flag}: no command-line form for {t!r}; declare it by hand")
     opt = typer.Option(default, *decls, **kw)
     return inspect.Parameter(name, _KW, default=opt, annotation=base)
+
+
+def _checked(check: Callable[[Any], str | None], flag: str) -> Callable[[Any], Any]:
+    """A typer callback applying a field's ``check`` (a usage error, exit 2)."""
+
+    def callback(value: Any) -> Any:
+        problem = None if value is None else check(value)
+        if problem:
+            raise typer.BadParameter(f"{flag} {problem}")
+        return value
+
+    return callback
 
 
 def config_params(

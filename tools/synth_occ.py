@@ -18,7 +18,16 @@ from rich.markup import escape
 from deocc_core.errors import DeoccError
 from deocc_core.occluders.classes import OccluderClass
 from deocc_core.synth.pipeline import BuildConfig
-from tools._cli import make_app, progress_bar, run_app, stdout, writable_dir
+from tools._cli import (
+    esc,
+    image_out,
+    make_app,
+    progress_bar,
+    run_app,
+    stdout,
+    strict_exit,
+    writable_dir,
+)
 from tools._options import build_config, config_params, field_default, with_options
 
 app = make_app(
@@ -31,6 +40,9 @@ app.add_typer(model_app, name="model")
 
 # --- model info / convert, fit (3DMM core) -------------------------------------------
 
+STRICT_OPT = typer.Option(
+    False, "--strict", help="Exit 1 if any input was skipped.", show_default="off"
+)
 LANDMARKS_INDEX = typer.Option(
     None,
     "--landmarks-index",
@@ -51,16 +63,16 @@ def model_info(
     from deocc_core.morphable.model import load_model
 
     m = load_model(path, landmarks_index)
-    stdout.print(f"[bold]{m.name}[/bold]  ({m.source or path})")
+    stdout.print(f"[bold]{esc(m.name)}[/bold]  ({esc(m.source or path)})")
     stdout.print(
         f"vertices {m.n_vertices}, triangles {len(m.triangles)}, identity modes {m.n_id}, "
         f"expression modes {m.n_exp}"
     )
     albedo = f"yes ({len(m.albedo_std)} modes)" if m.has_albedo else "no"
-    stdout.print(f"albedo: {albedo}; units {m.units}; license: {m.license or '-'}")
+    stdout.print(f"albedo: {albedo}; units {esc(m.units)}; license: {esc(m.license or '-')}")
     stdout.print(f"landmarks68: {' '.join(map(str, m.landmarks68.tolist()))}")
     if m.exp_names:
-        stdout.print(f"expressions: {', '.join(m.exp_names)}")
+        stdout.print(f"expressions: {esc(', '.join(m.exp_names))}")
     stdout.print(f"sha256 {m.sha256}")
 
 
@@ -78,7 +90,7 @@ def model_convert(
     writable_dir(out.parent if str(out.parent) else Path("."))
     m = load_model(src, landmarks_index)
     m.save(out)
-    stdout.print(f"wrote {out} ({m.n_vertices} vertices, {m.n_id} id / {m.n_exp} exp modes)")
+    stdout.print(f"wrote {esc(out)} ({m.n_vertices} vertices, {m.n_id} id / {m.n_exp} exp modes)")
 
 
 @app.command("fit")
@@ -99,8 +111,12 @@ def fit(
         help="Output folder for <stem>_params.json, _render.png, _overlay.png, .obj.",
     ),
     landmarks_index: Path = LANDMARKS_INDEX,
+    strict: bool = STRICT_OPT,
 ) -> None:
-    """Fit the 3DMM to each face: params JSON (angles in degrees), error, render, overlay, OBJ."""
+    """Fit the 3DMM to each face: params JSON (angles in degrees), error, render, overlay, OBJ.
+
+    Photos that yield nothing are skipped and listed with the reason.
+    """
     from deocc_core.face.fit_photos import fit_photos
     from deocc_core.landmarks.find import LANDMARK_SOURCES
     from deocc_core.morphable.model import load_model
@@ -112,13 +128,30 @@ def fit(
     writable_dir(out)
     m = load_model(model, landmarks_index)
     with progress_bar("fitting", total=len(images), unit="img") as advance:
-        fits = fit_photos(images, m, out, landmarks_from, progress=advance)
-    for f in fits:
+        run = fit_photos(images, m, out, landmarks_from, progress=advance)
+    for f in run.fits:
         yaw = f.fit.params.pose.degrees()["yaw"]
         stdout.print(
-            f"{f.image.name}: yaw {yaw:+.1f}°, error {f.fit.error_px:.2f} px "
-            f"(NME {f.fit.nme:.4f}) → {f.stem}_*.png/.obj/.json"
+            f"{esc(f.image.name)}: yaw {yaw:+.1f}°, error {f.fit.error_px:.2f} px "
+            f"(NME {f.fit.nme:.4f}) → {esc(f.stem)}_*.png/.obj/.json"
         )
+    stdout.print(f"{len(run.fits)} face(s) fitted, {len(run.skipped)} photo(s) skipped")
+    _skipped_table(run.skipped)
+    strict_exit(len(run.skipped), strict, "photo(s)")
+
+
+def _skipped_table(skipped: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> None:
+    """The inputs a batch command skipped, with the reason (user text escaped)."""
+    if not skipped:
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(skipped)} skipped input(s)")
+    table.add_column("input")
+    table.add_column("reason")
+    for path, reason in skipped:
+        table.add_row(esc(path), esc(reason))
+    stdout.print(table)
 
 
 # --- landmarks (faces in) --------------------------------------------------------------
@@ -154,13 +187,12 @@ def landmarks(
     out: Path = typer.Option(
         Path("landmarks_out"),
         "--out",
-        help="Output folder: <stem>_<k>.pts (k = face index left to right, 0-based) + "
-        "<stem>_landmarks.png.",
+        help="Output folder: <name>_<k>.pts (k = face index left to right, 0-based) + "
+        "<name>_landmarks.png; <name> keeps the image's path below its folder.",
     ),
+    strict: bool = STRICT_OPT,
 ) -> None:
     """Detect faces and 68 landmarks; write one .pts per face and an overlay PNG per image."""
-    from rich.table import Table
-
     from deocc_core.landmarks.batch import detect_to_files, expand_inputs
     from deocc_core.landmarks.detect import make_detector
 
@@ -174,14 +206,9 @@ def landmarks(
     )
     with progress_bar("landmarks", total=len(expand_inputs(images)), unit="img") as advance:
         run = detect_to_files(images, out, det, progress=advance)
-    stdout.print(f"{run.n_images} image(s) read, {run.n_faces} face(s) written to {out}")
-    if run.skipped:
-        table = Table(title=f"{len(run.skipped)} skipped input(s)")
-        table.add_column("input")
-        table.add_column("reason")
-        for path, reason in run.skipped:
-            table.add_row(path, reason)
-        stdout.print(table)
+    stdout.print(f"{run.n_images} image(s) read, {run.n_faces} face(s) written to {esc(out)}")
+    _skipped_table(run.skipped)
+    strict_exit(len(run.skipped), strict)
 
 
 # --- preview, build, splits (shards) ----------------------------------------------------
@@ -255,7 +282,7 @@ def preview(
     from deocc_core.viz import image_grid
 
     _check_source(values)
-    writable_dir(out.parent if str(out.parent) else Path("."))
+    image_out(out, "--out")
     cfg = build_config(
         BuildConfig,
         values,
@@ -287,7 +314,7 @@ def preview(
         ]
         labels = [label(s) for s in samples]
     write_image(out, image_grid(rows, labels))
-    stdout.print(f"wrote {out} ({len(samples)} samples)")
+    stdout.print(f"wrote {esc(out)} ({len(samples)} samples)")
 
 
 def _range(spec: str | None, name: str) -> tuple[float, float] | None:
@@ -323,9 +350,7 @@ def _env_int(*names: str) -> int | None:
 )
 def build_cmd(
     occluders: str = OCCLUDERS_OPT,
-    strict: bool = typer.Option(
-        False, "--strict", help="Exit 1 if any input was skipped.", show_default="off"
-    ),
+    strict: bool = STRICT_OPT,
     **values: Any,
 ) -> None:
     """Synthesize occluded-face tuples into sharded HDF5 (resumable, deterministic, multi-rank)."""
@@ -357,10 +382,10 @@ def _report_build(r: Any, out: Path) -> None:
         stdout.print(f"  {split}: {n} samples")
     if r.skipped_inputs:
         skipped = ", ".join(f"{k} ×{v}" for k, v in r.skipped_inputs.most_common())
-        stdout.print("skipped inputs: " + skipped)
+        stdout.print("skipped inputs: " + esc(skipped))
     if r.manifest is not None:
         pending = "" if r.manifest["complete"] else " (other ranks still to finish: then merge)"
-        stdout.print(f"manifest: {out / 'manifest.json'}{pending}")
+        stdout.print(f"manifest: {esc(out / 'manifest.json')}{pending}")
 
 
 @app.command("splits")
@@ -378,7 +403,7 @@ def splits(
     writable_dir(out.parent if str(out.parent) else Path("."))
     paths = write_source_splits(build_config(BuildConfig, values, out="."), out)
     for split, p in paths.items():
-        stdout.print(f"{split}: {p}")
+        stdout.print(f"{split}: {esc(p)}")
 
 
 @app.command("verify")
@@ -387,16 +412,24 @@ def verify(
     no_checksums: bool = typer.Option(
         False, "--no-checksums", help="Skip the sha256 check (faster).", show_default="off"
     ),
+    deep: bool = typer.Option(
+        False,
+        "--deep",
+        help="Also read every sample: occluded == gt wherever changed_mask is 0, value ranges, "
+        "content hashes (slow: decompresses the whole dataset).",
+        show_default="off",
+    ),
 ) -> None:
     """Check checksums, schema, value ranges and split disjointness; exit 1 listing problems."""
     from deocc_core.synth.verify import verify_shards
 
-    problems = verify_shards(folder, checksums=not no_checksums)
+    with progress_bar("verify", unit="sample" if deep else "shard") as advance:
+        problems = verify_shards(folder, checksums=not no_checksums, deep=deep, progress=advance)
     for p in problems:
-        stdout.print(f"[red]{p}[/red]", highlight=False)
+        stdout.print(f"[red]{esc(p)}[/red]", highlight=False, soft_wrap=True)
     if problems:
-        raise typer.Exit(1)
-    stdout.print(f"{folder}: OK")
+        raise DeoccError(f"{folder}: {len(problems)} problem(s) found (listed above)")
+    stdout.print(f"{esc(folder)}: OK" + (" (every sample read)" if deep else ""))
 
 
 @app.command("inspect")
@@ -417,21 +450,26 @@ def inspect(
     """Counts per split, occluder class and region; optional sample grid and exported test crops."""
     from deocc_core.synth.verify import export_samples, sample_grid, summary
 
+    if grid:
+        image_out(grid, "--grid")
+    if export_occluded:
+        writable_dir(export_occluded)
     s = summary(folder)
     incomplete = "" if s["complete"] else " (incomplete)"
-    stdout.print(f"{folder}: {s['resolution']} px, model {s['model']['name']}{incomplete}")
+    model = esc(s["model"].get("name", "?"))
+    stdout.print(f"{esc(folder)}: {s['resolution']} px, model {model}{incomplete}")
     for name, sp in s["splits"].items():
         stdout.print(
             f"  {name}: {sp['samples']} samples in {sp['shards']} shards, "
             f"{sp['identities']} identities"
         )
-        stdout.print(f"    classes: {sp['classes']}")
-        stdout.print(f"    regions: {sp['regions']}")
+        stdout.print(f"    classes: {esc(sp['classes'])}")
+        stdout.print(f"    regions: {esc(sp['regions'])}")
     if grid:
-        stdout.print(f"grid: {sample_grid(folder, grid, split, n)}")
+        stdout.print(f"grid: {esc(sample_grid(folder, grid, split, n))}")
     if export_occluded:
         paths = export_samples(folder, export_occluded, split or "test", n)
-        stdout.print(f"exported {len(paths)} occluded crops to {export_occluded}")
+        stdout.print(f"exported {len(paths)} occluded crops to {esc(export_occluded)}")
 
 
 @app.command("merge")
@@ -448,7 +486,7 @@ def merge(
     writable_dir(target)
     m = merge_folders(list(folders), target)
     stdout.print(
-        f"{target}/manifest.json: {len(m['shards'])} shards"
+        f"{esc(target)}/manifest.json: {len(m['shards'])} shards"
         + ("" if m["complete"] else f" of {m['planned_shards']} planned")
     )
 

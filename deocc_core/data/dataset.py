@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from deocc_core.data.augment import AugmentConfig, augment_pair
-from deocc_core.errors import ConfigError, DeoccError, FormatError
+from deocc_core.errors import BadSample, ConfigError, DeoccError, FormatError
 from deocc_core.nets.io import images_to_tensor
 from deocc_core.synth.schema import ARRAY_KEYS, ENUMS, IMAGE_KEYS, MASK_KEYS
 from deocc_core.synth.shards import ShardReader
@@ -41,10 +41,6 @@ DEFAULT_AUGMENT = AugmentConfig()
 _READ_ERRORS = (OSError, ValueError, KeyError, RuntimeError, TypeError, IndexError)
 
 
-class BadSample(FormatError):
-    """A sample that cannot be read or is corrupt: ``"<shard>: sample <i>: <problem>"``."""
-
-
 def one_line_error(e: DeoccError) -> DeoccError:
     r"""The error a DataLoader worker raised, as the one line it had in the worker.
 
@@ -54,7 +50,7 @@ def one_line_error(e: DeoccError) -> DeoccError:
     Example:
         >>> e = BadSample("Caught BadSample in DataLoader worker process 0.\nOriginal "
         ...               "Traceback (most recent call last):\n  x\n"
-        ...               "deocc_core.data.dataset.BadSample: s.h5: sample 3: bad\n")
+        ...               "deocc_core.errors.BadSample: s.h5: sample 3: bad\n")
         >>> str(one_line_error(e))
         's.h5: sample 3: bad'
     """

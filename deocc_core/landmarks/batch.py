@@ -1,8 +1,10 @@
 """Batch landmark detection: images or folders in; a ``.pts`` per face, an overlay per image out.
 
-Output naming: ``<image stem>_<k>.pts`` with ``k`` the 0-based face index left to right
-(the detector's order), and ``<image stem>_landmarks.png`` (the photo with the points drawn).
-Inputs that give no face are reported, not fatal.
+Output naming: ``<name>_<k>.pts`` with ``k`` the 0-based face index left to right (the
+detector's order), and ``<name>_landmarks.png`` (the photo with the points drawn); ``<name>``
+is the image's path below the folder it was found in, without suffix
+(:func:`deocc_core.fileio.output_names`). Inputs that give no face are reported, not fatal;
+a write that fails (disk full, permission denied) stops the run with the path and reason.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deocc_core.errors import SkipInput
+from deocc_core.errors import InputError, SkipInput
+from deocc_core.fileio import output_names, write_error
 from deocc_core.imageio import is_image_path, read_image, write_image
 from deocc_core.landmarks.detect import LandmarkDetector
 from deocc_core.landmarks.find import landmarks_for
@@ -50,10 +53,7 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
         >>> expand_inputs([])
         []
     """
-    out: list[Path] = []
-    for p in map(Path, inputs):
-        out += sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-    return out
+    return [p for p, _ in output_names(list(inputs))]
 
 
 def detect_to_files(
@@ -64,6 +64,10 @@ def detect_to_files(
 ) -> LandmarkRun:
     """Detect faces + 68 landmarks in images (or folders of images) and write them out.
 
+    Output names keep each image's path below the folder it was found in (see
+    :func:`deocc_core.fileio.output_names`): ``a/face.jpg`` and ``b/face.jpg`` never
+    overwrite each other.
+
     Args:
         inputs: image files and/or folders (recursive).
         out: output folder (created).
@@ -72,6 +76,10 @@ def detect_to_files(
 
     Returns:
         A :class:`LandmarkRun`; non-image files and images without a face are in ``skipped``.
+
+    Raises:
+        InputError: an output cannot be written (disk full, permission denied): the path
+            and the reason; that image's outputs are removed, earlier images' are kept.
 
     Example:
         >>> import tempfile, pathlib
@@ -86,7 +94,7 @@ def detect_to_files(
     per_image: list[tuple[str, int, str]] = []
     skipped: list[tuple[str, str]] = []
     n_faces = 0
-    for path in expand_inputs(inputs):
+    for path, name in output_names(list(inputs)):
         try:
             if not is_image_path(path):
                 raise SkipInput("not an image", str(path))
@@ -100,10 +108,27 @@ def detect_to_files(
             if progress:
                 progress(1)
             continue
+        _write_outputs(out / name, img, faces)
+        per_image.append((str(path), len(faces), ",".join(f.detector for f in faces)))
+        n_faces += len(faces)
+        if progress:
+            progress(1)
+    n_read = len(per_image) + sum(r == "no face found" for _, r in skipped)
+    return LandmarkRun(n_read, n_faces, tuple(per_image), tuple(skipped))
+
+
+def _write_outputs(stem: Path, img: np.ndarray, faces: list) -> None:
+    """``<stem>_<k>.pts`` per face and ``<stem>_landmarks.png``; all or none of them."""
+    written: list[Path] = []
+    try:
+        try:
+            stem.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_error(stem.parent, e, "create folder") from None
         overlay = img.copy()
         r = max(1, round(max(img.shape[:2]) / 300))
         for k, f in enumerate(faces):
-            write_pts(out / f"{path.stem}_{k}.pts", f.landmarks)
+            written.append(write_pts(f"{stem}_{k}.pts", f.landmarks))
             x0, y0, x1, y1 = (int(round(float(v))) for v in f.box)
             cv2.rectangle(overlay, (x0, y0), (x1, y1), (0, 160, 255), r)
             cv2.putText(
@@ -117,10 +142,8 @@ def detect_to_files(
             )
             for x, y in np.rint(f.landmarks).astype(int):
                 cv2.circle(overlay, (int(x), int(y)), r + 1, (0, 255, 0), -1)
-        write_image(out / f"{path.stem}_landmarks.png", overlay)
-        per_image.append((str(path), len(faces), ",".join(f.detector for f in faces)))
-        n_faces += len(faces)
-        if progress:
-            progress(1)
-    n_read = len(per_image) + sum(r == "no face found" for _, r in skipped)
-    return LandmarkRun(n_read, n_faces, tuple(per_image), tuple(skipped))
+        written.append(write_image(f"{stem}_landmarks.png", overlay))
+    except InputError:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise

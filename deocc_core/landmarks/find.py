@@ -20,10 +20,11 @@ from deocc_core.landmarks.detect import (
 )
 from deocc_core.landmarks.readers import find_annotation, read_annotation
 
-__all__ = ["LANDMARK_SOURCES", "LazyDetector", "find_sidecar", "landmarks_for"]
+__all__ = ["LANDMARK_SOURCES", "MIN_DETECT_PX", "LazyDetector", "find_sidecar", "landmarks_for"]
 
 # auto: the sidecar if there is one, else the detector; pts / mat: the sidecar only
 LANDMARK_SOURCES = ("detector", "pts", "mat", "auto")
+MIN_DETECT_PX = 24  # smaller images hold no face a detector finds (dlib fails on 1 px ones)
 
 
 class LazyDetector:
@@ -86,8 +87,9 @@ def landmarks_for(
         and the landmarks' bounding box.
 
     Raises:
-        SkipInput: ``no annotation`` (``pts`` / ``mat`` without a sidecar) or ``bad
-            annotation`` (a sidecar that cannot be read).
+        SkipInput: ``no annotation`` (``pts`` / ``mat`` without a sidecar), ``bad
+            annotation`` (a sidecar that cannot be read, or non-finite coordinates) or ``too
+            small`` (an image under :data:`MIN_DETECT_PX` for the detector).
         ConfigError: unknown ``source``, or a detector needed but not given.
     """
     if source not in LANDMARK_SOURCES:
@@ -102,6 +104,11 @@ def landmarks_for(
             raise SkipInput("no annotation", f"{image_path}: no .{source} landmarks beside it")
     if detector is None:
         raise ConfigError(f"{image_path}: landmarks from a detector, but none was given")
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_DETECT_PX:
+        raise SkipInput(
+            "too small", f"{image_path}: {w}x{h} px, a detector needs {MIN_DETECT_PX} px or more"
+        )
     return detector.detect(image)
 
 

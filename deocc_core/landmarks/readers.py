@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deocc_core.errors import FormatError, InputError
+from deocc_core.fileio import write_text_atomic
 
 __all__ = [
     "read_pts",
@@ -59,6 +60,8 @@ def read_pts(path: str | Path) -> npt.NDArray[np.float32]:
         ) from None
     if pts.shape[0] != 68:
         raise FormatError(f"{path}: {pts.shape[0]} points, expected 68 (iBUG 300-W scheme)")
+    if not np.isfinite(pts).all():
+        raise FormatError(f"{path}: landmark coordinates are not finite numbers (nan / inf)")
     return (pts - 1.0).astype(np.float32)
 
 
@@ -67,8 +70,7 @@ def write_pts(path: str | Path, landmarks: npt.NDArray[np.floating]) -> Path:
     path = Path(path)
     lines = ["version: 1", f"n_points: {len(landmarks)}", "{"]
     lines += [f"{x + 1:.3f} {y + 1:.3f}" for x, y in np.asarray(landmarks, np.float64)]
-    path.write_text("\n".join(lines + ["}"]) + "\n")
-    return path
+    return write_text_atomic(path, "\n".join(lines + ["}"]) + "\n")
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,15 @@ def find_annotation(image: Path) -> Path | None:
 
 
 def read_annotation(path: Path) -> npt.NDArray[np.float32]:
-    """Landmarks ``[68, 2]`` from a ``.pts`` or ``.mat`` file."""
-    return read_pts(path) if path.suffix == ".pts" else read_mat_annotation(path).landmarks
+    """Landmarks ``[68, 2]`` from a ``.pts`` or ``.mat`` file.
+
+    Raises:
+        FormatError: not a landmark file, or coordinates that are not finite numbers.
+    """
+    lm = read_pts(path) if path.suffix == ".pts" else read_mat_annotation(path).landmarks
+    if not np.isfinite(lm).all():
+        raise FormatError(f"{path}: landmark coordinates are not finite numbers (nan / inf)")
+    return lm
 
 
 @dataclass(frozen=True)

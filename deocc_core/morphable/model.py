@@ -62,6 +62,7 @@ __all__ = [
     "load_model",
     "starter_model_path",
     "save_npz_deterministic",
+    "load_array_pickle",
     "FORMAT_VERSION",
 ]
 
@@ -344,18 +345,33 @@ def load_model(path: str | Path, landmarks_index: str | Path | None = None) -> M
                 f"{p}: unknown model format '{p.suffix}' "
                 "(expected .npz, .bin, .mat, .pkl or a 3DDFA folder)"
             )
-    except (KeyError, ValueError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-        if isinstance(e, FormatError):
-            raise
-        raise FormatError(
-            f"{p}: not a readable morphable model ({type(e).__name__}: {e})"
-        ) from None
+    except FormatError:
+        raise
+    except _DAMAGED as e:  # what numpy, scipy, h5py and eos raise on damaged or foreign files
+        msg = str(e).splitlines()[0][:120] if str(e) else ""
+        raise FormatError(f"{p}: not a readable morphable model ({type(e).__name__}: {msg})") from e
     if lm is not None:
         model = model.with_landmarks(lm)
     log.debug(
         "loaded %s: %d vertices, %d id, %d exp modes", p, model.n_vertices, model.n_id, model.n_exp
     )
     return model
+
+
+_DAMAGED = (
+    KeyError,
+    ValueError,
+    OSError,
+    EOFError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    RuntimeError,
+    MemoryError,
+    NotImplementedError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+)
 
 
 def _read_index(path: Path) -> I32:
@@ -408,9 +424,26 @@ def _load_npz(p: Path, lm: I32 | None = None) -> MorphableModel:
     return MorphableModel(**kw)
 
 
+def _check_cereal(p: Path, what: str, count_bytes: int, most: int) -> None:
+    """Refuse a file that cannot be an eos cereal archive before eos reads it.
+
+    eos trusts the sizes in the file: garbage makes it allocate without bound or crash. The
+    archive starts with a version (``count_bytes`` = 4: shape model) or an item count (8:
+    blendshapes) that real files keep small.
+    """
+    with open(p, "rb") as f:
+        head = f.read(16)
+    if len(head) < 16:
+        raise FormatError(f"{p}: not a {what} (only {len(head)} bytes)")
+    first = int.from_bytes(head[:count_bytes], "little")
+    if not 0 < first <= most:
+        raise FormatError(f"{p}: not a {what} (header {first} is not a cereal archive's)")
+
+
 def _load_sfm(p: Path, lm: I32 | None) -> MorphableModel:
     import eos  # imported lazily: only this loader needs it
 
+    _check_cereal(p, "Surrey Face Model .bin", 4, 16)
     m = eos.morphablemodel.load_model(str(p))
     shape = m.get_shape_model()
     mean = np.asarray(shape.get_mean(), np.float32).reshape(-1, 3)
@@ -421,6 +454,7 @@ def _load_sfm(p: Path, lm: I32 | None) -> MorphableModel:
     exp_names: tuple[str, ...] = ()
     blend_files = sorted(p.parent.glob("expression_blendshapes_*.bin"))
     if blend_files:
+        _check_cereal(blend_files[0], "eos blendshapes .bin", 8, 10_000)
         shapes = eos.morphablemodel.load_blendshapes(str(blend_files[0]))
         cols = [np.asarray(b.deformation, np.float32) for b in shapes]
         exp_names = tuple(b.name for b in shapes)
@@ -698,9 +732,76 @@ def _kept(remap: np.ndarray, ids: I32) -> I32:
     return new[new >= 0].astype(np.int32)
 
 
+# what a model pickle may build: numpy arrays, dtypes and scalars, plain containers
+_PICKLE_ALLOWED = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # bytes in Python 2 pickles
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "complex"),
+        ("__builtin__", "set"),
+        ("__builtin__", "frozenset"),
+        ("__builtin__", "complex"),
+    }
+)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and plain containers only; anything else is refused unrun."""
+
+    def __init__(self, f, path: Path) -> None:
+        super().__init__(f)
+        self.path = path
+
+    def find_class(self, module: str, name: str):  # noqa: D102
+        if (module, name) not in _PICKLE_ALLOWED:
+            raise FormatError(
+                f"{self.path}: refused: the pickle asks for {module}.{name}; model pickles may "
+                "hold only numpy arrays and plain containers"
+            )
+        if (module, name) == ("numpy", "dtype"):
+            return self._plain_dtype
+        return super().find_class(module, name)
+
+    def _plain_dtype(self, *args, **kwargs) -> np.dtype:
+        """``numpy.dtype``, refusing object dtypes (their items are pickles)."""
+        d = np.dtype(*args, **kwargs)
+        if d.hasobject:
+            raise FormatError(f"{self.path}: refused: object arrays are not loaded from pickles")
+        return d
+
+
+def load_array_pickle(path: str | Path):
+    """Read a pickle of numpy arrays and plain containers (dict, list, tuple, str, numbers).
+
+    Nothing in the file can run code: any other global it names is refused before it is
+    called (``FormatError``), as are object arrays.
+
+    Example:
+        >>> import tempfile, os, pickle
+        >>> p = os.path.join(tempfile.mkdtemp(), "a.pkl")
+        >>> _ = open(p, "wb").write(pickle.dumps({"u": np.arange(3.0)}))
+        >>> load_array_pickle(p)["u"].tolist()
+        [0.0, 1.0, 2.0]
+        >>> _ = open(p, "wb").write(pickle.dumps(os.system))
+        >>> load_array_pickle(p)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        deocc_core.errors.FormatError: ...: refused: the pickle asks for posix.system; ...
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        return _ArrayUnpickler(f, path).load()
+
+
 def _load_3ddfa_pkl(p: Path, lm: I32 | None) -> MorphableModel:
-    with open(p, "rb") as f:
-        d = pickle.load(f)
+    d = load_array_pickle(p)
     if not isinstance(d, dict) or "u" not in d or "w_shp" not in d:
         raise FormatError(
             f"{p}: not a 3DDFA_V2 bfm pickle (needs keys u, w_shp, w_exp, tri, keypoints)"
@@ -710,8 +811,7 @@ def _load_3ddfa_pkl(p: Path, lm: I32 | None) -> MorphableModel:
     w_exp = np.asarray(d["w_exp"], np.float32) * UM_TO_MM
     tri = d.get("tri")
     if tri is None and (p.parent / "tri.pkl").is_file():
-        with open(p.parent / "tri.pkl", "rb") as f:
-            tri = pickle.load(f)
+        tri = load_array_pickle(p.parent / "tri.pkl")
     if tri is None:
         raise FormatError(f"{p}: no triangles (put 3DDFA_V2 tri.pkl beside it)")
     tri = np.asarray(tri, np.int64)

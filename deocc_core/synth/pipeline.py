@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deocc_core import __version__
+from deocc_core.check import check_crop_size, crop_size_problem
 from deocc_core.errors import ConfigError, InputError, SkipInput
 from deocc_core.face.prepare import (
     FaceInput,
@@ -41,6 +42,7 @@ from deocc_core.face.prepare import (
     refit_face,
     relight_face,
 )
+from deocc_core.fileio import FolderLock
 from deocc_core.landmarks.detect import (
     DEFAULT_BACKEND,
     DETECTORS,
@@ -57,7 +59,13 @@ from deocc_core.occluders.occlude import occlude_face
 from deocc_core.occluders.regions import parse_region_mix
 from deocc_core.occluders.scene import prepare_scene
 from deocc_core.options import option
-from deocc_core.synth.manifest import collect_manifest, sidecar_path, write_json_atomic
+from deocc_core.synth.manifest import (
+    collect_manifest,
+    finished_shards,
+    sidecar_path,
+    write_json_atomic,
+    write_plan,
+)
 from deocc_core.synth.schema import FORMAT_VERSION, Sample
 from deocc_core.synth.shards import ShardWriter, content_sha256, file_sha256
 from deocc_core.synth.sources import SOURCES, FaceRecord, make_source, uses_dataset_params
@@ -133,7 +141,7 @@ class BuildConfig:
         None, "Source folder.", path="dir", default_help="none: only for --source synthetic"
     )
     model: str = option("starter", "Morphable model path, or 'starter' (the embedded demo model).")
-    size: int = option(256, "Crop side; the paper uses 256", units="px", min=32)
+    size: int = option(256, "Crop side; the paper uses 256", units="px", check=crop_size_problem)
     per_shard: int = option(
         1024, "Samples per HDF5 shard (approximate for photos with several faces).", min=1
     )
@@ -198,6 +206,9 @@ class BuildConfig:
         "landmarks; other models always fit.",
     )
     fit: FitConfig = FitConfig()
+
+    def __post_init__(self) -> None:
+        check_crop_size(self.size)
 
     def face_input(self) -> FaceInputConfig:
         """How each face becomes a crop, fit and render (shared with inference)."""
@@ -670,12 +681,11 @@ def _probe_source(config: BuildConfig, source, keys: list[str]) -> None:
 
 
 def _existing(out: Path, config: BuildConfig) -> dict[str, str]:
-    """Name → config_hash of finished shards in ``out``."""
-    found = {}
-    for side in out.glob("*-*.json"):
-        if side.with_suffix(".h5").is_file():
-            found[side.stem] = json.loads(side.read_text()).get("config_hash", "?")
-    return found
+    """Name → config_hash of finished shards in ``out`` (a damaged sidecar: not finished)."""
+    done, damaged = finished_shards(out)
+    for problem in damaged:
+        log.warning("%s: that shard is written again", problem)
+    return {shard.stem: info["config_hash"] for shard, info in done}
 
 
 def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> BuildResult:
@@ -686,15 +696,25 @@ def build(config: BuildConfig, progress: Callable[..., None] | None = None) -> B
         progress: called as ``progress(n, total=None)`` per processed input.
 
     Raises:
-        ConfigError: existing shards from another config (without ``overwrite``), bad rank.
+        ConfigError: existing shards from another config (without ``overwrite``), bad rank,
+            another build of this rank writing into ``out``.
         InputError: missing source / model files.
     """
     t0 = time.perf_counter()
     out = _prepare_output(config)
+    with FolderLock(out, f".build-rank{config.rank}.lock", "synth-occ build"):  # one per rank
+        return _build_locked(config, out, progress, t0)
+
+
+def _build_locked(
+    config: BuildConfig, out: Path, progress: Callable[..., None] | None, t0: float
+) -> BuildResult:
+    """:func:`build` once its output folder is prepared and locked."""
     model = load_model(config.model)
     source = _open_source(config, model)
     _log_face_path(config, model)
     tasks = plan_shards(config, source)
+    write_plan(out, len(tasks), config.content_hash())
     mine = [t for i, t in enumerate(tasks) if i % config.world_size == config.rank]
     existing = _clear_stale(out, config, mine)
     result = BuildResult(out, planned=len(tasks))

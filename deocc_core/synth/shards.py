@@ -12,13 +12,14 @@ import json
 import os
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import h5py
 import numpy as np
 
 from deocc_core import __version__
-from deocc_core.errors import FormatError, InputError
+from deocc_core.errors import BadSample, FormatError, InputError
+from deocc_core.fileio import PARTIAL, write_error
 from deocc_core.occluders.classes import OccluderClass, Region, enum_names
 from deocc_core.synth.schema import (
     ENUMS,
@@ -35,12 +36,62 @@ from deocc_core.synth.schema import (
 __all__ = [
     "ShardWriter",
     "ShardReader",
+    "BadSample",
+    "sample_problem",
+    "READ_ERRORS",
     "file_sha256",
     "content_sha256",
     "COMPRESSION",
 ]
 
 COMPRESSION: dict[str, Any] = {"compression": "lzf"}  # chosen by tools/bench/bench_synth.py
+
+# what h5py and its filters raise for damaged data (flipped bytes, truncated files)
+READ_ERRORS = (OSError, ValueError, KeyError, RuntimeError, TypeError, IndexError)
+
+
+def _short(e: BaseException) -> str:
+    """One line of an exception: its first 100 characters."""
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return msg[:100]
+
+
+def sample_problem(arrays: dict[str, Any], n_enum: dict[str, int] | None = None) -> str | None:
+    """What is wrong with one stored sample, or None: the invariants every shard keeps.
+
+    Checks (on the keys present): ``occluded`` equals ``gt`` exactly where ``changed_mask``
+    is 0 and differs wherever it is not; the object mask lies inside ``changed_mask``;
+    ``face_mask`` is 0 / 255; landmarks and params are finite; enums are known values.
+
+    Args:
+        arrays: one sample's arrays keyed like the datasets (no N axis).
+        n_enum: number of values of each enum key (default: the schema's enums).
+
+    Example:
+        >>> z = np.zeros((4, 4, 3), np.uint8)
+        >>> sample_problem({"occluded": z + 1, "gt": z, "changed_mask": z[..., 0]})
+        'occluded differs from gt outside changed_mask (16 px)'
+    """
+    a = arrays
+    if "changed_mask" in a and "occluded" in a and "gt" in a:
+        diff = (a["occluded"] != a["gt"]).any(-1)
+        changed = a["changed_mask"] > 0
+        if (n := int((diff & ~changed).sum())) > 0:
+            return f"occluded differs from gt outside changed_mask ({n} px)"
+        if (n := int((changed & ~diff).sum())) > 0:
+            return f"changed_mask marks {n} px where occluded equals gt"
+        if "occ_mask" in a and (n := int(((a["occ_mask"] > 0) & ~changed).sum())) > 0:
+            return f"occ_mask covers {n} px outside changed_mask"
+    if "face_mask" in a and not np.isin(a["face_mask"], (0, 255)).all():
+        return "face_mask is not binary 0/255"
+    for k in ("landmarks", "params"):
+        if k in a and not np.isfinite(a[k]).all():
+            return f"non-finite {k}"
+    n_enum = n_enum or {k: len(e) for k, e in ENUMS.items()}
+    for k, n in n_enum.items():
+        if k in a and not 0 <= int(a[k]) < n:
+            return f"unknown {k} value {int(a[k])}"
+    return None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -57,20 +108,26 @@ def content_sha256(path: str | Path) -> str:
 
     Not of its file bytes: HDF5 may lay out identical content differently. Equal content
     hashes = bit-identical samples.
+
+    Raises:
+        FormatError: the shard cannot be read (damaged data), naming it.
     """
     h = hashlib.sha256()
-    with h5py.File(path, "r") as f:
-        for k in KEYS:
-            a = f[k][:]
-            h.update(k.encode())
-            h.update(
-                b"\0".join(x if isinstance(x, bytes) else str(x).encode() for x in a)
-                if k in STR_KEYS
-                else np.ascontiguousarray(a).tobytes()
-            )
-        for k in sorted(f.attrs):
-            if k != "package_version":
-                h.update(f"{k}={f.attrs[k]}".encode())
+    try:
+        with h5py.File(path, "r") as f:
+            for k in KEYS:
+                a = f[k][:]
+                h.update(k.encode())
+                h.update(
+                    b"\0".join(x if isinstance(x, bytes) else str(x).encode() for x in a)
+                    if k in STR_KEYS
+                    else np.ascontiguousarray(a).tobytes()
+                )
+            for k in sorted(f.attrs):
+                if k != "package_version":
+                    h.update(f"{k}={f.attrs[k]}".encode())
+    except READ_ERRORS as e:
+        raise FormatError(f"{path}: unreadable ({_short(e)})") from None
     return h.hexdigest()
 
 
@@ -103,30 +160,46 @@ class ShardWriter:
         attrs: dict[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".partial")
+        self.tmp = self.path.with_name(self.path.name + PARTIAL)
         self.size, self.n_params, self.capacity = size, n_params, capacity
         self.attrs = attrs or {}
         self.count = 0
         self._f: h5py.File | None = None
+        self._io: _GuardedFile | None = None
 
     def __enter__(self) -> ShardWriter:
-        self.tmp.unlink(missing_ok=True)
-        f = self._f = h5py.File(self.tmp, "w", track_order=True)
-        n = self.capacity
-        # resizable: unwritten chunks cost nothing, and close() shrinks to the real count;
-        # images and masks: compressed, one chunk per sample; the rest: small, auto-chunked
-        for fl in FIELDS:
-            shape = field_shape(fl, self.size, self.n_params)
-            dtype = h5py.string_dtype() if fl.dtype == "str" else np.dtype(fl.dtype)
-            big = fl.key in IMAGE_KEYS + MASK_KEYS
-            kw = dict(COMPRESSION, chunks=(1, *shape)) if big else {"chunks": True}
-            f.create_dataset(
-                fl.key, (n, *shape), dtype, maxshape=(None, *shape), track_times=False, **kw
-            )
+        try:
+            self.tmp.unlink(missing_ok=True)
+            self._io = _GuardedFile(open(self.tmp, "w+b"))  # noqa: SIM115 (closed in __exit__)
+        except OSError as e:
+            raise write_error(self.tmp, e) from None
+        try:
+            f = self._f = h5py.File(self._io, "w", track_order=True)
+            n = self.capacity
+            # resizable: unwritten chunks cost nothing, and close() shrinks to the real count;
+            # images and masks: compressed, one chunk per sample; the rest: small, auto-chunked
+            for fl in FIELDS:
+                shape = field_shape(fl, self.size, self.n_params)
+                dtype = h5py.string_dtype() if fl.dtype == "str" else np.dtype(fl.dtype)
+                big = fl.key in IMAGE_KEYS + MASK_KEYS
+                kw = dict(COMPRESSION, chunks=(1, *shape)) if big else {"chunks": True}
+                f.create_dataset(
+                    fl.key, (n, *shape), dtype, maxshape=(None, *shape), track_times=False, **kw
+                )
+        except BaseException:
+            self._discard()
+            raise
+        self._raise_if_failed()
         return self
 
     def add(self, sample: Sample) -> None:
-        """Append one sample (shapes checked against the shard)."""
+        """Append one sample (shapes checked against the shard).
+
+        Raises:
+            FormatError: the shard is full, or a field has the wrong shape.
+            InputError: the disk refused a write (full, read-only, over quota): the path
+                and the reason.
+        """
         f = self._f
         if self.count >= self.capacity:
             raise FormatError(f"{self.path}: shard full ({self.capacity} samples)")
@@ -141,29 +214,55 @@ class ShardWriter:
                 )
             ds[i] = v
         self.count += 1
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self._io is not None and self._io.error is not None:
+            raise write_error(self.path, self._io.error)
+
+    def _discard(self) -> None:
+        """Close without keeping anything: the temp file is removed."""
+        try:
+            if self._f is not None:
+                self._f.close()
+        except Exception:  # noqa: BLE001 - the file is thrown away; its close may fail
+            pass
+        finally:
+            self._f = None
+            if self._io is not None:
+                self._io.close()
+            try:
+                self.tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        f = self._f
         if exc_type is not None:
-            f.close()
-            self.tmp.unlink(missing_ok=True)
+            self._discard()
             return
-        for k in KEYS:
-            f[k].resize(self.count, axis=0)
-        attrs = {
-            "format_version": FORMAT_VERSION,
-            "package_version": __version__,
-            "resolution": self.size,
-            "count": self.count,
-            "occluder_classes": json.dumps(enum_names(OccluderClass)),
-            "regions": json.dumps(enum_names(Region)),
-            **self.attrs,
-        }
-        for k, v in attrs.items():
-            f.attrs[k] = v
-        f.close()
-        with open(self.tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        f = self._f
+        try:
+            for k in KEYS:
+                f[k].resize(self.count, axis=0)
+            attrs = {
+                "format_version": FORMAT_VERSION,
+                "package_version": __version__,
+                "resolution": self.size,
+                "count": self.count,
+                "occluder_classes": json.dumps(enum_names(OccluderClass)),
+                "regions": json.dumps(enum_names(Region)),
+                **self.attrs,
+            }
+            for k, v in attrs.items():
+                f.attrs[k] = v
+            f.close()
+            self._f = None
+            self._io.sync()
+            self._raise_if_failed()
+        except BaseException:
+            self._discard()
+            raise
+        self._io.close()
         os.replace(self.tmp, self.path)
         try:  # make the rename itself durable (POSIX; not possible on Windows)
             dfd = os.open(self.path.parent, os.O_RDONLY)
@@ -175,6 +274,64 @@ class ShardWriter:
             pass
         finally:
             os.close(dfd)
+
+
+class _GuardedFile:
+    """The file HDF5 writes a shard through (h5py's ``fileobj`` driver).
+
+    libhdf5 crashes (segfault) when the disk refuses a write and the file is then closed.
+    Here a failed write is recorded instead of reported: HDF5 goes on (the rest of the
+    writes are dropped), closes normally, and :class:`ShardWriter` raises the recorded
+    error and removes the temp file.
+    """
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.error: OSError | None = None
+
+    def _guard(self, fn, *args, default=None):
+        if self.error is not None:
+            return default
+        try:
+            return fn(*args)
+        except OSError as e:
+            self.error = e
+            return default
+
+    def write(self, b) -> int:
+        n = len(memoryview(b).cast("B"))
+        return self._guard(self.f.write, b, default=n)
+
+    def truncate(self, size: int | None = None) -> int:
+        return self._guard(self.f.truncate, size, default=size or 0)
+
+    def flush(self) -> None:
+        self._guard(self.f.flush)
+
+    def sync(self) -> None:
+        """Flush and fsync (errors recorded like a write's)."""
+        self.flush()
+        self._guard(os.fsync, self.f.fileno())
+
+    def read(self, n: int = -1) -> bytes:
+        return self.f.read(n)
+
+    def readinto(self, b) -> int:
+        return self.f.readinto(b)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def close(self) -> None:
+        self._guard(self.f.close)
+        if not self.f.closed:  # close failed (its flush did): release the descriptor
+            try:
+                os.close(self.f.fileno())
+            except OSError:
+                pass
 
 
 class ShardReader:
@@ -197,15 +354,21 @@ class ShardReader:
             raise InputError(f"{self.path}: shard not found")
         try:
             self._f = h5py.File(self.path, "r")
-        except OSError as e:
-            raise FormatError(f"{self.path}: not a readable HDF5 shard ({e})") from None
-        version = self._f.attrs.get("format_version")
+        except READ_ERRORS as e:
+            raise FormatError(f"{self.path}: not a readable HDF5 shard ({_short(e)})") from None
+        try:
+            version = self._f.attrs.get("format_version")
+            missing = [k for k in KEYS if k not in self._f]
+            if not missing:
+                _ = self._f["occluded"].shape
+        except READ_ERRORS as e:
+            self._f.close()
+            raise FormatError(f"{self.path}: damaged shard header ({_short(e)})") from None
         if version != FORMAT_VERSION:
             self._f.close()
             raise FormatError(
                 f"{self.path}: shard format version {version}, this deocc reads {FORMAT_VERSION}"
             )
-        missing = [k for k in KEYS if k not in self._f]
         if missing:
             self._f.close()
             raise FormatError(f"{self.path}: shard lacks datasets {', '.join(missing)}")
@@ -231,28 +394,55 @@ class ShardReader:
     @property
     def config(self) -> dict[str, Any]:
         """The build config the shard was written with."""
-        return json.loads(self._f.attrs.get("config", "{}"))
+        try:
+            return json.loads(self._f.attrs.get("config", "{}"))
+        except (*READ_ERRORS, json.JSONDecodeError) as e:
+            raise FormatError(
+                f"{self.path}: build config attribute unreadable ({_short(e)})"
+            ) from None
 
     @property
     def resolution(self) -> int:
         """Crop side, pixels."""
-        return int(self._f.attrs["resolution"])
+        try:
+            return int(self._f.attrs["resolution"])
+        except READ_ERRORS as e:
+            raise FormatError(
+                f"{self.path}: resolution attribute unreadable ({_short(e)})"
+            ) from None
 
     def dataset(self, key: str) -> h5py.Dataset:
         """The open HDF5 dataset ``key`` (a schema key), for sliced reads."""
         return self._f[key]
 
-    def sample(self, i: int) -> Sample:
-        """Read sample ``i``."""
+    def sample(self, i: int, *, check: bool = False) -> Sample:
+        """Read sample ``i``.
+
+        Args:
+            i: the index, ``0 <= i < len(self)``.
+            check: also check the sample's invariants (:func:`sample_problem`).
+
+        Raises:
+            BadSample: the sample cannot be read (damaged data) or, with ``check``, breaks
+                an invariant; the message names the shard and the index.
+            IndexError: ``i`` out of range.
+        """
+        if not 0 <= i < len(self):
+            raise IndexError(f"{self.path}: sample {i} out of range (0..{len(self) - 1})")
         f = self._f
         vals = {}
-        for fl in fields(Sample):
-            v = f[fl.name][i]
-            if fl.name in STR_KEYS:
-                v = v.decode() if isinstance(v, bytes) else str(v)
-            elif fl.name in ENUMS:
-                v = int(v)
-            vals[fl.name] = v
+        try:
+            for fl in fields(Sample):
+                v = f[fl.name][i]
+                if fl.name in STR_KEYS:
+                    v = v.decode() if isinstance(v, bytes) else str(v)
+                elif fl.name in ENUMS:
+                    v = int(v)
+                vals[fl.name] = v
+        except READ_ERRORS as e:
+            raise BadSample(f"{self.path}: sample {i}: unreadable ({_short(e)})") from None
+        if check and (problem := sample_problem(vals)):
+            raise BadSample(f"{self.path}: sample {i}: {problem}")
         return Sample(**vals)
 
     def batch(self, start: int, stop: int) -> dict[str, np.ndarray]:
@@ -278,18 +468,30 @@ class ShardReader:
         """
         f = self._f
         out = {}
-        for k in KEYS:
-            a = f[k][start:stop]
-            out[k] = (
-                np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object)
-                if k in STR_KEYS
-                else a
-            )
+        try:
+            for k in KEYS:
+                a = f[k][start:stop]
+                out[k] = (
+                    np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object)
+                    if k in STR_KEYS
+                    else a
+                )
+        except READ_ERRORS as e:
+            raise BadSample(
+                f"{self.path}: samples {start}..{stop - 1}: unreadable ({_short(e)})"
+            ) from None
         return out
 
     def arrays(self, key: str) -> np.ndarray:
-        """A whole dataset as an array (strings decoded)."""
-        a = self._f[key][:]
+        """A whole dataset as an array (strings decoded).
+
+        Raises:
+            FormatError: the dataset cannot be read (damaged data), naming shard and key.
+        """
+        try:
+            a = self._f[key][:]
+        except READ_ERRORS as e:
+            raise FormatError(f"{self.path}: {key} unreadable ({_short(e)})") from None
         return (
             np.array([x.decode() if isinstance(x, bytes) else x for x in a], dtype=object)
             if key in STR_KEYS

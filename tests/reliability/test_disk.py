@@ -1,0 +1,125 @@
+"""Full disks and refused writes: one line with the path and the reason, exit 1, nothing
+half-written, and a rerun once there is space finishes the job.
+
+The disk is a private tmpfs of a few KiB (``unshare``); where namespaces are not allowed, a
+``RLIMIT_FSIZE`` child process stands in (a write past the limit fails with EFBIG, so the
+reason is "file too large" and hard links are not limited).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from _rel import BUILD_ARGS, disk_full_reason, run_on_full_disk, synth
+
+
+def _no_partials(full) -> None:
+    assert not [f for f in full.files if f.endswith(".partial")], full.files
+
+
+def test_build_on_a_full_disk_fails_in_one_line_and_resumes(tmpfs_ok, tmp_path):
+    out = tmp_path / "disk" / "shards"
+    full = run_on_full_disk(
+        tmpfs_ok,
+        tmp_path / "disk",
+        160,
+        ["synth_occ", "build", *BUILD_ARGS, "--out", out, "--workers", "1"],
+        ["synth_occ", "build", *BUILD_ARGS, "--out", out, "--workers", "1"],
+        ["synth_occ", "verify", out],
+    )
+    first, rerun, verify = full.results
+    assert first.code != 139, f"segfault\n{first}"
+    line = first.one_line(1, str(tmp_path / "disk"))
+    disk_full_reason(line, full)
+    _no_partials(full)
+    assert rerun.code == 0, rerun
+    assert verify.code == 0, verify
+
+
+def test_preview_and_inspect_grid_on_a_full_disk(tmpfs_ok, built, tmp_path):
+    disk = tmp_path / "disk"
+    full = run_on_full_disk(
+        tmpfs_ok,
+        disk,
+        8,
+        ["synth_occ", "preview", "--source", "synthetic", "--n", "4", "--out", disk / "p.png"],
+    )
+    disk_full_reason(full.result.one_line(1, "p.png"), full)
+    assert "p.png" not in full.files, "a half-written image was left"
+    full = run_on_full_disk(
+        tmpfs_ok, disk, 8, ["synth_occ", "inspect", built, "--grid", disk / "g.png"]
+    )
+    disk_full_reason(full.result.one_line(1, "g.png"), full)
+    assert "g.png" not in full.files
+
+
+def test_fit_and_landmarks_on_a_full_disk(tmpfs_ok, ibug_pts_image, tmp_path):
+    img, pts = ibug_pts_image
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(img, src / "face.png")
+    shutil.copy(pts, src / "face.pts")
+    disk = tmp_path / "disk"
+    for cmd, kb in (
+        (["fit", src / "face.png", "--landmarks-from", "pts", "--out", disk / "fit"], 24),
+        (["landmarks", src / "face.png", "--out", disk / "lm"], 12),
+    ):
+        full = run_on_full_disk(tmpfs_ok, disk, kb, ["synth_occ", *cmd])
+        disk_full_reason(full.result.one_line(1, str(disk)), full)
+        _no_partials(full)
+        # a face's files are all there or none: no orphan .pts / .json / .obj
+        assert not full.files, f"{cmd[0]}: left {full.files}"
+
+
+def test_merge_on_a_full_disk_then_rerun_keeps_every_split(tmpfs_ok, built, tmp_path):
+    if not tmpfs_ok:
+        pytest.skip("hard links ignore RLIMIT_FSIZE: needs a tmpfs")
+    out = tmp_path / "disk" / "merged"
+    full = run_on_full_disk(
+        tmpfs_ok,
+        tmp_path / "disk",
+        200,
+        ["synth_occ", "merge", built, "--out", out],
+        ["synth_occ", "merge", built, "--out", out],
+        ["synth_occ", "verify", out],
+        ["synth_occ", "inspect", out],
+    )
+    first, rerun, verify, inspect = full.results
+    disk_full_reason(first.one_line(1, str(out)), full)
+    _no_partials(full)
+    assert not [n for n, size in full.files.items() if size == 0], full.files
+    assert rerun.code == 0, rerun
+    assert verify.code == 0, verify
+    n_built = len(list(built.glob("*.h5")))
+    assert f"{n_built} shards" in rerun.stdout, rerun
+    assert "  train:" in inspect.stdout and "  test:" in inspect.stdout, inspect
+
+
+def test_permission_denied_names_the_path(as_other_user, open_tmp, ibug_pts_image, built):
+    img, pts = ibug_pts_image
+    src = open_tmp / "in"
+    for sub in ("a", "b"):
+        (src / sub).mkdir(parents=True)
+        shutil.copy(img, src / sub / "face.png")
+        shutil.copy(pts, src / sub / "face.pts")
+    for p in [src, *src.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    out = open_tmp / "out"
+    (out / "b").mkdir(parents=True)
+    out.chmod(0o777)
+    (out / "b").chmod(0o555)  # a's outputs can be written, b's cannot
+    env = {"NUMBA_CACHE_DIR": str(open_tmp / "numba")}
+    r = synth(
+        "fit", src / "a/face.png", src / "b/face.png", "--landmarks-from", "pts", "--out", out,
+        prefix=as_other_user, env=env,
+    )  # fmt: skip
+    r.one_line(1, str(out / "b"), "permission denied")
+    assert not list((out / "b").iterdir())
+    ro = open_tmp / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    r = synth("merge", built, "--out", ro, prefix=as_other_user, env=env)
+    r.one_line(2, str(ro), "not writable")
+    r = synth("inspect", built, "--grid", ro / "g.png", prefix=as_other_user, env=env)
+    r.one_line(2, str(ro), "not writable")
