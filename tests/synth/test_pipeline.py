@@ -93,14 +93,14 @@ def test_train_like_you_test_fits_the_render_to_landmarks_found_on_the_composite
     the occluded composite (as deocc-infer does), so it differs from the annotated fit; the
     crop and ground truth stay the same.
     """
-    from deocc_core.synth.shards import open_shard
+    from deocc_core.synth.shards import ShardReader
 
     kw = dict(source="synthetic", size=128, per_shard=16, n_synthetic=8, seed=2, test_fraction=0)
     det = build(BuildConfig(**kw, out=str(tmp_path / "det")))
     ann = build(BuildConfig(**kw, out=str(tmp_path / "ann"), fit_landmarks="annotated"))
     assert sum(ann.samples.values()) == 8 and 1 <= sum(det.samples.values()) <= 8
-    with open_shard(sorted((tmp_path / "det").glob("*.h5"))[0]) as d:
-        with open_shard(sorted((tmp_path / "ann").glob("*.h5"))[0]) as a:
+    with ShardReader(sorted((tmp_path / "det").glob("*.h5"))[0]) as d:
+        with ShardReader(sorted((tmp_path / "ann").glob("*.h5"))[0]) as a:
             by_key = {a.sample(i).source_key: a.sample(i) for i in range(len(a))}
             for i in range(len(d)):
                 sd = d.sample(i)
