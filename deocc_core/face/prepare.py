@@ -35,7 +35,13 @@ from deocc_core.morphable.fit import FitConfig, FitResult, fit_landmarks, landma
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams, Pose
 from deocc_core.render.face import RenderResult, render_face
-from deocc_core.render.light import FaceSamples, LightConfig, LightEstimate, estimate_face_light
+from deocc_core.render.light import (
+    FaceSamples,
+    LightConfig,
+    LightEstimate,
+    estimate_face_light,
+    estimate_light,
+)
 from deocc_core.render.raster import interpolate
 from deocc_core.render.shading import shade_sh, vertex_normals
 from deocc_core.render.skin import skin_field
@@ -218,12 +224,24 @@ def _colour_render(
     image: npt.NDArray[np.uint8],
     config: FaceInputConfig,
     light: LightEstimate | None = None,
+    *,
+    render: RenderResult | None = None,
+    samples: FaceSamples | None = None,
 ) -> tuple[RenderResult, LightEstimate | None, FaceSamples | None]:
-    """:func:`colour_render`, and the samples of a new light estimate (else None)."""
+    """:func:`colour_render`, and the samples of a new light estimate (else None).
+
+    ``render``: the render of these ``params`` at this size, already made (not redone);
+    ``samples``: the face samples of that render's raster for another image of the same
+    crop: only their colours are taken anew from ``image`` (the normals, albedo and prior
+    weights interpolated over the raster are the same), so the estimate equals
+    :func:`~deocc_core.render.light.estimate_face_light` on ``image``.
+    """
     h, w = image.shape[:2]
-    samples = None
-    with stage("render"):
-        rr = render_face(model, params, h, w)
+    if render is None:
+        with stage("render"):
+            rr = render_face(model, params, h, w)
+    else:
+        rr = render
     if not config.colour:
         return rr, None, None
     field = skin_field(model)
@@ -234,17 +252,31 @@ def _colour_render(
     if light is None:
         try:
             with stage("light"):
-                light, samples = estimate_face_light(
-                    image,
-                    rr.raster,
-                    normals @ rot.T.astype(np.float32),
-                    field.albedo,
-                    field.weights,
-                    vertex_prior=field.prior,
-                    albedo_basis=basis,
-                    albedo_std=model.albedo_std if basis is not None else None,
-                    config=config.light,
-                )
+                if samples is not None:
+                    rows, cols = samples.pixels[:, 0], samples.pixels[:, 1]
+                    samples = replace(samples, colors=image[rows, cols].astype(np.float32) / 255.0)
+                    light = estimate_light(
+                        samples.colors,
+                        samples.normals,
+                        samples.albedo,
+                        samples.weights,
+                        prior=samples.prior,
+                        albedo_basis=samples.albedo_basis,
+                        albedo_std=model.albedo_std if basis is not None else None,
+                        config=config.light,
+                    )
+                else:
+                    light, samples = estimate_face_light(
+                        image,
+                        rr.raster,
+                        normals @ rot.T.astype(np.float32),
+                        field.albedo,
+                        field.weights,
+                        vertex_prior=field.prior,
+                        albedo_basis=basis,
+                        albedo_std=model.albedo_std if basis is not None else None,
+                        config=config.light,
+                    )
         except InputError as e:  # a face mostly outside the crop: keep the plain render
             log.debug("no light estimate (%s): default render", e)
             return rr, None, None
@@ -366,7 +398,14 @@ def relight_face(
     Returns:
         ``face`` with ``render``, ``render_result`` and ``light`` replaced.
     """
-    rr, light, samples = _colour_render(model, face.fit.params, image, config)
+    rr, light, samples = _colour_render(
+        model,
+        face.fit.params,
+        image,
+        config,
+        render=face.render_result if image.shape == face.crop.shape else None,
+        samples=face.light_samples if image.shape == face.crop.shape else None,
+    )
     return replace(face, render=rr.image, render_result=rr, light=light, light_samples=samples)
 
 
@@ -393,4 +432,5 @@ def rerender_face(
         face_mask=rr.mask,
         render_result=rr,
         light=light,
+        light_samples=None,  # they belong to the old raster
     )
