@@ -624,13 +624,15 @@ def _write_shard(task: ShardTask) -> dict[str, Any]:
                 made = _add_samples(writer, task, pos, key, tally)
             if _WORKER["queue"] is not None:
                 _WORKER["queue"].put(made)
+    with stage("hash"):  # the sidecar's checksums: the file read back, decompressed
+        sha, content = file_sha256(path), content_sha256(path)
     info = {
         "file": path.name,
         "split": task.split,
         "index": task.index,
         "count": writer.count,
-        "sha256": file_sha256(path),
-        "content_sha256": content_sha256(path),
+        "sha256": sha,
+        "content_sha256": content,
         "classes": dict(tally.classes),
         "regions": dict(tally.regions),
         "identities": sorted(tally.identities),
