@@ -2,9 +2,10 @@
 
 The per-sample code marks its stages (``with stage("fit"): ...``); time is charged to the
 innermost open stage only (a nested stage pauses its parent), so the stages of a process
-add up to the time spent inside any of them. Times are this thread's CPU seconds
-(``time.thread_time``): other processes on a loaded machine barely change them, unlike
-wall time. Each mark costs about a microsecond; the build always records them and reports
+add up to the time spent inside any of them. Times are the process's CPU seconds
+(``time.process_time``, so the helper threads of a library, e.g. MediaPipe's graph, count
+with the stage that called it): other processes on a loaded machine barely change them,
+unlike wall time. Each mark costs about a microsecond; the build always records them and reports
 the sum over its workers (``BuildResult.stage_seconds``, ``tools/bench/bench_synth.py``).
 
 Example:
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 
 __all__ = ["stage", "collect", "StageTimer"]
 
-_clock = time.thread_time
+_clock = time.process_time
 
 
 class StageTimer:

@@ -35,7 +35,13 @@ from deocc_core.morphable.fit import FitConfig, FitResult, fit_landmarks, landma
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams, Pose
 from deocc_core.render.face import RenderResult, render_face
-from deocc_core.render.light import LightConfig, LightEstimate, estimate_face_light
+from deocc_core.render.light import (
+    FaceSamples,
+    LightConfig,
+    LightEstimate,
+    estimate_face_light,
+    estimate_light,
+)
 from deocc_core.render.raster import interpolate
 from deocc_core.render.shading import shade_sh, vertex_normals
 from deocc_core.render.skin import skin_field
@@ -100,6 +106,9 @@ class FaceInput:
         render_result: the full render (depth, triangle ids, projected and visible vertices).
         light: the estimated light and skin colour, or None (``colour`` off, or too little
             visible skin to estimate: then the model's albedo under the default light).
+        light_samples: the face samples ``light`` was estimated from (its ``weights`` line
+            up with them), or None; the occluder scene takes the skin colour from them
+            instead of estimating the same light again.
     """
 
     crop: npt.NDArray[np.uint8]
@@ -111,6 +120,7 @@ class FaceInput:
     face_mask: npt.NDArray[np.uint8]
     render_result: RenderResult
     light: LightEstimate | None = None
+    light_samples: FaceSamples | None = None
 
 
 def prepare_face(
@@ -157,7 +167,7 @@ def prepare_face(
             "implausible landmarks",
             f"3DMM fit residual {fit.nme:.3f} > {config.max_fit_nme} (face sizes)",
         )
-    rr, light = colour_render(model, fit.params, aligned.image, config)
+    rr, light, samples = _colour_render(model, fit.params, aligned.image, config)
     return FaceInput(
         aligned.image,
         aligned.landmarks,
@@ -168,6 +178,7 @@ def prepare_face(
         rr.mask,
         rr,
         light,
+        samples,
     )
 
 
@@ -203,11 +214,36 @@ def colour_render(
         >>> rr.image.shape, est.sh.shape
         ((64, 64, 3), (9, 3))
     """
+    rr, light, _ = _colour_render(model, params, image, config, light)
+    return rr, light
+
+
+def _colour_render(
+    model: MorphableModel,
+    params: FitParams,
+    image: npt.NDArray[np.uint8],
+    config: FaceInputConfig,
+    light: LightEstimate | None = None,
+    *,
+    render: RenderResult | None = None,
+    samples: FaceSamples | None = None,
+) -> tuple[RenderResult, LightEstimate | None, FaceSamples | None]:
+    """:func:`colour_render`, and the samples of a new light estimate (else None).
+
+    ``render``: the render of these ``params`` at this size, already made (not redone);
+    ``samples``: the face samples of that render's raster for another image of the same
+    crop: only their colours are taken anew from ``image`` (the normals, albedo and prior
+    weights interpolated over the raster are the same), so the estimate equals
+    :func:`~deocc_core.render.light.estimate_face_light` on ``image``.
+    """
     h, w = image.shape[:2]
-    with stage("render"):
-        rr = render_face(model, params, h, w)
+    if render is None:
+        with stage("render"):
+            rr = render_face(model, params, h, w)
+    else:
+        rr = render
     if not config.colour:
-        return rr, None
+        return rr, None, None
     field = skin_field(model)
     verts = model.vertices(params.id_coef, params.exp_coef)
     rot = rotation_matrix(params.pose.pitch, params.pose.yaw, params.pose.roll)
@@ -216,20 +252,34 @@ def colour_render(
     if light is None:
         try:
             with stage("light"):
-                light, _ = estimate_face_light(
-                    image,
-                    rr.raster,
-                    normals @ rot.T.astype(np.float32),
-                    field.albedo,
-                    field.weights,
-                    vertex_prior=field.prior,
-                    albedo_basis=basis,
-                    albedo_std=model.albedo_std if basis is not None else None,
-                    config=config.light,
-                )
+                if samples is not None:
+                    rows, cols = samples.pixels[:, 0], samples.pixels[:, 1]
+                    samples = replace(samples, colors=image[rows, cols].astype(np.float32) / 255.0)
+                    light = estimate_light(
+                        samples.colors,
+                        samples.normals,
+                        samples.albedo,
+                        samples.weights,
+                        prior=samples.prior,
+                        albedo_basis=samples.albedo_basis,
+                        albedo_std=model.albedo_std if basis is not None else None,
+                        config=config.light,
+                    )
+                else:
+                    light, samples = estimate_face_light(
+                        image,
+                        rr.raster,
+                        normals @ rot.T.astype(np.float32),
+                        field.albedo,
+                        field.weights,
+                        vertex_prior=field.prior,
+                        albedo_basis=basis,
+                        albedo_std=model.albedo_std if basis is not None else None,
+                        config=config.light,
+                    )
         except InputError as e:  # a face mostly outside the crop: keep the plain render
             log.debug("no light estimate (%s): default render", e)
-            return rr, None
+            return rr, None, None
     albedo = field.albedo
     if light.albedo_coef is not None and basis is not None:
         albedo = np.clip(albedo + (basis @ light.albedo_coef).reshape(-1, 3), 0.0, 1.0)
@@ -237,7 +287,7 @@ def colour_render(
     out = np.zeros((h, w, 3), np.uint8)
     cov = rr.raster.covered
     out[cov] = np.clip(interpolate(rr.raster, colours)[cov] * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return replace(rr, image=out), light
+    return replace(rr, image=out), light, samples
 
 
 def params_to_crop(params: FitParams, matrix: npt.ArrayLike) -> FitParams:
@@ -320,7 +370,7 @@ def refit_face(
             "implausible landmarks",
             f"3DMM fit residual {fit.nme:.3f} > {config.max_fit_nme} (face sizes)",
         )
-    rr, light = colour_render(model, fit.params, image, config)
+    rr, light, samples = _colour_render(model, fit.params, image, config)
     return replace(
         face,
         landmarks=lm,
@@ -329,6 +379,7 @@ def refit_face(
         face_mask=rr.mask,
         render_result=rr,
         light=light,
+        light_samples=samples,
     )
 
 
@@ -347,8 +398,15 @@ def relight_face(
     Returns:
         ``face`` with ``render``, ``render_result`` and ``light`` replaced.
     """
-    rr, light = colour_render(model, face.fit.params, image, config)
-    return replace(face, render=rr.image, render_result=rr, light=light)
+    rr, light, samples = _colour_render(
+        model,
+        face.fit.params,
+        image,
+        config,
+        render=face.render_result if image.shape == face.crop.shape else None,
+        samples=face.light_samples if image.shape == face.crop.shape else None,
+    )
+    return replace(face, render=rr.image, render_result=rr, light=light, light_samples=samples)
 
 
 def rerender_face(
@@ -366,7 +424,7 @@ def rerender_face(
         ``face`` with ``fit.params``, ``render``, ``face_mask`` and ``render_result`` replaced
         (the render keeps the face's estimated light and skin colour).
     """
-    rr, light = colour_render(model, params, face.crop, config, light=face.light)
+    rr, light, _ = _colour_render(model, params, face.crop, config, light=face.light)
     return replace(
         face,
         fit=replace(face.fit, params=params),
@@ -374,4 +432,5 @@ def rerender_face(
         face_mask=rr.mask,
         render_result=rr,
         light=light,
+        light_samples=None,  # they belong to the old raster
     )

@@ -26,7 +26,7 @@ from deocc_core.occluders.hands import (
     make_hand,
 )
 from deocc_core.occluders.head import HeadGeometry
-from deocc_core.occluders.mesh import Mesh, lathe, make_mesh, merge, tube
+from deocc_core.occluders.mesh import Mesh, cross3, lathe, make_mesh, merge, tube
 from deocc_core.occluders.textures import random_fabric_colour
 
 __all__ = ["CupStyle", "CUP_KINDS", "sample_cup_style", "make_cup", "place_cup"]
@@ -205,7 +205,7 @@ def _grip_hand(style: CupStyle, hand_side: int, rng: np.random.Generator, skin) 
     grip_y = style.height * (0.42 if style.kind != "bottle" else 0.3)
     z_local = np.array([float(hand_side), 0.0, 0.0])  # back of the hand faces out
     y_local = np.array([0.0, 0.0, 1.0])  # fingers start toward the camera, then wrap
-    x_local = np.cross(y_local, z_local)
+    x_local = cross3(y_local, z_local)
     rot = np.stack([x_local, y_local, z_local], 1)
     centre = np.array([hand_side * (style.radius + 13 * hs.size), grip_y, -22.0 * hs.size])
     placed = hand.transformed(rot, centre)
@@ -249,11 +249,11 @@ def place_cup(
     up = head.rotation.T @ np.array([0.0, 1.0, 0.0])
     fwd = _unit(np.array([0.0, 0.0, 1.0]) - up * up[2])  # the head's forward, levelled
     psi = rng.uniform(-0.25, 0.25)
-    fwd = _unit(fwd * np.cos(psi) + np.cross(up, fwd) * np.sin(psi))
+    fwd = _unit(fwd * np.cos(psi) + cross3(up, fwd) * np.sin(psi))
     tilt = np.radians(style.tilt_deg)
     axis = up * np.cos(tilt) - fwd * np.sin(tilt)
     zc = fwd * np.cos(tilt) + up * np.sin(tilt)
-    rot = np.stack([np.cross(axis, zc), axis, zc], 1)
+    rot = np.stack([cross3(axis, zc), axis, zc], 1)
     top = style.height + (14 if style.lid else 0)
     if style.drinking:  # the rim's near edge at the lower lip
         anchor = rot @ np.array([0.0, top, -style.radius])
@@ -262,7 +262,7 @@ def place_cup(
         anchor = rot @ np.array([0.0, top, 0.0])
         drop = rng.uniform(-0.2, 0.25) * style.height
         target = lip + fwd * (style.radius + rng.uniform(15, 45)) - up * drop
-        target = target + np.cross(up, fwd) * rng.uniform(-0.15, 0.15) * head.eye_span
+        target = target + cross3(up, fwd) * rng.uniform(-0.15, 0.15) * head.eye_span
     placed = obj.transformed(rot, target - anchor)
     v = placed.vertices
     lift = float(np.max(head.push_out(v, 1.0)[:, 2] - v[:, 2]))

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from deocc_core.landmarks.parts import part, point
 from deocc_core.occluders.head import HeadGeometry
-from deocc_core.occluders.mesh import Mesh, make_mesh, merge, sweep
+from deocc_core.occluders.mesh import Mesh, cross3, make_mesh, merge, sweep
 
 __all__ = [
     "GlassesStyle",
@@ -212,7 +212,7 @@ class _FramePlane:
         tau = np.radians(style.tilt_deg)
         self.ex = np.array([1.0, 0.0, 0.0])
         self.ey = np.array([0.0, np.cos(tau), np.sin(tau)])  # top leans forward
-        self.ez = np.cross(self.ex, self.ey)
+        self.ez = cross3(self.ex, self.ey)
         self.wrap = style.wrap_mm / max(half_width, 1.0) ** 2
 
     def __call__(self, xy: np.ndarray, dz: np.ndarray | float = 0.0) -> np.ndarray:

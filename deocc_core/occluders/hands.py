@@ -25,7 +25,7 @@ import numpy.typing as npt
 from deocc_core.errors import ConfigError
 from deocc_core.landmarks.parts import part, point
 from deocc_core.occluders.head import HeadGeometry
-from deocc_core.occluders.mesh import Mesh, grid_mesh, merge, smooth_path, tube, tubes
+from deocc_core.occluders.mesh import Mesh, cross3, grid_mesh, merge, smooth_path, tube, tubes
 from deocc_core.occluders.textures import random_fabric_colour
 
 __all__ = [
@@ -300,7 +300,7 @@ def make_hand(style: HandStyle, rng: np.random.Generator) -> Mesh:
         axes.append(axis)
     # thumb: from the base of the palm on the -x side, in opposition (toward the palm side)
     t_dir = np.array([-0.55, 0.75, -0.38])
-    t_axis = np.cross(t_dir, np.array([0.3, 0.0, -1.0]))  # flexion toward the palm
+    t_axis = cross3(t_dir, np.array([0.3, 0.0, -1.0]))  # flexion toward the palm
     t_axis /= np.linalg.norm(t_axis)
     joints.append(
         _digit_path(
@@ -407,7 +407,7 @@ def _frame(p: _Placement) -> np.ndarray:
     """Rotation hand frame → model space: +z = p.normal (back of hand), +y ≈ p.fingers."""
     z = _unit(p.normal)
     y = _unit(p.fingers - z * np.dot(p.fingers, z))
-    x = np.cross(y, z)
+    x = cross3(y, z)
     return np.stack([x, y, z], 1)
 
 

@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 __all__ = [
     "Mesh",
+    "cross3",
     "Texture",
     "merge",
     "grid_mesh",
@@ -129,6 +130,22 @@ class Mesh:
         return replace(self, normals=vertex_normals_open(self.vertices, self.triangles))
 
 
+def cross3(a: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
+    """``np.cross`` of ``[..., 3]`` vectors, without its axis handling.
+
+    The same products and differences in the same dtype (so the same numbers), in a tenth
+    of the time on the small arrays occluders are built from.
+
+    Example:
+        >>> cross3([1.0, 0, 0], [0, 1.0, 0]).tolist()
+        [0.0, 0.0, 1.0]
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], -1)
+
+
 def _material(
     n: int,
     albedo: npt.ArrayLike,
@@ -221,7 +238,7 @@ def vertex_normals_open(vertices: F32, triangles: npt.NDArray[np.int32]) -> F32:
     """
     v = np.asarray(vertices, np.float32)
     t = np.asarray(triangles)
-    fn = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
+    fn = cross3(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
     n = np.zeros_like(v)
     for k in range(3):
         for j in range(3):
@@ -251,7 +268,7 @@ def _grid_normals(p: F32, wrap_cols: bool = False) -> F32:
     else:
         du = np.gradient(p, axis=1)
     dv = np.gradient(p, axis=0)
-    n = np.cross(dv, du)
+    n = cross3(dv, du)
     return (n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)).astype(np.float32)
 
 
@@ -351,7 +368,7 @@ def _frames(path: np.ndarray, closed: bool, up: npt.ArrayLike | None) -> tuple[n
             v = nor[j] - tan[i] * np.dot(nor[j], tan[i])
             nv = np.linalg.norm(v)
             nor[i] = v / nv if nv > 1e-9 else nor[j]
-    return tan, nor, np.cross(tan, nor)
+    return tan, nor, cross3(tan, nor)
 
 
 def sweep(
@@ -486,9 +503,9 @@ def tubes(
     tan = np.gradient(p, axis=1)
     tan /= np.maximum(np.linalg.norm(tan, axis=-1, keepdims=True), 1e-9)
     b = np.asarray(binormals, np.float64)[:, None, :]
-    nor = np.cross(b, tan)
+    nor = cross3(b, tan)
     nor /= np.maximum(np.linalg.norm(nor, axis=-1, keepdims=True), 1e-9)
-    bin_ = np.cross(tan, nor)
+    bin_ = cross3(tan, nor)
     a = np.linspace(0, 2 * np.pi, sides, endpoint=False)
     dirs = (
         np.cos(a)[None, None, :, None] * nor[:, :, None]

@@ -37,6 +37,7 @@ from deocc_core.occluders.photo import (
     measure_photo,
     source_grid,
 )
+from deocc_core.render.light import FaceSamples, LightEstimate
 from deocc_core.render.raster import Raster
 from deocc_core.timing import stage
 
@@ -46,6 +47,7 @@ __all__ = [
     "composite_layer",
     "estimate_light",
     "photo_light",
+    "light_from_estimate",
     "face_normals",
     "differs",
     "grid_box",
@@ -227,6 +229,18 @@ def photo_light(
     est, samples = estimate_face_light(
         image, raster, normals, albedo, field.weights, vertex_prior=field.prior
     )
+    return light_from_estimate(est, samples)
+
+
+def light_from_estimate(est: LightEstimate, samples: FaceSamples) -> tuple[F32, F32]:
+    """:func:`photo_light`'s result from an estimate already made (same inputs, same light).
+
+    Occluders are lit by ``est.coloured_sh``; the skin albedo is the reference albedo of the
+    face's samples weighted by the estimate's final weights.
+
+    Returns:
+        ``(sh [9, 3] float32, skin albedo [3] float32)``.
+    """
     w = est.weights.astype(np.float64)
     skin = (samples.albedo * w[:, None]).sum(0) / max(float(w.sum()), 1e-6)
     return est.coloured_sh.astype(np.float32), np.clip(skin, 0.02, 0.95).astype(np.float32)

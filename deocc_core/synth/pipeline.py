@@ -57,8 +57,9 @@ from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.occluders.composite import composite_occluder
 from deocc_core.occluders.occlude import occlude_face
 from deocc_core.occluders.regions import parse_region_mix
-from deocc_core.occluders.scene import prepare_scene
+from deocc_core.occluders.scene import light_from_estimate, prepare_scene
 from deocc_core.options import option
+from deocc_core.render.light import LightConfig
 from deocc_core.synth.manifest import (
     collect_manifest,
     finished_shards,
@@ -343,6 +344,7 @@ def make_samples(
     packs = list(assets.packs) if assets else []
     scene = None
     if config.occluder_mode == "3d":
+        sh, skin = _scene_light(face, model, face_cfg)
         scene = prepare_scene(
             face.crop,
             face.landmarks,
@@ -351,6 +353,8 @@ def make_samples(
             face.render_result.depth,
             face.face_mask,
             raster=face.render_result.raster,
+            sh=sh,
+            skin=skin,
             jpeg_quality=record.jpeg_quality,
             source_scale=float(np.sqrt(abs(np.linalg.det(face.matrix[:, :2])))),
         )
@@ -411,6 +415,23 @@ def make_samples(
     return out
 
 
+def _scene_light(
+    face: FaceInput, model: MorphableModel, config: FaceInputConfig
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The occluder scene's light and skin from the estimate ``prepare_face`` already made.
+
+    For a shape-only model with the default light options that estimate has exactly the
+    inputs :func:`~deocc_core.occluders.scene.photo_light` would give it (the crop, the
+    render's raster, the skin field as reference albedo), so it is not made twice. Else
+    ``(None, None)``: the scene estimates its own.
+    """
+    if face.light is None or face.light_samples is None:
+        return None, None
+    if model.has_albedo or config.light != LightConfig():
+        return None, None
+    return light_from_estimate(face.light, face.light_samples)
+
+
 def _fit_detected(
     face: FaceInput,
     composite: np.ndarray,
@@ -425,11 +446,9 @@ def _fit_detected(
     """
     size = float(np.ptp(face.landmarks, 0).max())
     centre = face.landmarks.mean(0)
-    near = [
-        f
-        for f in detector.detect(composite)
-        if np.linalg.norm(f.landmarks.mean(0) - centre) < size / 3
-    ]
+    with stage("detect"):
+        found = detector.detect(composite)
+    near = [f for f in found if np.linalg.norm(f.landmarks.mean(0) - centre) < size / 3]
     if not near:
         return None
     best = min(
@@ -605,13 +624,15 @@ def _write_shard(task: ShardTask) -> dict[str, Any]:
                 made = _add_samples(writer, task, pos, key, tally)
             if _WORKER["queue"] is not None:
                 _WORKER["queue"].put(made)
+    with stage("hash"):  # the sidecar's checksums: the file read back, decompressed
+        sha, content = file_sha256(path), content_sha256(path)
     info = {
         "file": path.name,
         "split": task.split,
         "index": task.index,
         "count": writer.count,
-        "sha256": file_sha256(path),
-        "content_sha256": content_sha256(path),
+        "sha256": sha,
+        "content_sha256": content,
         "classes": dict(tally.classes),
         "regions": dict(tally.regions),
         "identities": sorted(tally.identities),
