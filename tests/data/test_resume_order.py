@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import h5py
+import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
@@ -35,9 +36,10 @@ def test_skip_bad_counts_in_every_worker(tiny_shards, tmp_path):
     ds.set_epoch(0)
     bad = [tuple(int(v) for v in ds.order()[k]) for k in (0, 1)]  # one per loader worker
     for si, i in bad:
-        with h5py.File(ds.paths[si], "r+") as f:  # where changed_mask is 0, occluded != gt: corrupt
-            img = f["occluded"][i]
-            img[0, 0] = 255 - f["gt"][i][0, 0]
+        with h5py.File(ds.paths[si], "r+") as f:  # occluded != gt where changed_mask is 0
+            img, gt = f["occluded"][i], f["gt"][i]
+            y, x = np.argwhere(f["changed_mask"][i] == 0)[0]
+            img[y, x] = 255 - gt[y, x]
             f["occluded"][i] = img
     with pytest.raises(BadSample, match=rf"{ds.paths[bad[0][0]]}: sample {bad[0][1]}: corrupt"):
         ds.read(*bad[0], None)

@@ -14,8 +14,10 @@ from deocc_core.data.dataset import ShardDataset
 from deocc_core.errors import ConfigError, FormatError
 from deocc_core.nets import Discriminator, UnetGenerator, define_generator, load_generator
 from deocc_core.nets.checkpoint import load_checkpoint
+from deocc_core.nets.io import generator_input
+from deocc_core.nets.networks import blend_output
 from deocc_core.train import TrainConfig, train
-from deocc_core.train.losses import TVLoss
+from deocc_core.train.losses import MaskLoss, TVLoss
 from deocc_core.train.parallel import unwrap, wrap
 
 
@@ -69,6 +71,19 @@ def test_nets_shapes_and_tv_gradcheck():
     assert torch.autograd.gradcheck(TVLoss(), (x,))
 
 
+def _held_out_losses(G, shards):
+    """L1 of G's (blended) output and m̂'s mask loss on 10 held-out samples."""
+    ds = ShardDataset(shards, "train", subset="val", val_fraction=0.2, augment=None, shuffle=False)
+    b = next(iter(DataLoader(ds, batch_size=10)))
+    G.train()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        gen = blend_output(G(generator_input(b, False)), b["occluded"])
+        l1 = float((gen.output - b["gt"]).abs().mean())
+        mask = float(MaskLoss()(gen.mask_logit, b["occ_mask"])) if gen.mask_logit is not None else 0
+    return l1, mask
+
+
 @pytest.mark.parametrize("blend", ["mask", "none"])
 def test_training_lowers_l1_and_switches_stage(tiny_shards, tmp_path, blend):
     r = train(
@@ -86,8 +101,16 @@ def test_training_lowers_l1_and_switches_stage(tiny_shards, tmp_path, blend):
         for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
         if "loss_l1" in x
     ]
-    first, last = [ln["loss_l1"] for ln in lines[:4]], [ln["loss_l1"] for ln in lines[-6:]]
-    assert sum(last) / len(last) < sum(first) / len(first)
+    # on held-out samples, the trained G beats its own initialisation (the same seed draws
+    # the same init as the trainer; both scored in train mode with the same dropout draws)
+    torch.manual_seed(1)
+    G0 = define_generator(64, ngf=8, blend=blend)
+    G1 = load_generator(r.latest)[0]
+    l1_0, mask_0 = _held_out_losses(G0, tiny_shards)
+    l1_1, mask_1 = _held_out_losses(G1, tiny_shards)
+    assert l1_1 < l1_0, (l1_0, l1_1)  # measured (none): 0.404 -> 0.385 in 16 steps
+    if blend == "mask":  # m̂ learns the occluder
+        assert mask_1 < mask_0, (mask_0, mask_1)
     s1 = [ln for ln in lines if ln["stage"] == 1]
     s2 = [ln for ln in lines if ln["stage"] == 2]
     assert len(s2) == 4 and all(
@@ -95,9 +118,6 @@ def test_training_lowers_l1_and_switches_stage(tiny_shards, tmp_path, blend):
     )
     assert all(ln["lr"] == 5e-5 and "loss_tv" not in ln and "loss_G_adv_l" in ln for ln in s2)
     assert all(("loss_mask" in ln) == (blend == "mask") for ln in lines)
-    if blend == "mask":  # m̂ learns the occluder: its loss falls
-        mask = [ln["loss_mask"] for ln in lines]
-        assert sum(mask[-4:]) / 4 < sum(mask[:4]) / 4, mask
     assert r.latest.is_file() and (tmp_path / "run" / "samples").is_dir()
     # validation: whole-crop and in-mask PSNR on the whole held-out split, score = their mean
     v = r.val
