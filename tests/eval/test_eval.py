@@ -117,3 +117,54 @@ def test_limit_missing_split_and_unknown_baseline(tiny_shards, tmp_path):
         )
     with pytest.raises(ConfigError, match="unknown baseline 'gan'"):
         evaluate(EvalConfig(shards=str(tiny_shards), out=str(tmp_path), baselines=("gan",)))
+
+
+def test_each_checkpoint_scores_the_pasted_output_and_the_raw_output(
+    tiny_shards, generator_checkpoint, tmp_path
+):
+    from deocc_core.nets.packaged import export_generator
+
+    blank = export_generator(generator_checkpoint("mask", -20.0), tmp_path / "blank.safetensors")
+    r = evaluate(
+        EvalConfig(
+            shards=str(tiny_shards),
+            out=str(tmp_path / "e"),
+            checkpoints=(
+                ("blank", str(blank.path)),
+                ("all", str(generator_checkpoint("mask", 20.0))),
+            ),
+            limit=6,
+        )
+    )
+    assert list(r.table) == ["blank", "blank:raw", "all", "all:raw", "input", "telea", "ns"]
+    # m̂ ≡ 0: what a user gets is the occluded input, bit for bit; G's raw output is not
+    assert r.table["blank"]["all"] == r.table["input"]["all"]
+    assert r.table["blank:raw"]["all"]["psnr"] < r.table["input"]["all"]["psnr"]
+    # m̂ ≡ 1: the crop is G's output except where the crop border fades back to the input
+    assert r.table["all"]["all"] != r.table["all:raw"]["all"]
+    assert r.table["all"]["all"]["psnr_mask"] == pytest.approx(
+        r.table["all:raw"]["all"]["psnr_mask"], abs=0.5
+    )
+    md = (tmp_path / "e" / "results.md").read_text()
+    assert "| blank:raw |" in md and "pasted into the occluded crop" in md
+
+
+def test_damaged_manifest_or_shard_is_one_error_naming_the_file(tiny_shards, tmp_path):
+    import shutil
+
+    from deocc_core.errors import FormatError
+    from deocc_core.synth.verify import shard_paths
+
+    copy = tmp_path / "shards"
+    shutil.copytree(tiny_shards, copy)
+    (copy / "manifest.json").write_text("")
+    with pytest.raises(FormatError, match="manifest.json: not a readable"):
+        evaluate(EvalConfig(shards=str(copy), out=str(tmp_path / "e")))
+    shutil.copy(tiny_shards / "manifest.json", copy / "manifest.json")
+    shard = shard_paths(copy, "test")[0]
+    data = bytearray(shard.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 4096] = bytes(4096)  # zero a block of image chunks
+    shard.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match=shard.name):
+        evaluate(EvalConfig(shards=str(copy), out=str(tmp_path / "e"), baselines=("input",)))
