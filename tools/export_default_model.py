@@ -136,8 +136,9 @@ def run(
         splits = None
     commands = list(command) or reconstructed_commands(result.info)
     words = [str(source), "--out", str(out)] + (["--scores", str(scores)] if scores else [])
-    words += (["--data-note", data_note] if data_note else []) + (["--fp32"] if fp32 else [])
-    commands.append("python -m tools.export_default_model " + shlex.join(words))
+    words += ["--command", "..."] * len(command) + (["--fp32"] if fp32 else [])
+    line = "python -m tools.export_default_model " + shlex.join(words)
+    commands.append(line + (' --data-note "<the Data section>"' if data_note else ""))
     card = out.with_suffix(".md")
     text = model_card(
         result, scores=results, commands=tuple(commands), data_note=data_note, splits=splits
