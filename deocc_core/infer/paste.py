@@ -97,7 +97,7 @@ def paste_weight(
     Example:
         >>> m = np.zeros((100, 100), np.uint8); m[40:60, 40:60] = 255
         >>> w = paste_weight(m)
-        >>> float(w[50, 50]), float(w[50, 61]), float(w[50, 80]), float(w[0, 0])
+        >>> float(w[50, 50]), float(w[50, 60]), float(w[50, 80]), float(w[0, 0])
         (1.0, 1.0, 0.0, 0.0)
     """
     config = config or PasteConfig()
