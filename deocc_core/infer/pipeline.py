@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -32,7 +31,6 @@ __all__ = [
     "PhotoOutput",
     "deocclude",
     "deocclude_face",
-    "vertex_colors",
     "expression_coefficients",
     "MIN_FACE_PX",
 ]
@@ -262,29 +260,3 @@ def deocclude(
         np.maximum(weight, a, out=weight)
         faces.append(fo)
     return PhotoOutput(result, weight, tuple(faces), tuple(skipped))
-
-
-def vertex_colors(
-    projected: npt.NDArray[np.floating],
-    visible: npt.NDArray[np.bool_],
-    image: npt.NDArray[np.uint8],
-    fallback: npt.NDArray[np.floating] | None = None,
-) -> npt.NDArray[np.float32]:
-    """Per-vertex colour ``[V, 3]`` in [0, 1] sampled (bilinear) from ``image``.
-
-    Visible vertices take the image's colour; hidden ones ``fallback`` (e.g. the albedo) or
-    the mean visible colour.
-    """
-    h, w = image.shape[:2]
-    xy = np.asarray(projected[:, :2], np.float32)
-    mapx = np.clip(xy[:, 0], 0, w - 1).reshape(-1, 1)
-    mapy = np.clip(xy[:, 1], 0, h - 1).reshape(-1, 1)
-    col = cv2.remap(image, mapx, mapy, cv2.INTER_LINEAR).reshape(-1, 3).astype(np.float32) / 255.0
-    fb = (
-        np.broadcast_to(
-            col[visible].mean(0) if visible.any() else np.full(3, 0.5, np.float32), col.shape
-        )
-        if fallback is None
-        else fallback
-    )
-    return np.where(visible[:, None], col, fb).astype(np.float32)

@@ -13,15 +13,14 @@ from deocc_core.infer.pipeline import (
     deocclude,
     deocclude_face,
     expression_coefficients,
-    vertex_colors,
 )
 from deocc_core.landmarks.readers import read_pts
 from deocc_core.morphable.model import load_model
 from deocc_core.nets.io import load_generator
-from deocc_core.render import read_obj, write_obj
+from deocc_core.render import read_obj
 
 
-def test_deocclude_a_real_face_with_a_trained_generator(ibug_pts_image, tiny_run, tmp_path):
+def test_deocclude_a_real_face_with_a_trained_generator(ibug_pts_image, tiny_run):
     img_path, pts = ibug_pts_image
     photo = read_image(img_path)
     G, cfg, _ = load_generator(tiny_run)
@@ -32,17 +31,6 @@ def test_deocclude_a_real_face_with_a_trained_generator(ibug_pts_image, tiny_run
     result, a = paste_back(photo, fo.output, fo.face.inverse, fo.weight)
     assert result.shape == photo.shape and (result != photo).any()
     assert np.array_equal(result[a == 0], photo[a == 0])
-    cols = vertex_colors(
-        fo.face.render_result.projected, fo.face.render_result.visible, fo.output, m.albedo()
-    )
-    path = write_obj(
-        tmp_path / "face.obj",
-        m.vertices(fo.face.fit.params.id_coef, fo.face.fit.params.exp_coef),
-        m.triangles,
-        cols,
-    )
-    v, t, _ = read_obj(path)
-    assert v.shape == (m.n_vertices, 3) and t.shape == m.triangles.shape
 
 
 def test_expression_presets_and_files(tmp_path):
