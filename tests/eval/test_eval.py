@@ -157,14 +157,20 @@ def test_damaged_manifest_or_shard_is_one_error_naming_the_file(tiny_shards, tmp
 
     copy = tmp_path / "shards"
     shutil.copytree(tiny_shards, copy)
-    (copy / "manifest.json").write_text("")
-    with pytest.raises(FormatError, match="manifest.json: not a readable"):
-        evaluate(EvalConfig(shards=str(copy), out=str(tmp_path / "e")))
+    for text in ("", "[1, 2]"):  # empty; JSON but not a manifest
+        (copy / "manifest.json").write_text(text)
+        with pytest.raises(FormatError, match="manifest.json: "):
+            evaluate(EvalConfig(shards=str(copy), out=str(tmp_path / "e")))
     shutil.copy(tiny_shards / "manifest.json", copy / "manifest.json")
     shard = shard_paths(copy, "test")[0]
-    data = bytearray(shard.read_bytes())
-    mid = len(data) // 2
-    data[mid : mid + 4096] = bytes(4096)  # zero a block of image chunks
-    shard.write_bytes(bytes(data))
+    import h5py
+
+    with h5py.File(shard, "r") as f:  # invert bytes inside sample 1's compressed image chunk
+        info = f["occluded"].id.get_chunk_info(1)
+    with open(shard, "r+b") as f:
+        f.seek(info.byte_offset + info.size // 2 - 32)
+        b = f.read(64)
+        f.seek(info.byte_offset + info.size // 2 - 32)
+        f.write(bytes(x ^ 0xFF for x in b))
     with pytest.raises(FormatError, match=shard.name):
         evaluate(EvalConfig(shards=str(copy), out=str(tmp_path / "e"), baselines=("input",)))
