@@ -149,3 +149,39 @@ def tiny_run(tiny_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         )
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def generator_checkpoint(tmp_path_factory: pytest.TempPathFactory):
+    """Factory: a checkpoint file of an untrained 64 px generator (ngf 8, starter 3DMM).
+
+    ``generator_checkpoint(blend="mask", mask_logit=None)``; ``mask_logit`` fixes the
+    occlusion-mask channel to a constant logit (G's last layer: zero weights, that bias),
+    e.g. -20 (nothing occluded) or +20 (everything occluded).
+    """
+    from torch import nn
+
+    from deocc_core.morphable.model import load_model
+    from deocc_core.nets.checkpoint import save_checkpoint
+    from deocc_core.nets.io import GeneratorSpec
+
+    folder = tmp_path_factory.mktemp("generators")
+
+    def make(blend: str = "mask", mask_logit: float | None = None) -> Path:
+        path = folder / f"{blend}_{mask_logit}.pt"
+        if path.is_file():
+            return path
+        torch.manual_seed(0)
+        G = GeneratorSpec(size=64, ngf=8, blend=blend).build()
+        if mask_logit is not None:
+            last = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)][-1]
+            with torch.no_grad():
+                last.weight[:, 3] = 0
+                last.bias[3] = mask_logit
+        m = load_model("starter")
+        cfg = {"size": 64, "ngf": 8, "no_render": False, "blend": blend}
+        state = {"config": cfg, "G": G.state_dict(), "step": 0, "epoch": 0, "stage": 1}
+        state["data_model"] = {"name": m.name, "sha256": m.sha256}
+        return save_checkpoint(path, state)
+
+    return make

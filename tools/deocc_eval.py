@@ -15,6 +15,7 @@ from deocc_core.eval.evaluate import EvalConfig
 from tools._cli import (
     VERBOSE_OPTION,
     VERSION_OPTION,
+    esc,
     make_app,
     progress_bar,
     run_app,
@@ -38,7 +39,9 @@ def run(
         [],
         "--ckpt",
         exists=True,
-        help="Checkpoint file or run folder; repeat for ablations.",
+        help="Checkpoint file, run folder or packaged .safetensors; repeat for ablations. Each "
+        "gives two rows: NAME (pasted back, what deocc-infer writes) and NAME:raw (G's raw "
+        "output).",
         show_default="none: baselines only",
     ),
     name: list[str] = typer.Option(
@@ -59,7 +62,7 @@ def run(
 
     if name and len(name) != len(ckpt):
         raise typer.BadParameter(f"--name given {len(name)} times for {len(ckpt)} --ckpt")
-    names = name or [(c.name if c.is_dir() else c.parent.parent.name or c.stem) for c in ckpt]
+    names = name or [_default_name(c) for c in ckpt]
     writable_dir(values["out"])
     base = (
         ()
@@ -74,11 +77,22 @@ def run(
     for m, groups in r.table.items():
         a = groups["all"]
         stdout.print(
-            f"  {m:>12}: PSNR {a['psnr']:.2f} dB, SSIM {a['ssim']:.4f}; "
-            f"in occluder PSNR {a['psnr_mask']:.2f}, SSIM {a['ssim_mask']:.4f}"
+            f"  {esc(m):>12}: PSNR {a['psnr']:.2f} dB, SSIM {a['ssim']:.4f}; "
+            f"in occluder PSNR {a['psnr_mask']:.2f}, SSIM {a['ssim_mask']:.4f}",
+            highlight=False,
         )
     out = Path(cfg.out)
-    stdout.print(f"report: {out / 'report.html'}, {out / 'results.md'}, {out / 'results.json'}")
+    files = ", ".join(esc(out / f) for f in ("report.html", "results.md", "results.json"))
+    stdout.print(f"report: {files}", highlight=False)
+
+
+def _default_name(ckpt: Path) -> str:
+    """A method name for ``--ckpt``: the run folder's name, or the file's stem."""
+    if ckpt.is_dir():
+        return ckpt.name
+    if ckpt.suffix == ".pt" and ckpt.parent.name == "checkpoints" and ckpt.parent.parent.name:
+        return ckpt.parent.parent.name
+    return ckpt.stem
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""deocc-infer: photos in, de-occluded photos out (plus crops, meshes and expression edits)."""
+"""deocc-infer: photos in, de-occluded photos out (plus masks, crops, meshes, expression edits)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from typing import Any
 
 import typer
 
+from deocc_core.errors import DeoccError
 from deocc_core.infer.run import InferConfig
 from tools._cli import (
     VERBOSE_OPTION,
     VERSION_OPTION,
+    esc,
     make_app,
     progress_bar,
     run_app,
@@ -22,8 +24,8 @@ from tools._options import build_config, config_params, field_help, with_options
 
 app = make_app(
     "deocc-infer",
-    "De-occlude faces in photos with a trained checkpoint "
-    "(detect, fit the 3DMM, render, run G, paste back).",
+    "De-occlude faces in photos (detect, fit the 3DMM, render, run G, paste back where G's "
+    "occlusion mask says) with the shipped default model or a trained checkpoint.",
     group=False,
 )
 
@@ -36,7 +38,12 @@ def run(
     verbose: bool = VERBOSE_OPTION,
     **values: Any,
 ) -> None:
-    """De-occlude every face in the given photos."""
+    """De-occlude every face in the given photos.
+
+    Writes per photo NAME_deoccluded.png and NAME_mask.png (how much of each pixel the model
+    replaced), per face NAME_face<k>_{crop,render,output,mask}.png (mask: the model's occlusion
+    mask); NAME keeps the photo's path inside the folder given.
+    """
     setup_logging(verbose)
     from deocc_core.infer.run import LANDMARK_SOURCES, run_inference
 
@@ -49,9 +56,18 @@ def run(
     cfg = build_config(InferConfig, values, inputs=tuple(map(str, inputs)))
     with progress_bar("deocc-infer", unit="img") as advance:
         r = run_inference(cfg, progress=advance)
-    stdout.print(f"{r.n_faces} face(s) in {r.n_images} image(s) → {cfg.out}")
+    stdout.print(f"model: {esc(r.model)}", highlight=False)
     for p in r.problems:
-        stdout.print(f"[yellow]skipped: {p}[/yellow]", highlight=False)
+        stdout.print(f"[yellow]skipped: {esc(p)}[/yellow]", highlight=False)
+    stdout.print(
+        f"{r.n_faces} face(s) de-occluded in {r.n_written} of {r.n_images} image(s) → "
+        f"{esc(cfg.out)}" + (f"; sample grid {esc(r.grid)}" if r.grid else ""),
+        highlight=False,
+    )
+    if r.error:
+        raise DeoccError(f"stopped: {r.error}")
+    if cfg.strict and r.problems:
+        raise DeoccError(f"{len(r.problems)} input(s) skipped (--strict)")
 
 
 def main() -> None:

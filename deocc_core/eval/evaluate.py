@@ -1,7 +1,12 @@
 """Evaluate checkpoints and baselines on a shard split.
 
-Tables per region (the paper's Table 1 groups) and per occluder class, and a self-contained HTML
-report (report.py).
+Tables per region (the paper's Table 1 groups) and per occluder class, whole crop and
+inside the occluder's object mask, and a self-contained HTML report (report.py).
+
+Each checkpoint gives two rows: ``<name>`` is what ``deocc-infer`` delivers (G's output
+pasted into the occluded crop by :func:`deocc_core.infer.paste.paste_crop`, where its mask
+m̂ says), ``<name>:raw`` is G's raw output (every pixel redrawn). Baselines: the occluded
+input, and OpenCV Telea / Navier-Stokes inpainting given the true mask (an oracle).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import torch
 from torch import nn
 
 from deocc_core.device import DEVICES, resolve_device
-from deocc_core.errors import ConfigError
+from deocc_core.errors import ConfigError, FormatError, InputError
 from deocc_core.eval.baselines import BASELINES, run_baseline
 from deocc_core.eval.metrics import score
 from deocc_core.eval.report import (
@@ -31,7 +36,9 @@ from deocc_core.eval.report import (
     sheet_header,
 )
 from deocc_core.imageio import write_image
-from deocc_core.nets.io import GeneratorSpec, load_generator, prepare_generator, run_generator
+from deocc_core.infer.paste import paste_crop, paste_region
+from deocc_core.nets.io import GeneratorSpec, prepare_generator, run_generator
+from deocc_core.nets.packaged import resolve_generator
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.options import option
 from deocc_core.synth.manifest import read_manifest
@@ -40,11 +47,16 @@ from deocc_core.synth.shards import ShardReader
 from deocc_core.synth.verify import shard_paths
 from deocc_core.viz import image_grid
 
-__all__ = ["EvalConfig", "EvalResult", "evaluate", "PAPER_TABLE1"]
+__all__ = ["EvalConfig", "EvalResult", "evaluate", "PAPER_TABLE1", "RAW_SUFFIX", "SCORE_MASK"]
 
 log = logging.getLogger(__name__)
 
 METRICS = ("psnr", "ssim", "psnr_mask", "ssim_mask")
+RAW_SUFFIX = ":raw"  # the second row of each checkpoint: G's raw output
+# "inside the occluder" = the occluder object's mask (occ_mask); the oracle baselines inpaint
+# every pixel the composite changed (changed_mask: object + shadow)
+SCORE_MASK = "occ_mask"
+ORACLE_MASK = "changed_mask"
 
 
 @dataclass(frozen=True)
@@ -55,10 +67,12 @@ class EvalConfig:
     out: str = option("eval_out", "Report folder.", path="out")
     split: str = option("test", "Split to evaluate (identity-disjoint from train).")
     checkpoints: tuple[tuple[str, str], ...] = option(
-        (), "(method name, checkpoint file or run folder) pairs."
+        (),
+        "(method name, checkpoint file, run folder or .safetensors) pairs; each gives the rows "
+        "NAME (pasted back, what deocc-infer writes) and NAME:raw (G's raw output).",
     )
     baselines: tuple[str, ...] = option(
-        ("input", "telea"),
+        ("input", "telea", "ns"),
         "Baselines (input: the occluded image; telea, ns: OpenCV inpainting given the TRUE "
         "occluder mask)",
         choices=BASELINES,
@@ -93,7 +107,7 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     manifest = _check_config(config, folder)
     device = resolve_device(config.device)
     nets = _load_checkpoints(config, manifest["resolution"], device)
-    methods = [n for n, _, _ in nets] + list(config.baselines)
+    methods = [m for n, _, _ in nets for m in (n, n + RAW_SUFFIX)] + list(config.baselines)
     if not methods:
         raise ConfigError("nothing to evaluate: give --ckpt and/or --baselines")
     paths = shard_paths(folder, config.split)
@@ -104,13 +118,13 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     _write_results_json(out / "results.json", config, table, rows)
-    (out / "results.md").write_text(markdown_report(table, methods, len(rows)))
+    _write_text(out / "results.md", markdown_report(table, methods, len(rows)))
     # images only for the few samples shown: re-read and re-run them (memory stays O(batch))
     picks = _picks(rows, methods[0])
     first = list(range(min(8, len(rows))))
     wanted = sorted({i for ids in picks.values() for i in ids} | set(first))
     images = _sample_images(rows, wanted, {p.name: p for p in paths}, nets, methods, device)
-    (out / "report.html").write_text(html_report(table, methods, rows, images, picks, len(rows)))
+    _write_text(out / "report.html", html_report(table, methods, rows, images, picks, len(rows)))
     labels = [
         f"{rows[i]['class']} / {rows[i]['region']}"
         + (f"   ({sheet_header(methods)})" if j == 0 else "")
@@ -122,7 +136,12 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
 
 def _check_config(config: EvalConfig, folder: Path) -> dict[str, Any]:
     """The shard manifest, after checking the split, baselines and method names."""
-    manifest = read_manifest(folder)
+    try:
+        manifest = read_manifest(folder)
+    except ValueError:  # corrupt or empty manifest.json
+        manifest = None
+    if not isinstance(manifest, dict) or not {"splits", "resolution"} <= set(manifest):
+        raise FormatError(f"{folder / 'manifest.json'}: not a readable shard manifest")
     if config.split not in manifest["splits"]:
         raise ConfigError(
             f"{folder}: no {config.split!r} split (has {', '.join(manifest['splits'])})"
@@ -130,7 +149,8 @@ def _check_config(config: EvalConfig, folder: Path) -> dict[str, Any]:
     bad = [b for b in config.baselines if b not in BASELINES]
     if bad:
         raise ConfigError(f"unknown baseline {bad[0]!r} (choose from {', '.join(BASELINES)})")
-    names = [n for n, _ in config.checkpoints] + list(config.baselines)
+    names = [m for n, _ in config.checkpoints for m in (n, n + RAW_SUFFIX)]
+    names += list(config.baselines)
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ConfigError(f"method name {dup[0]!r} used twice: give each --ckpt its own --name")
@@ -141,7 +161,7 @@ def _load_checkpoints(config: EvalConfig, resolution: int, device: torch.device)
     """Every ``--ckpt`` as (name, prepared G, spec); ConfigError for another resolution."""
     nets = []
     for name, path in config.checkpoints:
-        G, spec, _ = load_generator(path, device)
+        G, spec, _ = resolve_generator(path, device)
         if spec.size != resolution:
             raise ConfigError(
                 f"{path}: checkpoint is for {spec.size} px, shards {config.shards} are "
@@ -190,7 +210,7 @@ def _score_batch(
 ) -> list[dict[str, Any]]:
     rows = []
     for k in range(len(batch["gt"])):
-        mask = batch["occ_mask"][k] > 0
+        mask = batch[SCORE_MASK][k] > 0
         row = {
             "shard": shard,
             "index": start + k,
@@ -213,7 +233,15 @@ def _write_results_json(
         "paper_table1": PAPER_TABLE1,
         "samples": rows,
     }
-    path.write_text(json.dumps(results, indent=1, default=str))
+    _write_text(path, json.dumps(results, indent=1, default=str))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write a report file; InputError naming the path and the reason on failure."""
+    try:
+        path.write_text(text)
+    except OSError as e:
+        raise InputError(f"{path}: cannot write: {(e.strerror or str(e)).lower()}") from None
 
 
 def _sample_images(
@@ -237,14 +265,24 @@ def _run_methods(
     r: ShardReader, start: int, stop: int, nets: list[Net], methods: list[str], device: torch.device
 ) -> dict[str, np.ndarray]:
     """Samples ``start:stop`` of an open shard and every method's uint8 output for them."""
-    b = {k: r.dataset(k)[start:stop] for k in (*IMAGE_KEYS, "occ_mask", *ENUMS)}
+    keys = sorted({*IMAGE_KEYS, SCORE_MASK, ORACLE_MASK, "face_mask", *ENUMS})
+    try:
+        b = {k: r.dataset(k)[start:stop] for k in keys}
+    except (OSError, ValueError, KeyError, RuntimeError) as e:  # damaged HDF5 chunks
+        msg = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
+        raise FormatError(f"{r.path}: samples {start}..{stop - 1} unreadable ({msg})") from None
+    oracle = b[ORACLE_MASK]
+    n = stop - start
     for name, G, spec in nets:
-        b[name] = run_generator(G, b["occluded"], b["render"], spec, device).output
+        g = run_generator(G, b["occluded"], b["render"], spec, device)
+        b[name + RAW_SUFFIX] = g.raw
+        regions = [paste_region(spec.blend, g.mask[k], b["face_mask"][k]) for k in range(n)]
+        b[name] = np.stack(
+            [paste_crop(b["occluded"][k], g.output[k], regions[k]) for k in range(n)]
+        )
     for m in methods:
         if m not in b:
-            b[m] = np.stack(
-                [run_baseline(m, b["occluded"][k], b["occ_mask"][k]) for k in range(stop - start)]
-            )
+            b[m] = np.stack([run_baseline(m, b["occluded"][k], oracle[k]) for k in range(n)])
     return b
 
 

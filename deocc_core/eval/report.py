@@ -89,6 +89,9 @@ def markdown_report(table: Table, methods: list[str], n: int) -> str:
         "|---" * len(PAPER_TABLE1) + "|",
         "| " + " | ".join(f"{p:.2f} / {q:.4f}" for p, q in PAPER_TABLE1.values()) + " |",
         "",
+        "`<name>` is a checkpoint's output pasted into the occluded crop where its occlusion"
+        " mask says (what deocc-infer writes); `<name>:raw` is G's raw output (every pixel"
+        " redrawn). In-mask scores use the occluder object's mask.",
         "Baselines `telea` / `ns` are OpenCV inpainting given the true occluder mask (an oracle);"
         " `input` is the occluded image.",
         "The paper's numbers come from its own data (134k 300W-LP-based samples, 110 epochs):"

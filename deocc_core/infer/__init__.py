@@ -1,5 +1,7 @@
-"""Inference: de-occlude faces in photos, paste back, mesh export, expression edits."""
+"""Inference: de-occlude faces in photos, paste back where G's mask says, expression edits."""
 
+from deocc_core.infer.grid import face_sheet
+from deocc_core.infer.paste import PasteConfig, paste_back, paste_crop, paste_region, paste_weight
 from deocc_core.infer.pipeline import (
     MIN_FACE_PX,
     FaceOutput,
@@ -7,10 +9,14 @@ from deocc_core.infer.pipeline import (
     deocclude,
     deocclude_face,
     expression_coefficients,
-    paste_back,
-    vertex_colors,
 )
-from deocc_core.infer.run import InferConfig, InferResult, list_images, run_inference
+from deocc_core.infer.run import (
+    InferConfig,
+    InferResult,
+    list_images,
+    plan_outputs,
+    run_inference,
+)
 
 __all__ = [
     "MIN_FACE_PX",
@@ -19,10 +25,15 @@ __all__ = [
     "deocclude",
     "deocclude_face",
     "expression_coefficients",
+    "PasteConfig",
     "paste_back",
-    "vertex_colors",
+    "paste_crop",
+    "paste_region",
+    "paste_weight",
+    "face_sheet",
     "InferConfig",
     "InferResult",
     "list_images",
+    "plan_outputs",
     "run_inference",
 ]

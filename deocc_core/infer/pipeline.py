@@ -1,5 +1,7 @@
 """Photo in, de-occluded photo out: detect → align → fit the 3DMM → render → G → paste back.
 
+G's occlusion mask m̂ says where the output replaces the photo (:mod:`deocc_core.infer.paste`).
+
 Also: the fitted mesh coloured by the de-occluded face (OBJ), and expression editing (change
 the 3DMM expression, re-render, re-run G: the paper's attribute manipulation).
 """
@@ -11,7 +13,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -20,6 +21,7 @@ from torch import nn
 from deocc_core.check import check_array
 from deocc_core.errors import ConfigError, InputError
 from deocc_core.face.prepare import FaceInput, FaceInputConfig, prepare_face, rerender_face
+from deocc_core.infer.paste import PasteConfig, paste_back, paste_region, paste_weight
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
 from deocc_core.nets.io import GeneratorSpec, run_generator
@@ -29,8 +31,6 @@ __all__ = [
     "PhotoOutput",
     "deocclude",
     "deocclude_face",
-    "paste_back",
-    "vertex_colors",
     "expression_coefficients",
     "MIN_FACE_PX",
 ]
@@ -45,19 +45,28 @@ class FaceOutput:
 
     Attributes:
         face: G's input: the aligned crop, its inverse transform, the fit, the render, M.
-        output: ``[S, S, 3]`` uint8 de-occluded crop.
+        output: ``[S, S, 3]`` uint8 de-occluded crop: m̂·G + (1−m̂)·crop (a mask-aware G),
+            else G's output.
+        raw: ``[S, S, 3]`` uint8 G's raw output (equals ``output`` for ``blend="none"``).
+        mask: ``[S, S]`` uint8 0..255, the region pasted back from: m̂ for a mask-aware G,
+            the face silhouette M for ``blend="none"``.
+        weight: ``[S, S]`` float32 in [0, 1], the paste-back weight (see
+            :func:`deocc_core.infer.paste.paste_weight`).
     """
 
     face: FaceInput
     output: npt.NDArray[np.uint8]
+    raw: npt.NDArray[np.uint8]
+    mask: npt.NDArray[np.uint8]
+    weight: npt.NDArray[np.float32]
 
 
 def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.float32] | None:
-    """Expression coefficients for a preset or a JSON file; None for ``keep``.
+    """Expression coefficients for a preset, a JSON file, or None for ``keep``.
 
-    ``spec``: a preset (``neutral``, ``smile``, ``open``, ``surprise``) or a JSON file holding
-    ``{"mode name": value in std units, ...}`` or a list of ``n_exp`` values in std units
-    (for PCA models without mode names).
+    ``spec``: a preset (``neutral``, ``smile``, ``open``, ``surprise``), or a JSON file
+    ``{"mode name": value in std units, ...}``, or a JSON list of ``n_exp`` values in std
+    units (for PCA models without mode names).
 
     Presets use the model's ``exp_names`` (starter: smile / jaw_open / ...; Surrey SFM
     blendshapes: happiness / surprise) at +2 std; a model without a matching name raises.
@@ -134,28 +143,33 @@ def deocclude_face(
     expression: str = "keep",
     *,
     config: FaceInputConfig | None = None,
+    paste: PasteConfig | None = None,
 ) -> FaceOutput:
-    """De-occlude one face of a photo.
+    """De-occlude one face of a photo (in crop space; :func:`deocclude` pastes it back).
 
     Args:
         image: ``[H, W, 3]`` uint8 RGB photo.
         landmarks: ``[68, 2]`` photo pixels.
         G: the generator (eval mode).
-        spec: its spec (crop size, render channel or not).
+        spec: its spec (crop size, render channel or not, blend).
         model: the 3DMM the training shards were built with.
         device: where G runs.
         expression: "keep" or an :func:`expression_coefficients` spec (re-render, re-run G).
         config: how the shards prepared faces (their fit options); default: the defaults at
             ``spec.size``.
+        paste: the paste-back region's threshold and feathering.
 
     Raises:
-        InputError: the face is smaller than :data:`MIN_FACE_PX`.
+        InputError: the face is smaller than :data:`MIN_FACE_PX`, or its landmarks are not
+            finite.
         ConfigError: ``config.size`` is not G's size.
     """
     config = config or FaceInputConfig(size=spec.size)
     if config.size != spec.size:
         raise ConfigError(f"face crops of {config.size} px for a {spec.size} px generator")
     lm = check_array(np.asarray(landmarks, np.float32), "landmarks", (68, 2))
+    if not np.isfinite(lm).all():
+        raise InputError("landmarks are not finite numbers")
     if np.ptp(lm, axis=0).max() < MIN_FACE_PX:
         raise InputError(f"face too small ({np.ptp(lm, axis=0).max():.0f} px < {MIN_FACE_PX} px)")
     face = prepare_face(image, lm, model, config)
@@ -163,8 +177,9 @@ def deocclude_face(
     if exp is not None:
         p = face.fit.params
         face = rerender_face(face, model, FitParams(p.id_coef, exp, p.pose), config)
-    out = run_generator(G, face.crop, face.render, spec, device).output
-    return FaceOutput(face, out)
+    g = run_generator(G, face.crop, face.render, spec, device)
+    mask = paste_region(spec.blend, g.mask, face.face_mask)
+    return FaceOutput(face, g.output, g.raw, mask, paste_weight(mask, paste))
 
 
 @dataclass(frozen=True)
@@ -173,11 +188,14 @@ class PhotoOutput:
 
     Attributes:
         image: ``[H, W, 3]`` uint8 RGB photo with every processed face pasted back.
+        weight: ``[H, W]`` float32 in [0, 1], how much of each pixel comes from G (the
+            largest over the faces); ``image`` equals the photo bit for bit where it is 0.
         faces: the processed faces, in detection order (left to right).
         skipped: one line per face that was found but not processed (e.g. too small).
     """
 
     image: npt.NDArray[np.uint8]
+    weight: npt.NDArray[np.float32]
     faces: tuple[FaceOutput, ...]
     skipped: tuple[str, ...]
 
@@ -193,20 +211,22 @@ def deocclude(
     landmarks: list[npt.NDArray[np.floating]] | None = None,
     expression: str = "keep",
     config: FaceInputConfig | None = None,
+    paste: PasteConfig | None = None,
 ) -> PhotoOutput:
     """De-occlude every face of a photo: detect (or take ``landmarks``), process, paste back.
 
     Args:
         image: ``[H, W, 3]`` uint8 RGB photo.
         G: the generator (eval mode).
-        spec: its spec (from ``load_generator``).
+        spec: its spec (from load_generator).
         model: the shards' 3DMM.
         detector: a :func:`deocc_core.landmarks.detect.make_detector` detector; unused when
             ``landmarks`` is given.
         device: where G runs.
-        landmarks: ``[68, 2]`` arrays in photo pixels, one per face.
+        landmarks: the faces' ``[68, 2]`` landmarks in photo pixels (skips the detector).
         expression: see :func:`deocclude_face`.
         config: see :func:`deocclude_face`.
+        paste: see :func:`deocclude_face`.
 
     Returns:
         PhotoOutput; a photo without faces comes back unchanged with no faces (not an error).
@@ -226,76 +246,17 @@ def deocclude(
         if detector is None:
             raise ConfigError("deocclude: give a detector or the landmarks")
         landmarks = [f.landmarks for f in detector.detect(image)]  # type: ignore[attr-defined]
-    result, faces, skipped = image, [], []
+    result, weight = image, np.zeros(image.shape[:2], np.float32)
+    faces, skipped = [], []
     for k, lm in enumerate(landmarks):
         try:
-            fo = deocclude_face(image, lm, G, spec, model, device, expression, config=config)
+            fo = deocclude_face(
+                image, lm, G, spec, model, device, expression, config=config, paste=paste
+            )
         except InputError as e:
             skipped.append(f"face {k}: {e}")
             continue
-        result = paste_back(result, fo.output, fo.face.inverse, fo.face.face_mask)
+        result, a = paste_back(result, fo.output, fo.face.inverse, fo.weight)
+        np.maximum(weight, a, out=weight)
         faces.append(fo)
-    return PhotoOutput(result, tuple(faces), tuple(skipped))
-
-
-def paste_back(
-    photo: npt.NDArray[np.uint8],
-    crop_out: npt.NDArray[np.uint8],
-    inverse: npt.NDArray[np.floating],
-    face_mask: npt.NDArray[np.uint8],
-    feather: float = 0.04,
-) -> npt.NDArray[np.uint8]:
-    """Warp a processed crop back into the photo, blended inside the face region only.
-
-    The face mask M is eroded and Gaussian-feathered (``feather`` × crop side) so the seam
-    falls inside the face; pixels outside M stay exactly the photo's.
-
-    Example:
-        >>> photo = np.zeros((64, 64, 3), np.uint8); crop = np.full((32, 32, 3), 200, np.uint8)
-        >>> m = np.zeros((32, 32), np.uint8); m[8:24, 8:24] = 255
-        >>> inv = np.array([[1.0, 0, 16], [0, 1.0, 16]])
-        >>> out = paste_back(photo, crop, inv, m)
-        >>> int(out[32, 32, 0]) > 150, int(out[0, 0, 0])
-        (True, 0)
-    """
-    h, w = photo.shape[:2]
-    s = crop_out.shape[0]
-    k = max(1, int(round(feather * s)))
-    alpha = cv2.erode(
-        (face_mask > 127).astype(np.uint8), np.ones((2 * k + 1, 2 * k + 1), np.uint8)
-    ).astype(np.float32)
-    # sigma k/2: the weight is ~0.02 at M's edge (cut there) and ~0.98 at 2k inside, so the
-    # generator's output fully replaces occluders that reach close to the face outline
-    alpha = cv2.GaussianBlur(alpha, (0, 0), k / 2) * (face_mask > 127)
-    inv = np.asarray(inverse, np.float64)
-    warped = cv2.warpAffine(
-        crop_out, inv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    a = cv2.warpAffine(alpha, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
-    return np.clip(photo * (1 - a) + warped * a + 0.5, 0, 255).astype(np.uint8)
-
-
-def vertex_colors(
-    projected: npt.NDArray[np.floating],
-    visible: npt.NDArray[np.bool_],
-    image: npt.NDArray[np.uint8],
-    fallback: npt.NDArray[np.floating] | None = None,
-) -> npt.NDArray[np.float32]:
-    """Per-vertex colour ``[V, 3]`` in [0, 1], sampled (bilinear) from ``image``.
-
-    Visible vertices take the image's colour; hidden ones take ``fallback`` (e.g. the
-    albedo) or the mean visible colour.
-    """
-    h, w = image.shape[:2]
-    xy = np.asarray(projected[:, :2], np.float32)
-    mapx = np.clip(xy[:, 0], 0, w - 1).reshape(-1, 1)
-    mapy = np.clip(xy[:, 1], 0, h - 1).reshape(-1, 1)
-    col = cv2.remap(image, mapx, mapy, cv2.INTER_LINEAR).reshape(-1, 3).astype(np.float32) / 255.0
-    fb = (
-        np.broadcast_to(
-            col[visible].mean(0) if visible.any() else np.full(3, 0.5, np.float32), col.shape
-        )
-        if fallback is None
-        else fallback
-    )
-    return np.where(visible[:, None], col, fb).astype(np.float32)
+    return PhotoOutput(result, weight, tuple(faces), tuple(skipped))

@@ -2,20 +2,29 @@
 
 Reads each image, finds its faces (detector or ``.pts`` / ``.mat`` sidecar), de-occludes
 them (:func:`deocc_core.infer.pipeline.deocclude`) and writes, per image, the de-occluded
-photo and optionally a side-by-side, and per face the aligned crop, its render, the output
-crop and optionally the coloured mesh. Faces too small or not found, unreadable images and
-missing sidecars are reported in :class:`InferResult`, never fatal.
+photo and the paste-back weight (``_mask.png``), optionally a side-by-side, and per face
+the aligned crop, its render, the output crop, the model's occlusion mask m̂ and optionally
+the coloured mesh.
+
+Output names keep each image's path relative to the folder it was found in (``a/face.jpg``
+→ ``<out>/a/face_deoccluded.png``), so equal file names never overwrite each other.
+Images that yield nothing (unreadable, too small, no face, missing sidecar) are reported
+in :class:`InferResult` and the run goes on. A failed write (disk full, permission denied)
+stops the run: the image's partial outputs are removed and :attr:`InferResult.error` names
+the path; nothing unwritten is counted.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -23,7 +32,9 @@ from deocc_core.device import DEVICES, resolve_device
 from deocc_core.errors import ConfigError, InputError, SkipInput
 from deocc_core.face.prepare import FaceInputConfig
 from deocc_core.imageio import IMAGE_SUFFIXES, read_image, write_image
+from deocc_core.infer.grid import face_sheet
 from deocc_core.infer.pipeline import (
+    MIN_FACE_PX,
     FaceOutput,
     deocclude,
     expression_coefficients,
@@ -32,14 +43,24 @@ from deocc_core.landmarks.detect import DEFAULT_BACKEND, DETECTORS, LandmarkDete
 from deocc_core.landmarks.find import LANDMARK_SOURCES, LazyDetector, landmarks_for
 from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
-from deocc_core.nets.io import GeneratorSpec, load_generator, prepare_generator
+from deocc_core.nets.io import GeneratorSpec, prepare_generator
+from deocc_core.nets.packaged import resolve_generator
 from deocc_core.options import option
 from deocc_core.recon.export import MeshConfig, write_face_meshes
 
-__all__ = ["InferConfig", "InferResult", "list_images", "run_inference", "LANDMARK_SOURCES"]
+__all__ = [
+    "InferConfig",
+    "InferResult",
+    "list_images",
+    "plan_outputs",
+    "run_inference",
+    "LANDMARK_SOURCES",
+    "GRID_NAME",
+]
 
 log = logging.getLogger(__name__)
 _MESH = {f.name: f for f in fields(MeshConfig)}  # mesh options, declared once in recon
+GRID_NAME = "grid.png"  # the --grid sheet, in the output folder
 
 
 @dataclass(frozen=True)
@@ -49,7 +70,12 @@ class InferConfig:
     inputs: tuple[str, ...] = option(
         help="Images and/or folders of images (searched recursively; *_gt images skipped)."
     )
-    ckpt: str = option(help="Checkpoint file or run folder (best.pt, else latest.pt).", path="any")
+    ckpt: str | None = option(
+        None,
+        "Checkpoint file, run folder (best.pt, else latest.pt) or packaged .safetensors.",
+        path="any",
+        default_help="the shipped default model, assets/default_model.safetensors",
+    )
     out: str = option("infer_out", "Output folder.", path="out")
     model: str | None = option(
         None,
@@ -81,7 +107,14 @@ class InferConfig:
         "units} or a list of n_exp std units).",
     )
     side_by_side: bool = option(False, "Also write input | output side by side.")
+    grid: int = option(
+        0,
+        "Also write grid.png: input crop | occlusion mask | output for the first N faces (0: off).",
+        units="faces",
+        min=0,
+    )
     device: str = option("auto", "Where G runs.", choices=DEVICES)
+    strict: bool = option(False, "Exit 1 when any image or face was skipped.")
 
 
 @dataclass(frozen=True)
@@ -89,20 +122,34 @@ class InferResult:
     """What a run did.
 
     Attributes:
-        n_images: images processed (readable or not).
-        n_faces: faces de-occluded.
+        n_images: images found. n_written: photos whose outputs were all written.
+        n_faces: faces de-occluded (in written photos only).
         problems: one line per skipped image or face.
         outputs: the de-occluded photos written.
+        model: which generator ran (its label: the default model, a file, a run).
+        error: the write failure that stopped the run (path and reason), else None.
+        grid: the ``--grid`` sheet written, else None.
     """
 
     n_images: int
+    n_written: int
     n_faces: int
     problems: tuple[str, ...]
     outputs: tuple[Path, ...]
+    model: str = ""
+    error: str | None = None
+    grid: Path | None = None
+
+
+class _WriteFailed(InputError):
+    """An output could not be written (the message names the path and the reason)."""
 
 
 def list_images(inputs: tuple[str, ...] | list[str]) -> list[Path]:
     """Image files named in ``inputs`` plus those found (recursively, sorted) in its folders.
+
+    Raises:
+        InputError: an input that is neither a file nor a folder.
 
     Example:
         >>> import tempfile
@@ -112,20 +159,75 @@ def list_images(inputs: tuple[str, ...] | list[str]) -> list[Path]:
         >>> [p.name for p in list_images([str(d)])]
         ['a.png']
     """
-    images: list[Path] = []
+    return [p for p, _ in plan_outputs(inputs)]
+
+
+def _found(inputs: tuple[str, ...] | list[str]) -> list[tuple[Path, str]]:
+    """Every image with its name before de-duplication (see :func:`plan_outputs`)."""
+    files = [Path(s) for s in inputs if Path(s).is_file()]
+    common = Path(os.path.commonpath([str(p.resolve().parent) for p in files])) if files else None
+    items: list[tuple[Path, str]] = []
     for s in inputs:
         p = Path(s)
         if p.is_dir():
-            images += sorted(
-                q
-                for q in p.rglob("*")
-                if q.suffix.lower() in IMAGE_SUFFIXES and not q.stem.endswith("_gt")
-            )
+            prefix = f"{p.resolve().name}/" if len(inputs) > 1 else ""
+            items += [
+                (q, prefix + q.relative_to(p).with_suffix("").as_posix())
+                for q in sorted(p.rglob("*"))
+                if q.suffix.lower() in IMAGE_SUFFIXES and not q.stem.endswith("_gt") and q.is_file()
+            ]
         elif p.is_file():
-            images.append(p)
+            assert common is not None
+            items.append((p, p.resolve().relative_to(common).with_suffix("").as_posix()))
         else:
             raise InputError(f"{p}: no such image or folder")
-    return images
+    return items
+
+
+def plan_outputs(inputs: tuple[str, ...] | list[str]) -> list[tuple[Path, str]]:
+    """Each image to process with its output name (a relative path without suffix).
+
+    A folder's images are named by their path inside it (prefixed with the folder's name
+    when several inputs are given); files given directly by their path below the folder
+    they share. A file listed twice is processed once; names that still collide
+    (``face.jpg`` beside ``face.png``) get ``_2``, ``_3``, ...
+
+    Raises:
+        InputError: an input that is neither a file nor a folder.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> for name in ("a/face.jpg", "b/face.jpg", "b/face.png"):
+        ...     (d / name).parent.mkdir(exist_ok=True); _ = (d / name).write_bytes(b"")
+        >>> [n for _, n in plan_outputs([str(d)])]
+        ['a/face', 'b/face', 'b/face_2']
+    """
+    seen: set[Path] = set()
+    used: set[str] = set()
+    plan = []
+    for path, base in _found(inputs):
+        real = path.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        name, k = base, 2
+        while name.lower() in used:  # case-insensitive file systems too
+            name, k = f"{base}_{k}", k + 1
+        used.add(name.lower())
+        plan.append((path, name))
+    return plan
+
+
+@dataclass
+class _Tally:
+    """Running counts of a run (mutable while it goes)."""
+
+    n_written: int = 0
+    n_faces: int = 0
+    problems: list[str] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    sheet: list[tuple[str, Any, Any, Any]] = field(default_factory=list)
 
 
 def run_inference(config: InferConfig, progress: Callable[..., None] | None = None) -> InferResult:
@@ -135,45 +237,64 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
         config: what to run.
         progress: called ``progress(0, total=n_images)`` then ``progress(1)`` per image.
 
+    Returns:
+        :class:`InferResult`; a write failure stops the run and is returned in ``error``.
+
     Raises:
-        InputError: no images found. ConfigError: unknown landmark source, expression preset
-            the model lacks, or a checkpoint trained with a non-starter model but no ``model``.
-        FormatError: unreadable checkpoint (from load_generator).
+        InputError: no images found; no default model (``ckpt`` None) where it belongs.
+        ConfigError: unknown landmark source, expression preset the model lacks, or a
+            checkpoint trained with a non-starter model but no ``model``.
+        FormatError: unreadable checkpoint or model file.
     """
     if config.landmarks_from not in LANDMARK_SOURCES:
         raise ConfigError(
             f"landmarks_from must be one of {', '.join(LANDMARK_SOURCES)}, "
             f"got {config.landmarks_from!r}"
         )
-    images = list_images(config.inputs)
-    if not images:
+    plan = plan_outputs(config.inputs)
+    if not plan:
         raise InputError(f"{', '.join(config.inputs)}: no images found")
     run = _load(config)
+    log.debug("model: %s", run.label)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     if progress:
-        progress(0, total=len(images))
-    n_faces, problems, outputs = 0, [], []
-    for path in images:
+        progress(0, total=len(plan))
+    t, error, grid = _Tally(), None, None
+    for path, name in plan:
         try:
-            n, skipped, dst = _process_image(path, run, config, out)
-            n_faces += n
-            problems += skipped
-            outputs.append(dst)
-        except SkipInput as e:  # unreadable image, missing or broken sidecar
-            problems.append(str(e) if str(path) in str(e) else f"{path}: {e}")
+            _process_image(path, name, run, config, out, t)
+        except SkipInput as e:  # unreadable or tiny image, missing or broken sidecar
+            t.problems.append(str(e) if str(path) in str(e) else f"{path}: {e}")
+        except _WriteFailed as e:
+            error = str(e)
+            break
         if progress:
             progress(1)
-    log.info("%d face(s) in %d image(s), %d problem(s)", n_faces, len(images), len(problems))
-    return InferResult(len(images), n_faces, tuple(problems), tuple(outputs))
+    if error is None and t.sheet:
+        try:
+            grid = write_image(out / GRID_NAME, face_sheet(t.sheet))
+        except InputError as e:
+            error = str(e)
+    log.debug("%d face(s) in %d image(s), %d problem(s)", t.n_faces, t.n_written, len(t.problems))
+    return InferResult(
+        len(plan),
+        t.n_written,
+        t.n_faces,
+        tuple(t.problems),
+        tuple(t.outputs),
+        run.label,
+        error,
+        grid,
+    )
 
 
 @dataclass(frozen=True)
 class _Loaded:
     """What every image of a run needs.
 
-    G and its spec, the 3DMM, the face preparation the shards used, the detector (or None) and the
-    device.
+    G and its spec, the 3DMM, the face preparation the shards used, the detector (or
+    None), the device, and which model it is.
     """
 
     G: nn.Module
@@ -182,26 +303,27 @@ class _Loaded:
     face_config: FaceInputConfig
     detector: LandmarkDetector | None
     device: torch.device
+    label: str
 
 
 def _load(config: InferConfig) -> _Loaded:
     """Load the generator, the model its shards used, and the landmark detector."""
     device = resolve_device(config.device)
-    G, spec, info = load_generator(config.ckpt, device)
-    model = _load_model(config, info.get("data_model") or {})
+    G, spec, info = resolve_generator(config.ckpt, device)
+    model = _load_model(config, info.get("data_model") or {}, info["path"])
     expression_coefficients(model, config.expression)  # fail early on a bad preset / file
     detector = None if config.landmarks_from in ("pts", "mat") else LazyDetector(config.backend)
     face_config = _face_config(spec, info.get("data_config") or {})
-    return _Loaded(prepare_generator(G), spec, model, face_config, detector, device)
+    return _Loaded(prepare_generator(G), spec, model, face_config, detector, device, info["label"])
 
 
-def _load_model(config: InferConfig, data_model: dict[str, Any]) -> MorphableModel:
+def _load_model(config: InferConfig, data_model: dict[str, Any], source: str) -> MorphableModel:
     """``config.model``, else the checkpoint's (the starter model only: others are the user's)."""
     spec = config.model
     if spec is None:
         if data_model.get("name") not in (None, "deocc-starter"):
             raise ConfigError(
-                f"{config.ckpt}: trained on shards built with model {data_model['name']!r}: "
+                f"{source}: trained on shards built with model {data_model['name']!r}: "
                 "pass the model path"
             )
         spec = "starter"
@@ -226,18 +348,69 @@ def _face_config(spec: GeneratorSpec, data_config: dict[str, Any]) -> FaceInputC
     )
 
 
-def _process_image(
-    path: Path, run: _Loaded, config: InferConfig, out: Path
-) -> tuple[int, list[str], Path]:
-    """De-occlude one photo and write its outputs.
+class _Writer:
+    """Writes one image's outputs; on a failure removes what it wrote and raises _WriteFailed."""
 
-    Returns:
-        ``(faces processed, problem lines, the de-occluded photo written)``.
+    def __init__(self, out: Path, name: str) -> None:
+        self.base = out / name
+        self.written: list[Path] = []
+
+    def _fail(self, message: str) -> None:
+        for p in self.written:
+            try:
+                p.unlink(missing_ok=True)
+            except OSError:
+                pass
+        raise _WriteFailed(message)
+
+    def path(self, suffix: str) -> Path:
+        """``<out>/<name><suffix>``, its folder created."""
+        p = Path(f"{self.base}{suffix}")
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            self._fail(f"{p.parent}: cannot create folder: {_reason(e)}")
+        return p
+
+    def image(self, suffix: str, img: npt.NDArray[np.uint8]) -> Path:
+        """Write an image output (see :func:`deocc_core.imageio.write_image`)."""
+        p = self.path(suffix)
+        try:
+            write_image(p, img)
+        except InputError as e:
+            self._fail(str(e))
+        self.written.append(p)
+        return p
+
+    def meshes(self, tag: str, fo: FaceOutput, model: MorphableModel, mesh: MeshConfig) -> None:
+        """The face's meshes (see :func:`deocc_core.recon.write_face_meshes`)."""
+        stem = self.path(tag)
+        before = set(stem.parent.glob(f"{stem.name}*"))
+        try:
+            self.written += write_face_meshes(stem, fo.face, fo.output, model, mesh)
+        except (InputError, OSError) as e:
+            self.written += sorted(set(stem.parent.glob(f"{stem.name}*")) - before)
+            self._fail(str(e) if isinstance(e, InputError) else f"{stem}: {_reason(e)}")
+
+
+def _reason(e: OSError) -> str:
+    """``no space left on device``, ``permission denied``, ... (lower case)."""
+    return (e.strerror or str(e)).lower()
+
+
+def _process_image(
+    path: Path, name: str, run: _Loaded, config: InferConfig, out: Path, t: _Tally
+) -> None:
+    """De-occlude one photo, write its outputs and count them in ``t``.
 
     Raises:
-        SkipInput: unreadable image, or no sidecar for ``pts`` / ``mat``.
+        SkipInput: unreadable or too small image, or no sidecar for ``pts`` / ``mat``.
+        _WriteFailed: an output could not be written (this image's outputs removed).
     """
     photo = read_image(path)
+    h, w = photo.shape[:2]
+    if min(h, w) < MIN_FACE_PX:
+        raise SkipInput("too small", f"{path}: {w}x{h} px image, a face needs {MIN_FACE_PX} px")
     found = landmarks_for(path, photo, config.landmarks_from, run.detector)
     r = deocclude(
         photo,
@@ -250,26 +423,39 @@ def _process_image(
         expression=config.expression,
         config=run.face_config,
     )
-    problems = [] if r.faces or r.skipped else [f"{path}: no face found"]
-    problems += [f"{path} {s}" for s in r.skipped]
+    skipped = [f"{path} {s}" for s in r.skipped]
+    if not r.faces:
+        t.problems += skipped or [f"{path}: no face found"]
+        return
+    wr = _Writer(out, name)
     for k, fo in enumerate(r.faces):
-        _write_face(out / f"{path.stem}_face{k}", fo, run.model, config)
-    dst = write_image(out / f"{path.stem}_deoccluded.png", r.image)
+        _write_face(wr, f"_face{k}", fo, run.model, config)
+    dst = wr.image("_deoccluded.png", r.image)
+    wr.image("_mask.png", np.clip(r.weight * 255 + 0.5, 0, 255).astype(np.uint8))
     if config.side_by_side:
-        write_image(out / f"{path.stem}_side_by_side.png", np.concatenate([photo, r.image], 1))
-    return len(r.faces), problems, dst
+        wr.image("_side_by_side.png", np.concatenate([photo, r.image], 1))
+    t.problems += skipped
+    t.n_written += 1
+    t.n_faces += len(r.faces)
+    t.outputs.append(dst)
+    for k, fo in enumerate(r.faces):
+        if len(t.sheet) < config.grid:
+            t.sheet.append((f"{name} face {k}", fo.face.crop, fo.mask, fo.output))
 
 
-def _write_face(stem: Path, fo: FaceOutput, model: MorphableModel, config: InferConfig) -> None:
-    """``<stem>_crop.png``, ``_render.png``, ``_output.png``, and the meshes when asked.
+def _write_face(
+    wr: _Writer, tag: str, fo: FaceOutput, model: MorphableModel, config: InferConfig
+) -> None:
+    """``<name><tag>_crop.png``, ``_render.png``, ``_output.png``, ``_mask.png``, the meshes.
 
     ``--mesh``, ``--detail``, ``--compare-occluded``: :func:`deocc_core.recon.write_face_meshes`.
     """
-    write_image(f"{stem}_crop.png", fo.face.crop)
-    write_image(f"{stem}_render.png", fo.face.render)
-    write_image(f"{stem}_output.png", fo.output)
+    wr.image(f"{tag}_crop.png", fo.face.crop)
+    wr.image(f"{tag}_render.png", fo.face.render)
+    wr.image(f"{tag}_output.png", fo.output)
+    wr.image(f"{tag}_mask.png", fo.mask)
     if config.mesh or config.detail or config.compare_occluded:
         mesh = MeshConfig(
             detail=config.detail, compare_occluded=config.compare_occluded, uv=config.uv
         )
-        write_face_meshes(stem, fo.face, fo.output, model, mesh)
+        wr.meshes(tag, fo, model, mesh)

@@ -1,7 +1,8 @@
 """End-to-end deocc-infer ms per face at 256x256 on CPU, per stage. JSON.
 
 Stages: detect / landmarks / prepare (prepare_face: align + fit + render, the path synth
-shares) / G / paste (full-size generator, ngf 64, untrained weights: speed only).
+shares) / G / paste (m̂ → weight → warp into the photo). Full-size mask-aware generator,
+ngf 64, untrained weights: speed only.
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ from _common import SHARED
 
 from deocc_core.face.prepare import FaceInputConfig, prepare_face
 from deocc_core.imageio import read_image
-from deocc_core.infer.pipeline import deocclude, paste_back
+from deocc_core.infer.paste import paste_back, paste_region, paste_weight
+from deocc_core.infer.pipeline import deocclude
 from deocc_core.landmarks.detect import make_detector
 from deocc_core.morphable.model import load_model
 from deocc_core.nets.io import GeneratorSpec, prepare_generator, run_generator
-from deocc_core.nets.networks import define_generator
 
 
-def main():
-    """Time each stage of one face, then deocclude end to end; print JSON."""
+def main() -> None:
+    """Print the per-stage timings as JSON."""
     img = read_image(SHARED / "faces" / "PRNet_AFLW2000" / "image00050.jpg")
     det = make_detector("dlib", mode="hog")
     m = load_model("starter")
-    G = prepare_generator(define_generator(256, ngf=64))  # as deocc-infer runs it (NHWC)
+    spec = GeneratorSpec(size=256, ngf=64, blend="mask")
+    G = prepare_generator(spec.build())  # as deocc-infer runs it (NHWC)
     t = {k: [] for k in ("detect", "landmarks", "prepare", "G", "paste")}
     config = FaceInputConfig(size=256)
     for it in range(6):
@@ -39,9 +41,10 @@ def main():
         t2 = time.perf_counter()
         face = prepare_face(img, lm, m, config)
         t3 = time.perf_counter()
-        out = run_generator(G, face.crop, face.render, False).output
+        g = run_generator(G, face.crop, face.render, spec)
         t4 = time.perf_counter()
-        paste_back(img, out, face.inverse, face.face_mask)
+        region = paste_region(spec.blend, g.mask, face.face_mask)
+        paste_back(img, g.output, face.inverse, paste_weight(region))
         t5 = time.perf_counter()
         if it:  # first iteration: JIT / allocator warm-up
             for k, a, b in (
@@ -53,7 +56,6 @@ def main():
             ):
                 t[k].append((b - a) * 1e3)
     # the same photo through the library entry point deocc-infer uses (detector included)
-    spec = GeneratorSpec(size=256, ngf=64)
     e2e = []
     for it in range(4):
         t0 = time.perf_counter()

@@ -1,0 +1,218 @@
+"""Paste-back: put G's de-occluded crop into the photo where the model says the face is occluded.
+
+The region comes from the occlusion mask m̂ that a mask-aware G predicts (``blend="mask"``),
+not from the 3DMM face silhouette M: a hand or a scarf outside M is replaced too. Every
+pixel with m̂ ≥ ``threshold`` (and a margin of ``grow`` around it) takes the crop output;
+the weight then falls smoothly to 0 over ``feather``, and also towards the crop's border,
+so neither the occluder outline nor the crop square shows as a seam. Where the weight is 0
+the photo is returned bit for bit: pixels the model thinks unoccluded are never resampled.
+
+For a ``blend="none"`` generator (the paper's G, which redraws every pixel) the region is
+M, the fitted face's silhouette, with the same margin and feather outward.
+
+Evaluation calls the same two functions in crop space (identity transform, the occluded
+crop as the "photo"), so the scores describe what ``deocc-infer`` writes.
+
+Convention: crop and photo pixels (x right, y down, origin at the centre of the top-left
+pixel); ``inverse`` maps crop pixels to photo pixels (``[2, 3]``, as ``align_face`` gives).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from deocc_core.check import check_array
+
+__all__ = ["PasteConfig", "IDENTITY", "paste_region", "paste_weight", "paste_back", "paste_crop"]
+
+IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # crop space = "photo" space (eval)
+
+
+@dataclass(frozen=True)
+class PasteConfig:
+    """Where and how softly the crop output replaces the photo.
+
+    Attributes:
+        threshold: m̂ ≥ threshold (in [0, 1]) counts as occluded.
+        grow: replaced fully this far beyond the occluded pixels (fraction of the crop side:
+            covers m̂'s soft edge and the occluder's anti-aliased outline).
+        feather: then the weight falls to 0 over this width (fraction of the crop side).
+        border: the weight rises from 0 at the crop's border over this width (fraction of
+            the crop side), so the crop square never shows.
+    """
+
+    threshold: float = 0.5
+    grow: float = 0.01
+    feather: float = 0.03
+    border: float = 0.04
+
+
+def paste_region(
+    blend: str, mask: npt.NDArray[np.floating], face_mask: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.uint8]:
+    """The region a generator's output is pasted over, uint8 ``[S, S]`` 0..255.
+
+    Args:
+        blend: the generator's ``blend`` (``"mask"`` or ``"none"``).
+        mask: ``[S, S]`` float in [0, 1], G's occlusion mask m̂ (ignored for ``"none"``).
+        face_mask: ``[S, S]`` uint8 0/255, the fitted face's silhouette M.
+
+    Returns:
+        m̂ as uint8 for a mask-aware G; M for the paper's G, which redraws every pixel and
+        so has no opinion on where the occluder is.
+
+    Example:
+        >>> m = np.full((4, 4), 0.5, np.float32); face = np.zeros((4, 4), np.uint8)
+        >>> int(paste_region("mask", m, face)[0, 0]), int(paste_region("none", m, face).max())
+        (128, 0)
+    """
+    if blend == "mask":
+        return np.clip(np.asarray(mask, np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return np.asarray(face_mask, np.uint8)
+
+
+def _smoothstep(t: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def paste_weight(
+    mask: npt.NDArray[np.uint8], config: PasteConfig | None = None
+) -> npt.NDArray[np.float32]:
+    """The blend weight of the crop output, in crop space.
+
+    Args:
+        mask: ``[S, S]`` uint8 0..255: m̂ (or M for a ``blend="none"`` generator).
+        config: threshold, margin, feather and border widths.
+
+    Returns:
+        ``[S, S]`` float32 in [0, 1]: 1 on and within ``grow`` of the occluded pixels, a
+        smoothstep down to exactly 0 at ``grow + feather`` from them, times a smoothstep up
+        from 0 at the crop's outermost pixels. All 0 when nothing is occluded.
+
+    Example:
+        >>> m = np.zeros((100, 100), np.uint8); m[40:60, 40:60] = 255
+        >>> w = paste_weight(m)
+        >>> float(w[50, 50]), float(w[50, 60]), float(w[50, 80]), float(w[0, 0])
+        (1.0, 1.0, 0.0, 0.0)
+    """
+    config = config or PasteConfig()
+    m = check_array(np.asarray(mask), "mask", (None, None), np.uint8)
+    s = m.shape[0]
+    occluded = m >= config.threshold * 255
+    if not occluded.any():
+        return np.zeros(m.shape, np.float32)
+    # distance (px) from each pixel to the nearest occluded pixel; 0 on occluded ones
+    dist = cv2.distanceTransform((~occluded).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    grow, feather = config.grow * s, max(config.feather * s, 1.0)
+    w = 1.0 - _smoothstep((dist - grow) / feather)
+    # distance from the crop's edge to each pixel centre: 0.5 on the outermost ring
+    idx = np.arange(s, dtype=np.float32) + 0.5
+    edge = np.minimum(idx, s - idx)
+    edge2d = np.minimum(edge[:, None], edge[None, :])
+    w *= _smoothstep((edge2d - 0.5) / max(config.border * s, 1.0))
+    return w.astype(np.float32)
+
+
+def _roi(inverse: npt.NDArray[np.float64], s: int, h: int, w: int) -> tuple[int, int, int, int]:
+    """Photo pixel box ``(x0, y0, x1, y1)`` (exclusive end) holding the warped crop, clipped."""
+    corners = np.array([[-1, -1], [s, -1], [-1, s], [s, s]], np.float64)
+    p = corners @ inverse[:, :2].T + inverse[:, 2]
+    x0, y0 = np.floor(p.min(0)).astype(int)
+    x1, y1 = np.ceil(p.max(0)).astype(int) + 1
+    return max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+
+
+def paste_back(
+    photo: npt.NDArray[np.uint8],
+    crop_out: npt.NDArray[np.uint8],
+    inverse: npt.NDArray[np.floating],
+    weight: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """Blend a processed crop into the photo with a crop-space weight (:func:`paste_weight`).
+
+    Args:
+        photo: ``[H, W, 3]`` uint8 RGB.
+        crop_out: ``[S, S, 3]`` uint8 RGB, G's (blended) output for the crop.
+        inverse: ``[2, 3]`` crop → photo pixels (:data:`IDENTITY` in crop space).
+        weight: ``[S, S]`` float32 in [0, 1].
+
+    Returns:
+        ``(image, photo_weight)``: the photo with the crop blended in (``photo`` bit for bit
+        wherever ``photo_weight`` is 0) and the weight warped to the photo, ``[H, W]``
+        float32 in [0, 1] (bilinear; 0 outside the crop).
+
+    Example:
+        >>> photo = np.zeros((64, 64, 3), np.uint8); crop = np.full((32, 32, 3), 200, np.uint8)
+        >>> m = np.zeros((32, 32), np.uint8); m[8:24, 8:24] = 255
+        >>> inv = np.array([[1.0, 0, 16], [0, 1.0, 16]])
+        >>> out, a = paste_back(photo, crop, inv, paste_weight(m))
+        >>> int(out[32, 32, 0]), int(out[0, 0, 0]), float(a[32, 32])
+        (200, 0, 1.0)
+    """
+    check_array(photo, "photo", (None, None, 3), np.uint8)
+    s = check_array(crop_out, "crop_out", (None, None, 3), np.uint8).shape[0]
+    check_array(weight, "weight", (s, s))
+    inv = np.asarray(inverse, np.float64)
+    h, w = photo.shape[:2]
+    result = photo.copy()
+    full = np.zeros((h, w), np.float32)
+    if np.allclose(inv, IDENTITY) and (h, w) == (s, s):
+        warped, a, (x0, y0, x1, y1) = crop_out, weight.astype(np.float32), (0, 0, w, h)
+    else:
+        x0, y0, x1, y1 = _roi(inv, s, h, w)
+        if x1 <= x0 or y1 <= y0:
+            return result, full
+        shifted = inv - [[0, 0, x0], [0, 0, y0]]
+        size = (x1 - x0, y1 - y0)
+        warped = cv2.warpAffine(
+            crop_out, shifted, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        a = cv2.warpAffine(
+            np.ascontiguousarray(weight, np.float32),
+            shifted,
+            size,
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+    a = np.clip(a, 0.0, 1.0)
+    full[y0:y1, x0:x1] = a
+    sel = a > 0
+    if sel.any():
+        src = photo[y0:y1, x0:x1][sel].astype(np.float32)
+        k = a[sel][:, None]
+        mixed = src * (1.0 - k) + warped[sel].astype(np.float32) * k
+        result[y0:y1, x0:x1][sel] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    return result, full
+
+
+def paste_crop(
+    occluded: npt.NDArray[np.uint8],
+    output: npt.NDArray[np.uint8],
+    region: npt.NDArray[np.uint8],
+    config: PasteConfig | None = None,
+) -> npt.NDArray[np.uint8]:
+    """What a user gets, in crop space: ``output`` pasted into the ``occluded`` crop.
+
+    The same weights and blending :func:`deocc_core.infer.pipeline.deocclude` applies to a
+    photo, with the identity transform: evaluation scores this.
+
+    Args:
+        occluded: ``[S, S, 3]`` uint8, G's input crop.
+        output: ``[S, S, 3]`` uint8, G's (blended) output.
+        region: ``[S, S]`` uint8 0..255 from :func:`paste_region`.
+        config: threshold and feathering.
+
+    Example:
+        >>> crop = np.zeros((32, 32, 3), np.uint8); out = np.full_like(crop, 90)
+        >>> region = np.zeros((32, 32), np.uint8); region[10:20, 10:20] = 255
+        >>> r = paste_crop(crop, out, region)
+        >>> int(r[15, 15, 0]), int(r[2, 2, 0])
+        (90, 0)
+    """
+    return paste_back(occluded, output, IDENTITY, paste_weight(region, config))[0]
