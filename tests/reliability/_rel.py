@@ -28,6 +28,12 @@ REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 180  # a hang fails the test instead of the suite
 
 
+# log lines of native libraries (absl / glog format, TFLite's INFO lines), not the CLI's
+_NATIVE_LOG = re.compile(
+    r"^([IWEF]\d{4} \d\d:\d\d:\d\d|INFO: |WARNING: All log messages before absl)"
+)
+
+
 @dataclass
 class Result:
     """What a CLI run did."""
@@ -39,8 +45,10 @@ class Result:
 
     @property
     def lines(self) -> list[str]:
-        """Non-empty stderr lines."""
-        return [ln for ln in self.stderr.splitlines() if ln.strip()]
+        """Non-empty stderr lines, less native libraries' log lines (MediaPipe / TFLite's
+        absl logging: ``W0000 00:00:...``, ``INFO: Created TensorFlow Lite ...``).
+        """
+        return [ln for ln in self.stderr.splitlines() if ln.strip() and not _NATIVE_LOG.match(ln)]
 
     def one_line(self, code: int, *needles: str) -> str:
         """Assert: exit ``code``, no traceback, one stderr line holding every needle."""
