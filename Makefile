@@ -10,7 +10,7 @@ TORCH_SPEC     ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test install bench experiment clean
+.PHONY: demo test install bench experiment train-default clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,11 @@ test: install
 
 experiment: install
 	$(BIN)/python tools/experiment_small.py --out experiment_out
+
+# the shipped default model (assets/default_model.safetensors + card) and its RESULTS section;
+# ~3 h on 2 CPU cores (real photos from ../shared/data)
+train-default: install
+	$(BIN)/python -m tools.train_default --out train_default_out
 
 bench: install
 	$(BIN)/python tools/bench/run_all.py --out bench_out

@@ -330,9 +330,13 @@ def _load_model(config: InferConfig, data_model: dict[str, Any], source: str) ->
     model = load_model(spec)
     if data_model.get("sha256") and data_model["sha256"] != model.sha256:
         log.warning(
-            "%s differs from the model the training shards used (%s): renders will not match",
+            "3DMM %s (sha256 %s) is not the one %s was trained with (%s, sha256 %s): its "
+            "renders will not match the training renders",
             spec,
+            model.sha256[:16],
+            source,
             data_model.get("name"),
+            str(data_model["sha256"])[:16],
         )
     return model
 

