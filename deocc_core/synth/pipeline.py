@@ -327,92 +327,114 @@ def make_samples(
             whose composite the detector finds the face in.
         ConfigError: an unknown ``occluder_mode`` or a bad ``region_mix``.
     """
-    if not within_yaw(record.yaw_deg, config.max_yaw):
-        raise SkipInput("yaw beyond --max-yaw")
     face_cfg = config.face_input()
-    face = prepare_face(record.image, record.landmarks, model, face_cfg, params=record.params)
-    if not within_yaw(np.degrees(face.fit.params.pose.yaw), config.max_yaw + 10):
-        raise SkipInput("yaw beyond --max-yaw")
+    face = _prepared_face(record, model, config, face_cfg)
     if config.occluder_mode not in OCCLUDER_MODES:
         raise ConfigError(
             f"unknown occluder mode {config.occluder_mode!r} "
             f"(choose from {', '.join(OCCLUDER_MODES)})"
         )
-    classes = [OccluderClass[c.upper()] for c in config.occluders]
     if config.fit_landmarks == "detected" and detector is None:
         detector = make_detector(config.backend)
-    packs = list(assets.packs) if assets else []
-    scene = None
-    if config.occluder_mode == "3d":
-        sh, skin = _scene_light(face, model, face_cfg)
-        scene = prepare_scene(
-            face.crop,
-            face.landmarks,
-            model,
-            face.fit.params,
-            face.render_result.depth,
-            face.face_mask,
-            raster=face.render_result.raster,
-            sh=sh,
-            skin=skin,
-            jpeg_quality=record.jpeg_quality,
-            source_scale=float(np.sqrt(abs(np.linalg.det(face.matrix[:, :2])))),
-        )
-        mix = parse_region_mix(config.region_mix)
+    occlude = _copy_occluder(face, record, model, face_cfg, config, assets)
     out = []
     for _ in range(config.per_face):
-        if scene is not None:
-            with stage("occlude"):
-                o3 = occlude_face(
-                    scene,
-                    rng,
-                    classes=classes,
-                    mix=mix,
-                    count=config.occluders_per_sample,
-                    fabrics=list(assets.fabrics) if assets else None,
-                    packs=packs,
-                )
-            image, occ_mask, changed = o3.image, o3.occ_mask, o3.changed_mask
-            cls, region = o3.occluder_class, o3.region
-        else:
-            with stage("occlude"):
-                occ = composite_occluder(
-                    face.crop,
-                    face.landmarks,
-                    rng,
-                    classes=classes,
-                    face_mask=face.face_mask,
-                    yaw=float(np.degrees(face.fit.params.pose.yaw)),
-                    packs=packs,
-                    count=config.occluders_per_sample,
-                )
-            image, occ_mask, changed = occ.image, occ.occ_mask, occ.changed_mask
-            cls, region = occ.occluder_class, occ.region
+        with stage("occlude"):
+            occ = occlude(rng)
         if config.fit_landmarks == "detected":
-            rendered = _fit_detected(face, image, model, face_cfg, detector)
+            rendered = _fit_detected(face, occ.image, model, face_cfg, detector)
             if rendered is None:
                 continue
         else:
-            rendered = relight_face(face, image, model, face_cfg)
-        out.append(
-            Sample(
-                occluded=image,
-                render=rendered.render,
-                gt=face.crop,
-                face_mask=rendered.face_mask,
-                occ_mask=occ_mask,
-                changed_mask=changed,
-                landmarks=face.landmarks,
-                params=pack_params(rendered.fit.params),
-                occluder_class=int(cls),
-                region=int(region),
-                identity=record.identity,
-                source_key=record.source_key,
-            )
-        )
+            rendered = relight_face(face, occ.image, model, face_cfg)
+        out.append(_sample(record, face, occ, rendered))
     if not out:
         raise SkipInput("no face detected on the occluded composite")
     return out
+
+
+def _prepared_face(
+    record: FaceRecord, model: MorphableModel, config: BuildConfig, face_cfg: FaceInputConfig
+) -> FaceInput:
+    """The source face cropped, fitted and rendered; faces turned too far are skipped."""
+    if not within_yaw(record.yaw_deg, config.max_yaw):
+        raise SkipInput("yaw beyond --max-yaw")
+    face = prepare_face(record.image, record.landmarks, model, face_cfg, params=record.params)
+    if not within_yaw(np.degrees(face.fit.params.pose.yaw), config.max_yaw + 10):
+        raise SkipInput("yaw beyond --max-yaw")
+    return face
+
+
+def _copy_occluder(
+    face: FaceInput,
+    record: FaceRecord,
+    model: MorphableModel,
+    face_cfg: FaceInputConfig,
+    config: BuildConfig,
+    assets: OccluderAssets | None,
+) -> Callable[[np.random.Generator], Any]:
+    """``occlude(rng)`` for this face: one occluded copy (image, masks, class, region) a call.
+
+    3D mode builds the face's occluder scene once (its light, skin and photo statistics);
+    2D mode draws the flat procedural layers.
+    """
+    classes = [OccluderClass[c.upper()] for c in config.occluders]
+    packs = list(assets.packs) if assets else []
+    if config.occluder_mode == "2d":
+        yaw = float(np.degrees(face.fit.params.pose.yaw))
+        return lambda rng: composite_occluder(
+            face.crop,
+            face.landmarks,
+            rng,
+            classes=classes,
+            face_mask=face.face_mask,
+            yaw=yaw,
+            packs=packs,
+            count=config.occluders_per_sample,
+        )
+    sh, skin = _scene_light(face, model, face_cfg)
+    scene = prepare_scene(
+        face.crop,
+        face.landmarks,
+        model,
+        face.fit.params,
+        face.render_result.depth,
+        face.face_mask,
+        raster=face.render_result.raster,
+        sh=sh,
+        skin=skin,
+        jpeg_quality=record.jpeg_quality,
+        source_scale=float(np.sqrt(abs(np.linalg.det(face.matrix[:, :2])))),
+    )
+    mix = parse_region_mix(config.region_mix)
+    fabrics = list(assets.fabrics) if assets else None
+    return lambda rng: occlude_face(
+        scene,
+        rng,
+        classes=classes,
+        mix=mix,
+        count=config.occluders_per_sample,
+        fabrics=fabrics,
+        packs=packs,
+    )
+
+
+def _sample(record: FaceRecord, face: FaceInput, occ: Any, rendered: FaceInput) -> Sample:
+    """One shard tuple: the occluded copy, its render and M, the clean crop as ground truth."""
+    return Sample(
+        occluded=occ.image,
+        render=rendered.render,
+        gt=face.crop,
+        face_mask=rendered.face_mask,
+        occ_mask=occ.occ_mask,
+        changed_mask=occ.changed_mask,
+        landmarks=face.landmarks,
+        params=pack_params(rendered.fit.params),
+        occluder_class=int(occ.occluder_class),
+        region=int(occ.region),
+        identity=record.identity,
+        source_key=record.source_key,
+    )
 
 
 def _scene_light(
