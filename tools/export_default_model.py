@@ -78,10 +78,18 @@ def reconstructed_commands(info: dict[str, Any]) -> list[str]:
 
     lines = ["# reconstructed from the configs saved in the run"]
     build = (info.get("data_config") or {}).get("config") or {}
-    if build:
-        words = ["synth-occ build", f"--source {build.get('source')}", "--out SHARDS"]
-        words += _flags(build, _defaults(BuildConfig), {"source", "out"})
+    builds = [build] if isinstance(build, dict) else list(build)  # a merged folder: a list
+    for k, b in enumerate(builds):
+        out = "SHARDS" if len(builds) == 1 else f"SHARDS_{k}"
+        words = ["synth-occ build", f"--source {b.get('source')}", f"--out {out}"]
+        words += _flags(b, _defaults(BuildConfig), {"source", "out"})
         lines.append(" ".join(words))
+    if len(builds) > 1:
+        lines.append(
+            "synth-occ merge "
+            + " ".join(f"SHARDS_{k}" for k in range(len(builds)))
+            + " --out SHARDS"
+        )
     cfg = info["config"]
     words = ["deocc-train", "--shards SHARDS", f"--out {shlex.quote(str(cfg.get('out')))}"]
     words += _flags(cfg, _defaults(TrainConfig), {"shards", "out", "device", "workers"})

@@ -16,6 +16,7 @@ the path; nothing unwritten is counted.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from deocc_core.nets.io import GeneratorSpec, prepare_generator
 from deocc_core.nets.packaged import resolve_generator
 from deocc_core.options import option
 from deocc_core.recon.export import MeshConfig, write_face_meshes
+from deocc_core.synth.manifest import build_configs
 
 __all__ = [
     "InferConfig",
@@ -342,11 +344,17 @@ def _load_model(config: InferConfig, data_model: dict[str, Any], source: str) ->
 
 
 def _face_config(spec: GeneratorSpec, data_config: dict[str, Any]) -> FaceInputConfig:
-    """The training shards' face preparation (their build config's fit options) at G's size."""
-    build = data_config.get("config")
-    fit = build.get("fit") if isinstance(build, dict) else None
+    """The training shards' face preparation (their build config's fit options) at G's size.
+
+    A merged shard folder has one build config per source: inference fits like the first and
+    renders in colour when every build did.
+    """
+    builds = build_configs(data_config.get("config"))
+    if len({json.dumps(b.get("fit"), sort_keys=True) for b in builds}) > 1:
+        log.warning("the training shards were fitted with different options: using the first's")
+    fit = builds[0].get("fit") if builds else None
     # shards built before the colour render (no render_version) hold grey renders: match them
-    colour = isinstance(build, dict) and int(build.get("render_version", 1)) >= 2
+    colour = bool(builds) and all(int(b.get("render_version", 1)) >= 2 for b in builds)
     return FaceInputConfig(
         size=spec.size, fit=FitConfig(**fit) if fit else FitConfig(), colour=colour
     )

@@ -379,6 +379,7 @@ def model_card(
     """
     cfg, info = result.info["config"], result.info
     build = (info.get("data_config") or {}).get("config") or {}
+    builds = [build] if isinstance(build, dict) else list(build)  # a merged folder: a list
     dm = info.get("data_model") or {}
     lines = [
         "# deocc default de-occlusion model",
@@ -401,9 +402,9 @@ def model_card(
     ]
     if data_note:
         lines += [data_note, ""]
-    if build:
-        keys = ("source", "root", "size", "per_face", "occluders", "n_synthetic", "seed")
-        shown = {k: build[k] for k in keys if build.get(k) not in (None, "", [])}
+    keys = ("source", "root", "size", "per_face", "occluders", "n_synthetic", "seed")
+    for b in builds:
+        shown = {k: b[k] for k in keys if b.get(k) not in (None, "", [])}
         lines.append("Shard build config: " + ", ".join(f"{k} `{v}`" for k, v in shown.items()))
         lines.append("")
     if splits:

@@ -25,6 +25,7 @@ from deocc_core.synth.shards import file_sha256
 from deocc_core.synth.splits import SPLITS
 
 __all__ = [
+    "build_configs",
     "write_json_atomic",
     "sidecar_path",
     "read_sidecar",
@@ -219,6 +220,20 @@ def _split_summary(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         }
         for k, v in sorted(splits.items())
     }
+
+
+def build_configs(config: dict[str, Any] | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A manifest's ``config`` as a list: one build's config, or each of a merged folder's.
+
+    Example:
+        >>> [c["source"] for c in build_configs([{"source": "folder"}, {"source": "synthetic"}])]
+        ['folder', 'synthetic']
+        >>> build_configs({"source": "folder"}), build_configs(None)
+        ([{'source': 'folder'}], [])
+    """
+    if isinstance(config, dict):
+        return [config]
+    return [c for c in config or [] if isinstance(c, dict)]
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

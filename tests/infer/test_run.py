@@ -229,3 +229,20 @@ def test_the_fan_install_hint_keeps_its_brackets(tmp_path, ibug_pts_image, gener
     )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "deocc[fan]" in r.stderr, r.stderr
+
+
+def test_a_merged_shard_folder_keeps_the_colour_render_and_the_fit():
+    """Inference prepares faces as the training shards did, also when they were merged."""
+    from deocc_core.infer.run import _face_config
+    from deocc_core.nets.io import GeneratorSpec
+
+    spec = GeneratorSpec(size=128)
+    fit = {"max_iter": 7}
+    one = {"render_version": 2, "fit": fit}
+    merged = {"config": [one, {"render_version": 2, "fit": fit, "source": "synthetic"}]}
+    for data_config in ({"config": one}, merged):
+        cfg = _face_config(spec, data_config)
+        assert cfg.colour and cfg.size == 128 and cfg.fit.max_iter == 7
+    grey = {"config": [one, {"fit": fit}]}  # a build from before the colour render
+    assert not _face_config(spec, grey).colour
+    assert not _face_config(spec, {}).colour

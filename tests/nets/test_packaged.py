@@ -122,6 +122,16 @@ def test_model_card_says_what_the_model_is(tmp_path, generator_checkpoint):
     assert card == model_card(r, scores=scores, commands=("make it",), data_note="real faces")
 
 
+def test_model_card_of_a_merged_shard_folder_names_each_build(tmp_path, generator_checkpoint):
+    import dataclasses
+
+    r = export_generator(generator_checkpoint("mask"), tmp_path / "g.safetensors")
+    builds = [{"source": "folder", "root": "/a", "seed": 0}, {"source": "synthetic", "seed": 1}]
+    merged = dataclasses.replace(r, info={**r.info, "data_config": {"config": builds}})
+    card = model_card(merged, scores=None, commands=(), data_note="")
+    assert "source `folder`, root `/a`" in card and "source `synthetic`" in card
+
+
 def test_missing_default_model_is_one_line_saying_where(monkeypatch):
     monkeypatch.setattr(packaged, "DEFAULT_MODEL", "no_such_model.safetensors")
     with pytest.raises(InputError) as e:
