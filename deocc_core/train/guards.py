@@ -7,14 +7,13 @@ resumes exactly.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
-from deocc_core.errors import ConfigError
+from deocc_core.fileio import FolderLock
 
 __all__ = ["RunLock", "StopSignals", "LOCK_NAME"]
 
@@ -23,15 +22,14 @@ log = logging.getLogger(__name__)
 LOCK_NAME = ".lock"
 
 
-class RunLock:
-    """An exclusive ``flock`` on ``<run>/.lock`` while a trainer writes the run folder.
+class RunLock(FolderLock):
+    """The :class:`~deocc_core.fileio.FolderLock` on ``<run>/.lock`` while a trainer writes.
 
-    The kernel releases it when the process ends (even killed), so no stale lock survives a
-    crash. A second trainer into the same folder gets a :class:`ConfigError` naming the
-    folder and the pid that holds it.
+    The run folder is created if needed; ``enabled=False`` (DDP ranks > 0) locks nothing.
 
     Example:
         >>> import tempfile
+        >>> from deocc_core.errors import ConfigError
         >>> d = Path(tempfile.mkdtemp())
         >>> with RunLock(d):
         ...     try:
@@ -42,49 +40,15 @@ class RunLock:
     """
 
     def __init__(self, run_dir: str | Path, enabled: bool = True) -> None:
-        self.path = Path(run_dir) / LOCK_NAME
+        super().__init__(run_dir, LOCK_NAME, "deocc-train")
         self.enabled = enabled
-        self._f: IO[str] | None = None
 
     def acquire(self) -> RunLock:
         """Take the lock (creating the run folder), or raise ConfigError if it is held."""
-        if not self.enabled:
-            return self
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: no lock
-            log.warning("%s: file locks unavailable here; not locking the run", self.path)
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            holder = f.read().strip() or "?"
-            f.close()
-            raise ConfigError(
-                f"{self.path.parent}: another deocc-train (pid {holder}) is using this run "
-                "folder; wait for it or use another --out"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        self._f = f
+        if self.enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            super().acquire()
         return self
-
-    def release(self) -> None:
-        """Drop the lock (the file stays; it is only a name to lock)."""
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-
-    def __enter__(self) -> RunLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
 
 
 class StopSignals:
