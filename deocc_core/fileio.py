@@ -239,7 +239,7 @@ def inside(folder: str | Path, name: object, what: str, source: str | Path) -> P
 
 
 def output_names(
-    inputs: list[str | Path], keep: Callable[[Path], bool] | None = None
+    inputs: list[str | Path] | tuple[str, ...], keep: Callable[[Path], bool] | None = None
 ) -> list[tuple[Path, str]]:
     """Each input file with an output name that no other input shares.
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -32,6 +31,7 @@ from torch import nn
 from deocc_core.device import DEVICES, resolve_device
 from deocc_core.errors import ConfigError, InputError, SkipInput
 from deocc_core.face.prepare import FaceInputConfig
+from deocc_core.fileio import output_names
 from deocc_core.imageio import IMAGE_SUFFIXES, read_image, write_image
 from deocc_core.infer.grid import face_sheet
 from deocc_core.infer.pipeline import (
@@ -164,28 +164,6 @@ def list_images(inputs: tuple[str, ...] | list[str]) -> list[Path]:
     return [p for p, _ in plan_outputs(inputs)]
 
 
-def _found(inputs: tuple[str, ...] | list[str]) -> list[tuple[Path, str]]:
-    """Every image with its name before de-duplication (see :func:`plan_outputs`)."""
-    files = [Path(s) for s in inputs if Path(s).is_file()]
-    common = Path(os.path.commonpath([str(p.resolve().parent) for p in files])) if files else None
-    items: list[tuple[Path, str]] = []
-    for s in inputs:
-        p = Path(s)
-        if p.is_dir():
-            prefix = f"{p.resolve().name}/" if len(inputs) > 1 else ""
-            items += [
-                (q, prefix + q.relative_to(p).with_suffix("").as_posix())
-                for q in sorted(p.rglob("*"))
-                if q.suffix.lower() in IMAGE_SUFFIXES and not q.stem.endswith("_gt") and q.is_file()
-            ]
-        elif p.is_file():
-            assert common is not None
-            items.append((p, p.resolve().relative_to(common).with_suffix("").as_posix()))
-        else:
-            raise InputError(f"{p}: no such image or folder")
-    return items
-
-
 def plan_outputs(inputs: tuple[str, ...] | list[str]) -> list[tuple[Path, str]]:
     """Each image to process with its output name (a relative path without suffix).
 
@@ -205,20 +183,12 @@ def plan_outputs(inputs: tuple[str, ...] | list[str]) -> list[tuple[Path, str]]:
         >>> [n for _, n in plan_outputs([str(d)])]
         ['a/face', 'b/face', 'b/face_2']
     """
-    seen: set[Path] = set()
-    used: set[str] = set()
-    plan = []
-    for path, base in _found(inputs):
-        real = path.resolve()
-        if real in seen:
-            continue
-        seen.add(real)
-        name, k = base, 2
-        while name.lower() in used:  # case-insensitive file systems too
-            name, k = f"{base}_{k}", k + 1
-        used.add(name.lower())
-        plan.append((path, name))
-    return plan
+    for s in inputs:
+        if not Path(s).exists():
+            raise InputError(f"{s}: no such image or folder")
+    return output_names(
+        inputs, keep=lambda q: q.suffix.lower() in IMAGE_SUFFIXES and not q.stem.endswith("_gt")
+    )
 
 
 @dataclass
