@@ -463,7 +463,7 @@ def tube(
     a = np.linspace(0, 2 * np.pi, sides, endpoint=False)
     prof = np.stack([np.cos(a), np.sin(a) * flat], 1)
     r = np.broadcast_to(np.asarray(radius, np.float64), (len(np.asarray(path)),))
-    return sweep(path, prof, closed_path=closed_path, scale=r, up=up, **material)  # type: ignore[arg-type]
+    return sweep(path, prof, closed_path=closed_path, scale=r, up=up, **material)
 
 
 def tubes(

@@ -114,7 +114,8 @@ def main() -> int:
             lines.append(f"| {name} | {k} | {v} |")
     (args.out / "bench.md").write_text("\n".join(lines) + "\n")
     print(json.dumps({"out": str(args.out / "bench.json"), "benchmarks": names}))
-    return 0 if all(e["returncode"] == 0 for e in results["benchmarks"].values()) else 1  # type: ignore[union-attr]
+    entries: dict[str, dict[str, object]] = results["benchmarks"]  # type: ignore[assignment]
+    return 0 if all(e["returncode"] == 0 for e in entries.values()) else 1
 
 
 if __name__ == "__main__":
