@@ -169,7 +169,8 @@ def _native_logs_silenced():
     ("Feedback manager requires a model ...") straight to fd 2; Python's own ``sys.stderr``
     is flushed first, so nothing of ours is lost.
     """
-    sys.stderr.flush()
+    if sys.stderr is not None:
+        sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "wb") as null:
