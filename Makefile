@@ -32,7 +32,7 @@ experiment: install
 	$(BIN)/python tools/experiment_small.py --out experiment_out
 
 # the shipped default model (assets/default_model.safetensors + card) and its RESULTS section;
-# ~3 h on 2 CPU cores (real photos from ../shared/data)
+# ~2 h on 2 CPU cores (real photos from ../shared/data)
 train-default: install
 	$(BIN)/python -m tools.train_default --out train_default_out
 

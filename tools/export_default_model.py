@@ -73,12 +73,12 @@ def reconstructed_commands(info: dict[str, Any]) -> list[str]:
     Args:
         info: the export's ``deocc`` metadata (``config``, ``data_config``).
     """
+    from deocc_core.synth.manifest import build_configs
     from deocc_core.synth.pipeline import BuildConfig
     from deocc_core.train.config import TrainConfig
 
     lines = ["# reconstructed from the configs saved in the run"]
-    build = (info.get("data_config") or {}).get("config") or {}
-    builds = [build] if isinstance(build, dict) else list(build)  # a merged folder: a list
+    builds = build_configs((info.get("data_config") or {}).get("config"))
     for k, b in enumerate(builds):
         out = "SHARDS" if len(builds) == 1 else f"SHARDS_{k}"
         words = ["synth-occ build", f"--source {b.get('source')}", f"--out {out}"]
