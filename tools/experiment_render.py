@@ -12,7 +12,9 @@ stores and what inference computes), and compared:
 - colour: the render's mean r/g and b/g over its face region M, from the occluded crop vs
   from the clean crop (absolute shift; the 90th percentile over faces is the number);
 - inside the occluder (its alpha > 0.5, within M): PSNR to the clean crop of the completed
-  render alone, of the occluded input, and of OpenCV's Telea inpainting given the true mask.
+  render alone, of the occluded input, and of OpenCV's Telea inpainting given the true mask;
+- the shipped default de-occluder (trained on starter renders, 128 px) run with either render:
+  does it still work when fed deocc-face's render?
 
     python tools/experiment_render.py --out /tmp/render_exp [--n 148] [--size 128]
 
@@ -38,6 +40,8 @@ from deocc_core.face.prepare import FaceInputConfig, prepare_face, relight_face
 from deocc_core.imageio import read_image, write_image
 from deocc_core.landmarks.facemesh import mesh_to_ibug68
 from deocc_core.morphable.model import load_model
+from deocc_core.nets.io import prepare_generator, run_generator
+from deocc_core.nets.packaged import resolve_generator
 from deocc_core.occluders.assets import load_asset_packs
 from deocc_core.occluders.classes import OccluderClass
 from deocc_core.occluders.composite import blend_layer, composite_occluder
@@ -65,7 +69,7 @@ def _paste(kind, crop, lm, yaw_deg, packs, rng):
     return img, occ_mask
 
 
-def _measure_face(ph, a, meshes, models, packs, cfg, index, sheets, times) -> dict | None:
+def _measure_face(ph, a, meshes, models, packs, cfg, index, sheets, times, gen) -> dict | None:
     """One test face: clean and occluded renders of both models, their colour and PSNRs."""
     photo = read_image(ph.path)
     lm = mesh_to_ibug68(meshes[str(ph.path)])
@@ -100,6 +104,11 @@ def _measure_face(ph, a, meshes, models, packs, cfg, index, sheets, times) -> di
         r["psnr_starter_render"] = masked_psnr(renders["starter"], clean, hole)
         r["psnr_input"] = masked_psnr(occ_img, clean, hole)
         r["psnr_telea"] = masked_psnr(telea, clean, hole)
+        if gen is not None:  # the shipped de-occluder (trained on starter renders) on each
+            G, spec = gen
+            for name in models:
+                out = run_generator(G, occ_img, renders[name], spec).output
+                r[f"psnr_default_G_{name}_render"] = masked_psnr(out, clean, hole)
         row[kind] = r
         if len(sheets[kind]) < a.sheet_rows:
             tiles = [clean, occ_img, renders["starter"], faces["deocc-face"].render]
@@ -138,6 +147,12 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--sheet-rows", type=int, default=8)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/deocc_face_meshes.npz"))
+    ap.add_argument(
+        "--no-generator",
+        dest="generator",
+        action="store_false",
+        help="skip the shipped default de-occluder (run on both renders at its size)",
+    )
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     photos = collect_photos(a.data, lambda ident, t: assign_split(ident, test_fraction=t))
@@ -146,6 +161,11 @@ def main() -> None:
     models = {"starter": load_model("starter"), "deocc-face": load_model("deocc-face")}
     packs = {p.name: p for p in load_asset_packs(a.data / "occluders")}
     cfg = FaceInputConfig(size=a.size)
+    gen = None
+    if a.generator:
+        G, spec, _info = resolve_generator(None)
+        if spec.size == a.size:
+            gen = (prepare_generator(G), spec)
     rows: list[dict] = []
     sheets: dict[str, list[np.ndarray]] = {k: [] for k in OCCLUDERS}
     times = {"deocc-face": 0.0, "starter": 0.0}
@@ -154,7 +174,7 @@ def main() -> None:
             break
         if str(ph.path) not in meshes:
             continue
-        row = _measure_face(ph, a, meshes, models, packs, cfg, len(rows), sheets, times)
+        row = _measure_face(ph, a, meshes, models, packs, cfg, len(rows), sheets, times, gen)
         if row is not None:
             rows.append(row)
     summary = _summarise(rows)

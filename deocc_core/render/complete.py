@@ -15,7 +15,7 @@ render G sees is the person's own face rather than the model's mean colours:
    mirror texel's (``u → 1 - u``: the model's UV is left-right symmetric) where that one is;
    else the fitted model albedo; the weights are feathered so no seam shows;
 5. shading: per pixel, the completed albedo at the pixel's UV times the photo's SH irradiance
-   at the pixel's normal (:func:`render_textured`).
+   (per vertex, interpolated: second-order SH light is smooth) (:func:`render_textured`).
 
 Convention: UV maps as :mod:`deocc_core.recon.texture` (row 0 is v = 1); colours in [0, 1]
 as :mod:`deocc_core.render.light`; camera-space normals (y up, z toward the viewer).
@@ -274,10 +274,11 @@ def render_textured(
     if not cov.any():
         return out
     t = albedo.shape[0]
-    attr = np.concatenate([np.asarray(uv, np.float32), np.asarray(normals, np.float32)], 1)
-    px = interpolate(raster, attr)[cov]  # [n, 5]
-    n = px[:, 2:]
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-6)
+    # second-order SH irradiance is smooth: per vertex, interpolated (as the vertex render
+    # does); only the albedo is looked up per pixel
+    irr = _irradiance(np.asarray(normals, np.float32), light).astype(np.float32)
+    attr = np.concatenate([np.asarray(uv, np.float32), irr], 1)
+    px = interpolate(raster, attr)[cov]  # [n, 5]: u, v, irradiance
     k = len(px)
     rows = -(-k // 1024) * 1024  # remap maps must stay under 32767 a side: rows of 1024
     mx = np.zeros(rows, np.float32)
@@ -291,6 +292,6 @@ def render_textured(
         cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     ).reshape(-1, 3)[:k]
-    col = alb * _irradiance(n, light)
+    col = alb * px[:, 2:]
     out[cov] = np.clip(col * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return out

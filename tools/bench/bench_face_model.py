@@ -71,9 +71,7 @@ def _time_face(fm, st, photo, lm, size, cfg, repeats) -> dict[str, dict]:
             field.albedo,
             field.weights,
             vertex_prior=field.prior,
-            albedo_basis=fm.albedo_basis,
-            albedo_std=fm.albedo_std,
-        )[0]
+        )[0]  # no albedo basis: prepare_face leaves it to the completion for texture models
 
     light = light_estimate()
     tex = complete_texture(crop.image, fm, rr.raster, rr.projected, normals, light)
