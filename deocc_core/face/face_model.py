@@ -448,7 +448,7 @@ def face_topology(mean: npt.NDArray[np.floating]) -> tuple[np.ndarray, list[list
     The edge list's 3-cliques are MediaPipe's triangles plus two that are not faces (three
     triangles share their edges, beside the nostrils): those go. The mesh is open at the
     eyes and the mouth; each opening is closed by a fan around a new vertex at the mean of
-    its loop (ids 468, 469, 470).
+    its loop (ids 468, 469, 470), lifted FAN_LIFT_MM toward the viewer.
 
     Args:
         mean: ``[468, 3]`` model-space mean shape (orients the triangles).
@@ -484,22 +484,38 @@ def face_topology(mean: npt.NDArray[np.floating]) -> tuple[np.ndarray, list[list
             loop.append(nxt)
             seen.add(nxt)
         loops.append(loop)
-    extended = _extend(np.asarray(mean, np.float64), loops)
+    extended = _extend(np.asarray(mean, np.float64), loops, FAN_LIFT_MM)
     fans = []
     for k, loop in enumerate(loops):
         c = MESH_POINTS + k
         fans += [[loop[i], loop[(i + 1) % len(loop)], c] for i in range(len(loop))]
-    all_tris = np.array(keep + fans, np.int32)
-    return orient_triangles(extended, all_tris, [0.0, 0.0, -80.0]), loops
+    own = orient_triangles(extended, np.array(keep, np.int32), [0.0, 0.0, -80.0])
+    # a fan lies in the face's front: wound to face the viewer (+z), whatever its slant
+    fan = np.array(fans, np.int32)
+    v = extended
+    nz = np.cross(v[fan[:, 1]] - v[fan[:, 0]], v[fan[:, 2]] - v[fan[:, 0]])[:, 2]
+    fan[nz < 0] = fan[nz < 0][:, [0, 2, 1]]
+    return np.concatenate([own, fan]), loops
 
 
 def _tri_edges(t: list[int]) -> tuple[tuple[int, int], ...]:
     return ((t[0], t[1]), (t[1], t[2]), (t[2], t[0]))
 
 
-def _extend(x: np.ndarray, loops: list[list[int]]) -> np.ndarray:
-    """``[468, ...]`` per-vertex values with the loop means appended ``[468 + L, ...]``."""
-    return np.concatenate([x, np.stack([x[loop].mean(0) for loop in loops])])
+#: the eye / mouth fan centres sit this far (mm) in front of their loop's mean: a flat fan
+#: over closed lips has sliver triangles that turn their back to the camera (holes in M)
+FAN_LIFT_MM = 3.0
+
+
+def _extend(x: np.ndarray, loops: list[list[int]], lift: float = 0.0) -> np.ndarray:
+    """``[468, ...]`` per-vertex values with the loop means appended ``[468 + L, ...]``.
+
+    ``lift``: added to the new rows' z (positions ``[468, 3]`` of the mean shape only).
+    """
+    centres = np.stack([x[loop].mean(0) for loop in loops])
+    if lift:
+        centres = centres + np.array([0.0, 0.0, lift])
+    return np.concatenate([x, centres])
 
 
 def sample_map(maps: npt.NDArray[np.floating], uv: npt.NDArray[np.floating]) -> np.ndarray:
@@ -658,9 +674,9 @@ def learn_face_model(
         k = b.shape[1]
         return grow(b.reshape(MESH_POINTS, 3, k)).reshape(-1, k)
 
-    mean = grow(shape.mean)
+    mean = _with_midpoints(_extend(shape.mean, loops, FAN_LIFT_MM), edges)
     sym = _mirror_ids(mean)
-    uv0 = cylinder_uv(_extend(shape.mean, loops))
+    uv0 = cylinder_uv(_extend(shape.mean, loops, FAN_LIFT_MM))
     uv = _with_midpoints(uv0.astype(np.float64), edges).astype(np.float32)
     lm_pos = np.stack([(shape.mean[ids] * w[:, None]).sum(0) for ids, w in ibug68_mesh_map()])
     lm = np.argmin(((mean[None] - lm_pos[:, None]) ** 2).sum(-1), 1).astype(np.int32)
