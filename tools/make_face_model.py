@@ -51,6 +51,16 @@ from real photos only. `--model deocc-face` everywhere a command takes `--model`
   model in UV space ({tex} x {tex} texels, {n_alb} modes; the per-vertex albedo is it sampled at
   the vertices).
 
+## Why this route
+The real models (BFM, Surrey) may not be shipped, and no shippable 3DMM with a texture model is
+at hand offline. MediaPipe's face mesh is in the installed wheel (no download), gives a dense,
+consistent 468-point 3D mesh per photo with a fixed topology, so a linear model follows from
+Procrustes + PCA over our own photos, and the same points unwrap each photo into one UV map for
+the albedo model. Its limits: the mesh stops at the face oval (no ears, neck or skull; the
+occluders' head proxies come from the landmarks as for Surrey), MediaPipe's depth is a network's
+estimate (the shape modes carry its biases), and the albedo is learned at {tex} x {tex} texels
+from photos of 100-500 px faces.
+
 ## Data
 {photos} photos of `../shared/data` ({meshed} meshed by MediaPipe): `faces_bulk/celebamask_hq`,
 `faces_bulk/face_mask_detection/without_mask` and `faces_bulk/deepface` (identities from their
@@ -68,8 +78,8 @@ AFLW2000-3D, 300W). The mesh topology is MediaPipe's (Apache-2.0).
 ## Rebuild
     python tools/make_face_model.py --data ../shared/data
 
-(deterministic: the same photos give the same bytes; {seconds:.0f} s on the shared 2-core CPU,
-the MediaPipe meshes cached in `--cache`).
+(deterministic: the same photos give the same bytes; {seconds:.0f} s on the shared 2-core CPU with
+the MediaPipe meshes cached in `--cache`; meshing the photos first takes about 3 minutes more).
 
 ## Landmark fit on the shared labelled faces
 The 3DMM fitted to the human labels of the {n_faces} labelled photos (AFLW2000-3D, 300W-LP,
@@ -98,6 +108,8 @@ def main() -> None:
     cfg = FaceModelConfig(data=str(args.data))
     start = time.perf_counter()
     photos = collect_photos(args.data, lambda ident, t: assign_split(ident, test_fraction=t))
+    if not photos:
+        raise SystemExit(f"{args.data}: no photos (expected the shared data's faces/, faces_bulk/)")
     meshes = detect_meshes(photos, args.cache)
     model, stats = learn_face_model(photos, meshes, cfg)
     args.out.parent.mkdir(parents=True, exist_ok=True)

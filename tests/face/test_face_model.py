@@ -127,3 +127,20 @@ def test_blue_mask_does_not_colour_the_completed_render(face_model, aflw_dir, oc
     assert np.abs(chroma(relit.render, hole) - chroma(face.crop, hole)).max() < 0.15
     # the blue mask is blue; the render under it is not
     assert chroma(occluded, hole)[1] > 1.1 and chroma(relit.render, hole)[1] < 0.95
+
+
+def test_textured_mesh_files(face_model, aflw_dir, tmp_path):
+    # deocc-infer --mesh with deocc-face: OBJ + MTL + PNG texture from the model's own UVs
+    from deocc_core.recon.export import MeshConfig, write_face_meshes
+
+    img = sorted(aflw_dir.glob("*.jpg"))[1]
+    face = prepare_face(
+        read_image(img), read_annotation(find_annotation(img)), face_model, FaceInputConfig(size=64)
+    )
+    paths = write_face_meshes(
+        tmp_path / "f", face, face.crop, face_model, MeshConfig(texture_size=64)
+    )
+    names = sorted(p.name for p in paths)
+    assert names == ["f.mtl", "f.obj", "f.png", "f_view.png"]
+    obj = (tmp_path / "f.obj").read_text()
+    assert obj.count("\nvt ") == face_model.n_vertices and "mtllib f.mtl" in obj
