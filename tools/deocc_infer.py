@@ -12,6 +12,7 @@ from deocc_core.infer.run import InferConfig
 from tools._cli import (
     VERBOSE_OPTION,
     VERSION_OPTION,
+    batch_exit,
     esc,
     make_app,
     progress_bar,
@@ -66,8 +67,7 @@ def run(
     )
     if r.error:
         raise DeoccError(f"stopped: {r.error}")
-    if cfg.strict and r.problems:
-        raise DeoccError(f"{len(r.problems)} input(s) skipped (--strict)")
+    batch_exit(r.n_written, len(r.problems), cfg.strict, "image(s) or face(s)")
 
 
 def main() -> None:
