@@ -19,13 +19,13 @@ from deocc_core.errors import DeoccError
 from deocc_core.occluders.classes import OccluderClass
 from deocc_core.synth.pipeline import BuildConfig
 from tools._cli import (
+    batch_exit,
     esc,
     image_out,
     make_app,
     progress_bar,
     run_app,
     stdout,
-    batch_exit,
     writable_dir,
 )
 from tools._options import build_config, config_params, field_default, with_options
