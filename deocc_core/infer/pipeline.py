@@ -21,7 +21,7 @@ from torch import nn
 from deocc_core.check import check_array
 from deocc_core.errors import ConfigError, InputError
 from deocc_core.face.prepare import FaceInput, FaceInputConfig, prepare_face, rerender_face
-from deocc_core.infer.paste import PasteConfig, paste_back, paste_region, paste_weight
+from deocc_core.infer.paste import PasteConfig, paste_into, paste_region, paste_weight
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
 from deocc_core.nets.io import GeneratorSpec, run_generator
@@ -246,7 +246,7 @@ def deocclude(
         if detector is None:
             raise ConfigError("deocclude: give a detector or the landmarks")
         landmarks = [f.landmarks for f in detector.detect(image)]  # type: ignore[attr-defined]
-    result, weight = image, np.zeros(image.shape[:2], np.float32)
+    result, weight = None, np.zeros(image.shape[:2], np.float32)
     faces, skipped = [], []
     for k, lm in enumerate(landmarks):
         try:
@@ -256,7 +256,8 @@ def deocclude(
         except InputError as e:
             skipped.append(f"face {k}: {e}")
             continue
-        result, a = paste_back(result, fo.output, fo.face.inverse, fo.weight)
-        np.maximum(weight, a, out=weight)
+        if result is None:
+            result = image.copy()  # one copy per photo; each face blends in around itself
+        paste_into(result, weight, fo.output, fo.face.inverse, fo.weight)
         faces.append(fo)
-    return PhotoOutput(result, weight, tuple(faces), tuple(skipped))
+    return PhotoOutput(image if result is None else result, weight, tuple(faces), tuple(skipped))
