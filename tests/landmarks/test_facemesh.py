@@ -107,7 +107,11 @@ def test_several_faces_left_to_right(detector, shared_data):
 
 
 def test_native_logs_stay_off_the_terminal(shared_data):
-    """MediaPipe / TFLite's C++ warnings (load, first inference, teardown) never reach fd 2."""
+    """MediaPipe / TFLite's C++ warnings (load, first inference, teardown) never reach fd 2.
+
+    Also (the same fresh interpreter): the detector loads only the MediaPipe modules it
+    uses (no matplotlib: start-up), and ``import mediapipe`` afterwards is the whole package.
+    """
     import subprocess
     import sys
 
@@ -119,11 +123,14 @@ def test_native_logs_stay_off_the_terminal(shared_data):
         "from deocc_core.landmarks.detect import make_detector\n"
         f"faces = make_detector('mediapipe').detect(read_image({str(photo)!r}))\n"
         "print(len(faces))\n"
+        "print('matplotlib' in sys.modules)\n"
+        "import mediapipe as mp\n"
+        "print(mp.__version__ > '0', mp.solutions.hands.Hands.__name__)\n"
         "print('ours', file=sys.stderr)\n"  # our own stderr still gets through
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "1"
+    assert r.stdout.split("\n")[:3] == ["1", "False", "True Hands"], r.stdout
     assert r.stderr == "ours\n"
 
 
