@@ -1,12 +1,13 @@
 """``deocc-infer`` at its default settings: start-up apart, then ms per face per stage. JSON.
 
 What a user runs: the shipped default model, MediaPipe landmarks, the training shards' face
-preparation, CPU. Real photos of several sizes from ``../shared/data`` (450 px to 12 MP, one
-with two faces). Stages per photo, as ``deocc-infer`` does them (each photo once to warm
+preparation, CPU. Real photos of several sizes from ``../shared/data`` (450 px to 12 MP, two
+with several faces). Stages per photo, as ``deocc-infer`` does them (each photo once to warm
 up, then ``REPEAT`` times, median):
 
 - read: decode the photo; detect: BlazeFace + face mesh → 68 landmarks (all faces);
-- prepare: align + fit + colour render (per face); G: the generator (per face);
+- prepare: align + fit + colour render (every face); G: the generator (one call for the
+  photo's faces, as `deocclude` runs it; on an older tree, once per face);
 - paste: m̂ → weight → blend into the photo (per face);
 - write: the PNGs ``deocc-infer`` writes (4 per face, the de-occluded photo and its mask).
 
@@ -39,6 +40,7 @@ PHOTOS = (
     "faces/PRNet_AFLW2000/image00050.jpg",  # 450 x 450
     "faces_bulk/deepface/img51.jpg",  # 600 x 417
     "faces_bulk/deepface/img20.jpg",  # 900 x 900
+    "faces_bulk/deepface/selfie-many-people.jpg",  # 600 x 604, four faces
     "faces_bulk/deepface/couple.jpg",  # 2280 x 1588, two faces
     "faces_bulk/deepface/img33.jpg",  # 2048 x 2048
     "faces_bulk/deepface/img49.jpg",  # 4352 x 2903 (12.6 MP)
@@ -62,9 +64,11 @@ def _photo_ms(path: Path, run, out: Path) -> tuple[dict[str, float], int]:
     """One photo through deocc-infer's stages: ms per stage and the number of faces."""
     from deocc_core.face.prepare import prepare_face
     from deocc_core.imageio import read_image, write_image
+    from deocc_core.infer import pipeline
     from deocc_core.infer.paste import paste_region, paste_weight
     from deocc_core.nets.io import run_generator
 
+    batched = hasattr(pipeline, "G_BATCH")  # older trees (before/after runs): G per face
     try:
         from deocc_core.infer.paste import paste_into
     except ImportError:  # this script on an older tree (before/after runs): a copy per face
@@ -88,20 +92,33 @@ def _photo_ms(path: Path, run, out: Path) -> tuple[dict[str, float], int]:
     lap("read")
     found = run.detector.detect(photo)
     lap("detect")
+    faces = [prepare_face(photo, f.landmarks, run.model, run.face_config) for f in found]
+    lap("prepare")
     image, weight, outs = None, np.zeros(photo.shape[:2], np.float32), []
-    for f in found:
-        face = prepare_face(photo, f.landmarks, run.model, run.face_config)
-        lap("prepare")
-        g = run_generator(run.G, face.crop, face.render, run.spec, run.device)
+    if faces:
+        if batched:  # as deocclude: one G call for the photo's faces
+            g = run_generator(
+                run.G,
+                np.stack([f.crop for f in faces]),
+                np.stack([f.render for f in faces]),
+                run.spec,
+                run.device,
+            )
+            gs = [(g.output[k], g.mask[k]) for k in range(len(faces))]
+        else:
+            gs = [
+                (r.output, r.mask)
+                for r in (run_generator(run.G, f.crop, f.render, run.spec) for f in faces)
+            ]
         lap("G")
-        region = paste_region(run.spec.blend, g.mask, face.face_mask)
-        if image is None:
-            image = photo.copy()  # as deocclude: one copy per photo
-        paste_into(image, weight, g.output, face.inverse, paste_weight(region))
-        outs.append((face, g, region))
+        image = photo.copy()  # as deocclude: one copy per photo
+        for face, (output, mask) in zip(faces, gs, strict=True):
+            region = paste_region(run.spec.blend, mask, face.face_mask)
+            paste_into(image, weight, output, face.inverse, paste_weight(region))
+            outs.append((face, output, region))
         lap("paste")
-    for k, (face, g, region) in enumerate(outs):
-        for tag, img in (("crop", face.crop), ("render", face.render), ("output", g.output)):
+    for k, (face, output, region) in enumerate(outs):
+        for tag, img in (("crop", face.crop), ("render", face.render), ("output", output)):
             write_image(out / f"face{k}_{tag}.png", img)
         write_image(out / f"face{k}_mask.png", region)
     write_image(out / "deoccluded.png", photo if image is None else image)
