@@ -417,10 +417,12 @@ class FaceMeshDetector:
         else:
             sx = sy = 1.0
         h, w = image.shape[:2]
-        fill = [int(v) for v in image.reshape(-1, 3).mean(0)]
+        fill = None  # the photo's mean colour, for the padded tries only (most photos: never)
         for det, name in zip(self._detectors, ("full", "short"), strict=True):
             for pad in (0.0, self.pad):
                 py, px = int(pad * h), int(pad * w)
+                if pad and fill is None:
+                    fill = [int(v) for v in image.reshape(-1, 3).mean(0)]
                 im = (
                     cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_CONSTANT, value=fill)
                     if pad
