@@ -78,8 +78,11 @@ def _option(
         kw["min"] = meta["min"]
     if meta.get("max") is not None:
         kw["max"] = meta["max"]
-    if meta.get("check") is not None:
-        kw["callback"] = _checked(meta["check"], flag)
+    check = meta.get("check")
+    if check is None and meta.get("choices") and base is str:  # a wrong value: exit 2
+        check = _one_of(tuple(meta["choices"]))
+    if check is not None:
+        kw["callback"] = _checked(check, flag)
     if meta.get("path"):
         base = Path
         if meta["path"] in ("dir", "file", "any"):
@@ -90,6 +93,17 @@ def _option(
         raise TypeError(f"option {flag}: no command-line form for {t!r}; declare it by hand")
     opt = typer.Option(default, *decls, **kw)
     return inspect.Parameter(name, _KW, default=opt, annotation=base)
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+    """A ``check`` accepting only ``choices``."""
+
+    def check(value: Any) -> str | None:
+        if value in choices:
+            return None
+        return f"must be one of {', '.join(choices)}, got {value!r}"
+
+    return check
 
 
 def _checked(check: Callable[[Any], str | None], flag: str) -> Callable[[Any], Any]:
