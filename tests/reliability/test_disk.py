@@ -148,3 +148,33 @@ def test_checkpoint_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
     assert msg == f"{tmp_path / 'step_1.pt'}: cannot write: file too large", msg
     assert e.value.__cause__ is None and e.value.__suppress_context__  # no second traceback
     assert not list(tmp_path.iterdir())
+
+
+def test_a_shard_on_a_full_disk_names_its_path(tmp_path):
+    """HDF5's seeks flush the write buffer too: a full disk there is the same one line."""
+    import resource
+    import signal
+
+    import numpy as np
+
+    from deocc_core.errors import InputError
+    from deocc_core.synth.schema import Sample
+    from deocc_core.synth.shards import ShardWriter
+
+    rng = np.random.default_rng(0)
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_sig = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    path = tmp_path / "train-00000.h5"
+    resource.setrlimit(resource.RLIMIT_FSIZE, (96 * 1024, old[1]))
+    try:
+        with pytest.raises(InputError) as e, ShardWriter(path, 32, 5, 64) as w:
+            for _ in range(64):  # incompressible images: ~12 KiB a sample
+                im = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+                masks = [np.zeros((32, 32), np.uint8)] * 3
+                lm, params = np.zeros((68, 2), np.float32), np.zeros(5, np.float32)
+                w.add(Sample(*im, *masks, lm, params, 1, 0, "id", "k"))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, old_sig)
+    assert str(e.value) == f"{path}: cannot write: file too large", e.value
+    assert not list(tmp_path.iterdir())
