@@ -97,7 +97,7 @@ def stop_handlers():
 
 
 def test_sigterm_while_infer_writes_keeps_whole_images_only(
-    stop_handlers, ibug_pts_image, tmp_path, monkeypatch
+    stop_handlers, ibug_pts_image, generator_checkpoint, tmp_path, monkeypatch
 ):
     from deocc_core.infer import run as infer_run
 
@@ -119,7 +119,11 @@ def test_sigterm_while_infer_writes_keeps_whole_images_only(
 
     monkeypatch.setattr(infer_run, "write_image", write_then_signal)
     cfg = infer_run.InferConfig(
-        inputs=(str(src),), out=str(out), landmarks_from="pts", device="cpu"
+        inputs=(str(src),),
+        ckpt=str(generator_checkpoint("mask")),  # a small G: the writes are under test
+        out=str(out),
+        landmarks_from="pts",
+        device="cpu",
     )
     with pytest.raises(Interrupted) as e:
         infer_run.run_inference(cfg)
