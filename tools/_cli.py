@@ -46,6 +46,7 @@ __all__ = [
     "writable_dir",
     "image_out",
     "strict_exit",
+    "batch_exit",
     "stderr",
     "stdout",
     "VERSION_OPTION",
@@ -269,3 +270,25 @@ def strict_exit(skipped: int, strict: bool, what: str = "input(s)") -> None:
     """With ``--strict``, skipped inputs make the exit code 1 (call after the summary)."""
     if strict and skipped:
         raise DeoccError(f"{skipped} {what} skipped (--strict)")
+
+
+def batch_exit(made: int, skipped: int, strict: bool, what: str = "input(s)") -> None:
+    """The exit rule of a batch command (call after its summary and skip table).
+
+    Nothing made (every input skipped, or none usable) exits 1: a script that chains
+    commands must be able to tell. A partial success exits 0 and says how many were
+    skipped, unless ``--strict``, where any skip exits 1.
+
+    Args:
+        made: outputs written (faces, photos, samples: what the command counts).
+        skipped: inputs skipped.
+        strict: the command's ``--strict``.
+        what: what ``skipped`` counts, for the message.
+    """
+    if made == 0:
+        raise DeoccError(
+            f"nothing written: all {skipped} {what} skipped" if skipped else "nothing written"
+        )
+    strict_exit(skipped, strict, what)
+    if skipped:
+        stdout.print(f"[yellow]partial: {skipped} {what} skipped, the rest written[/yellow]")
