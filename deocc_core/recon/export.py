@@ -5,8 +5,9 @@ Per face, from a crop (the de-occluded output, or the occluded input for the com
 - ``<stem>.obj``: the fitted 3DMM mesh. With texture coordinates (deocc-face's and the Surrey
   model's own, or ``uv`` = a BFM_UV.mat for BFM models) it is UV-textured: ``<stem>.mtl`` +
   ``<stem>.png``, the crop unwrapped into the model's UV map
-  (:func:`deocc_core.recon.texture.uv_texture`); otherwise its vertices carry the crop's colours. ``<stem>_view.png``: the mesh from a
-  fixed three-quarter view, grey-shaded | textured (:mod:`deocc_core.recon.mesh_view`).
+  (:func:`deocc_core.recon.texture.uv_texture`); otherwise its vertices carry the crop's
+  colours. ``<stem>_view.png``: the mesh from a fixed three-quarter view, grey-shaded |
+  textured (:mod:`deocc_core.recon.mesh_view`).
 - with ``detail``: ``<stem>_detail.obj`` (+ ``_detail_view.png``), the depth refined by shape
   from shading (:func:`deocc_core.recon.sfs.refine_face`) as a per-pixel mesh coloured by
   the crop (:func:`deocc_core.recon.mesh.depth_mesh`), in the same model space as the
