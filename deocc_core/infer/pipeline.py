@@ -25,6 +25,7 @@ from deocc_core.infer.paste import PasteConfig, paste_back, paste_region, paste_
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
 from deocc_core.nets.io import GeneratorSpec, run_generator
+from deocc_core.nets.segmenter import run_segmenter
 
 __all__ = [
     "FaceOutput",
@@ -144,6 +145,7 @@ def deocclude_face(
     *,
     config: FaceInputConfig | None = None,
     paste: PasteConfig | None = None,
+    segmenter: nn.Module | None = None,
 ) -> FaceOutput:
     """De-occlude one face of a photo (in crop space; :func:`deocclude` pastes it back).
 
@@ -158,6 +160,8 @@ def deocclude_face(
         config: how the shards prepared faces (their fit options); default: the defaults at
             ``spec.size``.
         paste: the paste-back region's threshold and feathering.
+        segmenter: an occlusion segmenter (:mod:`deocc_core.nets.segmenter`) whose m̂
+            replaces G's own mask: output = m̂·G_raw + (1−m̂)·crop, pasted over m̂.
 
     Raises:
         InputError: the face is smaller than :data:`MIN_FACE_PX`, or its landmarks are not
@@ -178,8 +182,13 @@ def deocclude_face(
         p = face.fit.params
         face = rerender_face(face, model, FitParams(p.id_coef, exp, p.pose), config)
     g = run_generator(G, face.crop, face.render, spec, device)
-    mask = paste_region(spec.blend, g.mask, face.face_mask)
-    return FaceOutput(face, g.output, g.raw, mask, paste_weight(mask, paste))
+    if segmenter is None:
+        mask = paste_region(spec.blend, g.mask, face.face_mask)
+        return FaceOutput(face, g.output, g.raw, mask, paste_weight(mask, paste))
+    m = run_segmenter(segmenter, face.crop, device)[..., None]
+    output = np.round(m * g.raw + (1 - m) * face.crop).astype(np.uint8)
+    mask = paste_region("mask", m[..., 0], face.face_mask)
+    return FaceOutput(face, output, g.raw, mask, paste_weight(mask, paste))
 
 
 @dataclass(frozen=True)
@@ -212,6 +221,7 @@ def deocclude(
     expression: str = "keep",
     config: FaceInputConfig | None = None,
     paste: PasteConfig | None = None,
+    segmenter: nn.Module | None = None,
 ) -> PhotoOutput:
     """De-occlude every face of a photo: detect (or take ``landmarks``), process, paste back.
 
@@ -227,6 +237,7 @@ def deocclude(
         expression: see :func:`deocclude_face`.
         config: see :func:`deocclude_face`.
         paste: see :func:`deocclude_face`.
+        segmenter: see :func:`deocclude_face`.
 
     Returns:
         PhotoOutput; a photo without faces comes back unchanged with no faces (not an error).
@@ -251,7 +262,16 @@ def deocclude(
     for k, lm in enumerate(landmarks):
         try:
             fo = deocclude_face(
-                image, lm, G, spec, model, device, expression, config=config, paste=paste
+                image,
+                lm,
+                G,
+                spec,
+                model,
+                device,
+                expression,
+                config=config,
+                paste=paste,
+                segmenter=segmenter,
             )
         except InputError as e:
             skipped.append(f"face {k}: {e}")

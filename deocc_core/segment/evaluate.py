@@ -18,6 +18,7 @@ landmarks are the clean face's (for both models): this measures the masks, not t
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -49,6 +50,7 @@ FAMILIES = (
     "sunglasses: Face-Image-Occlusions",
 )
 THRESHOLD = 0.5  # m̂ > this is "occluded" for IoU and areas
+MAX_SIDE = 384  # real cut-outs are shrunk to this (px, longer side): crops are 128 px
 
 
 @dataclass(frozen=True)
@@ -93,13 +95,23 @@ def _redress(pack: AssetPack, texture: np.ndarray, tile: bool) -> AssetPack:
     return AssetPack(pack.occluder_class, pack.name, rgba, pack.anchors, pack.view)
 
 
-def heldout_layers(occluders: Path) -> dict[str, list[AssetPack]]:
-    """The held-out real occluders by family (see the module docstring).
+def _shrink(pack: AssetPack, side: int = MAX_SIDE) -> AssetPack:
+    """The pack at most ``side`` px on its longer side (anchors scaled alike)."""
+    k = side / max(pack.rgba.shape[:2])
+    if k >= 1:
+        return pack
+    rgba = cv2.resize(pack.rgba, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    anchors = None if pack.anchors is None else pack.anchors * k
+    return AssetPack(pack.occluder_class, pack.name, rgba, anchors, pack.view)
+
+
+def heldout_layers(occluders: Path) -> dict[str, list[Callable[[], AssetPack]]]:
+    """The held-out real occluders by family (see the module docstring), made on first use.
 
     Raises:
         InputError: the folder is missing or a family has no images.
     """
-    packs = load_asset_packs(occluders)
+    packs = [_shrink(p) for p in load_asset_packs(occluders)]
     front = _mtf_front(packs)
     cloth = [p for p in front if "surgical" in p.name or "cloth" in p.name] or front
     fabrics = []
@@ -108,13 +120,17 @@ def heldout_layers(occluders: Path) -> dict[str, list[AssetPack]]:
             fabrics.append(read_rgba(f)[..., :3])
     insight = [read_rgba(f)[..., :3] for f in sorted((occluders / "insightface").glob("*.jpg"))]
     fio = {p.name: p for p in packs if p.anchors is None}
+
+    def of(cls: OccluderClass) -> list[Callable[[], AssetPack]]:
+        return [functools.partial(lambda p: p, p) for p in fio.values() if p.occluder_class == cls]
+
     out = {
-        FAMILIES[0]: front,
-        FAMILIES[1]: [_redress(c, t, True) for c in cloth for t in fabrics],
-        FAMILIES[2]: [_redress(c, t, False) for c in cloth for t in insight],
-        FAMILIES[3]: [fio[n] for n in fio if fio[n].occluder_class == OccluderClass.MASK],
-        FAMILIES[4]: [fio[n] for n in fio if fio[n].occluder_class == OccluderClass.EYEGLASSES],
-        FAMILIES[5]: [fio[n] for n in fio if fio[n].occluder_class == OccluderClass.SUNGLASSES],
+        FAMILIES[0]: [functools.partial(lambda p: p, p) for p in front],
+        FAMILIES[1]: [functools.partial(_redress, c, t, True) for c in cloth for t in fabrics],
+        FAMILIES[2]: [functools.partial(_redress, c, t, False) for c in cloth for t in insight],
+        FAMILIES[3]: of(OccluderClass.MASK),
+        FAMILIES[4]: of(OccluderClass.EYEGLASSES),
+        FAMILIES[5]: of(OccluderClass.SUNGLASSES),
     }
     empty = [k for k, v in out.items() if not v]
     if empty:
@@ -176,7 +192,7 @@ def evaluate_masks(  # noqa: C901 (one pass over every crop and both methods)
         items.append(("clean faces: area", img, lm, np.zeros((s, s), bool)))
         for fam, packs in families.items():
             for _ in range(8):
-                layer = packs[rng.integers(len(packs))].draw((s, s), lm, rng, None)
+                layer = packs[rng.integers(len(packs))]().draw((s, s), lm, rng, None)
                 if layer is not None:
                     break
             if layer is None:
