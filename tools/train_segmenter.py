@@ -82,9 +82,13 @@ def evaluate(
     shared_data: Path = typer.Option(Path("../shared/data"), help="the shared data folder"),
     out: Path = typer.Option(Path("segmenter_eval"), help="folder for scores.json and sheets"),
     results: Path | None = typer.Option(
-        None, help="markdown file whose segmenter section is (re)written, e.g. docs/RESULTS.md"
+        None,
+        help="markdown file whose segmenter section is (re)written, e.g. docs/RESULTS.md",
+        show_default="none: not written",
     ),
-    card: Path | None = typer.Option(None, help="model card (.md) whose scores are rewritten"),
+    card: Path | None = typer.Option(
+        None, help="model card (.md) whose scores are rewritten", show_default="none"
+    ),
     n_faces: int = typer.Option(40, help="held-out test faces", min=1),
     n_real: int = typer.Option(16, help="real masked photos per folder for the sheets", min=0),
     with_default: bool = typer.Option(True, help="also score the default G's own m̂"),
