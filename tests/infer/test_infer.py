@@ -198,3 +198,32 @@ def test_faces_with_non_finite_landmarks_are_skipped(ibug_pts_image, generator_c
         landmarks=[lm],
     )
     assert not r.faces and "not finite" in r.skipped[0] and np.array_equal(r.image, photo)
+
+
+@pytest.mark.parametrize("seg_logit", [-20.0, 20.0])
+def test_a_segmenter_s_mask_overrides_G_s_own(ibug_pts_image, generator_checkpoint, seg_logit):
+    from deocc_core.nets.io import prepare_generator
+    from deocc_core.nets.segmenter import Segmenter, SegmenterSpec
+
+    seg = Segmenter(SegmenterSpec(size=64, widths=(8, 8, 8, 8, 8), refine=4)).eval()
+    with torch.no_grad():  # a constant m̂: the refinement adds nothing, the head gives the logit
+        seg.head.weight.zero_()
+        seg.head.bias.fill_(seg_logit)
+        seg.refine[-1].weight.zero_()
+        seg.refine[-1].bias.zero_()
+    img_path, pts = ibug_pts_image
+    # G says "nothing occluded" when the segmenter says "everything", and the other way round
+    G, spec, _ = load_generator(generator_checkpoint("mask", -seg_logit))
+    fo = deocclude_face(
+        read_image(img_path),
+        read_pts(pts),
+        prepare_generator(G),
+        spec,
+        load_model("starter"),
+        torch.device("cpu"),
+        segmenter=seg,
+    )
+    if seg_logit < 0:
+        assert fo.mask.max() == 0 and np.array_equal(fo.output, fo.face.crop)
+    else:
+        assert fo.mask.min() == 255 and np.array_equal(fo.output, fo.raw)
