@@ -297,7 +297,14 @@ def _load(config: InferConfig) -> _Loaded:
     choice = config.segmenter
     if choice == "auto":  # a user's checkpoint keeps its own m̂; the shipped G's is worse
         choice = "default" if config.ckpt is None else "none"
-    segmenter, label = _load_segmenter(choice, device), info["label"]
+        try:
+            segmenter = _load_segmenter(choice, device)
+        except InputError as e:  # no segmenter shipped: G's own m̂, said once
+            log.warning("%s: using G's own occlusion mask", e)
+            segmenter, choice = None, "none"
+    else:
+        segmenter = _load_segmenter(choice, device)
+    label = info["label"]
     if segmenter is not None:
         label += f" + segmenter {choice}"
     return _Loaded(
