@@ -54,11 +54,14 @@ class OcclusionConfig:
         clean: share of crops left without an occluder (the empty-mask examples).
         second: share of occluded crops that get a second object.
         recolour: share of objects whose inside is redrawn (not the maker's own colours).
+        frames: draw weight of :func:`glasses_frames` beside :data:`KINDS` (whose weights sum
+            to 1).
     """
 
     clean: float = 0.12
     second: float = 0.2
     recolour: float = 0.7
+    frames: float = 0.0  # draw weight of our own eyeglass frames (:func:`glasses_frames`)
 
 
 def _smooth_noise(h: int, w: int, rng: np.random.Generator, sigma: float) -> np.ndarray:
@@ -97,6 +100,78 @@ def random_shape(
         pts = centre + np.stack([np.cos(ang), np.sin(ang)], 1) * rad[:, None]
         cv2.fillPoly(a, [np.round(pts * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
     return a.astype(np.float32) / 255.0
+
+
+def glasses_frames(
+    size: int, landmarks: npt.NDArray[np.floating], rng: np.random.Generator
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Eyeglasses of our own: frame outlines 1-4 px thick of varied lens shapes, with temples.
+
+    The procedural maker's frames are under 1 px at 128 px; real frames are thicker and
+    come in more shapes (round, rectangular, rounded, cat-eye, half-rim).
+
+    Returns:
+        ``(frame [S, S], lens [S, S], target [S, S])`` float32 in [0, 1]; the target is the
+        frame plus the lenses.
+    """
+    lm = np.asarray(landmarks, np.float64)
+    frame = np.zeros((size, size), np.uint8)
+    lens = np.zeros((size, size), np.uint8)
+    thick = int(rng.integers(1, 5))
+    kind = rng.integers(4)
+    scale_w, scale_h = rng.uniform(0.75, 1.0), rng.uniform(0.45, 0.8)
+    centres = []
+    for eye in (lm[36:42], lm[42:48]):
+        c = eye.mean(0) + [0, rng.uniform(-0.05, 0.2) * np.linalg.norm(eye[3] - eye[0])]
+        ew = np.linalg.norm(eye[3] - eye[0])
+        ang = np.degrees(np.arctan2(eye[3, 1] - eye[0, 1], eye[3, 0] - eye[0, 0]))
+        ax = np.array([ew * scale_w * 1.05, ew * scale_h * 1.05])
+        t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+        if kind == 0:  # round / oval
+            pts = np.stack([np.cos(t), np.sin(t)], 1)
+        else:  # superellipse: rectangular (high power) to rounded; cat-eye lifts the outer top
+            pw = 2 / rng.uniform(4, 10) if kind == 1 else 2 / rng.uniform(2.5, 4)
+            pts = np.stack(
+                [
+                    np.sign(np.cos(t)) * np.abs(np.cos(t)) ** pw,
+                    np.sign(np.sin(t)) * np.abs(np.sin(t)) ** pw,
+                ],
+                1,
+            )
+            if kind == 3:
+                outer = 1.0 if eye is lm[42:48] or c[0] > lm[27, 0] else -1.0
+                pts[:, 1] -= 0.35 * np.clip(pts[:, 0] * outer, 0, 1) * (pts[:, 1] < 0)
+        r = np.deg2rad(ang)
+        rot = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]])
+        poly = np.round((c + (pts * ax) @ rot.T) * 4).astype(np.int32)
+        cv2.fillPoly(lens, [poly], 255, cv2.LINE_AA, shift=2)
+        if rng.random() < 0.15:  # half-rim: the top only
+            cv2.polylines(frame, [poly[pts[:, 1] <= 0.1]], False, 255, thick, cv2.LINE_AA, shift=2)
+        else:
+            cv2.polylines(frame, [poly], True, 255, thick, cv2.LINE_AA, shift=2)
+        centres.append(c)
+    a, b = centres
+    cv2.line(
+        frame,
+        tuple(np.round(a + (b - a) * 0.35).astype(int)),
+        tuple(np.round(a + (b - a) * 0.65).astype(int)),
+        255,
+        thick,
+        cv2.LINE_AA,
+    )
+    for c, ear in ((a, lm[0]), (b, lm[16])):  # temples toward the ears
+        start = c + (ear - c) * 0.35
+        cv2.line(
+            frame,
+            tuple(np.round(start).astype(int)),
+            tuple(np.round(ear).astype(int)),
+            255,
+            max(1, thick - 1),
+            cv2.LINE_AA,
+        )
+    f = frame.astype(np.float32) / 255
+    ln = lens.astype(np.float32) / 255
+    return f, ln, np.maximum(f > 0.5, ln > 0.5).astype(np.float32)
 
 
 def _fill(
@@ -150,6 +225,16 @@ def _layer(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One object: ``([S, S, 4] float32 RGBA layer, [S, S] float32 target)``."""
     s = image.shape[0]
+    if kind == "frames":
+        frame, lens, target = glasses_frames(s, landmarks, rng)
+        fill = _fill(frame, image, landmarks, donors, rng)
+        if rng.random() < 0.6:  # most frames are dark
+            fill = fill * rng.uniform(0.05, 0.4)
+        tint = rng.uniform(0, 0.3, 3) if rng.random() < 0.3 else rng.uniform(0.7, 1.0, 3)
+        lens_a = lens * (rng.uniform(0.75, 0.95) if tint.max() < 0.5 else rng.uniform(0.03, 0.2))
+        alpha = np.maximum(frame, lens_a)
+        colour = np.where((frame >= lens_a)[..., None], fill, tint.astype(np.float32))
+        return np.concatenate([colour, alpha[..., None]], 2).astype(np.float32), target
     if kind == "shape":
         alpha = random_shape(s, landmarks, rng)
         return np.concatenate([_fill(alpha, image, landmarks, donors, rng), alpha[..., None]], 2), (
@@ -226,8 +311,9 @@ def occlude_crop(
     target = np.zeros((s, s), np.float32)
     if rng.random() >= config.clean:
         n = 2 if rng.random() < config.second else 1
-        kinds = list(KINDS)
-        for kind in rng.choice(kinds, n, p=np.array(list(KINDS.values())) / sum(KINDS.values())):
+        weights = {**KINDS, "frames": config.frames}
+        p = np.array(list(weights.values()))
+        for kind in rng.choice(list(weights), n, p=p / p.sum()):
             layer, t = _layer(str(kind), image, lm, donors, rng, config)
             a = layer[..., 3:]
             x = x * (1 - a) + layer[..., :3] * a

@@ -49,6 +49,14 @@ class SegTrainConfig:
     seed: int = option(0, "seed of the batch draws and the initial weights")
     save_every: int = option(100, "steps between checkpoints", min=1)
     threads: int = option(1, "torch CPU threads (the machine is shared)", min=1)
+    frames: float = option(
+        0.0,
+        "draw weight of our own eyeglass frames (the other occluders' weights sum to 1)",
+        min=0.0,
+    )
+    init: str = option(
+        "", "start from these weights (a run's latest.pt; weights only, a new optimizer)"
+    )
     widths: tuple[int, ...] = field(default=SegmenterSpec().widths)
 
 
@@ -136,6 +144,11 @@ def train_segmenter(
     net = Segmenter(SegmenterSpec(int(crops.images.shape[1]), tuple(config.widths)))
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
     step = 0
+    if config.init and not ckpt.is_file():
+        from deocc_core.nets.checkpoint import load_checkpoint
+
+        net.load_state_dict(load_checkpoint(Path(config.init))["G"])
+        log.info("weights from %s", config.init)
     if ckpt.is_file():
         from deocc_core.nets.checkpoint import load_checkpoint
 
@@ -162,7 +175,7 @@ def train_segmenter(
 
     while step < config.steps:
         rng = np.random.default_rng([config.seed, step])
-        x, y = make_batch(crops, rng, config.batch)
+        x, y = make_batch(crops, rng, config.batch, OcclusionConfig(frames=config.frames))
         xt = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         for g in opt.param_groups:
             g["lr"] = _lr(config, step)
