@@ -47,7 +47,7 @@ in place of G's own mask channel (`--segmenter default`); G still fills.
 - **Terms**: research use only (the photos are CelebA-HQ / RMFD / web photos with
   non-commercial research terms).
 - **Budget**: {steps} steps of {batch} crops (`tools/train_segmenter.py train`), CPU, one
-  thread on a shared 2-core machine.
+  thread on a shared 2-core machine. {note}
 
 {begin}
 (no scores yet: run `python -m tools.train_segmenter eval --card {card_name}`)
@@ -64,8 +64,10 @@ class SegExport:
     step: int
 
 
-def export_segmenter(run: Path, out: Path) -> SegExport:
+def export_segmenter(run: Path, out: Path, note: str = "") -> SegExport:
     """A run's ``latest.pt`` as fp16 safetensors at ``out`` plus a card ``out.with_suffix('.md')``.
+
+    ``note`` is added to the card's budget line (e.g. what the run started from).
 
     Raises:
         InputError: the run has no checkpoint.
@@ -91,18 +93,26 @@ def export_segmenter(run: Path, out: Path) -> SegExport:
             begin=BEGIN,
             end=END,
             card_name=card.as_posix(),
+            note=note,
         )
     )
     return SegExport(path, path.stat().st_size, int(state["step"]))
 
 
 def replace_section(path: Path, section: str) -> None:
-    """Put ``section`` between the segmenter markers of ``path`` (appended when absent)."""
+    """Put ``section`` between the segmenter markers of ``path``.
+
+    When the markers are absent the block goes before the file's first generated section
+    (``<!-- ...`` line: the results are newest first), else at the end.
+    """
     text = path.read_text() if path.is_file() else ""
     block = f"{BEGIN}\n{section.rstrip()}\n{END}"
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         text = head + block + rest.split(END, 1)[1]
+    elif "\n<!-- " in text:  # newest first: before the first generated section
+        head, rest = text.split("\n<!-- ", 1)
+        text = head + "\n" + block + "\n\n<!-- " + rest
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
