@@ -65,11 +65,12 @@ def export(
     out: Path = typer.Option(
         Path("assets/segmenter.safetensors"), help="fp16 safetensors to write (+ .md card)"
     ),
+    note: str = typer.Option("", help="added to the card's budget line", show_default="none"),
 ) -> None:
     """Write a run's weights as the packaged fp16 segmenter."""
     from deocc_core.segment.report import export_segmenter
 
-    r = export_segmenter(run, out)
+    r = export_segmenter(run, out, note)
     stdout.print(f"{r.size_bytes / 1e6:.2f} MB, step {r.step} → {esc(r.path)}")
 
 
