@@ -44,7 +44,7 @@ from deocc_core.options import option
 from deocc_core.synth.manifest import read_manifest
 from deocc_core.synth.schema import ENUMS, IMAGE_KEYS
 from deocc_core.synth.shards import ShardReader
-from deocc_core.synth.verify import shard_paths
+from deocc_core.synth.verify import checked_shard_paths
 from deocc_core.viz import image_grid
 
 __all__ = ["EvalConfig", "EvalResult", "evaluate", "PAPER_TABLE1", "RAW_SUFFIX", "SCORE_MASK"]
@@ -110,7 +110,7 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     methods = [m for n, _, _ in nets for m in (n, n + RAW_SUFFIX)] + list(config.baselines)
     if not methods:
         raise ConfigError("nothing to evaluate: give --ckpt and/or --baselines")
-    paths = shard_paths(folder, config.split)
+    paths = checked_shard_paths(folder, config.split)  # a changed shard: one line, no score
     rows = _score_split(config, paths, nets, methods, device, progress)
     if not rows:
         raise ConfigError(f"{folder}: split {config.split!r} has no samples")
