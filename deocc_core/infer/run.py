@@ -82,6 +82,13 @@ class InferConfig:
         path="any",
         default_help="the shipped default model, assets/default_model.safetensors",
     )
+    segmenter: str = option(
+        "auto",
+        "Occlusion mask m̂: default (the shipped occlusion segmenter, "
+        "assets/segmenter.safetensors), none (G's own mask channel), a segmenter "
+        ".safetensors file, or auto (default with the shipped model, none with --ckpt). "
+        "G fills either way.",
+    )
     out: str = option("infer_out", "Output folder.", path="out")
     model: str | None = option(
         None,
@@ -322,6 +329,7 @@ class _Loaded:
     detector: LandmarkDetector | None
     device: torch.device
     label: str
+    segmenter: nn.Module | None = None
 
 
 def _load(config: InferConfig) -> _Loaded:
@@ -332,7 +340,31 @@ def _load(config: InferConfig) -> _Loaded:
     expression_coefficients(model, config.expression)  # fail early on a bad preset / file
     detector = None if config.landmarks_from in ("pts", "mat") else LazyDetector(config.backend)
     face_config = _face_config(spec, info.get("data_config") or {})
-    return _Loaded(prepare_generator(G), spec, model, face_config, detector, device, info["label"])
+    choice = config.segmenter
+    if choice == "auto":  # a user's checkpoint keeps its own m̂; the shipped G's is worse
+        choice = "default" if config.ckpt is None else "none"
+        try:
+            segmenter = _load_segmenter(choice, device)
+        except InputError as e:  # no segmenter shipped: G's own m̂, said once
+            log.warning("%s: using G's own occlusion mask", e)
+            segmenter, choice = None, "none"
+    else:
+        segmenter = _load_segmenter(choice, device)
+    label = info["label"]
+    if segmenter is not None:
+        label += f" + segmenter {choice}"
+    return _Loaded(
+        prepare_generator(G), spec, model, face_config, detector, device, label, segmenter
+    )
+
+
+def _load_segmenter(choice: str, device: torch.device) -> nn.Module | None:
+    """``--segmenter``: None for "none", else the default or the given file's net."""
+    from deocc_core.nets.segmenter import default_segmenter_path, load_segmenter
+
+    if choice == "none":
+        return None
+    return load_segmenter(default_segmenter_path() if choice == "default" else choice, device)[0]
 
 
 def _load_model(config: InferConfig, data_model: dict[str, Any], source: str) -> MorphableModel:
@@ -462,6 +494,7 @@ def _process_image(
         landmarks=[f.landmarks for f in found],
         expression=config.expression,
         config=run.face_config,
+        segmenter=run.segmenter,
     )
     skipped = [f"{path} {s}" for s in r.skipped]
     if not r.faces:
