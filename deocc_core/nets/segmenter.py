@@ -163,16 +163,20 @@ def load_segmenter(
 ) -> tuple[Segmenter, dict[str, str]]:
     """Read a :func:`save_segmenter` file as a float32 net in eval mode.
 
+    The file is verified like a packaged generator (content hash, else its card's sha256,
+    else one warning) and must hold finite weights.
+
     Raises:
         InputError: the file is missing.
-        FormatError: not a segmenter file, or its weights do not fit its spec.
+        FormatError: not a segmenter file, damaged or altered, a non-finite weight, or
+            weights that do not fit its spec.
     """
-    from deocc_core.nets.packaged import read_safetensors
+    from deocc_core.nets.packaged import read_verified
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: segmenter file not found")
-    tensors, meta = read_safetensors(path)
+    tensors, meta, _ = read_verified(path)
     if meta.get("format") != SEGMENTER_FORMAT:
         raise FormatError(f"{path}: not a segmenter (format {meta.get('format')!r})")
     s = json.loads(meta["spec"])

@@ -58,3 +58,18 @@ def test_the_shipped_segmenter_loads_small_and_in_fp16():
     assert path.stat().st_size < 5_000_000
     net, meta = load_segmenter(path)
     assert int(meta["step"]) > 0 and net.spec.size == 128
+
+
+def test_a_damaged_or_nan_segmenter_is_refused(tmp_path):
+    src = default_segmenter_path().read_bytes()
+    bad = bytearray(src)
+    bad[-3] ^= 0x40  # one fp16 weight's high byte in the shipped file
+    (tmp_path / "flip.safetensors").write_bytes(bytes(bad))
+    with pytest.raises(FormatError, match="does not match"):
+        load_segmenter(tmp_path / "flip.safetensors")
+    net = Segmenter(SegmenterSpec(widths=(8, 8, 16, 16, 16), refine=4))
+    with torch.no_grad():
+        next(net.parameters())[0] = float("nan")
+    path = save_segmenter(net, tmp_path / "nan.safetensors")
+    with pytest.raises(FormatError, match="NaN"):
+        load_segmenter(path)
