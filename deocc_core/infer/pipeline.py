@@ -21,7 +21,13 @@ from torch import nn
 from deocc_core.check import check_array
 from deocc_core.errors import ConfigError, InputError
 from deocc_core.face.prepare import FaceInput, FaceInputConfig, prepare_face, rerender_face
-from deocc_core.infer.paste import PasteConfig, paste_back, paste_region, paste_weight
+from deocc_core.infer.paste import (
+    PasteConfig,
+    paste_back,
+    paste_given,
+    paste_region,
+    paste_weight,
+)
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
 from deocc_core.nets.io import GeneratorSpec, run_generator
@@ -212,6 +218,7 @@ def deocclude(
     expression: str = "keep",
     config: FaceInputConfig | None = None,
     paste: PasteConfig | None = None,
+    mask: npt.NDArray[np.uint8] | None = None,
 ) -> PhotoOutput:
     """De-occlude every face of a photo: detect (or take ``landmarks``), process, paste back.
 
@@ -227,6 +234,9 @@ def deocclude(
         expression: see :func:`deocclude_face`.
         config: see :func:`deocclude_face`.
         paste: see :func:`deocclude_face`.
+        mask: ``[H, W]`` uint8 0..255, the user's occlusion mask: G's raw output fills it
+            (:func:`deocc_core.infer.paste.paste_given`) instead of where m̂ says, and every
+            pixel outside it stays bit-identical.
 
     Returns:
         PhotoOutput; a photo without faces comes back unchanged with no faces (not an error).
@@ -256,7 +266,10 @@ def deocclude(
         except InputError as e:
             skipped.append(f"face {k}: {e}")
             continue
-        result, a = paste_back(result, fo.output, fo.face.inverse, fo.weight)
+        if mask is None:
+            result, a = paste_back(result, fo.output, fo.face.inverse, fo.weight)
+        else:
+            result, a = paste_given(result, fo.raw, fo.face.inverse, mask)
         np.maximum(weight, a, out=weight)
         faces.append(fo)
     return PhotoOutput(result, weight, tuple(faces), tuple(skipped))

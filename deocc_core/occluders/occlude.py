@@ -241,7 +241,9 @@ def occlude_face(
         packs: real occluder images; an occluder of a class they cover is taken from them
             with probability ``pack_share`` (a warp that fails
             :func:`~deocc_core.occluders.assets.plausible_warp` falls back to the 3D object).
-        pack_share: see ``packs``.
+        pack_share: see ``packs``; 1 takes every occluder of a covered class from the packs
+            and never falls back to the 3D object (a held-out-occluder test set: a failed
+            warp leaves that occluder out).
         match: blur / noise / JPEG matching to the photo.
 
     Returns:
@@ -275,6 +277,8 @@ def occlude_face(
             if usable and rng.random() < pack_share:
                 pack = usable[int(rng.integers(len(usable)))]
                 layer, name = pack_layer(scene, pack, rng), f"asset:{pack.name}"
+            if layer is None and usable and pack_share >= 1.0:
+                continue  # only real cut-outs: our objects must not leak into the test
             if layer is None:
                 layer, name = render_occluder(scene, cls, rng, place=place, fabrics=fabrics)
             if layer is None:
