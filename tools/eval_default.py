@@ -84,29 +84,40 @@ def main() -> None:
     results = {}
     for name in SETS:
         shards = a.out / "shards" / name
-        if not (shards / "manifest.json").is_file():
-            sh(cli("synth_occ") + common + ["--out", str(shards)] + extra[name], log)
-        ev = a.out / "eval" / name
-        if not (ev / "results.json").is_file():
-            sh(
-                cli("deocc_eval")
-                + ["--shards", str(shards), "--split", "test", "--out", str(ev)]
-                + ["--device", "cpu", "--ckpt", str(MODEL), "--name", "default"]
-                + ["--mask-source", "both"],
-                log,
-            )
-        results[name] = json.loads((ev / "results.json").read_text())
-    photos = a.out / "eval" / "photos"
-    if not (photos / "photos.json").is_file():
-        sh(
-            cli("deocc_eval")
-            + ["--photos", str(a.data / "faces_bulk" / "face_mask_detection" / "with_mask")]
-            + ["--out", str(photos), "--device", "cpu", "--limit", str(a.photos_limit)],
+        _stage(
+            cli("synth_occ") + common + ["--out", str(shards)] + extra[name],
+            shards / "manifest.json",
             log,
         )
+        ev = a.out / "eval" / name
+        _stage(
+            cli("deocc_eval")
+            + ["--shards", str(shards), "--split", "test", "--out", str(ev)]
+            + ["--device", "cpu", "--ckpt", str(MODEL), "--name", "default"]
+            + ["--mask-source", "both"],
+            ev / "results.json",
+            log,
+        )
+        results[name] = json.loads((ev / "results.json").read_text())
+    photos = a.out / "eval" / "photos"
+    _stage(
+        cli("deocc_eval")
+        + ["--photos", str(a.data / "faces_bulk" / "face_mask_detection" / "with_mask")]
+        + ["--out", str(photos), "--device", "cpu", "--limit", str(a.photos_limit)],
+        photos / "photos.json",
+        log,
+    )
     text = section(results, json.loads((photos / "photos.json").read_text()), log)
     replace_section(a.docs / "RESULTS.md", SECTION, text)
     print(f"\nwrote the {SECTION} section of {a.docs / 'RESULTS.md'}")
+
+
+def _stage(cmd: list[str], done: Path, log: list[str]) -> None:
+    """Run ``cmd`` unless its output ``done`` exists (then only log it: resumed runs)."""
+    if done.is_file():
+        log.append(" ".join(cmd) + "   # output existed: not rerun")
+        return
+    sh(cmd, log)
 
 
 def _f(x: float, fmt: str = ".2f") -> str:
