@@ -153,7 +153,7 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
         ConfigError: split missing, checkpoint of another resolution, unknown baseline.
     """
     if not config.shards:
-        raise ConfigError("give --shards DIR (or --photos DIR: deocc_core.eval.photos)")
+        raise ConfigError("nothing to evaluate: give --shards DIR or --photos DIR")
     folder = Path(config.shards)
     manifest = _check_config(config, folder)
     device = resolve_device(config.device)
