@@ -239,7 +239,7 @@ def replaced_pixels(
         >>> m = np.zeros((100, 100), np.uint8); m[40:60, 40:60] = 255
         >>> r = replaced_pixels(m)
         >>> bool(r[50, 50]), bool(r[50, 60]), bool(r[50, 62]), int(r.sum())
-        (True, True, False, 484)
+        (True, True, False, 480)
     """
     config = config or PasteConfig()
     m = check_array(np.asarray(region), "region", (None, None), np.uint8)
