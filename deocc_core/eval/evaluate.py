@@ -9,8 +9,8 @@ m̂ says), ``<name>:raw`` is G's raw output (every pixel redrawn). Baselines: th
 input, and OpenCV Telea / Navier-Stokes inpainting given the true mask (an oracle).
 
 Masks given or predicted (``mask_source``), so the fill and the mask are judged apart:
-``<name>@true`` is G's raw output pasted exactly into the TRUE mask (what ``deocc-infer
---mask`` delivers: the model's fill beside Telea / NS on the same pixels), and
+``<name>@true`` is G's raw output pasted exactly into the TRUE object mask (what
+``deocc-infer --mask`` delivers), beside ``telea@true`` / ``ns@true`` on the same pixels, and
 ``telea@<name>`` / ``ns@<name>`` inpaint where the first checkpoint's m̂ says (what the
 mask costs a classical fill). Identity: dlib's face descriptor distance between each output
 and the ground truth on the sample's landmarks (:mod:`deocc_core.eval.identity`). The m̂ IoU
@@ -81,6 +81,7 @@ MASK_SOURCES = ("predicted", "true", "both")
 # every pixel the composite changed (changed_mask: object + shadow)
 SCORE_MASK = "occ_mask"
 ORACLE_MASK = "changed_mask"
+TRUE_MASK = "occ_mask"  # mask_source true: what NAME@true and telea@true / ns@true fill
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,9 @@ class EvalConfig:
         "both",
         "Which mask says where to fill. predicted: each checkpoint pastes where its m̂ says "
         "(NAME) and Telea / NS inpaint inside the first checkpoint's m̂ (telea@NAME); true: "
-        "every method fills the true occluder mask (NAME@true: G's raw output, as deocc-infer "
-        "--mask; telea, ns); both: all of these rows.",
+        "every method fills the true occluder object's mask (NAME@true: G's raw output, as "
+        "deocc-infer --mask; telea@true, ns@true); both: all of these rows. The rows telea / "
+        "ns (inpainting every pixel the composite changed: an oracle) are always there.",
         choices=MASK_SOURCES,
     )
     identity: bool = option(
@@ -193,11 +195,13 @@ def method_names(nets: list[str], baselines: tuple[str, ...], mask_source: str) 
 
     Example:
         >>> method_names(["m"], ("input", "telea"), "both")
-        ['m', 'm@true', 'm:raw', 'input', 'telea', 'telea@m']
+        ['m', 'm@true', 'm:raw', 'input', 'telea', 'telea@true', 'telea@m']
         >>> method_names(["m"], ("input", "telea"), "predicted")
-        ['m', 'm:raw', 'input', 'telea@m']
-        >>> method_names([], ("input", "telea"), "predicted")  # no m̂: the true mask
+        ['m', 'm:raw', 'input', 'telea', 'telea@m']
+        >>> method_names([], ("input", "telea"), "predicted")  # no m̂: the oracle only
         ['input', 'telea']
+
+    ``telea`` / ``ns`` (the oracle on every changed pixel, as before) are always rows.
     """
     pred = mask_source in ("predicted", "both")
     true = mask_source in ("true", "both")
@@ -210,8 +214,9 @@ def method_names(nets: list[str], baselines: tuple[str, ...], mask_source: str) 
         if b == "input":
             methods.append(b)
             continue
-        if true or not nets:
-            methods.append(b)
+        methods.append(b)
+        if true:
+            methods.append(b + TRUE_SUFFIX)
         if pred and nets:
             methods.append(f"{b}@{nets[0]}")
     return methods
@@ -404,7 +409,9 @@ def _run_methods(
         msg = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
         raise FormatError(f"{r.path}: samples {start}..{stop - 1} unreadable ({msg})") from None
     oracle = b[ORACLE_MASK]
-    true = ((oracle > 0) * 255).astype(np.uint8)  # the pixels Telea / NS get: every change
+    # the true mask a user would paint: the occluder object (with its soft edge), not the
+    # shadow / JPEG / noise pixels the oracle rows also get (changed_mask: often the whole face)
+    true = ((b[TRUE_MASK] > 0) * 255).astype(np.uint8)
     n = stop - start
     for name, G, spec in nets:
         g = run_generator(G, b["occluded"], b["render"], spec, device)
@@ -422,11 +429,12 @@ def _run_methods(
         if m in b:
             continue
         base, _, source = m.partition("@")
-        masks = (
-            [(replaced_pixels(r) * 255).astype(np.uint8) for r in b[source + REGION_SUFFIX]]
-            if source
-            else list(oracle)
-        )
+        if source == "true":
+            masks = list(true)
+        elif source:
+            masks = [(replaced_pixels(r) * 255).astype(np.uint8) for r in b[source + REGION_SUFFIX]]
+        else:
+            masks = list(oracle)
         b[m] = np.stack([run_baseline(base, b["occluded"][k], masks[k]) for k in range(n)])
     return b
 

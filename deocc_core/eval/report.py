@@ -156,8 +156,8 @@ def markdown_report(
         " redrawn). In-mask scores use the occluder object's mask.",
         "Baselines `telea` / `ns` are OpenCV inpainting given the true occluder mask (an oracle);"
         " `input` is the occluded image.",
-        "`<name>@true`: G's raw output pasted exactly into the true mask (what `deocc-infer"
-        " --mask` writes): the model's fill beside Telea / NS on the same pixels."
+        "`<name>@true`: G's raw output pasted exactly into the true occluder object's mask (what"
+        " `deocc-infer --mask` writes), beside `telea@true` / `ns@true` on the same pixels."
         " `telea@<name>` / `ns@<name>`: inpainting inside `<name>`'s m̂ (what the mask costs).",
         "Identity: dlib's ResNet face descriptor (face-recognition-models) of each output and of"
         " the ground truth, aligned on the sample's landmarks (the same for every method);"

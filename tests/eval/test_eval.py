@@ -145,7 +145,7 @@ def test_each_checkpoint_scores_the_pasted_output_and_the_raw_output(
     )
     assert list(r.table) == [
         *("blank", "blank@true", "blank:raw", "all", "all@true", "all:raw", "input"),
-        *("telea", "telea@blank", "ns", "ns@blank"),
+        *("telea", "telea@true", "telea@blank", "ns", "ns@true", "ns@blank"),
     ]
     # m̂ ≡ 0: what a user gets is the occluded input, bit for bit; G's raw output is not
     assert {k: v for k, v in r.table["blank"]["all"].items() if k != "mask_iou"} == r.table[
