@@ -140,12 +140,13 @@ def test_each_checkpoint_scores_the_pasted_output_and_the_raw_output(
                 ("blank", str(blank.path)),
                 ("all", str(generator_checkpoint("mask", 20.0))),
             ),
+            baselines=("input", "telea"),  # ns: the same code path, left out to save time
             limit=4,
         )
     )
     assert list(r.table) == [
         *("blank", "blank@true", "blank:raw", "all", "all@true", "all:raw", "input"),
-        *("telea", "telea@true", "telea@blank", "ns", "ns@true", "ns@blank"),
+        *("telea", "telea@true", "telea@blank"),
     ]
     # m̂ ≡ 0: what a user gets is the occluded input, bit for bit; G's raw output is not
     assert {k: v for k, v in r.table["blank"]["all"].items() if k != "mask_iou"} == r.table[
