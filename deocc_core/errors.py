@@ -14,6 +14,8 @@ __all__ = [
     "BadSample",
     "ShapeError",
     "ConfigError",
+    "Interrupted",
+    "STOPS",
 ]
 
 
@@ -55,3 +57,38 @@ class ConfigError(DeoccError):
 
 class ShapeError(DeoccError, ValueError):
     """An array argument has the wrong shape, dtype or layout."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM stopped a command; ``str()`` says what was kept and how to resume.
+
+    A ``BaseException`` like ``KeyboardInterrupt`` (not a :class:`DeoccError`), so
+    ``except Exception`` never swallows it, and not a ``KeyboardInterrupt`` either (typer
+    turns that into a silent exit 130). Catch :data:`STOPS` for both. The CLI raises it
+    from its signal handlers; a long-running
+    library function catches it where it knows what is finished, cleans up what is not, and
+    raises a new one with the message (:meth:`with_message`). The CLI prints that line and
+    exits ``128 + signal number`` (130 for SIGINT, 143 for SIGTERM).
+
+    Example:
+        >>> e = Interrupted("SIGTERM").with_message("out: 3 shards kept")
+        >>> e.signal_name, str(e)
+        ('SIGTERM', 'out: 3 shards kept')
+    """
+
+    def __init__(self, signal_name: str = "SIGINT", message: str = "") -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
+
+    @classmethod
+    def of(cls, e: BaseException) -> Interrupted:
+        """``e`` as an :class:`Interrupted` (a plain KeyboardInterrupt is a SIGINT)."""
+        return e if isinstance(e, Interrupted) else cls("SIGINT")
+
+    def with_message(self, message: str) -> Interrupted:
+        """The same stop with the line the user sees."""
+        return Interrupted(self.signal_name, message)
+
+
+#: what a stop signal raises: Interrupted from the CLI's handlers, KeyboardInterrupt elsewhere
+STOPS = (KeyboardInterrupt, Interrupted)

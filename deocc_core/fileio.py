@@ -343,8 +343,12 @@ class FolderLock:
         return self
 
     def release(self) -> None:
-        """Drop the lock (the file stays: it is only a name to lock)."""
+        """Drop the lock (the file stays, emptied: it is only a name to lock)."""
         if self._f is not None:
+            try:  # no dead pid left in it
+                self._f.truncate(0)
+            except OSError:
+                pass
             self._f.close()
             self._f = None
 

@@ -8,6 +8,7 @@ result, so a failed read or write is an error naming the file, never a silent ``
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -18,7 +19,10 @@ from deocc_core.errors import InputError, SkipInput
 
 __all__ = ["IMAGE_SUFFIXES", "read_image", "write_image", "is_image_path"]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+log = logging.getLogger(__name__)
+
+# every format read_image decodes is also found in folders (GIF: its first frame)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
 
 def is_image_path(path: str | Path) -> bool:
@@ -54,7 +58,33 @@ def read_image(path: str | Path) -> npt.NDArray[np.uint8]:
             f.seek(max(0, path.stat().st_size - 4096))
             if b"\xff\xd9" not in f.read():
                 raise SkipInput("truncated", str(path))
+    _warn_if_transparent(path)
     return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def _warn_if_transparent(path: Path) -> None:
+    """One warning when a PNG has see-through pixels: their alpha is dropped, not blended."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+    except OSError:
+        return
+    # IHDR colour type (byte 25): 4 grey + alpha, 6 RGBA; a tRNS chunk is rare in photos
+    if not (head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[25] in (4, 6)):
+        return
+    full = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if full is None or full.ndim != 3 or full.shape[2] != 4:
+        return
+    alpha = full[:, :, 3]
+    opaque = np.iinfo(alpha.dtype).max
+    clear = float((alpha < opaque).mean())
+    if clear > 0:
+        log.warning(
+            "%s: %.1f%% of its pixels are transparent; their transparency is ignored (the "
+            "colour stored under them is used)",
+            path,
+            100 * clear,
+        )
 
 
 def write_image(path: str | Path, image: npt.NDArray[np.uint8]) -> Path:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +33,7 @@ from rich.progress import (
 )
 
 from deocc_core import __version__
-from deocc_core.errors import DeoccError
+from deocc_core.errors import STOPS, DeoccError, Interrupted
 from deocc_core.fileio import os_reason
 from deocc_core.imageio import IMAGE_SUFFIXES
 
@@ -44,6 +46,7 @@ __all__ = [
     "writable_dir",
     "image_out",
     "strict_exit",
+    "batch_exit",
     "stderr",
     "stdout",
     "VERSION_OPTION",
@@ -130,7 +133,12 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> None:
-    """Run a typer app and map errors to exit codes (see module docstring). Never returns."""
+    """Run a typer app and map errors to exit codes (see module docstring). Never returns.
+
+    SIGINT and SIGTERM raise :class:`~deocc_core.errors.Interrupted` (the library cleans up
+    and says what it kept); the command ends with that line and exit ``128 + signal``.
+    """
+    _stop_on_signals()
     try:
         code = app(args=argv, prog_name=prog, standalone_mode=False)
     except typer.TyperException as e:  # usage errors (exit 2): bad option, missing path, ...
@@ -140,9 +148,8 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        stderr.print(f"[red]{prog}: interrupted[/red]")
-        sys.exit(130)
+    except (typer.Abort, *STOPS) as e:
+        _stopped(prog, Interrupted.of(e))
     except DeoccError as e:
         _debug_traceback()
         stderr.print(f"[red]{prog}: {esc(e)}[/red]", highlight=False, soft_wrap=True)
@@ -154,7 +161,38 @@ def run_app(app: typer.Typer, prog: str, argv: list[str] | None = None) -> None:
         where = f"{e.filename}: " if e.filename else ""
         stderr.print(f"[red]{prog}: {esc(where + os_reason(e))}[/red]", highlight=False)
         sys.exit(1)
+    if code == 130:  # typer's silent exit for a KeyboardInterrupt that was not ours
+        _stopped(prog, Interrupted("SIGINT"))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _stopped(prog: str, stop: Interrupted) -> None:
+    """The last line of a command a signal stopped (what was kept); exit 128 + signal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the line below is the last word
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    said = str(stop) or "nothing was written after the last complete output"
+    stderr.print(
+        f"[red]{prog}: stopped by {stop.signal_name}: {esc(said)}[/red]",
+        highlight=False,
+        soft_wrap=True,
+    )
+    sys.exit(128 + int(getattr(signal, stop.signal_name, signal.SIGINT)))
+
+
+def _stop_on_signals() -> None:
+    """Make SIGINT / SIGTERM raise Interrupted in the main thread.
+
+    SIGTERM's default ends the process at once: no cleanup, workers orphaned, nothing said.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(s) in (signal.SIG_DFL, signal.default_int_handler):
+            signal.signal(s, handler)
 
 
 # write errors a user fixes (free space, permissions), not bugs: one line, exit 1
@@ -232,3 +270,25 @@ def strict_exit(skipped: int, strict: bool, what: str = "input(s)") -> None:
     """With ``--strict``, skipped inputs make the exit code 1 (call after the summary)."""
     if strict and skipped:
         raise DeoccError(f"{skipped} {what} skipped (--strict)")
+
+
+def batch_exit(made: int, skipped: int, strict: bool, what: str = "input(s)") -> None:
+    """The exit rule of a batch command (call after its summary and skip table).
+
+    Nothing made (every input skipped, or none usable) exits 1: a script that chains
+    commands must be able to tell. A partial success exits 0 and says how many were
+    skipped, unless ``--strict``, where any skip exits 1.
+
+    Args:
+        made: outputs written (faces, photos, samples: what the command counts).
+        skipped: inputs skipped.
+        strict: the command's ``--strict``.
+        what: what ``skipped`` counts, for the message.
+    """
+    if made == 0:
+        raise DeoccError(
+            f"nothing written: all {skipped} {what} skipped" if skipped else "nothing written"
+        )
+    strict_exit(skipped, strict, what)
+    if skipped:
+        stdout.print(f"[yellow]partial: {skipped} {what} skipped, the rest written[/yellow]")

@@ -74,12 +74,7 @@ def _option(
         decls = (flag,)
     if show is not None:
         kw["show_default"] = show
-    if meta.get("min") is not None:
-        kw["min"] = meta["min"]
-    if meta.get("max") is not None:
-        kw["max"] = meta["max"]
-    if meta.get("check") is not None:
-        kw["callback"] = _checked(meta["check"], flag)
+    kw.update(_bounds(meta, base, flag))
     if meta.get("path"):
         base = Path
         if meta["path"] in ("dir", "file", "any"):
@@ -90,6 +85,28 @@ def _option(
         raise TypeError(f"option {flag}: no command-line form for {t!r}; declare it by hand")
     opt = typer.Option(default, *decls, **kw)
     return inspect.Parameter(name, _KW, default=opt, annotation=base)
+
+
+def _bounds(meta: Any, base: Any, flag: str) -> dict[str, Any]:
+    """The ``min`` / ``max`` and a ``callback`` for ``check`` or ``choices`` (exit 2)."""
+    kw = {k: meta[k] for k in ("min", "max") if meta.get(k) is not None}
+    check = meta.get("check")
+    if check is None and meta.get("choices") and base is str:
+        check = _one_of(tuple(meta["choices"]))
+    if check is not None:
+        kw["callback"] = _checked(check, flag)
+    return kw
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+    """A ``check`` accepting only ``choices``."""
+
+    def check(value: Any) -> str | None:
+        if value in choices:
+            return None
+        return f"must be one of {', '.join(choices)}, got {value!r}"
+
+    return check
 
 
 def _checked(check: Callable[[Any], str | None], flag: str) -> Callable[[Any], Any]:

@@ -19,13 +19,13 @@ from deocc_core.errors import DeoccError
 from deocc_core.occluders.classes import OccluderClass
 from deocc_core.synth.pipeline import BuildConfig
 from tools._cli import (
+    batch_exit,
     esc,
     image_out,
     make_app,
     progress_bar,
     run_app,
     stdout,
-    strict_exit,
     writable_dir,
 )
 from tools._options import build_config, config_params, field_default, with_options
@@ -137,7 +137,7 @@ def fit(
         )
     stdout.print(f"{len(run.fits)} face(s) fitted, {len(run.skipped)} photo(s) skipped")
     _skipped_table(run.skipped)
-    strict_exit(len(run.skipped), strict, "photo(s)")
+    batch_exit(len(run.fits), len(run.skipped), strict, "photo(s)")
 
 
 def _skipped_table(skipped: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> None:
@@ -208,7 +208,7 @@ def landmarks(
         run = detect_to_files(images, out, det, progress=advance)
     stdout.print(f"{run.n_images} image(s) read, {run.n_faces} face(s) written to {esc(out)}")
     _skipped_table(run.skipped)
-    strict_exit(len(run.skipped), strict)
+    batch_exit(run.n_faces, len(run.skipped), strict)
 
 
 # --- preview, build, splits (shards) ----------------------------------------------------
@@ -369,8 +369,10 @@ def build_cmd(
     with progress_bar("synth-occ build", unit="face") as advance:
         r = build(cfg, progress=advance)
     _report_build(r, Path(cfg.out))
-    if strict and r.skipped_inputs:
-        raise DeoccError(f"{sum(r.skipped_inputs.values())} inputs skipped (--strict)")
+    if r.written or r.skipped_existing:  # a rank with no shard of its own has nothing to make
+        # a resumed build whose shards were all done already: not a failure
+        made = sum(r.samples.values()) + len(r.skipped_existing)
+        batch_exit(made, sum(r.skipped_inputs.values()), strict, "input(s)")
 
 
 def _report_build(r: Any, out: Path) -> None:

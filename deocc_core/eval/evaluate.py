@@ -55,7 +55,7 @@ from deocc_core.options import option
 from deocc_core.synth.manifest import read_manifest
 from deocc_core.synth.schema import ENUMS, IMAGE_KEYS
 from deocc_core.synth.shards import ShardReader
-from deocc_core.synth.verify import shard_paths
+from deocc_core.synth.verify import checked_shard_paths
 from deocc_core.viz import image_grid
 
 __all__ = [
@@ -164,7 +164,7 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     if not methods:
         raise ConfigError("nothing to evaluate: give --ckpt and/or --baselines")
     protocol = occluder_protocol(manifest.get("config"), infos[0] if infos else None)
-    paths = shard_paths(folder, config.split)
+    paths = checked_shard_paths(folder, config.split)  # a changed shard: one line, no score
     rows = _score_split(config, paths, nets, methods, device, progress)
     if not rows:
         raise ConfigError(f"{folder}: split {config.split!r} has no samples")

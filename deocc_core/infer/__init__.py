@@ -1,7 +1,14 @@
 """Inference: de-occlude faces in photos, paste back where G's mask says, expression edits."""
 
 from deocc_core.infer.grid import face_sheet
-from deocc_core.infer.paste import PasteConfig, paste_back, paste_crop, paste_region, paste_weight
+from deocc_core.infer.paste import (
+    PasteConfig,
+    paste_back,
+    paste_crop,
+    paste_into,
+    paste_region,
+    paste_weight,
+)
 from deocc_core.infer.pipeline import (
     MIN_FACE_PX,
     FaceOutput,
@@ -27,6 +34,7 @@ __all__ = [
     "expression_coefficients",
     "PasteConfig",
     "paste_back",
+    "paste_into",
     "paste_crop",
     "paste_region",
     "paste_weight",

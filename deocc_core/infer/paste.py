@@ -33,6 +33,7 @@ __all__ = [
     "paste_region",
     "paste_weight",
     "paste_back",
+    "paste_into",
     "paste_crop",
     "paste_given",
     "replaced_pixels",
@@ -164,18 +165,48 @@ def paste_back(
         (200, 0, 1.0)
     """
     check_array(photo, "photo", (None, None, 3), np.uint8)
+    result = photo.copy()
+    full = np.zeros(photo.shape[:2], np.float32)
+    paste_into(result, full, crop_out, inverse, weight)
+    return result, full
+
+
+def paste_into(
+    image: npt.NDArray[np.uint8],
+    photo_weight: npt.NDArray[np.float32],
+    crop_out: npt.NDArray[np.uint8],
+    inverse: npt.NDArray[np.floating],
+    weight: npt.NDArray[np.float32],
+) -> tuple[int, int, int, int]:
+    """:func:`paste_back` in place, touching only the pixels around the crop.
+
+    A photo of several faces is pasted face after face into one ``image`` (no copy of a
+    12 MP photo per face). ``photo_weight`` keeps, per pixel, the largest weight of the
+    faces pasted so far (what ``deocc-infer`` writes as ``_mask.png``); for one face into
+    zeros it equals :func:`paste_back`'s.
+
+    Args:
+        image: ``[H, W, 3]`` uint8 RGB, blended in place.
+        photo_weight: ``[H, W]`` float32, updated in place (maximum with this face's).
+        crop_out: ``[S, S, 3]`` uint8 RGB, G's (blended) output for the crop.
+        inverse: ``[2, 3]`` crop → photo pixels.
+        weight: ``[S, S]`` float32 in [0, 1] (:func:`paste_weight`).
+
+    Returns:
+        The photo box ``(x0, y0, x1, y1)`` (exclusive end) that may have changed.
+    """
+    check_array(image, "image", (None, None, 3), np.uint8)
     s = check_array(crop_out, "crop_out", (None, None, 3), np.uint8).shape[0]
     check_array(weight, "weight", (s, s))
+    h, w = image.shape[:2]
+    check_array(photo_weight, "photo_weight", (h, w), np.float32)
     inv = np.asarray(inverse, np.float64)
-    h, w = photo.shape[:2]
-    result = photo.copy()
-    full = np.zeros((h, w), np.float32)
     if np.allclose(inv, IDENTITY) and (h, w) == (s, s):
         warped, a, (x0, y0, x1, y1) = crop_out, weight.astype(np.float32), (0, 0, w, h)
     else:
         x0, y0, x1, y1 = _roi(inv, s, h, w)
         if x1 <= x0 or y1 <= y0:
-            return result, full
+            return 0, 0, 0, 0
         shifted = inv - [[0, 0, x0], [0, 0, y0]]
         size = (x1 - x0, y1 - y0)
         warped = cv2.warpAffine(
@@ -190,14 +221,16 @@ def paste_back(
             borderValue=0,
         )
     a = np.clip(a, 0.0, 1.0)
-    full[y0:y1, x0:x1] = a
+    box = photo_weight[y0:y1, x0:x1]
+    np.maximum(box, a, out=box)
     sel = a > 0
     if sel.any():
-        src = photo[y0:y1, x0:x1][sel].astype(np.float32)
+        part = image[y0:y1, x0:x1]
+        src = part[sel].astype(np.float32)
         k = a[sel][:, None]
         mixed = src * (1.0 - k) + warped[sel].astype(np.float32) * k
-        result[y0:y1, x0:x1][sel] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
-    return result, full
+        part[sel] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    return x0, y0, x1, y1
 
 
 def paste_crop(

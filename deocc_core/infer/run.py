@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,9 +30,9 @@ import torch
 from torch import nn
 
 from deocc_core.device import DEVICES, resolve_device
-from deocc_core.errors import ConfigError, InputError, SkipInput
+from deocc_core.errors import STOPS, ConfigError, InputError, Interrupted, SkipInput
 from deocc_core.face.prepare import FaceInputConfig
-from deocc_core.fileio import output_names
+from deocc_core.fileio import FolderLock, output_names
 from deocc_core.imageio import IMAGE_SUFFIXES, read_image, write_image
 from deocc_core.infer.grid import face_sheet
 from deocc_core.infer.pipeline import (
@@ -64,6 +65,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 _MESH = {f.name: f for f in fields(MeshConfig)}  # mesh options, declared once in recon
 GRID_NAME = "grid.png"  # the --grid sheet, in the output folder
+LOCK_NAME = ".lock"  # held in --out while a run writes there (as build and train do)
+# the names run_inference writes (see _process_image / _write_face): never read back as photos
+_OUTPUT_STEM = re.compile(r"(_deoccluded|_mask|_side_by_side|_face\d+(_[a-z_]+)?)$|^grid$")
 
 
 @dataclass(frozen=True)
@@ -173,8 +177,14 @@ def list_images(inputs: tuple[str, ...] | list[str]) -> list[Path]:
     return [p for p, _ in plan_outputs(inputs)]
 
 
-def plan_outputs(inputs: tuple[str, ...] | list[str]) -> list[tuple[Path, str]]:
+def plan_outputs(
+    inputs: tuple[str, ...] | list[str], out: str | Path | None = None
+) -> list[tuple[Path, str]]:
     """Each image to process with its output name (a relative path without suffix).
+
+    Images found in folders are never read from ``out`` (a previous run's outputs): inside
+    an input folder, ``out`` is skipped whole; where ``out`` is an input folder itself,
+    the files named like outputs (``*_deoccluded``, ``*_mask``, ``*_face0_crop``, ...).
 
     A folder's images are named by their path inside it (prefixed with the folder's name
     when several inputs are given); files given directly by their path below the folder
@@ -195,9 +205,28 @@ def plan_outputs(inputs: tuple[str, ...] | list[str]) -> list[tuple[Path, str]]:
     for s in inputs:
         if not Path(s).exists():
             raise InputError(f"{s}: no such image or folder")
+    own = _own_outputs(inputs, out)
     return output_names(
-        inputs, keep=lambda q: q.suffix.lower() in IMAGE_SUFFIXES and not q.stem.endswith("_gt")
+        inputs,
+        keep=lambda q: (
+            q.suffix.lower() in IMAGE_SUFFIXES and not q.stem.endswith("_gt") and not own(q)
+        ),
     )
+
+
+def _own_outputs(inputs: tuple[str, ...] | list[str], out: str | Path | None):
+    """A test for files that are (or may be) this command's outputs in ``out``."""
+    if out is None:
+        return lambda q: False
+    root = Path(out).resolve()
+    is_input = root in {Path(s).resolve() for s in inputs}
+
+    def own(q: Path) -> bool:
+        if not q.resolve().is_relative_to(root):
+            return False
+        return bool(_OUTPUT_STEM.search(q.stem)) if is_input else True
+
+    return own
 
 
 @dataclass
@@ -232,7 +261,7 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
             f"landmarks_from must be one of {', '.join(LANDMARK_SOURCES)}, "
             f"got {config.landmarks_from!r}"
         )
-    plan = plan_outputs(config.inputs)
+    plan = plan_outputs(config.inputs, config.out)
     if not plan:
         raise InputError(f"{', '.join(config.inputs)}: no images found")
     if config.mask and not Path(config.mask).exists():
@@ -242,23 +271,40 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
             f"--mask {config.mask}: one mask file for {len(plan)} images; give a folder of "
             "masks matched by name"
         )
-    run = _load(config)
-    log.debug("model: %s", run.label)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out, LOCK_NAME, "deocc-infer"):  # two runs never mix their outputs
+        return _run_locked(config, plan, out, progress)
+
+
+def _run_locked(
+    config: InferConfig,
+    plan: list[tuple[Path, str]],
+    out: Path,
+    progress: Callable[..., None] | None,
+) -> InferResult:
+    """:func:`run_inference` once ``out`` is locked."""
+    run = _load(config)
+    log.debug("model: %s", run.label)
     if progress:
         progress(0, total=len(plan))
     t, error, grid = _Tally(), None, None
-    for path, name in plan:
-        try:
-            _process_image(path, name, run, config, out, t)
-        except SkipInput as e:  # unreadable or tiny image, missing or broken sidecar
-            t.problems.append(str(e) if str(path) in str(e) else f"{path}: {e}")
-        except _WriteFailed as e:
-            error = str(e)
-            break
-        if progress:
-            progress(1)
+    try:
+        for path, name in plan:
+            try:
+                _process_image(path, name, run, config, out, t)
+            except SkipInput as e:  # unreadable or tiny image, missing or broken sidecar
+                t.problems.append(str(e) if str(path) in str(e) else f"{path}: {e}")
+            except _WriteFailed as e:
+                error = str(e)
+                break
+            if progress:
+                progress(1)
+    except STOPS as e:  # the current image's outputs are already removed
+        raise Interrupted.of(e).with_message(
+            f"{out}: the outputs of {t.n_written} of {len(plan)} image(s) are complete "
+            "(none half-written); rerun the same command to do them all"
+        ) from None
     if error is None and t.sheet:
         try:
             grid = write_image(out / GRID_NAME, face_sheet(t.sheet))
@@ -353,12 +399,17 @@ class _Writer:
         self.base = out / name
         self.written: list[Path] = []
 
-    def _fail(self, message: str) -> None:
+    def discard(self) -> None:
+        """Remove what this image wrote (a failed write, or a stop signal)."""
         for p in self.written:
             try:
                 p.unlink(missing_ok=True)
             except OSError:
                 pass
+        self.written = []
+
+    def _fail(self, message: str) -> None:
+        self.discard()
         raise _WriteFailed(message)
 
     def path(self, suffix: str) -> Path:
@@ -377,6 +428,10 @@ class _Writer:
             write_image(p, img)
         except InputError as e:
             self._fail(str(e))
+        except STOPS:  # a stop signal mid-write: no half image stays
+            self.written.append(p)
+            self.discard()
+            raise
         self.written.append(p)
         return p
 
@@ -386,8 +441,11 @@ class _Writer:
         before = set(stem.parent.glob(f"{stem.name}*"))
         try:
             self.written += write_face_meshes(stem, fo.face, fo.output, model, mesh)
-        except (InputError, OSError) as e:
+        except (InputError, OSError, *STOPS) as e:
             self.written += sorted(set(stem.parent.glob(f"{stem.name}*")) - before)
+            if isinstance(e, STOPS):
+                self.discard()
+                raise
             self._fail(str(e) if isinstance(e, InputError) else f"{stem}: {_reason(e)}")
 
 
@@ -430,12 +488,16 @@ def _process_image(
         t.problems += skipped or [f"{path}: no face found"]
         return
     wr = _Writer(out, name)
-    for k, fo in enumerate(r.faces):
-        _write_face(wr, f"_face{k}", fo, run.model, config)
-    dst = wr.image("_deoccluded.png", r.image)
-    wr.image("_mask.png", np.clip(r.weight * 255 + 0.5, 0, 255).astype(np.uint8))
-    if config.side_by_side:
-        wr.image("_side_by_side.png", np.concatenate([photo, r.image], 1))
+    try:
+        for k, fo in enumerate(r.faces):
+            _write_face(wr, f"_face{k}", fo, run.model, config)
+        dst = wr.image("_deoccluded.png", r.image)
+        wr.image("_mask.png", np.clip(r.weight * 255 + 0.5, 0, 255).astype(np.uint8))
+        if config.side_by_side:
+            wr.image("_side_by_side.png", np.concatenate([photo, r.image], 1))
+    except STOPS:  # a stop signal: an image's outputs are all there or none
+        wr.discard()
+        raise
     t.problems += skipped
     t.n_written += 1
     t.n_faces += len(r.faces)

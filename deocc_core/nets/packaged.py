@@ -14,13 +14,23 @@ exactly); the files they write load with the ``safetensors`` library and vice ve
 ``__metadata__["deocc"]`` (JSON) holds what inference needs: the training config (G's
 shape: size, ngf, no_render, blend), the step and stage, the shards' 3DMM
 (``data_model``) and build config (``data_config``: inference fits faces as the build did).
+
+Trust: every file :func:`write_safetensors` writes carries ``__metadata__["deocc_sha256"]``,
+the sha256 of its tensors (names, dtypes, shapes, bytes) and other metadata, checked on
+every read (a flipped bit is refused with one line). A file without one (written by older
+deocc or another tool) is checked against the sha256 in its model card (``<stem>.md``
+beside it; the shipped default model's card is :data:`DEFAULT_CARD`); with neither it
+loads with a one-line warning that it could not be verified. A generator with a NaN or
+infinite weight is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
+import re
 import struct
 from dataclasses import dataclass
 from importlib.resources import files
@@ -48,13 +58,20 @@ __all__ = [
     "resolve_generator",
     "model_card",
     "RESEARCH_TERMS",
+    "CONTENT_HASH_KEY",
+    "content_sha256",
+    "card_path",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "default_model.safetensors"  # in assets/ (package deocc_assets)
 DEFAULT_CARD = "default_model.md"
 PACKAGE_FORMAT = "deocc-generator/1"  # __metadata__["format"]
 SAFETENSORS_SUFFIX = ".safetensors"
 _MAX_HEADER = 16 << 20  # bytes; a generator's header is a few kB
+CONTENT_HASH_KEY = "deocc_sha256"  # __metadata__ key: sha256 of the content (content_sha256)
+_CARD_SHA = re.compile(r"^\| file \|.*sha256 `([0-9a-f]{64})`", re.M)  # the card's file row
 
 # safetensors dtype name ↔ torch dtype (the ones a generator's state can hold)
 _DTYPES: dict[str, torch.dtype] = {
@@ -70,13 +87,39 @@ _DTYPES: dict[str, torch.dtype] = {
 _NAMES = {v: k for k, v in _DTYPES.items()}
 
 
+def content_sha256(
+    entries: dict[str, dict[str, Any]], metadata: dict[str, str], body: bytes | memoryview
+) -> str:
+    """sha256 of a safetensors file's content, independent of its header's layout.
+
+    Args:
+        entries: tensor name → ``{"dtype", "shape", "data_offsets"}`` (the header less
+            ``__metadata__``).
+        metadata: the ``__metadata__`` strings less :data:`CONTENT_HASH_KEY`.
+        body: the tensor bytes after the header.
+
+    Returns:
+        64 hex digits: sha256 of the canonical JSON of ``entries`` and ``metadata``, a NUL,
+        then ``body``.
+
+    Example:
+        >>> len(content_sha256({}, {"k": "v"}, b""))
+        64
+    """
+    head = json.dumps([entries, metadata], sort_keys=True, separators=(",", ":")).encode()
+    h = hashlib.sha256(head + b"\0")
+    h.update(body)
+    return h.hexdigest()
+
+
 def write_safetensors(
     path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]
 ) -> Path:
     """Write tensors and string metadata as a safetensors file (byte-deterministic).
 
     Tensors are stored in name order, contiguous, on the CPU; the header is padded with
-    spaces to a multiple of 8 bytes. Written to a temp name and renamed.
+    spaces to a multiple of 8 bytes; ``__metadata__`` gets :data:`CONTENT_HASH_KEY` (see
+    :func:`content_sha256`). Written to a temp name and renamed.
 
     Raises:
         InputError: the file cannot be written (the path and the reason).
@@ -90,7 +133,8 @@ def write_safetensors(
         (torch.Size([2, 3]), {'note': 'hi'})
     """
     path = Path(path)
-    header: dict[str, Any] = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
+    meta = {str(k): str(v) for k, v in metadata.items() if k != CONTENT_HASH_KEY}
+    header: dict[str, Any] = {}
     blobs, offset = [], 0
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
@@ -104,6 +148,8 @@ def write_safetensors(
         }
         blobs.append(raw)
         offset += len(raw)
+    meta[CONTENT_HASH_KEY] = content_sha256(header, meta, b"".join(blobs))
+    header = {"__metadata__": meta, **header}
     head = json.dumps(header, separators=(",", ":")).encode()
     head += b" " * (-len(head) % 8)
     tmp = path.with_name(path.name + ".partial")
@@ -114,9 +160,11 @@ def write_safetensors(
             for b in blobs:
                 f.write(b)
         tmp.replace(path)
-    except OSError as e:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write: {(e.strerror or str(e)).lower()}") from None
+        if isinstance(e, OSError):
+            raise InputError(f"{path}: cannot write: {(e.strerror or str(e)).lower()}") from None
+        raise
     return path
 
 
@@ -139,11 +187,21 @@ def _check_entry(path: Path, name: str, e: Any, size: int) -> tuple[int, int]:
 def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a safetensors file: ``(tensors on the CPU, metadata)``.
 
+    A file deocc wrote has its content hash checked (and left out of the metadata returned).
+
     Raises:
         InputError: missing file.
         FormatError: not a safetensors file (bad header, unsupported dtype, offsets that do
-            not tile the data exactly).
+            not tile the data exactly), or content that does not match its hash.
     """
+    tensors, meta, _ = _read_checked(path)
+    return tensors, meta
+
+
+def _read_checked(
+    path: str | Path,
+) -> tuple[dict[str, torch.Tensor], dict[str, str], bool]:
+    """:func:`read_safetensors` + whether the file carried a content hash (and it matched)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: model file not found")
@@ -172,6 +230,12 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
         pos = end
     if pos != len(body):
         raise FormatError(f"{bad} ({len(body) - pos} trailing bytes)")
+    stored = meta.pop(CONTENT_HASH_KEY, None)
+    if stored is not None and stored != content_sha256(header, meta, body):
+        raise FormatError(
+            f"{path}: content does not match its sha256 (the file was damaged or altered); "
+            "export or download it again"
+        )
     tensors = {}
     for name, (start, end) in spans.items():
         e = header[name]
@@ -179,7 +243,7 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
         dtype = _DTYPES[e["dtype"]]
         t = torch.frombuffer(buf, dtype=dtype) if buf else torch.empty(0, dtype=dtype)
         tensors[name] = t.reshape(e["shape"])
-    return tensors, dict(meta)
+    return tensors, dict(meta), stored is not None
 
 
 @dataclass(frozen=True)
@@ -246,16 +310,22 @@ def load_packaged_generator(
 ) -> tuple[nn.Module, GeneratorSpec, dict[str, Any]]:
     """Generator in eval mode (float32) from a packaged ``.safetensors`` file.
 
+    The file is verified first (see the module docstring): its content hash, else the
+    sha256 in its model card; with neither, one warning says it could not be verified.
+
     Returns:
         ``(G, spec, info)`` like :func:`deocc_core.nets.io.load_generator` (``step``,
-        ``stage``, ``data_model``, ``data_config``, ``path``, ``config``).
+        ``stage``, ``data_model``, ``data_config``, ``path``, ``config``, and ``verified``:
+        ``"content hash"``, ``"model card"`` or ``""``).
 
     Raises:
         InputError: missing file. FormatError: not a safetensors file, not a deocc
-            generator, or weights that do not match the recorded config.
+            generator, damaged or altered (content hash or model card mismatch), a NaN or
+            infinite weight, or weights that do not match the recorded config.
     """
     path = Path(path)
-    tensors, meta = read_safetensors(path)
+    tensors, meta, hashed = _read_checked(path)
+    verified = "content hash" if hashed else _check_card(path)
     if meta.get("format") != PACKAGE_FORMAT:
         raise FormatError(
             f"{path}: not a deocc generator (format {meta.get('format')!r}, "
@@ -266,6 +336,9 @@ def load_packaged_generator(
         spec = GeneratorSpec.from_config(info["config"])
     except (KeyError, ValueError, TypeError):
         raise FormatError(f"{path}: deocc metadata missing or unreadable") from None
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise FormatError(f"{path}: weight {name!r} holds NaN or infinite values")
     G = spec.build()
     ref = G.state_dict()
     state = {k: v.to(ref[k].dtype) if k in ref else v for k, v in tensors.items()}
@@ -278,7 +351,45 @@ def load_packaged_generator(
     out = {k: info.get(k, {}) for k in ("data_model", "data_config")}
     out.update(step=info.get("step"), stage=info.get("stage"), path=str(path))
     out["config"] = info["config"]
+    out["verified"] = verified
     return G, spec, out
+
+
+def card_path(model: str | Path) -> Path:
+    """The model card beside a packaged model: ``<stem>.md``."""
+    return Path(model).with_suffix(".md")
+
+
+def _check_card(path: Path) -> str:
+    """Check a file without a content hash against its card's sha256.
+
+    Returns:
+        ``"model card"`` when it matches, ``""`` (after one warning) when there is no card
+        or the card records no sha256.
+
+    Raises:
+        FormatError: the file's sha256 is not the one its card records.
+    """
+    card = card_path(path)
+    try:
+        found = _CARD_SHA.search(card.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        found = None
+    if found is None:
+        log.warning(
+            "%s: could not be verified (no content hash and no model card %s with its "
+            "sha256): use it only if you trust where it came from",
+            path,
+            card.name,
+        )
+        return ""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != found.group(1):
+        raise FormatError(
+            f"{path}: sha256 {digest[:16]}… is not the {found.group(1)[:16]}… its model card "
+            f"{card.name} records (the file was damaged or altered)"
+        )
+    return "model card"
 
 
 def default_model_path() -> Path:

@@ -28,14 +28,15 @@ Convention:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from deocc_core.check import check_array
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 __all__ = [
     "GridGraph",
@@ -75,10 +76,12 @@ class GridGraph:
         """N, the number of unknowns (mask pixels)."""
         return len(self.rows)
 
-    def laplacian(self) -> sp.csr_matrix:
+    def laplacian(self) -> scipy.sparse.csr_matrix:
         """``[N, N]`` graph Laplacian ``DᵀD`` (D: one row +1/-1 per neighbour pair)."""
         i = np.concatenate([self.h_left, self.v_top])
         j = np.concatenate([self.h_right, self.v_bottom])
+        import scipy.sparse as sp  # here: ~0.3 s of start-up that deocc-infer rarely needs
+
         deg = np.bincount(i, minlength=self.n) + np.bincount(j, minlength=self.n)
         ones = np.ones(len(i))
         return sp.csr_matrix(
@@ -265,6 +268,9 @@ def integrate_gradients(
         z0 = check_array(np.asarray(prior), "prior", pp.shape)[r, c].astype(np.float64)
     else:
         w = 1e-9
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
     a = g.laplacian() + sp.identity(g.n, format="csr") * w
     z = spla.spsolve(a.tocsc(), b + w * z0)
     return g.scatter(z.astype(np.float32), -np.inf)
@@ -347,6 +353,7 @@ def poisson_dct_solver(
     if screen <= 0:
         inv[0, 0] = 0.0  # the free constant: mean 0
     inv = inv.astype(np.float32)
+    import scipy.fft  # here, not at import: deocc-infer loads recon for its options only
 
     def solve(p: np.ndarray, q: np.ndarray) -> np.ndarray:
         b = _pair_divergence(0.5 * (p[:, :-1] + p[:, 1:]), 0.5 * (q[:-1, :] + q[1:, :]))

@@ -22,6 +22,8 @@ import logging
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -34,7 +36,7 @@ import numpy as np
 
 from deocc_core import __version__
 from deocc_core.check import check_crop_size, crop_size_problem
-from deocc_core.errors import ConfigError, InputError, SkipInput
+from deocc_core.errors import STOPS, ConfigError, InputError, Interrupted, SkipInput
 from deocc_core.face.prepare import (
     FaceInput,
     FaceInputConfig,
@@ -592,11 +594,28 @@ SINGLE_THREAD_ENV = {
 }
 
 
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGTERM when its parent dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _init_worker(config: BuildConfig, queue, single_thread: bool = False) -> None:
-    if single_thread:  # BLAS / OpenMP / numba read SINGLE_THREAD_ENV at import; OpenCV here
+    if single_thread:  # a pool worker; BLAS / OpenMP / numba read SINGLE_THREAD_ENV at import
         import cv2
 
         cv2.setNumThreads(1)
+        # Ctrl-C reaches the whole process group: the parent stops the workers (and
+        # removes their partial shards) and says what was kept; they never outlive it
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _die_with_parent()
     model = load_model(config.model)
     _WORKER.update(
         config=config,
@@ -780,7 +799,18 @@ def _build_locked(
             todo.append(t)
     if todo:
         _probe_source(config, source, [k for t in tasks for k in t.keys][:8])
-    for info, stages in _write_shards(config, todo, progress):
+    try:
+        written = _write_shards(config, todo, progress)
+    except BaseException as e:  # workers stopped: no partial shard stays
+        _remove_partials(out, todo)
+        if not isinstance(e, STOPS):
+            raise
+        done, _ = finished_shards(out)
+        raise Interrupted.of(e).with_message(
+            f"{out}: {len(done)} of {len(tasks)} shards are complete and kept (partial ones "
+            "removed); rerun the same command to resume"
+        ) from None
+    for info, stages in written:
         result.written.append(info["file"])
         result.samples[info["split"]] += info["count"]
         result.skipped_inputs.update(info["skipped"])
@@ -850,11 +880,22 @@ def _clear_stale(out: Path, config: BuildConfig, mine: list[ShardTask]) -> dict[
         (out / f"{n}.h5").unlink(missing_ok=True)
         (out / f"{n}.json").unlink(missing_ok=True)
         del existing[n]
-    for t in mine:  # only this rank's leftovers: other ranks may be writing into the same folder
+    _remove_partials(out, mine)  # only this rank's: other ranks may be writing here
+    return existing
+
+
+def _remove_partials(out: Path, tasks: list[ShardTask]) -> None:
+    """Remove the temp files of ``tasks``' shards and sidecars, and shards without a sidecar.
+
+    A shard is finished once its sidecar is written (a worker stopped in between leaves an
+    ``.h5`` that nothing counts; the rerun writes it again).
+    """
+    for t in tasks:
         (out / f"{t.name}.h5.partial").unlink(missing_ok=True)
         for stale in out.glob(f"{t.name}.json.*partial"):
             stale.unlink(missing_ok=True)
-    return existing
+        if not (out / f"{t.name}.json").exists():
+            (out / f"{t.name}.h5").unlink(missing_ok=True)
 
 
 def _write_shards(
@@ -886,12 +927,16 @@ def _write_shards(
             initializer=_init_worker,
             initargs=(config, messages, True),
         ) as pool:
-            futures = [pool.submit(_build_shard, t) for t in todo]
-            pending, reported = set(futures), 0
-            while pending:
-                _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                reported += _drain(messages, progress)
-            results = [f.result() for f in futures]  # re-raises a worker's error
+            try:
+                futures = [pool.submit(_build_shard, t) for t in todo]
+                pending, reported = set(futures), 0
+                while pending:
+                    _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    reported += _drain(messages, progress)
+                results = [f.result() for f in futures]  # re-raises a worker's error
+            except BaseException:  # a stop signal or a failed shard: no worker goes on
+                _stop_workers(pool)
+                raise
         if progress:  # messages still in flight when the last shard finished
             progress(max(sum(len(t.keys) for t in todo) - reported, 0))
         return results
@@ -901,6 +946,17 @@ def _write_shards(
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's workers now and wait for them (they write nothing more)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # no public handle
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(10)
 
 
 def _drain(messages, progress: Callable[..., None] | None) -> int:

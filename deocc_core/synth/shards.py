@@ -333,17 +333,27 @@ class _GuardedFile:
         self.flush()
         self._guard(os.fsync, self.f.fileno())
 
+    # After a failed write the buffered file still holds the bytes it could not flush, and
+    # its seek retries the flush (ENOSPC again, raised into HDF5); from then on seeks and
+    # reads go to the raw file (writes are dropped anyway: the file is thrown away).
+    def _io(self):
+        return self.f if self.error is None else self.f.raw
+
     def read(self, n: int = -1) -> bytes:
-        return self.f.read(n)
+        return self._io().read(n)
 
     def readinto(self, b) -> int:
-        return self.f.readinto(b)
+        return self._io().readinto(b)
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return self.f.seek(offset, whence)
+        try:
+            return self._io().seek(offset, whence)
+        except OSError as e:  # the buffered flush failed: record it, move the raw file
+            self.error = self.error or e
+            return self.f.raw.seek(offset, whence)
 
     def tell(self) -> int:
-        return self.f.tell()
+        return self._io().tell()
 
     def close(self) -> None:
         self._guard(self.f.close)

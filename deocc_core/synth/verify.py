@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from deocc_core.errors import BadSample, DeoccError, InputError
+from deocc_core.errors import BadSample, DeoccError, FormatError, InputError
 from deocc_core.fileio import PARTIAL
 from deocc_core.imageio import write_image
 from deocc_core.landmarks.readers import write_pts
@@ -29,6 +29,7 @@ __all__ = [
     "sample_grid",
     "export_samples",
     "shard_paths",
+    "checked_shard_paths",
     "build_progress",
     "summary",
     "RESUME_HINT",
@@ -46,6 +47,33 @@ def shard_paths(folder: Path, split: str | None = None) -> list[Path]:
     """
     m = read_manifest(folder)
     return [Path(folder) / s["file"] for s in m["shards"] if split is None or s["split"] == split]
+
+
+def checked_shard_paths(folder: Path, split: str | None = None) -> list[Path]:
+    """:func:`shard_paths` after checking each file's sha256 against the manifest.
+
+    What scores a model (``deocc-eval``) never reads a shard that changed since it was
+    built.
+
+    Raises:
+        InputError: a listed shard is missing.
+        FormatError: a shard's bytes do not match the manifest's sha256 (one line naming it).
+    """
+    m = read_manifest(folder)
+    paths = []
+    for s in m["shards"]:
+        if split is not None and s["split"] != split:
+            continue
+        p = Path(folder) / s["file"]
+        if not p.is_file():
+            raise InputError(f"{p}: shard listed in the manifest is missing")
+        if s.get("sha256") and file_sha256(p) != s["sha256"]:
+            raise FormatError(
+                f"{p}: sha256 mismatch (corrupted or modified since the build); "
+                "synth-occ verify --deep names the damaged samples"
+            )
+        paths.append(p)
+    return paths
 
 
 def build_progress(folder: Path) -> str:

@@ -137,9 +137,11 @@ def _worker_init(_: int) -> None:
 
     A Ctrl-C reaches the whole foreground process group: a worker that died of it would fail
     the step the trainer finishes before it stops. SIGTERM keeps its default: the loader
-    itself stops stuck workers with it.
+    itself stops stuck workers with it (set here: a forked worker inherits the parent's
+    Python handlers, which would only set a flag or raise in the worker).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _face_only(x: torch.Tensor, face_mask: torch.Tensor) -> torch.Tensor:

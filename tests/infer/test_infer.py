@@ -198,3 +198,28 @@ def test_faces_with_non_finite_landmarks_are_skipped(ibug_pts_image, generator_c
         landmarks=[lm],
     )
     assert not r.faces and "not finite" in r.skipped[0] and np.array_equal(r.image, photo)
+
+
+def test_faces_of_a_photo_share_one_generator_call_with_the_same_result(ibug_pts_image):
+    """deocclude runs G once on a photo's faces (batched): the same pixels and weights as
+    each face through deocclude_face and paste_back in turn (the shipped model, 2 faces)."""
+    from deocc_core.infer.run import InferConfig, _load
+    from deocc_core.landmarks.ibug import ibug_scheme
+
+    img_path, pts = ibug_pts_image
+    photo = read_image(img_path)
+    lm = read_pts(pts)
+    w = photo.shape[1]
+    two = np.ascontiguousarray(np.concatenate([photo, photo[:, ::-1]], 1))
+    mirrored = lm[ibug_scheme().mirror] * [-1, 1] + [2 * w - 1, 0]  # the mirrored copy's face
+    run = _load(InferConfig(inputs=("-",), landmarks_from="pts", device="cpu"))
+    args = (run.G, run.spec, run.model)
+    r = deocclude(two, *args, None, run.device, landmarks=[lm, mirrored], config=run.face_config)
+    assert len(r.faces) == 2 and not r.skipped
+    ref, weight = two, np.zeros(two.shape[:2], np.float32)
+    for k, face_lm in enumerate((lm, mirrored)):
+        fo = deocclude_face(two, face_lm, *args, run.device, config=run.face_config)
+        assert np.array_equal(fo.output, r.faces[k].output)
+        ref, a = paste_back(ref, fo.output, fo.face.inverse, fo.weight)
+        weight = np.maximum(weight, a)
+    assert np.array_equal(r.image, ref) and np.array_equal(r.weight, weight)

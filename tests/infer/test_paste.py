@@ -14,6 +14,7 @@ from deocc_core.infer.paste import (
     PasteConfig,
     paste_back,
     paste_crop,
+    paste_into,
     paste_region,
     paste_weight,
 )
@@ -118,3 +119,23 @@ def test_a_crop_outside_the_photo_changes_nothing():
     inv = np.array([[1.0, 0, 500], [0, 1.0, 500]])
     out, a = paste_back(photo, crop, inv, np.ones((32, 32), np.float32))
     assert np.array_equal(out, photo) and not a.any()
+
+
+def test_paste_into_equals_paste_back_face_after_face(real_face):
+    """In place around each crop: the same pixels and weights as pasting copies, two faces."""
+    photo, face = real_face
+    rng = np.random.default_rng(0)
+    crop_out = rng.integers(0, 256, (S, S, 3), dtype=np.uint8)
+    m = np.zeros((S, S), np.uint8)
+    m[120:200, 60:200] = 255
+    w = paste_weight(m)
+    second = face.inverse + [[0, 0, 37.0], [0, 0, -21.0]]  # a second "face", overlapping
+    ref, a1 = paste_back(photo, crop_out, face.inverse, w)
+    ref, a2 = paste_back(ref, crop_out[::-1].copy(), second, w)
+    image, weight = photo.copy(), np.zeros(photo.shape[:2], np.float32)
+    box = paste_into(image, weight, crop_out, face.inverse, w)
+    paste_into(image, weight, crop_out[::-1].copy(), second, w)
+    assert np.array_equal(image, ref)
+    assert np.array_equal(weight, np.maximum(a1, a2))
+    x0, y0, x1, y1 = box
+    assert 0 < x1 - x0 < photo.shape[1] and weight[:, :x0].max() == 0  # only around the crop

@@ -112,7 +112,7 @@ def test_same_file_names_do_not_overwrite_each_other(
     assert r.grid == out / "grid.png" and read_image(r.grid).shape[1] > 6 * 64
 
 
-def test_tiny_images_bad_names_and_strict_through_the_cli(
+def test_tiny_images_bad_names_and_exit_codes_through_the_cli(
     tmp_path, ibug_pts_image, generator_checkpoint
 ):
     photos = _photos(tmp_path, ibug_pts_image, ["photo[bold].png"])
@@ -130,9 +130,11 @@ def test_tiny_images_bad_names_and_strict_through_the_cli(
     assert "one[bold].png" in skip[0]  # rich markup did not eat the brackets
     assert "1 face(s) de-occluded in 1 of 2 image(s)" in r.stdout
     assert (tmp_path / "o1" / "photo[bold]_deoccluded.png").is_file()
-    r = _cli(str(tiny_dir), *args, "--out", str(tmp_path / "o2"), "--strict")
+    assert "partial: 1 image(s) or face(s) skipped" in r.stdout  # partial success: exit 0
+    # every photo skipped: nothing written, exit 1 after the list (without --strict)
+    r = _cli(str(tiny_dir), *args, "--out", str(tmp_path / "o2"))
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-    assert "dot.png" in r.stdout and "(--strict)" in r.stderr
+    assert "dot.png" in r.stdout and "nothing written" in r.stderr
     assert not list((tmp_path / "o2").rglob("*.png"))
 
 

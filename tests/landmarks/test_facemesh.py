@@ -107,7 +107,11 @@ def test_several_faces_left_to_right(detector, shared_data):
 
 
 def test_native_logs_stay_off_the_terminal(shared_data):
-    """MediaPipe / TFLite's C++ warnings (load, first inference, teardown) never reach fd 2."""
+    """MediaPipe / TFLite's C++ warnings (load, first inference, teardown) never reach fd 2.
+
+    Also (the same fresh interpreter): the detector loads only the MediaPipe modules it
+    uses (no matplotlib: start-up), and ``import mediapipe`` afterwards is the whole package.
+    """
     import subprocess
     import sys
 
@@ -119,9 +123,31 @@ def test_native_logs_stay_off_the_terminal(shared_data):
         "from deocc_core.landmarks.detect import make_detector\n"
         f"faces = make_detector('mediapipe').detect(read_image({str(photo)!r}))\n"
         "print(len(faces))\n"
+        "print('matplotlib' in sys.modules)\n"
+        "import mediapipe as mp\n"
+        "print(mp.__version__ > '0', mp.solutions.hands.Hands.__name__)\n"
         "print('ours', file=sys.stderr)\n"  # our own stderr still gets through
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "1"
+    assert r.stdout.split("\n")[:3] == ["1", "False", "True Hands"], r.stdout
     assert r.stderr == "ours\n"
+
+
+def test_a_large_photo_lands_where_its_small_copy_does(detector, shared_data):
+    """BlazeFace runs on a copy shrunk to DETECT_SIDE and the mesh on the face's own pixels:
+    a photo scaled 3x (1350 px) gives the same landmarks, scaled, as the 450 px original."""
+    import cv2
+
+    from deocc_core.imageio import read_image
+    from deocc_core.landmarks.facemesh import DETECT_SIDE
+
+    img = read_image(shared_data / "faces" / "PRNet_AFLW2000" / "image00050.jpg")
+    big = cv2.resize(img, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    assert max(big.shape[:2]) > DETECT_SIDE >= max(img.shape[:2])
+    small, large = detector.detect(img), detector.detect(big)
+    assert len(small) == len(large) == 1
+    lm, lm_big = small[0].landmarks, (large[0].landmarks + 0.5) / 3 - 0.5  # pixel centres
+    iod = np.linalg.norm(lm[45] - lm[36])
+    # measured: 0.0008 inter-ocular
+    assert np.linalg.norm(lm - lm_big, axis=1).mean() / iod < 0.02

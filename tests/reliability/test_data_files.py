@@ -146,3 +146,19 @@ def test_verify_sees_shards_missing_from_the_manifest(shards):
     r = synth("verify", shards)
     assert r.code == 1 and "test-00007.h5: shard file not in the manifest" in r.stdout, r
     assert verify_shards(shards)  # the library reports it too
+
+
+def test_eval_refuses_a_shard_with_one_flipped_bit(shards, tmp_path):
+    """deocc-eval checks each shard's sha256 from the manifest before it scores anything."""
+    from deocc_core.eval.evaluate import EvalConfig, evaluate
+
+    out = tmp_path / "e"
+    cfg = EvalConfig(shards=str(shards), split="test", baselines=("telea",), out=str(out))
+    p = sorted(shards.glob("test-*.h5"))[0]
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, in the middle of the samples
+    p.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match="sha256 mismatch") as e:
+        evaluate(cfg)
+    assert str(p) in str(e.value) and "\n" not in str(e.value)
+    assert not (out / "results.json").exists()

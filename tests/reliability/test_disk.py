@@ -123,3 +123,58 @@ def test_permission_denied_names_the_path(as_other_user, open_tmp, ibug_pts_imag
     r.one_line(2, str(ro), "not writable")
     r = synth("inspect", built, "--grid", ro / "g.png", prefix=as_other_user, env=env)
     r.one_line(2, str(ro), "not writable")
+
+
+def test_checkpoint_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
+    """torch.save into a full file: the OSError, not torch's 'unexpected pos' RuntimeError."""
+    import resource
+    import signal
+
+    from deocc_core.errors import InputError
+    from deocc_core.nets.checkpoint import save_checkpoint
+    from deocc_core.nets.networks import UnetGenerator
+
+    state = {"G": UnetGenerator(6, 3, 6, ngf=8).state_dict()}  # real weights, > 64 KiB
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_sig = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, old[1]))  # the disk holds 64 KiB
+    try:
+        with pytest.raises(InputError) as e:
+            save_checkpoint(tmp_path / "step_1.pt", state)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, old_sig)
+    msg = str(e.value)
+    assert msg == f"{tmp_path / 'step_1.pt'}: cannot write: file too large", msg
+    assert e.value.__cause__ is None and e.value.__suppress_context__  # no second traceback
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_shard_on_a_full_disk_names_its_path(tmp_path):
+    """HDF5's seeks flush the write buffer too: a full disk there is the same one line."""
+    import resource
+    import signal
+
+    import numpy as np
+
+    from deocc_core.errors import InputError
+    from deocc_core.synth.schema import Sample
+    from deocc_core.synth.shards import ShardWriter
+
+    rng = np.random.default_rng(0)
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_sig = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    path = tmp_path / "train-00000.h5"
+    resource.setrlimit(resource.RLIMIT_FSIZE, (96 * 1024, old[1]))
+    try:
+        with pytest.raises(InputError) as e, ShardWriter(path, 32, 5, 64) as w:
+            for _ in range(64):  # incompressible images: ~12 KiB a sample
+                im = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+                masks = [np.zeros((32, 32), np.uint8)] * 3
+                lm, params = np.zeros((68, 2), np.float32), np.zeros(5, np.float32)
+                w.add(Sample(*im, *masks, lm, params, 1, 0, "id", "k"))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, old_sig)
+    assert str(e.value) == f"{path}: cannot write: file too large", e.value
+    assert not list(tmp_path.iterdir())

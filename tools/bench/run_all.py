@@ -2,7 +2,8 @@
 
 Each ``bench_*.py`` prints one JSON object on stdout. This script runs them one after the
 other (never in parallel: they would share the two cores), adds the machine description and
-writes ``<out>/bench.json`` and ``<out>/bench.md``.
+writes ``<out>/bench.json`` and ``<out>/bench.md`` (each figure beside the same figure of
+``--previous``, by default ``docs/bench.json``: the figures the README quotes).
 
     python tools/bench/run_all.py --out bench_out [--only render,synth]
 """
@@ -60,6 +61,18 @@ def _flatten(prefix: str, obj: object, out: dict[str, object]) -> None:
         out[prefix] = obj
 
 
+def _cell(v: object) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _previous(path: Path) -> dict[str, dict]:
+    """The benchmarks of an earlier run's bench.json (empty when missing or unreadable)."""
+    try:
+        return json.loads(path.read_text()).get("benchmarks", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def main() -> int:
     """Run every benchmark and write their JSON to ``--out``."""
     ap = argparse.ArgumentParser(
@@ -73,6 +86,13 @@ def main() -> int:
     )
     ap.add_argument(
         "--timeout", type=float, default=1800, help="seconds per benchmark (default: 1800)"
+    )
+    ap.add_argument(
+        "--previous",
+        type=Path,
+        default=HERE.parents[1] / "docs" / "bench.json",
+        help="an earlier bench.json shown beside each figure in bench.md "
+        "(default: docs/bench.json, the figures in the README)",
     )
     args = ap.parse_args()
     names = sorted(p.stem[len("bench_") :] for p in HERE.glob("bench_*.py"))
@@ -104,14 +124,16 @@ def main() -> int:
         results["benchmarks"][name] = entry  # type: ignore[index]
         print(f"{name}: rc={proc.returncode} in {entry['seconds']} s", file=sys.stderr)
     (args.out / "bench.json").write_text(json.dumps(results, indent=2))
-    lines = ["| benchmark | metric | value |", "|---|---|---|"]
+    previous = _previous(args.previous)
+    shown = f"{args.previous.parent.name}/{args.previous.name}"
+    lines = [f"| benchmark | metric | value | previous ({shown}) |", "|---|---|---|---|"]
     for name, entry in results["benchmarks"].items():  # type: ignore[union-attr]
         flat: dict[str, object] = {}
         _flatten("", entry.get("result", {"error": entry.get("error", "")[:80]}), flat)
+        before: dict[str, object] = {}
+        _flatten("", previous.get(name, {}).get("result", {}), before)
         for k, v in flat.items():
-            if isinstance(v, float):
-                v = f"{v:.3g}"
-            lines.append(f"| {name} | {k} | {v} |")
+            lines.append(f"| {name} | {k} | {_cell(v)} | {_cell(before.get(k, ''))} |")
     (args.out / "bench.md").write_text("\n".join(lines) + "\n")
     print(json.dumps({"out": str(args.out / "bench.json"), "benchmarks": names}))
     entries: dict[str, dict[str, object]] = results["benchmarks"]  # type: ignore[assignment]
