@@ -21,7 +21,13 @@ from torch import nn
 from deocc_core.check import check_array
 from deocc_core.errors import ConfigError, InputError
 from deocc_core.face.prepare import FaceInput, FaceInputConfig, prepare_face, rerender_face
-from deocc_core.infer.paste import PasteConfig, paste_into, paste_region, paste_weight
+from deocc_core.infer.paste import (
+    PasteConfig,
+    paste_given,
+    paste_into,
+    paste_region,
+    paste_weight,
+)
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
 from deocc_core.nets.io import GeneratorSpec, run_generator
@@ -254,6 +260,7 @@ def deocclude(
     config: FaceInputConfig | None = None,
     paste: PasteConfig | None = None,
     segmenter: nn.Module | None = None,
+    mask: npt.NDArray[np.uint8] | None = None,
 ) -> PhotoOutput:
     """De-occlude every face of a photo: detect (or take ``landmarks``), process, paste back.
 
@@ -270,6 +277,9 @@ def deocclude(
         config: see :func:`deocclude_face`.
         paste: see :func:`deocclude_face`.
         segmenter: see :func:`deocclude_face`.
+        mask: ``[H, W]`` uint8 0..255, the user's occlusion mask: G's raw output fills it
+            (:func:`deocc_core.infer.paste.paste_given`) instead of where m̂ says, and every
+            pixel outside it stays bit-identical.
 
     Returns:
         PhotoOutput; a photo without faces comes back unchanged with no faces (not an error).
@@ -304,7 +314,7 @@ def deocclude(
         )
         seg = (
             None
-            if segmenter is None
+            if segmenter is None or mask is not None
             else run_segmenter(segmenter, np.stack([f.crop for f in chunk]), device)
         )
         faces += [
@@ -318,5 +328,9 @@ def deocclude(
         return PhotoOutput(image, weight, (), tuple(skipped))
     result = image.copy()  # one copy per photo; each face blends in around itself
     for fo in faces:
-        paste_into(result, weight, fo.output, fo.face.inverse, fo.weight)
+        if mask is None:
+            paste_into(result, weight, fo.output, fo.face.inverse, fo.weight)
+        else:  # the user's mask: G's raw fill exactly there, nothing else changes
+            result, a = paste_given(result, fo.raw, fo.face.inverse, mask)
+            np.maximum(weight, a, out=weight)
     return PhotoOutput(result, weight, tuple(faces), tuple(skipped))

@@ -41,6 +41,7 @@ from deocc_core.infer.pipeline import (
     deocclude,
     expression_coefficients,
 )
+from deocc_core.infer.usermask import find_user_mask, read_user_mask
 from deocc_core.landmarks.detect import DEFAULT_BACKEND, DETECTORS, LandmarkDetector
 from deocc_core.landmarks.find import LANDMARK_SOURCES, LazyDetector, landmarks_for
 from deocc_core.morphable.fit import FitConfig
@@ -118,6 +119,14 @@ class InferConfig:
         "keep",
         "Expression edit: keep | neutral | smile | open | surprise | FILE.json ({mode: std "
         "units} or a list of n_exp std units).",
+    )
+    mask: str | None = option(
+        None,
+        "The occluded pixels, given: a mask image (white = occluded) of the photo's size, or a "
+        "folder of masks matched by name (face.jpg: face.png or face_mask.png). G fills them; "
+        "every other pixel stays bit-identical; a photo without its mask is skipped.",
+        path="any",
+        default_help="none: where the model's occlusion mask says",
     )
     side_by_side: bool = option(False, "Also write input | output side by side.")
     grid: int = option(
@@ -262,6 +271,13 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
     plan = plan_outputs(config.inputs, config.out)
     if not plan:
         raise InputError(f"{', '.join(config.inputs)}: no images found")
+    if config.mask and not Path(config.mask).exists():
+        raise InputError(f"{config.mask}: no such mask file or folder")
+    if config.mask and not Path(config.mask).is_dir() and len(plan) > 1:
+        raise ConfigError(
+            f"--mask {config.mask}: one mask file for {len(plan)} images; give a folder of "
+            "masks matched by name"
+        )
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     with FolderLock(out, LOCK_NAME, "deocc-infer"):  # two runs never mix their outputs
@@ -483,6 +499,9 @@ def _process_image(
     h, w = photo.shape[:2]
     if min(h, w) < MIN_FACE_PX:
         raise SkipInput("too small", f"{path}: {w}x{h} px image, a face needs {MIN_FACE_PX} px")
+    given = None
+    if config.mask:  # the user's mask (before the detector: a missing one skips the photo)
+        given = read_user_mask(find_user_mask(config.mask, name), (h, w))
     found = landmarks_for(path, photo, config.landmarks_from, run.detector)
     r = deocclude(
         photo,
@@ -495,6 +514,7 @@ def _process_image(
         expression=config.expression,
         config=run.face_config,
         segmenter=run.segmenter,
+        mask=given,
     )
     skipped = [f"{path} {s}" for s in r.skipped]
     if not r.faces:
