@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.core import TyperGroup, TyperOption
 
-from tools import deocc_eval, deocc_infer, deocc_train, synth_occ
+from tools import deocc_eval, deocc_infer, deocc_train, synth_occ, train_segmenter
 
 META = {"help", "version", "verbose"}
 
@@ -34,6 +34,7 @@ ALL = [
         (deocc_train.app, "deocc-train"),
         (deocc_infer.app, "deocc-infer"),
         (deocc_eval.app, "deocc-eval"),
+        (train_segmenter.app, "train-segmenter"),
     )
     for c in _commands(app, name)
 ]

@@ -25,7 +25,12 @@ def _loaded(modules: list[str]) -> set[str]:
     [
         (
             ["deocc_core.infer", "deocc_core.infer.pipeline", "deocc_core.infer.run"],
-            ["deocc_core.train", "deocc_core.synth.pipeline", "deocc_core.data"],
+            [
+                "deocc_core.train",
+                "deocc_core.synth.pipeline",
+                "deocc_core.data",
+                "deocc_core.segment",
+            ],
         ),
         (
             ["deocc_core.eval", "deocc_core.eval.evaluate"],

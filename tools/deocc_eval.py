@@ -71,18 +71,49 @@ def run(
     )
     checkpoints = tuple(zip(names, map(str, ckpt), strict=True))
     cfg = build_config(EvalConfig, values, checkpoints=checkpoints, baselines=base)
+    if cfg.photos:
+        _photos(cfg)
+        return
     with progress_bar("deocc-eval", unit="sample") as advance:
         r = evaluate(cfg, progress=advance)
     stdout.print(f"{r.n_samples} samples")
+    if r.protocol.get("held_out") is not None:
+        stdout.print(f"held-out occluders: {', '.join(r.protocol['held_out']) or 'none'}")
     for m, groups in r.table.items():
         a = groups["all"]
+        ident = (
+            f"; identity {a['id_dist']:.3f} ({100 * a['id_same']:.0f} % same)"
+            if "id_dist" in a
+            else ""
+        )
+        iou = f"; m̂ IoU {a['mask_iou']:.3f}" if "mask_iou" in a else ""
         stdout.print(
             f"  {esc(m):>12}: PSNR {a['psnr']:.2f} dB, SSIM {a['ssim']:.4f}; "
-            f"in occluder PSNR {a['psnr_mask']:.2f}, SSIM {a['ssim_mask']:.4f}",
+            f"in occluder PSNR {a['psnr_mask']:.2f}, SSIM {a['ssim_mask']:.4f}{ident}{iou}",
             highlight=False,
         )
     out = Path(cfg.out)
     files = ", ".join(esc(out / f) for f in ("report.html", "results.md", "results.json"))
+    stdout.print(f"report: {files}", highlight=False)
+
+
+def _photos(cfg: EvalConfig) -> None:
+    """``--photos DIR``: real occluded photos, no ground truth."""
+    from deocc_core.eval.photos import evaluate_photos
+
+    with progress_bar("deocc-eval --photos", unit="photo") as advance:
+        r = evaluate_photos(cfg, progress=advance)
+    share = 100 * r.n_with_face / max(r.n_photos, 1)
+    area = sum(r.mask_area_face) / len(r.mask_area_face) if r.mask_area_face else float("nan")
+    stdout.print(
+        f"{r.n_photos} photos: a face processed in {r.n_with_face} ({share:.1f} %), "
+        f"{r.n_faces} faces; m̂ covers {100 * area:.1f} % of the face on average",
+        highlight=False,
+    )
+    for reason, n in r.skipped.items():
+        stdout.print(f"  skipped {n}: {esc(reason)}", highlight=False)
+    out = Path(cfg.out)
+    files = ", ".join(esc(out / f) for f in ("report.html", "photos.md", "photos.json"))
     stdout.print(f"report: {files}", highlight=False)
 
 

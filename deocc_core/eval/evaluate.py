@@ -7,6 +7,15 @@ Each checkpoint gives two rows: ``<name>`` is what ``deocc-infer`` delivers (G's
 pasted into the occluded crop by :func:`deocc_core.infer.paste.paste_crop`, where its mask
 m̂ says), ``<name>:raw`` is G's raw output (every pixel redrawn). Baselines: the occluded
 input, and OpenCV Telea / Navier-Stokes inpainting given the true mask (an oracle).
+
+Masks given or predicted (``mask_source``), so the fill and the mask are judged apart:
+``<name>@true`` is G's raw output pasted exactly into the TRUE object mask (what
+``deocc-infer --mask`` delivers), beside ``telea@true`` / ``ns@true`` on the same pixels, and
+``telea@<name>`` / ``ns@<name>`` inpaint where the first checkpoint's m̂ says (what the
+mask costs a classical fill). Identity: dlib's face descriptor distance between each output
+and the ground truth on the sample's landmarks (:mod:`deocc_core.eval.identity`). The m̂ IoU
+with the occluder object's mask per checkpoint. The occluder families of the shards, and
+which of them the checkpoint never trained on (:mod:`deocc_core.eval.protocol`).
 """
 
 from __future__ import annotations
@@ -27,7 +36,9 @@ from torch import nn
 from deocc_core.device import DEVICES, resolve_device
 from deocc_core.errors import ConfigError, FormatError, InputError
 from deocc_core.eval.baselines import BASELINES, run_baseline
+from deocc_core.eval.identity import SAME_PERSON, descriptor_distance, face_descriptors
 from deocc_core.eval.metrics import score
+from deocc_core.eval.protocol import occluder_protocol
 from deocc_core.eval.report import (
     PAPER_TABLE1,
     comparison_rows,
@@ -36,7 +47,7 @@ from deocc_core.eval.report import (
     sheet_header,
 )
 from deocc_core.imageio import write_image
-from deocc_core.infer.paste import paste_crop, paste_region
+from deocc_core.infer.paste import IDENTITY, paste_crop, paste_given, paste_region, replaced_pixels
 from deocc_core.nets.io import GeneratorSpec, prepare_generator, run_generator
 from deocc_core.nets.packaged import resolve_generator
 from deocc_core.occluders.classes import OccluderClass, Region
@@ -47,23 +58,47 @@ from deocc_core.synth.shards import ShardReader
 from deocc_core.synth.verify import checked_shard_paths
 from deocc_core.viz import image_grid
 
-__all__ = ["EvalConfig", "EvalResult", "evaluate", "PAPER_TABLE1", "RAW_SUFFIX", "SCORE_MASK"]
+__all__ = [
+    "EvalConfig",
+    "EvalResult",
+    "evaluate",
+    "method_names",
+    "mask_iou",
+    "PAPER_TABLE1",
+    "RAW_SUFFIX",
+    "TRUE_SUFFIX",
+    "SCORE_MASK",
+]
 
 log = logging.getLogger(__name__)
 
 METRICS = ("psnr", "ssim", "psnr_mask", "ssim_mask")
 RAW_SUFFIX = ":raw"  # the second row of each checkpoint: G's raw output
+REGION_SUFFIX = ":region"  # (batch key) where a checkpoint pastes: m̂, or M for blend none
+TRUE_SUFFIX = "@true"  # G's raw output pasted into the true mask
+MASK_SOURCES = ("predicted", "true", "both")
 # "inside the occluder" = the occluder object's mask (occ_mask); the oracle baselines inpaint
 # every pixel the composite changed (changed_mask: object + shadow)
 SCORE_MASK = "occ_mask"
 ORACLE_MASK = "changed_mask"
+TRUE_MASK = "occ_mask"  # mask_source true: what NAME@true and telea@true / ns@true fill
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """What ``deocc-eval`` runs (each field's help is its ``option`` metadata)."""
 
-    shards: str = option(help="Shard folder (with manifest.json).", path="dir")
+    shards: str | None = option(
+        None, "Shard folder (with manifest.json).", path="dir", default_help="none: --photos"
+    )
+    photos: str | None = option(
+        None,
+        "Instead of shards: a folder of real occluded photos without ground truth (faces "
+        "found, skip reasons, m̂ area per face, input | m̂ | output sheet); one --ckpt or the "
+        "default model.",
+        path="dir",
+        default_help="none",
+    )
     out: str = option("eval_out", "Report folder.", path="out")
     split: str = option("test", "Split to evaluate (identity-disjoint from train).")
     checkpoints: tuple[tuple[str, str], ...] = option(
@@ -76,6 +111,21 @@ class EvalConfig:
         "Baselines (input: the occluded image; telea, ns: OpenCV inpainting given the TRUE "
         "occluder mask)",
         choices=BASELINES,
+    )
+    mask_source: str = option(
+        "both",
+        "Which mask says where to fill. predicted: each checkpoint pastes where its m̂ says "
+        "(NAME) and Telea / NS inpaint inside the first checkpoint's m̂ (telea@NAME); true: "
+        "every method fills the true occluder object's mask (NAME@true: G's raw output, as "
+        "deocc-infer --mask; telea@true, ns@true); both: all of these rows. The rows telea / "
+        "ns (inpainting every pixel the composite changed: an oracle) are always there.",
+        choices=MASK_SOURCES,
+    )
+    identity: bool = option(
+        True,
+        "Identity columns: dlib's face descriptor distance of each output to the ground "
+        "truth on the sample's landmarks (same person below 0.6); ~0.1 CPU s per face and "
+        "method.",
     )
     limit: int | None = option(None, "Evaluate at most N samples.", min=1, default_help="all")
     device: str = option("auto", "Where G runs.", choices=DEVICES)
@@ -92,6 +142,7 @@ class EvalResult:
     table: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     n_samples: int = 0
     out: Path | None = None
+    protocol: dict[str, Any] = field(default_factory=dict)
 
 
 Net = tuple[str, nn.Module, GeneratorSpec]  # method name, prepared G, its spec
@@ -103,13 +154,16 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     Raises:
         ConfigError: split missing, checkpoint of another resolution, unknown baseline.
     """
+    if not config.shards:
+        raise ConfigError("nothing to evaluate: give --shards DIR or --photos DIR")
     folder = Path(config.shards)
     manifest = _check_config(config, folder)
     device = resolve_device(config.device)
-    nets = _load_checkpoints(config, manifest["resolution"], device)
-    methods = [m for n, _, _ in nets for m in (n, n + RAW_SUFFIX)] + list(config.baselines)
+    nets, infos = _load_checkpoints(config, manifest["resolution"], device)
+    methods = method_names([n for n, _, _ in nets], config.baselines, config.mask_source)
     if not methods:
         raise ConfigError("nothing to evaluate: give --ckpt and/or --baselines")
+    protocol = occluder_protocol(manifest.get("config"), infos[0] if infos else None)
     paths = checked_shard_paths(folder, config.split)  # a changed shard: one line, no score
     rows = _score_split(config, paths, nets, methods, device, progress)
     if not rows:
@@ -117,21 +171,55 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     table = _aggregate(rows, methods)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_results_json(out / "results.json", config, table, rows)
-    _write_text(out / "results.md", markdown_report(table, methods, len(rows)))
+    _write_results_json(out / "results.json", config, table, rows, protocol)
+    _write_text(out / "results.md", markdown_report(table, methods, len(rows), protocol))
     # images only for the few samples shown: re-read and re-run them (memory stays O(batch))
     picks = _picks(rows, methods[0])
     first = list(range(min(8, len(rows))))
     wanted = sorted({i for ids in picks.values() for i in ids} | set(first))
     images = _sample_images(rows, wanted, {p.name: p for p in paths}, nets, methods, device)
-    _write_text(out / "report.html", html_report(table, methods, rows, images, picks, len(rows)))
+    _write_text(
+        out / "report.html", html_report(table, methods, rows, images, picks, len(rows), protocol)
+    )
     labels = [
         f"{rows[i]['class']} / {rows[i]['region']}"
         + (f"   ({sheet_header(methods)})" if j == 0 else "")
         for j, i in enumerate(first)
     ]
     write_image(out / "samples.png", image_grid(comparison_rows(images, first, methods), labels))
-    return EvalResult(table, len(rows), out)
+    return EvalResult(table, len(rows), out, protocol)
+
+
+def method_names(nets: list[str], baselines: tuple[str, ...], mask_source: str) -> list[str]:
+    """The rows of an evaluation, in report order.
+
+    Example:
+        >>> method_names(["m"], ("input", "telea"), "both")
+        ['m', 'm@true', 'm:raw', 'input', 'telea', 'telea@true', 'telea@m']
+        >>> method_names(["m"], ("input", "telea"), "predicted")
+        ['m', 'm:raw', 'input', 'telea', 'telea@m']
+        >>> method_names([], ("input", "telea"), "predicted")  # no m̂: the oracle only
+        ['input', 'telea']
+
+    ``telea`` / ``ns`` (the oracle on every changed pixel, as before) are always rows.
+    """
+    pred = mask_source in ("predicted", "both")
+    true = mask_source in ("true", "both")
+    methods = []
+    for n in nets:
+        methods += [n] if pred else []
+        methods += [n + TRUE_SUFFIX] if true else []
+        methods.append(n + RAW_SUFFIX)
+    for b in baselines:
+        if b == "input":
+            methods.append(b)
+            continue
+        methods.append(b)
+        if true:
+            methods.append(b + TRUE_SUFFIX)
+        if pred and nets:
+            methods.append(f"{b}@{nets[0]}")
+    return methods
 
 
 def _check_config(config: EvalConfig, folder: Path) -> dict[str, Any]:
@@ -149,6 +237,10 @@ def _check_config(config: EvalConfig, folder: Path) -> dict[str, Any]:
     bad = [b for b in config.baselines if b not in BASELINES]
     if bad:
         raise ConfigError(f"unknown baseline {bad[0]!r} (choose from {', '.join(BASELINES)})")
+    if config.mask_source not in MASK_SOURCES:
+        raise ConfigError(
+            f"mask_source must be one of {', '.join(MASK_SOURCES)}, got {config.mask_source!r}"
+        )
     names = [m for n, _ in config.checkpoints for m in (n, n + RAW_SUFFIX)]
     names += list(config.baselines)
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -157,18 +249,25 @@ def _check_config(config: EvalConfig, folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def _load_checkpoints(config: EvalConfig, resolution: int, device: torch.device) -> list[Net]:
-    """Every ``--ckpt`` as (name, prepared G, spec); ConfigError for another resolution."""
-    nets = []
+def _load_checkpoints(
+    config: EvalConfig, resolution: int, device: torch.device
+) -> tuple[list[Net], list[dict[str, Any]]]:
+    """Every ``--ckpt`` as (name, prepared G, spec), and each one's info (its training data).
+
+    Raises:
+        ConfigError: a checkpoint for another resolution.
+    """
+    nets, infos = [], []
     for name, path in config.checkpoints:
-        G, spec, _ = resolve_generator(path, device)
+        G, spec, info = resolve_generator(path, device)
+        infos.append(info)
         if spec.size != resolution:
             raise ConfigError(
                 f"{path}: checkpoint is for {spec.size} px, shards {config.shards} are "
                 f"{resolution} px"
             )
         nets.append((name, prepare_generator(G), spec))
-    return nets
+    return nets, infos
 
 
 def _score_split(
@@ -198,7 +297,7 @@ def _score_split(
                 if stop <= s0:
                     return rows
                 batch = _run_methods(r, s0, stop, nets, methods, device)
-                rows += _score_batch(batch, p.name, s0, methods)
+                rows += _score_batch(batch, p.name, s0, methods, nets, config.identity)
                 if progress:
                     for _ in range(stop - s0):
                         progress(1)
@@ -206,8 +305,19 @@ def _score_split(
 
 
 def _score_batch(
-    batch: dict[str, np.ndarray], shard: str, start: int, methods: list[str]
+    batch: dict[str, np.ndarray],
+    shard: str,
+    start: int,
+    methods: list[str],
+    nets: list[Net],
+    identity: bool,
 ) -> list[dict[str, Any]]:
+    """Per sample: PSNR / SSIM per method, the identity distance, each m̂'s IoU."""
+    dist = {}
+    if identity:  # one descriptor per image: the ground truth's, then each method's
+        gt_desc = face_descriptors(batch["gt"], batch["landmarks"])
+        for m in methods:
+            dist[m] = descriptor_distance(face_descriptors(batch[m], batch["landmarks"]), gt_desc)
     rows = []
     for k in range(len(batch["gt"])):
         mask = batch[SCORE_MASK][k] > 0
@@ -219,15 +329,42 @@ def _score_batch(
         }
         for m in methods:
             row[m] = asdict(score(batch[m][k], batch["gt"][k], mask))
+            if identity:
+                row[m]["id_dist"] = float(dist[m][k])
+                row[m]["id_same"] = float(dist[m][k] < SAME_PERSON)
+        for name, _, spec in nets:
+            if spec.blend == "mask" and name in row:
+                row[name]["mask_iou"] = mask_iou(
+                    batch[name + REGION_SUFFIX][k], batch[SCORE_MASK][k]
+                )
         rows.append(row)
     return rows
 
 
+def mask_iou(region: np.ndarray, occ_mask: np.ndarray, threshold: float = 0.5) -> float:
+    """IoU of m̂ ≥ threshold with the occluder object (opacity ≥ 50 %); NaN when both empty.
+
+    Example:
+        >>> a = np.zeros((4, 4), np.uint8); a[:2] = 255; b = np.zeros_like(a); b[1:3] = 255
+        >>> mask_iou(a, b)
+        0.3333333333333333
+    """
+    p = region >= threshold * 255
+    t = occ_mask >= 128
+    union = (p | t).sum()
+    return float((p & t).sum() / union) if union else float("nan")
+
+
 def _write_results_json(
-    path: Path, config: EvalConfig, table: dict[str, Any], rows: list[dict[str, Any]]
+    path: Path,
+    config: EvalConfig,
+    table: dict[str, Any],
+    rows: list[dict[str, Any]],
+    protocol: dict[str, Any],
 ) -> None:
     results = {
         "config": asdict(config),
+        "protocol": protocol,
         "n_samples": len(rows),
         "table": table,
         "paper_table1": PAPER_TABLE1,
@@ -265,24 +402,40 @@ def _run_methods(
     r: ShardReader, start: int, stop: int, nets: list[Net], methods: list[str], device: torch.device
 ) -> dict[str, np.ndarray]:
     """Samples ``start:stop`` of an open shard and every method's uint8 output for them."""
-    keys = sorted({*IMAGE_KEYS, SCORE_MASK, ORACLE_MASK, "face_mask", *ENUMS})
+    keys = sorted({*IMAGE_KEYS, SCORE_MASK, ORACLE_MASK, "face_mask", "landmarks", *ENUMS})
     try:
         b = {k: r.dataset(k)[start:stop] for k in keys}
     except (OSError, ValueError, KeyError, RuntimeError) as e:  # damaged HDF5 chunks
         msg = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
         raise FormatError(f"{r.path}: samples {start}..{stop - 1} unreadable ({msg})") from None
     oracle = b[ORACLE_MASK]
+    # the true mask a user would paint: the occluder object (with its soft edge), not the
+    # shadow / JPEG / noise pixels the oracle rows also get (changed_mask: often the whole face)
+    true = ((b[TRUE_MASK] > 0) * 255).astype(np.uint8)
     n = stop - start
     for name, G, spec in nets:
         g = run_generator(G, b["occluded"], b["render"], spec, device)
         b[name + RAW_SUFFIX] = g.raw
         regions = [paste_region(spec.blend, g.mask[k], b["face_mask"][k]) for k in range(n)]
+        b[name + REGION_SUFFIX] = np.stack(regions)
         b[name] = np.stack(
             [paste_crop(b["occluded"][k], g.output[k], regions[k]) for k in range(n)]
         )
+        if name + TRUE_SUFFIX in methods:  # as deocc-infer --mask: exactly the given pixels
+            b[name + TRUE_SUFFIX] = np.stack(
+                [paste_given(b["occluded"][k], g.raw[k], IDENTITY, true[k])[0] for k in range(n)]
+            )
     for m in methods:
-        if m not in b:
-            b[m] = np.stack([run_baseline(m, b["occluded"][k], oracle[k]) for k in range(n)])
+        if m in b:
+            continue
+        base, _, source = m.partition("@")
+        if source == "true":
+            masks = list(true)
+        elif source:
+            masks = [(replaced_pixels(r) * 255).astype(np.uint8) for r in b[source + REGION_SUFFIX]]
+        else:
+            masks = list(oracle)
+        b[m] = np.stack([run_baseline(base, b["occluded"][k], masks[k]) for k in range(n)])
     return b
 
 
@@ -314,9 +467,11 @@ def _aggregate(
     table: dict[str, dict[str, dict[str, float]]] = {}
     for m in methods:
         table[m] = {}
+        metrics = list(rows[0][m]) if rows else list(METRICS)
         for g, ids in sorted(groups.items()):
             vals = {
-                k: [rows[i][m][k] for i in ids if math.isfinite(rows[i][m][k])] for k in METRICS
+                k: [rows[i][m][k] for i in ids if math.isfinite(rows[i][m].get(k, math.nan))]
+                for k in metrics
             }
             table[m][g] = {k: float(np.mean(v)) if v else float("nan") for k, v in vals.items()}
             table[m][g]["n"] = len(ids)

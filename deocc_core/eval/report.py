@@ -61,16 +61,78 @@ def _paper_row(regions: list[str]) -> str:
     return "| paper (Yuan & Park 2019) | | " + " | ".join(cells) + " |"
 
 
-def markdown_report(table: Table, methods: list[str], n: int) -> str:
+def _identity_cell(cell: dict[str, float]) -> str:
+    """``mean distance / share same person`` of one table cell."""
+    return f"{cell['id_dist']:.3f} / {100 * cell['id_same']:.0f} %"
+
+
+def _protocol_lines(protocol: dict[str, Any] | None) -> list[str]:
+    if not protocol:
+        return []
+    held = protocol.get("held_out")
+    lines = [
+        "## Occluders (protocol)",
+        "",
+        f"- test set families: {', '.join(protocol.get('test_families') or []) or 'unknown'}",
+    ]
+    if protocol.get("train_families") is not None:
+        lines.append(f"- the first checkpoint trained on: {', '.join(protocol['train_families'])}")
+    if held is None:
+        lines.append("- held out: unknown (no checkpoint, or one without its training data)")
+    else:
+        lines.append(
+            f"- HELD OUT (never in the first checkpoint's training data): "
+            f"{', '.join(held) if held else 'none: every test family was trained on'}"
+        )
+    return [*lines, ""]
+
+
+def identity_lines(table: Table, methods: list[str], regions: list[str], classes: list[str]):
+    """Identity tables (mean descriptor distance / share under 0.6) and the m̂ IoU per class."""
+    ident = [m for m in methods if "id_dist" in table[m]["all"]]
+    lines: list[str] = []
+    if ident:
+        lines += [
+            "## Identity: dlib descriptor distance to the ground truth / share same person "
+            "(< 0.6), per region",
+            "",
+        ]
+        lines += _header("method", ["all", *regions])
+        for m in ident:
+            cells = [_identity_cell(table[m]["all"])]
+            cells += [_identity_cell(table[m][f"region:{r}"]) for r in regions]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines += ["", "## Identity per occluder class (distance / share same person)", ""]
+        lines += _header("method", classes)
+        for m in ident:
+            cells = [_identity_cell(table[m][f"class:{c}"]) for c in classes]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+    iou = [m for m in methods if "mask_iou" in table[m]["all"]]
+    if iou:
+        lines += ["## Occlusion mask m̂: IoU with the occluder object, per class", ""]
+        lines += _header("method", ["all", *classes])
+        for m in iou:
+            cells = [f"{table[m]['all']['mask_iou']:.3f}"]
+            cells += [f"{table[m][f'class:{c}']['mask_iou']:.3f}" for c in classes]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def markdown_report(
+    table: Table, methods: list[str], n: int, protocol: dict[str, Any] | None = None
+) -> str:
     """``results.md``.
 
-    Whole-crop and in-mask tables per region, in-mask per occluder class, and the paper's Table 1
-    for reference.
+    Whole-crop and in-mask tables per region, in-mask per occluder class, identity and m̂
+    IoU where scored, the occluder protocol, and the paper's Table 1 for reference.
     """
     first = table[methods[0]]
     regions = [r.name.lower() for r in Region if f"region:{r.name.lower()}" in first]
     classes = [c.name.lower() for c in OccluderClass if f"class:{c.name.lower()}" in first]
     lines = [f"# deocc-eval ({n} samples)", ""]
+    lines += _protocol_lines(protocol)
     lines += ["## PSNR / SSIM of the whole crop, per region (paper Table 1 groups)", ""]
     lines += _region_section(table, methods, regions, "")
     lines.append(_paper_row(regions))
@@ -81,8 +143,8 @@ def markdown_report(table: Table, methods: list[str], n: int) -> str:
     for m in methods:
         cells = [_pair(table[m][f"class:{c}"], "_mask", with_n=True) for c in classes]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", *identity_lines(table, methods, regions, classes)]
     lines += [
-        "",
         "## Paper Table 1 (Yuan & Park, ICCV 2019; PSNR / SSIM, their data), for reference",
         "",
         "| " + " | ".join(PAPER_TABLE1) + " |",
@@ -94,6 +156,12 @@ def markdown_report(table: Table, methods: list[str], n: int) -> str:
         " redrawn). In-mask scores use the occluder object's mask.",
         "Baselines `telea` / `ns` are OpenCV inpainting given the true occluder mask (an oracle);"
         " `input` is the occluded image.",
+        "`<name>@true`: G's raw output pasted exactly into the true occluder object's mask (what"
+        " `deocc-infer --mask` writes), beside `telea@true` / `ns@true` on the same pixels."
+        " `telea@<name>` / `ns@<name>`: inpainting inside `<name>`'s m̂ (what the mask costs).",
+        "Identity: dlib's ResNet face descriptor (face-recognition-models) of each output and of"
+        " the ground truth, aligned on the sample's landmarks (the same for every method);"
+        " dlib's same-person threshold is 0.6.",
         "The paper's numbers come from its own data (134k 300W-LP-based samples, 110 epochs):"
         " compare rankings, not absolutes.",
         "",
@@ -101,12 +169,12 @@ def markdown_report(table: Table, methods: list[str], n: int) -> str:
     return "\n".join(lines)
 
 
-def _png64(img: npt.NDArray[np.uint8]) -> str:
+def png64(img: npt.NDArray[np.uint8]) -> str:
     ok, buf = cv2.imencode(".png", img[:, :, ::-1])
     return base64.b64encode(buf.tobytes()).decode()
 
 
-def _markdown_to_html(md: str) -> list[str]:
+def markdown_to_html(md: str) -> list[str]:
     """Markdown tables → one ``<table>`` per block, headings and paragraphs (our subset only)."""
     body: list[str] = []
     block: list[str] = []
@@ -123,6 +191,8 @@ def _markdown_to_html(md: str) -> list[str]:
             block = []
         if line.startswith("## "):
             body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("- "):
+            body.append(f"<li>{html.escape(line[2:])}</li>")
         elif line and not line.startswith("# "):
             body.append(f"<p>{html.escape(line)}</p>")
     return body
@@ -156,6 +226,7 @@ def html_report(
     images: dict[int, dict[str, npt.NDArray[np.uint8]]],
     picks: dict[str, list[int]],
     n: int,
+    protocol: dict[str, Any] | None = None,
 ) -> str:
     """Self-contained ``report.html``.
 
@@ -169,11 +240,12 @@ def html_report(
         images: sample id → uint8 crops (``occluded``, ``render``, ``gt`` and one per method).
         picks: region → sample ids to show.
         n: number of samples evaluated.
+        protocol: the occluder families (:func:`deocc_core.eval.protocol.occluder_protocol`).
     """
     body = [
         f"<h1>deocc-eval report</h1><p>{n} samples; methods: {html.escape(', '.join(methods))}</p>"
     ]
-    body += _markdown_to_html(markdown_report(table, methods, n))
+    body += markdown_to_html(markdown_report(table, methods, n, protocol))
     ref = methods[0]
     body.append(
         f"<h2>Worst / median / best samples per region (by {html.escape(ref)} PSNR in the mask)"
@@ -184,7 +256,7 @@ def html_report(
         grid = image_grid(comparison_rows(images, pick, methods), labels=labels)
         body.append(
             f"<h3>{html.escape(region)}</h3><p>{html.escape(sheet_header(methods))}</p>"
-            f"<img src='data:image/png;base64,{_png64(grid)}'>"
+            f"<img src='data:image/png;base64,{png64(grid)}'>"
         )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>deocc-eval</title></head><body>"

@@ -35,6 +35,8 @@ __all__ = [
     "paste_back",
     "paste_into",
     "paste_crop",
+    "paste_given",
+    "replaced_pixels",
 ]
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # crop space = "photo" space (eval)
@@ -256,3 +258,93 @@ def paste_crop(
         (90, 0)
     """
     return paste_back(occluded, output, IDENTITY, paste_weight(region, config))[0]
+
+
+def replaced_pixels(
+    region: npt.NDArray[np.uint8], config: PasteConfig | None = None
+) -> npt.NDArray[np.bool_]:
+    """The pixels a region replaces fully: ``region ≥ threshold`` grown by ``grow``, ``[S, S]``.
+
+    What "inside the model's m̂" means for a baseline given the model's mask (the
+    feathered fringe and the crop-border fade of :func:`paste_weight` left out).
+
+    Example:
+        >>> m = np.zeros((100, 100), np.uint8); m[40:60, 40:60] = 255
+        >>> r = replaced_pixels(m)
+        >>> bool(r[50, 50]), bool(r[50, 60]), bool(r[50, 62]), int(r.sum())
+        (True, True, False, 480)
+    """
+    config = config or PasteConfig()
+    m = check_array(np.asarray(region), "region", (None, None), np.uint8)
+    occluded = m >= config.threshold * 255
+    if not occluded.any():
+        return occluded
+    dist = cv2.distanceTransform((~occluded).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return dist <= config.grow * m.shape[0]
+
+
+def paste_given(
+    photo: npt.NDArray[np.uint8],
+    crop_out: npt.NDArray[np.uint8],
+    inverse: npt.NDArray[np.floating],
+    mask: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """Fill a user-given mask from a processed crop; every other pixel stays bit-identical.
+
+    The mask is the user's statement of what is occluded, in PHOTO pixels: no margin, no
+    feather beyond it (a soft mask edge blends by its value), and the crop's fill is used
+    only where the crop covers the photo.
+
+    Args:
+        photo: ``[H, W, 3]`` uint8 RGB.
+        crop_out: ``[S, S, 3]`` uint8 RGB, G's raw output for the crop (every pixel redrawn).
+        inverse: ``[2, 3]`` crop → photo pixels (:data:`IDENTITY` in crop space).
+        mask: ``[H, W]`` uint8 0..255, the occluded pixels (255: replace, 0: keep).
+
+    Returns:
+        ``(image, photo_weight)``: ``photo`` bit for bit wherever ``photo_weight`` is 0, which
+        includes every pixel where ``mask`` is 0; ``photo_weight`` ``[H, W]`` float32.
+
+    Example:
+        >>> photo = np.zeros((64, 64, 3), np.uint8); crop = np.full((32, 32, 3), 200, np.uint8)
+        >>> m = np.zeros((64, 64), np.uint8); m[30:34, 30:34] = 255
+        >>> out, a = paste_given(photo, crop, np.array([[1.0, 0, 16], [0, 1.0, 16]]), m)
+        >>> int(out[31, 31, 0]), int(out[29, 31, 0]), int((out > 0).any(-1).sum())
+        (200, 0, 16)
+    """
+    check_array(photo, "photo", (None, None, 3), np.uint8)
+    s = check_array(crop_out, "crop_out", (None, None, 3), np.uint8).shape[0]
+    h, w = photo.shape[:2]
+    check_array(mask, "mask", (h, w), np.uint8)
+    inv = np.asarray(inverse, np.float64)
+    result = photo.copy()
+    full = np.zeros((h, w), np.float32)
+    if np.allclose(inv, IDENTITY) and (h, w) == (s, s):
+        warped, cover, (x0, y0, x1, y1) = crop_out, np.ones((h, w), np.float32), (0, 0, w, h)
+    else:
+        x0, y0, x1, y1 = _roi(inv, s, h, w)
+        if x1 <= x0 or y1 <= y0:
+            return result, full
+        shifted = inv - [[0, 0, x0], [0, 0, y0]]
+        size = (x1 - x0, y1 - y0)
+        warped = cv2.warpAffine(
+            crop_out, shifted, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        # 1 where the crop covers the photo pixel; 0 outside it (no fill there)
+        cover = cv2.warpAffine(
+            np.ones((s, s), np.float32),
+            shifted,
+            size,
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+    a = mask[y0:y1, x0:x1].astype(np.float32) / 255.0 * cover
+    full[y0:y1, x0:x1] = a
+    sel = a > 0
+    if sel.any():
+        src = photo[y0:y1, x0:x1][sel].astype(np.float32)
+        k = a[sel][:, None]
+        mixed = src * (1.0 - k) + warped[sel].astype(np.float32) * k
+        result[y0:y1, x0:x1][sel] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    return result, full

@@ -21,10 +21,17 @@ from torch import nn
 from deocc_core.check import check_array
 from deocc_core.errors import ConfigError, InputError
 from deocc_core.face.prepare import FaceInput, FaceInputConfig, prepare_face, rerender_face
-from deocc_core.infer.paste import PasteConfig, paste_into, paste_region, paste_weight
+from deocc_core.infer.paste import (
+    PasteConfig,
+    paste_given,
+    paste_into,
+    paste_region,
+    paste_weight,
+)
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
 from deocc_core.nets.io import GeneratorSpec, run_generator
+from deocc_core.nets.segmenter import run_segmenter
 
 __all__ = [
     "FaceOutput",
@@ -145,6 +152,7 @@ def deocclude_face(
     *,
     config: FaceInputConfig | None = None,
     paste: PasteConfig | None = None,
+    segmenter: nn.Module | None = None,
 ) -> FaceOutput:
     """De-occlude one face of a photo (in crop space; :func:`deocclude` pastes it back).
 
@@ -159,6 +167,8 @@ def deocclude_face(
         config: how the shards prepared faces (their fit options); default: the defaults at
             ``spec.size``.
         paste: the paste-back region's threshold and feathering.
+        segmenter: an occlusion segmenter (:mod:`deocc_core.nets.segmenter`) whose m̂
+            replaces G's own mask: output = m̂·G_raw + (1−m̂)·crop, pasted over m̂.
 
     Raises:
         InputError: the face is smaller than :data:`MIN_FACE_PX`, or its landmarks are not
@@ -168,7 +178,8 @@ def deocclude_face(
     config = config or FaceInputConfig(size=spec.size)
     face = _face_input(image, landmarks, spec, model, expression, config)
     g = run_generator(G, face.crop, face.render, spec, device)
-    return _face_output(face, g.output, g.raw, g.mask, spec, paste)
+    seg = None if segmenter is None else run_segmenter(segmenter, face.crop, device)
+    return _face_output(face, g.output, g.raw, g.mask, spec, paste, seg)
 
 
 def _face_input(
@@ -202,9 +213,19 @@ def _face_output(
     g_mask: npt.NDArray[np.float32],
     spec: GeneratorSpec,
     paste: PasteConfig | None,
+    seg_mask: npt.NDArray[np.float32] | None = None,
 ) -> FaceOutput:
-    """One face's result from G's ``[S, S, 3]`` output, raw output and ``[S, S]`` mask."""
-    mask = paste_region(spec.blend, g_mask, face.face_mask)
+    """One face's result from G's ``[S, S, 3]`` output, raw output and ``[S, S]`` mask.
+
+    With a segmenter's ``[S, S]`` m̂ (``seg_mask``), m̂ replaces G's mask: the output is
+    m̂·raw + (1−m̂)·crop and the paste-back region is m̂.
+    """
+    if seg_mask is None:
+        mask = paste_region(spec.blend, g_mask, face.face_mask)
+        return FaceOutput(face, output, raw, mask, paste_weight(mask, paste))
+    m = seg_mask[..., None]
+    output = np.round(m * raw + (1 - m) * face.crop).astype(np.uint8)
+    mask = paste_region("mask", seg_mask, face.face_mask)
     return FaceOutput(face, output, raw, mask, paste_weight(mask, paste))
 
 
@@ -238,6 +259,8 @@ def deocclude(
     expression: str = "keep",
     config: FaceInputConfig | None = None,
     paste: PasteConfig | None = None,
+    segmenter: nn.Module | None = None,
+    mask: npt.NDArray[np.uint8] | None = None,
 ) -> PhotoOutput:
     """De-occlude every face of a photo: detect (or take ``landmarks``), process, paste back.
 
@@ -253,6 +276,10 @@ def deocclude(
         expression: see :func:`deocclude_face`.
         config: see :func:`deocclude_face`.
         paste: see :func:`deocclude_face`.
+        segmenter: see :func:`deocclude_face`.
+        mask: ``[H, W]`` uint8 0..255, the user's occlusion mask: G's raw output fills it
+            (:func:`deocc_core.infer.paste.paste_given`) instead of where m̂ says, and every
+            pixel outside it stays bit-identical.
 
     Returns:
         PhotoOutput; a photo without faces comes back unchanged with no faces (not an error).
@@ -285,8 +312,15 @@ def deocclude(
         g = run_generator(
             G, np.stack([f.crop for f in chunk]), np.stack([f.render for f in chunk]), spec, device
         )
+        seg = (
+            None
+            if segmenter is None or mask is not None
+            else run_segmenter(segmenter, np.stack([f.crop for f in chunk]), device)
+        )
         faces += [
-            _face_output(f, g.output[j], g.raw[j], g.mask[j], spec, paste)
+            _face_output(
+                f, g.output[j], g.raw[j], g.mask[j], spec, paste, None if seg is None else seg[j]
+            )
             for j, f in enumerate(chunk)
         ]
     weight = np.zeros(image.shape[:2], np.float32)
@@ -294,5 +328,9 @@ def deocclude(
         return PhotoOutput(image, weight, (), tuple(skipped))
     result = image.copy()  # one copy per photo; each face blends in around itself
     for fo in faces:
-        paste_into(result, weight, fo.output, fo.face.inverse, fo.weight)
+        if mask is None:
+            paste_into(result, weight, fo.output, fo.face.inverse, fo.weight)
+        else:  # the user's mask: G's raw fill exactly there, nothing else changes
+            result, a = paste_given(result, fo.raw, fo.face.inverse, mask)
+            np.maximum(weight, a, out=weight)
     return PhotoOutput(result, weight, tuple(faces), tuple(skipped))

@@ -41,6 +41,7 @@ from deocc_core.infer.pipeline import (
     deocclude,
     expression_coefficients,
 )
+from deocc_core.infer.usermask import find_user_mask, read_user_mask
 from deocc_core.landmarks.detect import DEFAULT_BACKEND, DETECTORS, LandmarkDetector
 from deocc_core.landmarks.find import LANDMARK_SOURCES, LazyDetector, landmarks_for
 from deocc_core.morphable.fit import FitConfig
@@ -82,6 +83,13 @@ class InferConfig:
         path="any",
         default_help="the shipped default model, assets/default_model.safetensors",
     )
+    segmenter: str = option(
+        "auto",
+        "Occlusion mask m̂: default (the shipped occlusion segmenter, "
+        "assets/segmenter.safetensors), none (G's own mask channel), a segmenter "
+        ".safetensors file, or auto (default with the shipped model, none with --ckpt). "
+        "G fills either way.",
+    )
     out: str = option("infer_out", "Output folder.", path="out")
     model: str | None = option(
         None,
@@ -111,6 +119,14 @@ class InferConfig:
         "keep",
         "Expression edit: keep | neutral | smile | open | surprise | FILE.json ({mode: std "
         "units} or a list of n_exp std units).",
+    )
+    mask: str | None = option(
+        None,
+        "The occluded pixels, given: a mask image (white = occluded) of the photo's size, or a "
+        "folder of masks matched by name (face.jpg: face.png or face_mask.png). G fills them; "
+        "every other pixel stays bit-identical; a photo without its mask is skipped.",
+        path="any",
+        default_help="none: where the model's occlusion mask says",
     )
     side_by_side: bool = option(False, "Also write input | output side by side.")
     grid: int = option(
@@ -255,6 +271,13 @@ def run_inference(config: InferConfig, progress: Callable[..., None] | None = No
     plan = plan_outputs(config.inputs, config.out)
     if not plan:
         raise InputError(f"{', '.join(config.inputs)}: no images found")
+    if config.mask and not Path(config.mask).exists():
+        raise InputError(f"{config.mask}: no such mask file or folder")
+    if config.mask and not Path(config.mask).is_dir() and len(plan) > 1:
+        raise ConfigError(
+            f"--mask {config.mask}: one mask file for {len(plan)} images; give a folder of "
+            "masks matched by name"
+        )
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     with FolderLock(out, LOCK_NAME, "deocc-infer"):  # two runs never mix their outputs
@@ -322,6 +345,7 @@ class _Loaded:
     detector: LandmarkDetector | None
     device: torch.device
     label: str
+    segmenter: nn.Module | None = None
 
 
 def _load(config: InferConfig) -> _Loaded:
@@ -332,7 +356,31 @@ def _load(config: InferConfig) -> _Loaded:
     expression_coefficients(model, config.expression)  # fail early on a bad preset / file
     detector = None if config.landmarks_from in ("pts", "mat") else LazyDetector(config.backend)
     face_config = _face_config(spec, info.get("data_config") or {})
-    return _Loaded(prepare_generator(G), spec, model, face_config, detector, device, info["label"])
+    choice = config.segmenter
+    if choice == "auto":  # a user's checkpoint keeps its own m̂; the shipped G's is worse
+        choice = "default" if config.ckpt is None else "none"
+        try:
+            segmenter = _load_segmenter(choice, device)
+        except InputError as e:  # no segmenter shipped: G's own m̂, said once
+            log.warning("%s: using G's own occlusion mask", e)
+            segmenter, choice = None, "none"
+    else:
+        segmenter = _load_segmenter(choice, device)
+    label = info["label"]
+    if segmenter is not None:
+        label += f" + segmenter {choice}"
+    return _Loaded(
+        prepare_generator(G), spec, model, face_config, detector, device, label, segmenter
+    )
+
+
+def _load_segmenter(choice: str, device: torch.device) -> nn.Module | None:
+    """``--segmenter``: None for "none", else the default or the given file's net."""
+    from deocc_core.nets.segmenter import default_segmenter_path, load_segmenter
+
+    if choice == "none":
+        return None
+    return load_segmenter(default_segmenter_path() if choice == "default" else choice, device)[0]
 
 
 def _load_model(config: InferConfig, data_model: dict[str, Any], source: str) -> MorphableModel:
@@ -451,6 +499,9 @@ def _process_image(
     h, w = photo.shape[:2]
     if min(h, w) < MIN_FACE_PX:
         raise SkipInput("too small", f"{path}: {w}x{h} px image, a face needs {MIN_FACE_PX} px")
+    given = None
+    if config.mask:  # the user's mask (before the detector: a missing one skips the photo)
+        given = read_user_mask(find_user_mask(config.mask, name), (h, w))
     found = landmarks_for(path, photo, config.landmarks_from, run.detector)
     r = deocclude(
         photo,
@@ -462,6 +513,8 @@ def _process_image(
         landmarks=[f.landmarks for f in found],
         expression=config.expression,
         config=run.face_config,
+        segmenter=run.segmenter,
+        mask=given,
     )
     skipped = [f"{path} {s}" for s in r.skipped]
     if not r.faces:

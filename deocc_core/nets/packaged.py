@@ -51,6 +51,7 @@ __all__ = [
     "SAFETENSORS_SUFFIX",
     "ExportResult",
     "read_safetensors",
+    "read_verified",
     "write_safetensors",
     "export_generator",
     "load_packaged_generator",
@@ -324,8 +325,7 @@ def load_packaged_generator(
             infinite weight, or weights that do not match the recorded config.
     """
     path = Path(path)
-    tensors, meta, hashed = _read_checked(path)
-    verified = "content hash" if hashed else _check_card(path)
+    tensors, meta, verified = read_verified(path)
     if meta.get("format") != PACKAGE_FORMAT:
         raise FormatError(
             f"{path}: not a deocc generator (format {meta.get('format')!r}, "
@@ -336,9 +336,6 @@ def load_packaged_generator(
         spec = GeneratorSpec.from_config(info["config"])
     except (KeyError, ValueError, TypeError):
         raise FormatError(f"{path}: deocc metadata missing or unreadable") from None
-    for name, t in tensors.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise FormatError(f"{path}: weight {name!r} holds NaN or infinite values")
     G = spec.build()
     ref = G.state_dict()
     state = {k: v.to(ref[k].dtype) if k in ref else v for k, v in tensors.items()}
@@ -353,6 +350,26 @@ def load_packaged_generator(
     out["config"] = info["config"]
     out["verified"] = verified
     return G, spec, out
+
+
+def read_verified(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str], str]:
+    """:func:`read_safetensors` for a model about to be used: verified and finite.
+
+    Returns:
+        ``(tensors, metadata, verified)`` with ``verified`` ``"content hash"``, ``"model
+        card"`` or ``""`` (no hash, no card: one warning says it could not be verified).
+
+    Raises:
+        InputError: missing file. FormatError: not a safetensors file, damaged or altered
+            (content hash or model card mismatch), a NaN or infinite weight.
+    """
+    path = Path(path)
+    tensors, meta, hashed = _read_checked(path)
+    verified = "content hash" if hashed else _check_card(path)
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise FormatError(f"{path}: weight {name!r} holds NaN or infinite values")
+    return tensors, meta, verified
 
 
 def card_path(model: str | Path) -> Path:

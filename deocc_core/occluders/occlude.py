@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -217,6 +218,19 @@ def pack_layer(scene: FaceScene, pack: AssetPack, rng: np.random.Generator) -> O
     )
 
 
+def _draw_pack(
+    scene: FaceScene, usable: list[AssetPack], rng: np.random.Generator, draws: int
+) -> tuple[Any, str]:
+    """A layer from one of the ``usable`` packs (up to ``draws`` tries), or None; its name."""
+    layer, name = None, ""
+    for _ in range(draws):
+        pack = usable[int(rng.integers(len(usable)))]
+        layer, name = pack_layer(scene, pack, rng), f"asset:{pack.name}"
+        if layer is not None:
+            break
+    return layer, name
+
+
 def occlude_face(
     scene: FaceScene,
     rng: np.random.Generator,
@@ -241,7 +255,9 @@ def occlude_face(
         packs: real occluder images; an occluder of a class they cover is taken from them
             with probability ``pack_share`` (a warp that fails
             :func:`~deocc_core.occluders.assets.plausible_warp` falls back to the 3D object).
-        pack_share: see ``packs``.
+        pack_share: see ``packs``; 1 takes every occluder of a covered class from the packs
+            and never falls back to the 3D object (a held-out-occluder test set: a failed
+            warp leaves that occluder out).
         match: blur / noise / JPEG matching to the photo.
 
     Returns:
@@ -254,6 +270,9 @@ def occlude_face(
     original = scene.image
     target = mix.draw(rng, pool).region
     tries = 3 if target in (Region.LEFT_RIGHT_HALF, Region.THREE_QUARTERS) else 2
+    only_packs = bool(packs) and pack_share >= 1.0
+    if only_packs:  # a real cut-out's warp fails often (thin frames): try harder, never fake
+        tries = 6
     for attempt in range(tries):
         recipe = mix.draw_region(rng, pool, target)
         items = list(recipe.items)
@@ -273,8 +292,9 @@ def occlude_face(
                 if p.occluder_class == cls and (p.anchors is None or p.view == view)
             ]
             if usable and rng.random() < pack_share:
-                pack = usable[int(rng.integers(len(usable)))]
-                layer, name = pack_layer(scene, pack, rng), f"asset:{pack.name}"
+                layer, name = _draw_pack(scene, usable, rng, 4 if only_packs else 1)
+            if layer is None and usable and pack_share >= 1.0:
+                continue  # only real cut-outs: our objects must not leak into the test
             if layer is None:
                 layer, name = render_occluder(scene, cls, rng, place=place, fabrics=fabrics)
             if layer is None:

@@ -192,6 +192,14 @@ class BuildConfig:
         "PNGs): some occluders are taken from them and cloth masks wear their textures.",
         default_help="none",
     )
+    asset_share: float = option(
+        0.3,
+        "Share of occluders taken from --occluder-assets where a pack covers the drawn class "
+        "(3d mode); 1: only the real images, never our objects, for those classes (a held-out "
+        "occluder test set; draw only the classes the packs cover with --occluders).",
+        min=0.0,
+        max=1.0,
+    )
     occluder_mode: str = option(
         "3d",
         "3d: objects on the fitted head, matched to the photo; 2d: the earlier flat "
@@ -234,6 +242,8 @@ class BuildConfig:
             skip.add("dataset_params")
         if self.fit == FitConfig():
             skip.add("fit")
+        if self.asset_share == 0.3:  # added later: the default keeps older builds' hashes
+            skip.add("asset_share")
         d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         d["detector"] = d.pop("backend")
         d["render_version"] = RENDER_VERSION
@@ -422,6 +432,7 @@ def _copy_occluder(
         count=config.occluders_per_sample,
         fabrics=fabrics,
         packs=packs,
+        pack_share=config.asset_share,
     )
 
 

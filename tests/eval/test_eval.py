@@ -61,6 +61,7 @@ def test_evaluate_groups_counts_and_writes_a_report(tiny_shards, tiny_run, tmp_p
             out=str(tmp_path),
             checkpoints=(("tiny", str(tiny_run)),),
             baselines=("input", "telea"),
+            identity=False,
         )
     )
     m = read_manifest(tiny_shards)["splits"]["test"]
@@ -101,7 +102,13 @@ def test_checkpoint_of_another_resolution_is_refused(tiny_run, tmp_path):
 
 def test_limit_missing_split_and_unknown_baseline(tiny_shards, tmp_path):
     r = evaluate(
-        EvalConfig(shards=str(tiny_shards), out=str(tmp_path), baselines=("input", "ns"), limit=3)
+        EvalConfig(
+            shards=str(tiny_shards),
+            out=str(tmp_path),
+            baselines=("input", "ns"),
+            limit=3,
+            identity=False,
+        )
     )
     assert r.n_samples == 3 and r.table["ns"]["all"]["n"] == 3
     # the occluded input is the ground truth outside the occluder: its whole-crop PSNR is
@@ -133,20 +140,38 @@ def test_each_checkpoint_scores_the_pasted_output_and_the_raw_output(
                 ("blank", str(blank.path)),
                 ("all", str(generator_checkpoint("mask", 20.0))),
             ),
-            limit=6,
+            baselines=("input", "telea"),  # ns: the same code path, left out to save time
+            limit=4,
         )
     )
-    assert list(r.table) == ["blank", "blank:raw", "all", "all:raw", "input", "telea", "ns"]
+    assert list(r.table) == [
+        *("blank", "blank@true", "blank:raw", "all", "all@true", "all:raw", "input"),
+        *("telea", "telea@true", "telea@blank"),
+    ]
     # m̂ ≡ 0: what a user gets is the occluded input, bit for bit; G's raw output is not
-    assert r.table["blank"]["all"] == r.table["input"]["all"]
+    assert {k: v for k, v in r.table["blank"]["all"].items() if k != "mask_iou"} == r.table[
+        "input"
+    ]["all"]
     assert r.table["blank:raw"]["all"]["psnr"] < r.table["input"]["all"]["psnr"]
     # m̂ ≡ 1: the crop is G's output except where the crop border fades back to the input
     assert r.table["all"]["all"] != r.table["all:raw"]["all"]
     assert r.table["all"]["all"]["psnr_mask"] == pytest.approx(
         r.table["all:raw"]["all"]["psnr_mask"], abs=0.5
     )
+    # Telea inside the blank model's empty m̂ inpaints nothing: the occluded input again
+    assert r.table["telea@blank"]["all"] == r.table["input"]["all"]
+    assert r.table["blank"]["all"]["mask_iou"] == 0.0 and "mask_iou" not in r.table["telea"]["all"]
+    # the true mask: G's raw output exactly there (the occluder object lies inside it)
+    assert r.table["blank@true"]["all"]["psnr_mask"] == pytest.approx(
+        r.table["blank:raw"]["all"]["psnr_mask"]
+    )
+    assert r.table["blank@true"]["all"]["psnr"] > r.table["blank:raw"]["all"]["psnr"]
+    for m in r.table:  # identity columns for every row: a distance and a share
+        a = r.table[m]["all"]
+        assert a["id_dist"] > 0 and 0 <= a["id_same"] <= 1
     md = (tmp_path / "e" / "results.md").read_text()
     assert "| blank:raw |" in md and "pasted into the occluded crop" in md
+    assert "## Identity" in md and "IoU with the occluder object" in md
 
 
 def test_damaged_manifest_or_shard_is_one_error_naming_the_file(tiny_shards, tmp_path):
@@ -160,7 +185,7 @@ def test_damaged_manifest_or_shard_is_one_error_naming_the_file(tiny_shards, tmp
     for text in ("", "[1, 2]"):  # empty; JSON but not a manifest
         (copy / "manifest.json").write_text(text)
         with pytest.raises(FormatError, match="manifest.json: "):
-            evaluate(EvalConfig(shards=str(copy), out=str(tmp_path / "e")))
+            evaluate(EvalConfig(shards=str(copy), out=str(tmp_path / "e"), identity=False))
     shutil.copy(tiny_shards / "manifest.json", copy / "manifest.json")
     shard = shard_paths(copy, "test")[0]
     import h5py
@@ -173,4 +198,8 @@ def test_damaged_manifest_or_shard_is_one_error_naming_the_file(tiny_shards, tmp
         f.seek(info.byte_offset + info.size // 2 - 32)
         f.write(bytes(x ^ 0xFF for x in b))
     with pytest.raises(FormatError, match=shard.name):
-        evaluate(EvalConfig(shards=str(copy), out=str(tmp_path / "e"), baselines=("input",)))
+        evaluate(
+            EvalConfig(
+                shards=str(copy), out=str(tmp_path / "e"), baselines=("input",), identity=False
+            )
+        )

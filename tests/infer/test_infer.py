@@ -200,6 +200,35 @@ def test_faces_with_non_finite_landmarks_are_skipped(ibug_pts_image, generator_c
     assert not r.faces and "not finite" in r.skipped[0] and np.array_equal(r.image, photo)
 
 
+@pytest.mark.parametrize("seg_logit", [-20.0, 20.0])
+def test_a_segmenter_s_mask_overrides_G_s_own(ibug_pts_image, generator_checkpoint, seg_logit):
+    from deocc_core.nets.io import prepare_generator
+    from deocc_core.nets.segmenter import Segmenter, SegmenterSpec
+
+    seg = Segmenter(SegmenterSpec(size=64, widths=(8, 8, 8, 8, 8), refine=4)).eval()
+    with torch.no_grad():  # a constant m̂: the refinement adds nothing, the head gives the logit
+        seg.head.weight.zero_()
+        seg.head.bias.fill_(seg_logit)
+        seg.refine[-1].weight.zero_()
+        seg.refine[-1].bias.zero_()
+    img_path, pts = ibug_pts_image
+    # G says "nothing occluded" when the segmenter says "everything", and the other way round
+    G, spec, _ = load_generator(generator_checkpoint("mask", -seg_logit))
+    fo = deocclude_face(
+        read_image(img_path),
+        read_pts(pts),
+        prepare_generator(G),
+        spec,
+        load_model("starter"),
+        torch.device("cpu"),
+        segmenter=seg,
+    )
+    if seg_logit < 0:
+        assert fo.mask.max() == 0 and np.array_equal(fo.output, fo.face.crop)
+    else:
+        assert fo.mask.min() == 255 and np.array_equal(fo.output, fo.raw)
+
+
 def test_faces_of_a_photo_share_one_generator_call_with_the_same_result(ibug_pts_image):
     """deocclude runs G once on a photo's faces (batched): the same pixels and weights as
     each face through deocclude_face and paste_back in turn (the shipped model, 2 faces)."""
@@ -214,11 +243,21 @@ def test_faces_of_a_photo_share_one_generator_call_with_the_same_result(ibug_pts
     mirrored = lm[ibug_scheme().mirror] * [-1, 1] + [2 * w - 1, 0]  # the mirrored copy's face
     run = _load(InferConfig(inputs=("-",), landmarks_from="pts", device="cpu"))
     args = (run.G, run.spec, run.model)
-    r = deocclude(two, *args, None, run.device, landmarks=[lm, mirrored], config=run.face_config)
+    r = deocclude(
+        two,
+        *args,
+        None,
+        run.device,
+        landmarks=[lm, mirrored],
+        config=run.face_config,
+        segmenter=run.segmenter,
+    )
     assert len(r.faces) == 2 and not r.skipped
     ref, weight = two, np.zeros(two.shape[:2], np.float32)
     for k, face_lm in enumerate((lm, mirrored)):
-        fo = deocclude_face(two, face_lm, *args, run.device, config=run.face_config)
+        fo = deocclude_face(
+            two, face_lm, *args, run.device, config=run.face_config, segmenter=run.segmenter
+        )
         assert np.array_equal(fo.output, r.faces[k].output)
         ref, a = paste_back(ref, fo.output, fo.face.inverse, fo.weight)
         weight = np.maximum(weight, a)

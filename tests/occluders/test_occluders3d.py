@@ -230,6 +230,8 @@ def test_changed_mask_invariant_with_real_assets(scenes, occluders_dir):
         unchanged = o.changed_mask == 0
         assert np.array_equal(o.image[unchanged], sc.image[unchanged])
         assert not (o.occ_mask[unchanged] > 0).any()
+        # pack_share 1 (--asset-share 1, held-out test sets): only the real cut-outs
+        assert all(name.startswith("asset:") for name in o.items), o.items
 
 
 def test_same_seed_same_occlusion(scenes):

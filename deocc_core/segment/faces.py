@@ -1,0 +1,223 @@
+"""Aligned real face crops for the occlusion segmenter: the same crop inference makes.
+
+Each photo is detected (the default landmark backend), aligned with
+:func:`deocc_core.face.align.align_face` and kept with its identity, its split and, for
+CelebAMask-HQ, its face-parsing labels warped into the crop (nearest neighbour). Splits
+are identity-disjoint (:func:`deocc_core.synth.splits.assign_split`); the CelebAMask-HQ
+faces that wear real eyeglasses (class 3) form their own split ``glasses``: never trained
+on, they are the real-glasses test.
+
+Crops whose alignment needs pixels outside the photo would carry replicate-padding
+streaks; their share of padded pixels is kept (``padded``) so training can skip them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from deocc_core.errors import InputError
+from deocc_core.face.align import align_face
+from deocc_core.imageio import read_image
+from deocc_core.synth.splits import assign_split
+
+__all__ = [
+    "FaceCrops",
+    "GLASSES_CLASS",
+    "collect_photos",
+    "crop_faces",
+    "load_face_crops",
+    "real_masked_crops",
+    "save_face_crops",
+]
+
+log = logging.getLogger(__name__)
+GLASSES_CLASS = 3  # CelebAMask-HQ parsing label of eyeglasses
+GLASSES_MIN_PX = 400  # at 512 px: a face "wears glasses" above this many class-3 pixels
+SPLIT_SALT = "segmenter"
+TEST_FRACTION = 0.15
+
+
+@dataclass(frozen=True)
+class FaceCrops:
+    """Aligned face crops.
+
+    Attributes:
+        images: ``[N, S, S, 3]`` uint8 RGB crops.
+        landmarks: ``[N, 68, 2]`` float32 crop pixels.
+        labels: ``[N, S, S]`` uint8 parsing labels (255 = none: not a CelebAMask-HQ face).
+        padded: ``[N]`` float32 share of the crop that lies outside the photo.
+        source, identity, split, name: ``[N]`` str (split: "train", "test" or "glasses").
+    """
+
+    images: npt.NDArray[np.uint8]
+    landmarks: npt.NDArray[np.float32]
+    labels: npt.NDArray[np.uint8]
+    padded: npt.NDArray[np.float32]
+    source: npt.NDArray[np.str_]
+    identity: npt.NDArray[np.str_]
+    split: npt.NDArray[np.str_]
+    name: npt.NDArray[np.str_]
+
+    def select(self, keep: npt.NDArray[np.bool_]) -> FaceCrops:
+        """The crops where ``keep`` ([N] bool) is true."""
+        return FaceCrops(**{k: getattr(self, k)[keep] for k in self.__dataclass_fields__})
+
+
+def _identities(tsv: Path) -> dict[str, str]:
+    if not tsv.is_file():
+        return {}
+    rows = [ln.split("\t") for ln in tsv.read_text().splitlines()[1:] if "\t" in ln]
+    return {r[0]: r[1].strip() for r in rows}
+
+
+def collect_photos(faces_bulk: Path) -> list[tuple[str, Path, str, Path | None]]:
+    """Photos of ``faces_bulk`` with a clean (unmasked) face.
+
+    Returns:
+        ``(source, image path, identity, label path or None)`` per photo: CelebAMask-HQ
+        (each image its own identity, with its parsing labels), Face-Mask-Detection
+        ``without_mask`` and deepface (identities from their ``identities.tsv``).
+
+    Raises:
+        InputError: ``faces_bulk`` is not a folder.
+    """
+    if not faces_bulk.is_dir():
+        raise InputError(f"{faces_bulk}: faces_bulk folder not found")
+    out: list[tuple[str, Path, str, Path | None]] = []
+    celeb = faces_bulk / "celebamask_hq"
+    for p in sorted((celeb / "images").glob("*.jpg")):
+        out.append(("celebamask_hq", p, "celeb_" + p.stem, celeb / "masks" / (p.stem + ".png")))
+    for src, folder in (
+        ("without_mask", faces_bulk / "face_mask_detection" / "without_mask"),
+        ("deepface", faces_bulk / "deepface"),
+    ):
+        ids = _identities(folder / "identities.tsv")
+        for p in sorted(folder.iterdir()):
+            if p.suffix.lower() in (".jpg", ".jpeg", ".png"):
+                out.append((src, p, f"{src}_{ids.get(p.name, p.stem)}", None))
+    return out
+
+
+def _labels_in_crop(path: Path, shape: tuple[int, int], matrix: np.ndarray, size: int):
+    from PIL import Image  # a palette PNG: OpenCV would turn the class ids into colours
+
+    try:
+        with Image.open(path) as im:
+            lab = np.array(im if im.mode in ("P", "L") else im.convert("L"))
+    except OSError:
+        raise InputError(f"{path}: cannot read the parsing labels") from None
+    if lab.shape[:2] != shape:  # CelebAMask-HQ labels may be stored at another size
+        lab = cv2.resize(lab, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return cv2.warpAffine(lab, matrix, (size, size), flags=cv2.INTER_NEAREST, borderValue=0), int(
+        (lab == GLASSES_CLASS).sum() * (512 / shape[0]) ** 2
+    )
+
+
+def crop_faces(
+    photos: list[tuple[str, Path, str, Path | None]],
+    detector: object,
+    size: int = 128,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[dict]:
+    """Detect, align and label each photo's largest face (photos without one are skipped).
+
+    Yields:
+        One dict per face with the :class:`FaceCrops` fields of one crop.
+    """
+    for source, path, identity, label_path in photos:
+        if progress is not None:
+            progress(1)
+        try:
+            image = read_image(path)
+        except InputError as e:
+            log.info("%s: %s", path, e)
+            continue
+        faces = detector.detect(image)  # type: ignore[attr-defined]
+        if not faces:
+            continue
+        lm = max(faces, key=lambda f: float(np.ptp(f.landmarks, 0).prod())).landmarks
+        al = align_face(image, lm, size)
+        inside = cv2.warpAffine(
+            np.ones(image.shape[:2], np.uint8), al.matrix, (size, size), borderValue=0
+        )
+        labels, n_glasses = np.full((size, size), 255, np.uint8), 0
+        if label_path is not None:
+            labels, n_glasses = _labels_in_crop(label_path, image.shape[:2], al.matrix, size)
+        split = (
+            "glasses"
+            if n_glasses > GLASSES_MIN_PX
+            else assign_split(identity, SPLIT_SALT, TEST_FRACTION)
+        )
+        yield {
+            "images": al.image,
+            "landmarks": al.landmarks,
+            "labels": labels,
+            "padded": np.float32(1.0 - inside.mean()),
+            "source": source,
+            "identity": identity,
+            "split": split,
+            "name": f"{source}/{path.name}",
+        }
+
+
+def save_face_crops(path: Path, rows: list[dict]) -> FaceCrops:
+    """Stack crop dicts and write them as one ``.npz`` (temp file + rename)."""
+    crops = FaceCrops(**{k: np.stack([r[k] for r in rows]) for k in FaceCrops.__dataclass_fields__})
+    tmp = path.with_name(path.name + ".partial.npz")
+    np.savez(tmp, **{k: getattr(crops, k) for k in FaceCrops.__dataclass_fields__})
+    tmp.replace(path)
+    return crops
+
+
+def load_face_crops(path: Path) -> FaceCrops:
+    """Read a :func:`save_face_crops` file.
+
+    Raises:
+        InputError: missing or not a face-crop file.
+    """
+    if not Path(path).is_file():
+        raise InputError(f"{path}: face crop file not found (make it with --faces-bulk)")
+    with np.load(path) as z:
+        missing = [k for k in FaceCrops.__dataclass_fields__ if k not in z]
+        if missing:
+            raise InputError(f"{path}: not a face crop file (missing {', '.join(missing)})")
+        return FaceCrops(**{k: z[k] for k in FaceCrops.__dataclass_fields__})
+
+
+def real_masked_crops(
+    folder: Path, detector: object, n: int, seed: int = 0, size: int = 128
+) -> tuple[list[npt.NDArray[np.uint8]], int, int]:
+    """Aligned crops of ``n`` random photos of a folder of real masked faces (no labels).
+
+    Returns:
+        ``(crops [S, S, 3] uint8, photos tried, photos where no face was found)``.
+
+    Raises:
+        InputError: the folder is missing.
+    """
+    if not folder.is_dir():
+        raise InputError(f"{folder}: photo folder not found")
+    photos = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(photos), size=min(n, len(photos)), replace=False)
+    out, missed = [], 0
+    for i in pick:
+        try:
+            image = read_image(photos[i])
+        except InputError:
+            missed += 1
+            continue
+        faces = detector.detect(image)  # type: ignore[attr-defined]
+        if not faces:
+            missed += 1
+            continue
+        lm = max(faces, key=lambda f: float(np.ptp(f.landmarks, 0).prod())).landmarks
+        out.append(align_face(image, lm, size).image)
+    return out, len(pick), missed

@@ -1,0 +1,199 @@
+"""Export a segmenter run (fp16 safetensors + card) and write its held-out scores.
+
+The scores go into a marked section of ``docs/RESULTS.md`` and of the card, replaced in
+place on every run (``<!-- segmenter:begin -->`` … ``<!-- segmenter:end -->``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from deocc_core.errors import InputError
+from deocc_core.nets.checkpoint import load_checkpoint
+from deocc_core.nets.segmenter import Segmenter, SegmenterSpec, load_segmenter, save_segmenter
+from deocc_core.segment.evaluate import SegEvalResult, evaluate_masks, results_markdown
+from deocc_core.segment.faces import load_face_crops, real_masked_crops
+
+__all__ = [
+    "SegExport",
+    "SegReportConfig",
+    "export_segmenter",
+    "replace_section",
+    "run_segmenter_eval",
+]
+
+log = logging.getLogger(__name__)
+BEGIN, END = "<!-- segmenter:begin -->", "<!-- segmenter:end -->"
+
+_CARD = """# Occlusion segmenter (deocc, issue 24 part 1)
+
+A compact U-Net (`deocc_core/nets/segmenter.py`, {n_params:,} parameters, fp16 safetensors)
+that marks the occluded pixels of an aligned {size} px face crop. `deocc-infer` uses its m̂
+in place of G's own mask channel (`--segmenter default`); G still fills.
+
+- **Data**: real, clean face photos of `../shared/data/faces_bulk` (CelebAMask-HQ minus its
+  29 eyeglasses wearers, Face-Mask-Detection `without_mask`, deepface), aligned like
+  inference, identity-disjoint train split only; occluded on the fly by the project's own
+  procedural occluders (masks, glasses, sunglasses, hands, scarves, cups) and random shapes,
+  with their inside redrawn from other photos, fabric-like textures, the face's own skin
+  tone or flat colours (`deocc_core/segment/occlude.py`). No real cut-out of
+  `../shared/data/occluders` was used: they are the test.
+- **Terms**: research use only (the photos are CelebA-HQ / RMFD / web photos with
+  non-commercial research terms).
+- **Budget**: {steps} steps of {batch} crops (`tools/train_segmenter.py train`), CPU, one
+  thread on a shared 2-core machine. {note}
+
+{begin}
+(no scores yet: run `python -m tools.train_segmenter eval --card {card_name}`)
+{end}
+"""
+
+
+@dataclass(frozen=True)
+class SegExport:
+    """``path`` written, its ``size_bytes``, the run's ``step``."""
+
+    path: Path
+    size_bytes: int
+    step: int
+
+
+def export_segmenter(run: Path, out: Path, note: str = "") -> SegExport:
+    """A run's ``latest.pt`` as fp16 safetensors at ``out`` plus a card ``out.with_suffix('.md')``.
+
+    ``note`` is added to the card's budget line (e.g. what the run started from).
+
+    Raises:
+        InputError: the run has no checkpoint.
+    """
+    ckpt = Path(run) / "latest.pt"
+    if not ckpt.is_file():
+        raise InputError(f"{ckpt}: no segmenter checkpoint (train first)")
+    state = load_checkpoint(ckpt)
+    cfg = state["config"]
+    widths = tuple(int(w) for w in cfg["widths"].strip("()").split(",") if w.strip())
+    sd = state["G"]
+    net = Segmenter(SegmenterSpec(size=128, widths=widths))
+    net.load_state_dict(sd)
+    meta = {"step": str(state["step"]), "batch": cfg["batch"], "terms": "research use only"}
+    path = save_segmenter(net, out, meta)
+    card = Path(out).with_suffix(".md")
+    card.write_text(
+        _CARD.format(
+            n_params=sum(p.numel() for p in net.parameters()),
+            size=net.spec.size,
+            steps=state["step"],
+            batch=cfg["batch"],
+            begin=BEGIN,
+            end=END,
+            card_name=card.as_posix(),
+            note=note,
+        )
+    )
+    return SegExport(path, path.stat().st_size, int(state["step"]))
+
+
+def replace_section(path: Path, section: str) -> None:
+    """Put ``section`` between the segmenter markers of ``path``.
+
+    When the markers are absent the block goes before the file's first generated section
+    (``<!-- ...`` line: the results are newest first), else at the end.
+    """
+    text = path.read_text() if path.is_file() else ""
+    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    elif "\n<!-- " in text:  # newest first: before the first generated section
+        head, rest = text.split("\n<!-- ", 1)
+        text = head + "\n" + block + "\n\n<!-- " + rest
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+@dataclass(frozen=True)
+class SegReportConfig:
+    """Options of ``tools/train_segmenter.py eval`` (see its ``--help``)."""
+
+    faces: Path
+    segmenter: Path
+    shared_data: Path
+    out: Path
+    results: Path | None = None
+    card: Path | None = None
+    n_faces: int = 40
+    n_real: int = 16
+    with_default: bool = True
+    seed: int = 0
+
+
+def run_segmenter_eval(
+    config: SegReportConfig, progress: Callable[[int], None] | None = None
+) -> SegEvalResult:
+    """Score a packaged segmenter held out (:func:`evaluate_masks`) and write the reports.
+
+    Writes ``out/scores.json`` and the sheets; rewrites the segmenter section of
+    ``results`` and ``card`` when given.
+    """
+    from deocc_core.landmarks.find import LazyDetector
+
+    torch.set_num_threads(1)
+    net, meta = load_segmenter(config.segmenter)
+    crops = load_face_crops(config.faces)
+    generator = None
+    if config.with_default:
+        from deocc_core.morphable.model import load_model
+        from deocc_core.nets.io import prepare_generator
+        from deocc_core.nets.packaged import resolve_generator
+
+        G, spec, _ = resolve_generator(None, "cpu")
+        generator = (prepare_generator(G), spec, load_model("starter"), torch.device("cpu"))
+    real, tried = {}, {}
+    if config.n_real:
+        det = LazyDetector()
+        bulk = config.shared_data / "faces_bulk"
+        for name, folder in (
+            ("with_mask", bulk / "face_mask_detection" / "with_mask"),
+            ("rwmfd_part1", bulk / "rwmfd_part1"),
+        ):
+            real[name], n, missed = real_masked_crops(folder, det, config.n_real, config.seed)
+            tried[name] = (n, missed)
+    r = evaluate_masks(
+        crops,
+        config.shared_data / "occluders",
+        net,
+        generator,
+        n_faces=config.n_faces,
+        seed=config.seed,
+        real_photos=real,
+        out=config.out,
+        progress=progress,
+    )
+    config.out.mkdir(parents=True, exist_ok=True)
+    (config.out / "scores.json").write_text(
+        json.dumps(
+            {"scores": r.scores, "counts": r.counts, "skipped": r.skipped, "real": tried},
+            indent=1,
+        )
+    )
+    note = (
+        f"`python -m tools.train_segmenter eval` (segmenter step {meta.get('step')}): "
+        f"{config.n_faces} held-out test faces (identity-disjoint), one real cut-out per "
+        "family each, pasted on the aligned crop with the clean face's landmarks; both masks "
+        "on the same crop. Real masked photos, no face found: "
+        + ", ".join(f"{k} {m} of {n}" for k, (n, m) in tried.items())
+        + "."
+    )
+    md = results_markdown(r, note)
+    if config.results is not None:
+        replace_section(config.results, md)
+    if config.card is not None:
+        replace_section(config.card, md.replace("## ", "### ", 1))
+    return r
