@@ -55,7 +55,9 @@ LANDMARKS_INDEX = typer.Option(
 @model_app.command("info")
 def model_info(
     path: str = typer.Argument(
-        ..., help="Model file/folder (.npz, SFM .bin, BFM .mat, 3DDFA .pkl or folder) or 'starter'."
+        ...,
+        help="Model file/folder (.npz, SFM .bin, BFM .mat, 3DDFA .pkl or folder), 'starter' or "
+        "'deocc-face'.",
     ),
     landmarks_index: Path = LANDMARKS_INDEX,
 ) -> None:
@@ -103,7 +105,9 @@ def fit(
         "the image) | auto (the sidecar if any, else the detector).",
     ),
     model: str = typer.Option(
-        "starter", "--model", help="Model file/folder (any supported format) or 'starter'."
+        "starter",
+        "--model",
+        help="Model file/folder (any supported format), 'starter' or 'deocc-face'.",
     ),
     out: Path = typer.Option(
         Path("fit_out"),

@@ -34,6 +34,7 @@ from deocc_core.morphable.camera import project, rotation_angles, rotation_matri
 from deocc_core.morphable.fit import FitConfig, FitResult, fit_landmarks, landmark_nme
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams, Pose
+from deocc_core.render.complete import CompletedTexture, complete_texture, render_textured
 from deocc_core.render.face import RenderResult, render_face
 from deocc_core.render.light import (
     FaceSamples,
@@ -109,6 +110,9 @@ class FaceInput:
         light_samples: the face samples ``light`` was estimated from (its ``weights`` line
             up with them), or None; the occluder scene takes the skin colour from them
             instead of estimating the same light again.
+        texture: for a model with a texture model (deocc-face), the completed albedo the
+            render was shaded with (:func:`deocc_core.render.complete.complete_texture`:
+            fitted to the visible skin only, mirrored, completed by the model), else None.
     """
 
     crop: npt.NDArray[np.uint8]
@@ -121,6 +125,7 @@ class FaceInput:
     render_result: RenderResult
     light: LightEstimate | None = None
     light_samples: FaceSamples | None = None
+    texture: CompletedTexture | None = None
 
 
 def prepare_face(
@@ -167,7 +172,7 @@ def prepare_face(
             "implausible landmarks",
             f"3DMM fit residual {fit.nme:.3f} > {config.max_fit_nme} (face sizes)",
         )
-    rr, light, samples = _colour_render(model, fit.params, aligned.image, config)
+    rr, light, samples, tex = _colour_render(model, fit.params, aligned.image, config)
     return FaceInput(
         aligned.image,
         aligned.landmarks,
@@ -179,6 +184,7 @@ def prepare_face(
         rr,
         light,
         samples,
+        tex,
     )
 
 
@@ -214,7 +220,7 @@ def colour_render(
         >>> rr.image.shape, est.sh.shape
         ((64, 64, 3), (9, 3))
     """
-    rr, light, _ = _colour_render(model, params, image, config, light)
+    rr, light, _, _ = _colour_render(model, params, image, config, light)
     return rr, light
 
 
@@ -227,9 +233,15 @@ def _colour_render(
     *,
     render: RenderResult | None = None,
     samples: FaceSamples | None = None,
-) -> tuple[RenderResult, LightEstimate | None, FaceSamples | None]:
-    """:func:`colour_render`, and the samples of a new light estimate (else None).
+    texture: CompletedTexture | None = None,
+) -> tuple[RenderResult, LightEstimate | None, FaceSamples | None, CompletedTexture | None]:
+    """:func:`colour_render`, the new light estimate's samples and the completed texture.
 
+    The samples are None when no new estimate was made; the texture is None for models
+    without a texture model.
+
+    ``texture``: shade this completed albedo instead of completing one from ``image`` (an
+    expression edit keeps the face's texture).
     ``render``: the render of these ``params`` at this size, already made (not redone);
     ``samples``: the face samples of that render's raster for another image of the same
     crop: only their colours are taken anew from ``image`` (the normals, albedo and prior
@@ -243,12 +255,16 @@ def _colour_render(
     else:
         rr = render
     if not config.colour:
-        return rr, None, None
+        return rr, None, None, None
     field = skin_field(model)
     verts = model.vertices(params.id_coef, params.exp_coef)
     rot = rotation_matrix(params.pose.pitch, params.pose.yaw, params.pose.roll)
     normals = vertex_normals(verts, model.triangles)  # model space, outward
     basis = model.albedo_basis if model.albedo_basis is not None and model.has_albedo else None
+    if model.texture_mean is not None:
+        # the completion fits the albedo itself (robustly, per texel): the light estimate
+        # needs only the mean albedo (and is 2x faster without the 40 modes)
+        basis = None
     if light is None:
         try:
             with stage("light"):
@@ -279,7 +295,17 @@ def _colour_render(
                     )
         except InputError as e:  # a face mostly outside the crop: keep the plain render
             log.debug("no light estimate (%s): default render", e)
-            return rr, None, None
+            return rr, None, None, None
+    if model.texture_mean is not None and model.uv is not None:
+        # the person's own face: albedo fitted to the visible skin, completed where hidden
+        cam_normals = normals @ rot.T.astype(np.float32)
+        with stage("texture"):
+            if texture is None:
+                texture = complete_texture(
+                    image, model, rr.raster, rr.projected, cam_normals, light
+                )
+            out = render_textured(rr.raster, model.uv, texture.albedo, cam_normals, light)
+        return replace(rr, image=out), light, samples, texture
     albedo = field.albedo
     if light.albedo_coef is not None and basis is not None:
         albedo = np.clip(albedo + (basis @ light.albedo_coef).reshape(-1, 3), 0.0, 1.0)
@@ -287,7 +313,7 @@ def _colour_render(
     out = np.zeros((h, w, 3), np.uint8)
     cov = rr.raster.covered
     out[cov] = np.clip(interpolate(rr.raster, colours)[cov] * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return replace(rr, image=out), light, samples
+    return replace(rr, image=out), light, samples, None
 
 
 def params_to_crop(params: FitParams, matrix: npt.ArrayLike) -> FitParams:
@@ -370,7 +396,7 @@ def refit_face(
             "implausible landmarks",
             f"3DMM fit residual {fit.nme:.3f} > {config.max_fit_nme} (face sizes)",
         )
-    rr, light, samples = _colour_render(model, fit.params, image, config)
+    rr, light, samples, tex = _colour_render(model, fit.params, image, config)
     return replace(
         face,
         landmarks=lm,
@@ -380,6 +406,7 @@ def refit_face(
         render_result=rr,
         light=light,
         light_samples=samples,
+        texture=tex,
     )
 
 
@@ -398,7 +425,7 @@ def relight_face(
     Returns:
         ``face`` with ``render``, ``render_result`` and ``light`` replaced.
     """
-    rr, light, samples = _colour_render(
+    rr, light, samples, tex = _colour_render(
         model,
         face.fit.params,
         image,
@@ -406,7 +433,9 @@ def relight_face(
         render=face.render_result if image.shape == face.crop.shape else None,
         samples=face.light_samples if image.shape == face.crop.shape else None,
     )
-    return replace(face, render=rr.image, render_result=rr, light=light, light_samples=samples)
+    return replace(
+        face, render=rr.image, render_result=rr, light=light, light_samples=samples, texture=tex
+    )
 
 
 def rerender_face(
@@ -424,7 +453,9 @@ def rerender_face(
         ``face`` with ``fit.params``, ``render``, ``face_mask`` and ``render_result`` replaced
         (the render keeps the face's estimated light and skin colour).
     """
-    rr, light, _ = _colour_render(model, params, face.crop, config, light=face.light)
+    rr, light, _, tex = _colour_render(
+        model, params, face.crop, config, light=face.light, texture=face.texture
+    )
     return replace(
         face,
         fit=replace(face.fit, params=params),
@@ -433,4 +464,5 @@ def rerender_face(
         render_result=rr,
         light=light,
         light_samples=None,  # they belong to the old raster
+        texture=tex,
     )

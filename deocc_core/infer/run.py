@@ -93,8 +93,8 @@ class InferConfig:
     out: str = option("infer_out", "Output folder.", path="out")
     model: str | None = option(
         None,
-        "3DMM the shards were built with: starter or a model path.",
-        default_help="the checkpoint's model: starter",
+        "3DMM the shards were built with: starter, deocc-face or a model path.",
+        default_help="the checkpoint's model (starter or deocc-face)",
     )
     landmarks_from: str = option(
         "detector",
@@ -384,15 +384,15 @@ def _load_segmenter(choice: str, device: torch.device) -> nn.Module | None:
 
 
 def _load_model(config: InferConfig, data_model: dict[str, Any], source: str) -> MorphableModel:
-    """``config.model``, else the checkpoint's (the starter model only: others are the user's)."""
+    """``config.model``, else the checkpoint's (a shipped model only: others are the user's)."""
     spec = config.model
     if spec is None:
-        if data_model.get("name") not in (None, "deocc-starter"):
+        name = data_model.get("name")
+        if name not in (None, "deocc-starter", "deocc-face"):
             raise ConfigError(
-                f"{source}: trained on shards built with model {data_model['name']!r}: "
-                "pass the model path"
+                f"{source}: trained on shards built with model {name!r}: pass the model path"
             )
-        spec = "starter"
+        spec = "deocc-face" if name == "deocc-face" else "starter"
     model = load_model(spec)
     if data_model.get("sha256") and data_model["sha256"] != model.sha256:
         log.warning(

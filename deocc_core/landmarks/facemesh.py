@@ -543,6 +543,33 @@ class FaceMeshDetector:
         f = self._face(img, best[1], "scan", 0.0)
         return [] if f is None else [f]
 
+    def detect_mesh(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32] | None:
+        """The 468-point mesh of the most confident face (box, else the whole photo), or None.
+
+        Used to learn deocc's face model (:mod:`deocc_core.face.face_model`): no dlib
+        fallback and no scan (a mesh is wanted only where MediaPipe itself sees a face).
+
+        Args:
+            image: ``[H, W, 3]`` uint8 RGB.
+
+        Returns:
+            ``[468, 3]`` float32 (x, y pixels, z in x's pixel units, larger = farther), or None.
+        """
+        img = np.ascontiguousarray(
+            check_array(np.asarray(image), "image", (None, None, 3), np.uint8)
+        )
+        h, w = img.shape[:2]
+        rois = [roi for roi, _score, _how in self._boxes(img)[:1]]
+        rois += [_Roi((w - 1) / 2, (h - 1) / 2, k * max(h, w), 0.0) for k in (1.2, 1.0)]
+        for roi in rois:
+            first = self._mesh(img, roi)
+            if first is None or first[1] < self.min_presence:
+                continue
+            second = self._mesh(img, _roi_from_points(first[0]))
+            pts = second[0] if second is not None and second[1] >= first[1] * 0.9 else first[0]
+            return pts.astype(np.float32)
+        return None
+
     def detect_batch(self, images: list[npt.NDArray[np.uint8]]) -> list[list]:
         """:meth:`detect` over several photos (one list of faces per photo, in order)."""
         return [self.detect(im) for im in images]

@@ -2,7 +2,8 @@
 
 Loaders turn the real formats users have into a :class:`MorphableModel`:
 
-- our ``.npz`` (and ``"starter"``, the embedded demo model);
+- our ``.npz`` (and ``"starter"``, the embedded demo model, and ``"deocc-face"``, deocc's
+  own face model learned from real photos, ``assets/deocc_face.npz``);
 - the Surrey Face Model (eos cereal ``.bin``, read through ``eos-py``) with its
   expression blendshapes, ``ibug_to_sfm.txt`` and ``sfm_model_contours.json`` found
   beside it;
@@ -61,6 +62,8 @@ __all__ = [
     "MorphableModel",
     "load_model",
     "starter_model_path",
+    "face_model_path",
+    "BUILTIN_MODELS",
     "save_npz_deterministic",
     "load_array_pickle",
     "FORMAT_VERSION",
@@ -87,6 +90,12 @@ class MorphableModel:
             the fitter slides jaw landmarks 0-7 / 9-16 along on turned faces; may be empty.
         albedo_mean: ``[V, 3]`` float32 in [0, 1] or None; ``albedo_basis`` ``[3V, Ka]``,
             ``albedo_std`` ``[Ka]``.
+        uv: ``[V, 2]`` float32 texture coordinates in [0, 1], v up, or None.
+        symmetry: ``[V]`` int32 each vertex's left-right mirror partner, or None.
+        texture_mean: ``[T, T, 3]`` float32 albedo map in [0, 1] over ``uv`` (row 0 is
+            v = 1), or None; ``texture_basis`` ``[3 T T, Kt]`` (rows in the map's
+            row-major [T, T, 3] order; stored as float16 in the .npz), ``texture_std``
+            ``[Kt]``. The per-vertex ``albedo_*`` of such a model are these maps at ``uv``.
         id_names, exp_names: mode names (may be empty).
         name, source, license, units: metadata.
     """
@@ -103,6 +112,11 @@ class MorphableModel:
     albedo_mean: F32 | None = None
     albedo_basis: F32 | None = None
     albedo_std: F32 | None = None
+    uv: F32 | None = None
+    symmetry: I32 | None = None
+    texture_mean: F32 | None = None
+    texture_basis: F32 | None = None
+    texture_std: F32 | None = None
     id_names: tuple[str, ...] = ()
     exp_names: tuple[str, ...] = ()
     name: str = "unnamed"
@@ -128,6 +142,22 @@ class MorphableModel:
                 raise FormatError(f"{self.name}: vertex ids out of range [0, {v})")
         if self.albedo_mean is not None:
             check_array(self.albedo_mean, f"{self.name}: albedo_mean", (v, 3), np.float32)
+        if self.uv is not None:
+            check_array(self.uv, f"{self.name}: uv", (v, 2), np.float32)
+        if self.symmetry is not None:
+            check_array(self.symmetry, f"{self.name}: symmetry", (v,), np.int32)
+            if self.symmetry.min() < 0 or self.symmetry.max() >= v:
+                raise FormatError(f"{self.name}: symmetry ids out of range [0, {v})")
+        if self.texture_mean is not None:
+            t = self.texture_mean.shape[0]
+            check_array(self.texture_mean, f"{self.name}: texture_mean", (t, t, 3), np.float32)
+            if self.uv is None:
+                raise FormatError(f"{self.name}: a texture model needs texture coordinates (uv)")
+            if self.texture_basis is not None:
+                k = self.texture_basis.shape[1]
+                check_array(
+                    self.texture_basis, f"{self.name}: texture_basis", (3 * t * t, k), np.float32
+                )
 
     @property
     def n_vertices(self) -> int:
@@ -251,6 +281,8 @@ class MorphableModel:
                 continue
             if f.name.endswith("_names"):
                 val = np.array(list(val), dtype="U")
+            elif f.name == "texture_basis":  # half the bytes; loads back as float32
+                val = np.asarray(val, np.float16)
             out[f.name] = np.asarray(val)
         return out
 
@@ -301,19 +333,33 @@ def save_npz_deterministic(path: str | Path, arrays: dict[str, np.ndarray]) -> P
     return path
 
 
-def starter_model_path() -> Path:
-    """Path of the embedded starter model (``assets/starter_model.npz``)."""
-    local = Path(__file__).resolve().parents[2] / "assets" / "starter_model.npz"
+def _asset(name: str) -> Path:
+    local = Path(__file__).resolve().parents[2] / "assets" / name
     if local.is_file():  # source checkout / editable install
         return local
-    return Path(str(files("deocc_assets") / "starter_model.npz"))  # wheel install
+    return Path(str(files("deocc_assets") / name))  # wheel install
+
+
+def starter_model_path() -> Path:
+    """Path of the embedded starter model (``assets/starter_model.npz``)."""
+    return _asset("starter_model.npz")
+
+
+def face_model_path() -> Path:
+    """Path of deocc's own face model (``assets/deocc_face.npz``, ``tools/make_face_model.py``)."""
+    return _asset("deocc_face.npz")
+
+
+#: the model names ``load_model`` (and every ``--model``) takes besides a path
+BUILTIN_MODELS = {"starter": starter_model_path, "deocc-face": face_model_path}
 
 
 def load_model(path: str | Path, landmarks_index: str | Path | None = None) -> MorphableModel:
     """Load any supported model format (see module docstring) into a :class:`MorphableModel`.
 
     Args:
-        path: a model file or folder, or ``"starter"``.
+        path: a model file or folder, or a built-in name: ``"starter"`` (the demo head) or
+            ``"deocc-face"`` (deocc's face model learned from real photos).
         landmarks_index: optional text file of 68 vertex ids (0-based, one per line or
             whitespace separated, iBUG order) for models that lack them.
 
@@ -325,7 +371,7 @@ def load_model(path: str | Path, landmarks_index: str | Path | None = None) -> M
         >>> m.name, m.n_id >= 10, m.n_exp >= 10, m.has_albedo
         ('deocc-starter', True, True, True)
     """
-    p = starter_model_path() if str(path) == "starter" else Path(path)
+    p = BUILTIN_MODELS[str(path)]() if str(path) in BUILTIN_MODELS else Path(path)
     if not p.exists():
         raise InputError(f"{p}: model file not found")
     lm = _read_index(Path(landmarks_index)) if landmarks_index is not None else None

@@ -2,11 +2,12 @@
 
 Per face, from a crop (the de-occluded output, or the occluded input for the comparison):
 
-- ``<stem>.obj``: the fitted 3DMM mesh. With texture coordinates (the Surrey model's own, or
-  ``uv`` = a BFM_UV.mat for BFM models) it is UV-textured: ``<stem>.mtl`` + ``<stem>.png``,
-  the crop unwrapped into the model's UV map (:func:`deocc_core.recon.texture.uv_texture`);
-  otherwise its vertices carry the crop's colours. ``<stem>_view.png``: the mesh from a
-  fixed three-quarter view, grey-shaded | textured (:mod:`deocc_core.recon.mesh_view`).
+- ``<stem>.obj``: the fitted 3DMM mesh. With texture coordinates (deocc-face's and the Surrey
+  model's own, or ``uv`` = a BFM_UV.mat for BFM models) it is UV-textured: ``<stem>.mtl`` +
+  ``<stem>.png``, the crop unwrapped into the model's UV map
+  (:func:`deocc_core.recon.texture.uv_texture`); otherwise its vertices carry the crop's
+  colours. ``<stem>_view.png``: the mesh from a fixed three-quarter view, grey-shaded |
+  textured (:mod:`deocc_core.recon.mesh_view`).
 - with ``detail``: ``<stem>_detail.obj`` (+ ``_detail_view.png``), the depth refined by shape
   from shading (:func:`deocc_core.recon.sfs.refine_face`) as a per-pixel mesh coloured by
   the crop (:func:`deocc_core.recon.mesh.depth_mesh`), in the same model space as the
@@ -57,7 +58,7 @@ class MeshConfig:
         None,
         "Texture coordinates of the 3DMM mesh: 3DDFA_V2's configs/BFM_UV.mat for BFM models, "
         "or a .npy [V, 2] (v up).",
-        default_help="the model's own (Surrey .bin), else per-vertex colours",
+        default_help="the model's own (deocc-face, Surrey .bin), else per-vertex colours",
         path="file",
     )
     texture_size: int = option(512, "Side of the UV texture map.", units="px", min=32, max=8192)

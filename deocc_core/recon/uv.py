@@ -1,6 +1,7 @@
 """Texture coordinates of a morphable model's mesh, from the files users have.
 
-The model format (.npz) holds no texture coordinates; they are read at run time:
+A model may carry its own (the .npz's optional ``uv``: deocc's face model); for the others
+they are read at run time:
 
 - Surrey Face Model (eos ``.bin``): its own, read with ``eos-py`` from the file the model was
   loaded from (``MorphableModel.source``). eos stores ``(u, v)`` with v DOWN (image
@@ -92,7 +93,9 @@ def load_uv(
     if key in cache:
         return cache[key]
     uv: npt.NDArray[np.float32] | None = None
-    if path is None:
+    if path is None and model.uv is not None:  # a model with its own (deocc-face)
+        uv = model.uv
+    elif path is None:
         src = Path(model.source) if model.source else None
         if src is not None and src.suffix == ".bin" and src.is_file():
             uv = _sfm_uv(src)

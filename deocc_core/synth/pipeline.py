@@ -143,7 +143,11 @@ class BuildConfig:
     root: str | None = option(
         None, "Source folder.", path="dir", default_help="none: only for --source synthetic"
     )
-    model: str = option("starter", "Morphable model path, or 'starter' (the embedded demo model).")
+    model: str = option(
+        "starter",
+        "Morphable model path, 'starter' (the embedded demo head) or 'deocc-face' (deocc's face "
+        "model learned from real photos: UV albedo, completed render).",
+    )
     size: int = option(256, "Crop side; the paper uses 256", units="px", check=crop_size_problem)
     per_shard: int = option(
         1024, "Samples per HDF5 shard (approximate for photos with several faces).", min=1
