@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+from _inproc import run_main
 
 from deocc_core import __version__
 
 SCRIPTS = ["synth_occ", "deocc_train", "deocc_infer", "deocc_eval"]
-
-
-def _run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", f"tools.{module}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ, COLUMNS="200"),
-    )
+# in this process: a child per call only added start-up (~8 s a test on the shared 2 cores);
+# the scripts run as child processes in test_end_to_end and tests/reliability
+_run = run_main
 
 
 @pytest.mark.parametrize("module", SCRIPTS)

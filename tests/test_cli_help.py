@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import typer
+from _inproc import run_main
 from typer.core import TyperGroup, TyperOption
 
 from tools import deocc_eval, deocc_infer, deocc_train, synth_occ, train_segmenter
@@ -57,12 +54,7 @@ def test_every_option_shows_its_default(name, cmd):
 
 
 def test_infer_help_shows_the_output_folder_default():
-    r = subprocess.run(
-        [sys.executable, "-m", "tools.deocc_infer", "--help"],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, COLUMNS="200"),
-    )
+    r = run_main("deocc_infer", "--help")  # in this process: see _inproc.py
     assert "Output folder. [default: infer_out]" in r.stdout, r.stdout
 
 

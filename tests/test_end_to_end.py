@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _inproc import run_main
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -100,17 +102,18 @@ def test_build_train_eval_infer(tmp_path):
 
 
 def test_user_mistakes_are_one_line_errors(tmp_path):
+    # in this process (_inproc.py): four child processes only added start-up here
     empty = tmp_path / "empty"
     empty.mkdir()
-    r = run("deocc_train", "--shards", str(empty), "--out", str(tmp_path / "run"))
+    r = run_main("deocc_train", "--shards", str(empty), "--out", str(tmp_path / "run"))
     assert r.returncode == 1 and "manifest.json" in r.stderr and "Traceback" not in r.stderr
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     img = tmp_path / "x.png"
     img.write_bytes(b"")
-    r = run("deocc_infer", str(img), "--ckpt", str(bad), "--out", str(tmp_path / "o"))
+    r = run_main("deocc_infer", str(img), "--ckpt", str(bad), "--out", str(tmp_path / "o"))
     assert r.returncode == 1 and "bad.pt" in r.stderr and "Traceback" not in r.stderr
-    r = run("synth_occ", "build", "--source", "folder", "--out", str(tmp_path / "s"))
+    r = run_main("synth_occ", "build", "--source", "folder", "--out", str(tmp_path / "s"))
     assert r.returncode == 2 and "--root" in r.stderr
-    r = run("synth_occ", "model", "info", str(tmp_path / "missing.npz"))
+    r = run_main("synth_occ", "model", "info", str(tmp_path / "missing.npz"))
     assert r.returncode == 1 and "missing.npz" in r.stderr

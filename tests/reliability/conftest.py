@@ -39,6 +39,34 @@ def as_other_user() -> list[str]:
     return ["unshare", "-U"]
 
 
+@pytest.fixture(scope="session")
+def others_numba_cache(built) -> dict[str, str]:
+    """``NUMBA_CACHE_DIR`` for :func:`as_other_user`'s children, seeded with our compiled kernels.
+
+    The other user cannot write the in-tree ``__pycache__``, so numba needs a cache folder it
+    can write; an empty one made each child compile every kernel from scratch (about a minute
+    a child on 2 cores). The seed is a copy of the in-tree cache (after :func:`built`, which
+    compiled the render kernels); a kernel not in it is compiled once and saved for the next
+    child. Seeding uses numba's own path rule and is skipped (only slower) if that changes.
+    """
+    d = Path(tempfile.mkdtemp(prefix="deocc-numba-"))
+    from numba.core import caching
+
+    locator = getattr(caching, "UserProvidedCacheLocator", None) or getattr(
+        caching, "_UserProvidedCacheLocator", None
+    )  # renamed in numba 0.60
+    subpath = getattr(locator, "get_suitable_cache_subpath", None)
+    pkg = Path(__file__).resolve().parents[2] / "deocc_core"
+    for src in pkg.rglob("__pycache__/*.nb[ic]") if subpath else ():
+        dst = d / subpath(str(src.parents[1] / "x.py"))  # the folder of the source file
+        dst.mkdir(exist_ok=True)
+        shutil.copy(src, dst / src.name)
+    for p in [d, *d.rglob("*")]:
+        p.chmod(0o777 if p.is_dir() else 0o666)
+    yield {"NUMBA_CACHE_DIR": str(d)}
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture()
 def open_tmp():
     """A temp folder every user can enter (pytest's own is private to its owner)."""

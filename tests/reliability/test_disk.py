@@ -96,7 +96,9 @@ def test_merge_on_a_full_disk_then_rerun_keeps_every_split(tmpfs_ok, built, tmp_
     assert "  train:" in inspect.stdout and "  test:" in inspect.stdout, inspect
 
 
-def test_permission_denied_names_the_path(as_other_user, open_tmp, ibug_pts_image, built):
+def test_permission_denied_names_the_path(
+    as_other_user, open_tmp, ibug_pts_image, built, others_numba_cache
+):
     img, pts = ibug_pts_image
     src = open_tmp / "in"
     for sub in ("a", "b"):
@@ -109,7 +111,7 @@ def test_permission_denied_names_the_path(as_other_user, open_tmp, ibug_pts_imag
     (out / "b").mkdir(parents=True)
     out.chmod(0o777)
     (out / "b").chmod(0o555)  # a's outputs can be written, b's cannot
-    env = {"NUMBA_CACHE_DIR": str(open_tmp / "numba")}
+    env = others_numba_cache  # a numba cache the other user can write, already warm
     r = synth(
         "fit", src / "a/face.png", src / "b/face.png", "--landmarks-from", "pts", "--out", out,
         prefix=as_other_user, env=env,

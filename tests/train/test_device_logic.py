@@ -55,6 +55,7 @@ def test_no_host_sync_in_the_hot_loop_except_at_log_steps(tiny_shards, tmp_path,
         ngf=8,
         ndf=8,
         workers=0,
+        batch_size=2,  # syncs do not depend on the batch size; small steps are cheap
         max_steps=8,
         stage2_steps=2,
         log_every=4,

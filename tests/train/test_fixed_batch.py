@@ -24,7 +24,7 @@ def test_steps_on_a_fixed_batch_reduce_l1(tiny_shards, tmp_path):
         seed=2,
     )
     run = _Run(cfg, resume=False)
-    batch = next(iter(DataLoader(run.train_set, batch_size=5)))
+    batch = next(iter(DataLoader(run.train_set, batch_size=2)))  # 2 real samples: cheap steps
     l1 = [float(run.train_step(batch)["loss_l1"]) for _ in range(12)]
     assert run.stage == 1
-    assert sum(l1[-3:]) / 3 < 0.95 * sum(l1[:3]) / 3, l1  # measured: 0.30 -> 0.27 in 12 steps
+    assert sum(l1[-3:]) / 3 < 0.95 * sum(l1[:3]) / 3, l1  # measured: 0.233 -> 0.171 in 12 steps
