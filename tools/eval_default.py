@@ -11,8 +11,11 @@
    mask / glass / sunglass; ``--asset-share 1``: never our objects), classes mask,
    eyeglasses, sunglasses.
 2. ``deocc-eval`` of the default model on both, ``--mask-source both`` (m̂ and the true
-   mask), identity columns on.
-3. ``deocc-eval --photos`` on the 300 real masked photos (``face_mask_detection/with_mask``).
+   mask), identity columns on; twice: ``--segmenter auto`` (as ``deocc-infer`` runs it: the
+   shipped segmenter's m̂) into ``eval/NAME``, and ``--segmenter none`` (G's own m̂) into
+   ``eval/NAME_gmask``.
+3. ``deocc-eval --photos`` on the 300 real masked photos (``face_mask_detection/with_mask``),
+   with the same two m̂.
 4. The "evaluation" section of ``docs/RESULTS.md``.
 
 Every stage is a CLI command, echoed as it runs; a stage whose output exists is not redone.
@@ -34,6 +37,9 @@ from tools.experiment_small import ROOT, cli, replace_section, sh  # noqa: E402
 SECTION = "evaluation"
 MODEL = ROOT / "assets" / "default_model.safetensors"
 SETS = ("own", "held_out")
+# eval folder suffix -> --segmenter: deocc-infer's default (the shipped segmenter's m̂ with the
+# shipped G), then G's own m̂ side by side
+MASKS = {"": "auto", "_gmask": "none"}
 
 
 def _args() -> argparse.Namespace:
@@ -89,25 +95,30 @@ def main() -> None:
             shards / "manifest.json",
             log,
         )
-        ev = a.out / "eval" / name
+        for tag, seg in MASKS.items():  # as deocc-infer runs it, then G's own m̂
+            ev = a.out / "eval" / (name + tag)
+            _stage(
+                cli("deocc_eval")
+                + ["--shards", str(shards), "--split", "test", "--out", str(ev)]
+                + ["--device", "cpu", "--ckpt", str(MODEL), "--name", "default"]
+                + ["--mask-source", "both", "--segmenter", seg],
+                ev / "results.json",
+                log,
+            )
+            results[name + tag] = json.loads((ev / "results.json").read_text())
+    photos = {}
+    for tag, seg in MASKS.items():
+        ev = a.out / "eval" / ("photos" + tag)
         _stage(
             cli("deocc_eval")
-            + ["--shards", str(shards), "--split", "test", "--out", str(ev)]
-            + ["--device", "cpu", "--ckpt", str(MODEL), "--name", "default"]
-            + ["--mask-source", "both"],
-            ev / "results.json",
+            + ["--photos", str(a.data / "faces_bulk" / "face_mask_detection" / "with_mask")]
+            + ["--out", str(ev), "--device", "cpu", "--limit", str(a.photos_limit)]
+            + ["--segmenter", seg],
+            ev / "photos.json",
             log,
         )
-        results[name] = json.loads((ev / "results.json").read_text())
-    photos = a.out / "eval" / "photos"
-    _stage(
-        cli("deocc_eval")
-        + ["--photos", str(a.data / "faces_bulk" / "face_mask_detection" / "with_mask")]
-        + ["--out", str(photos), "--device", "cpu", "--limit", str(a.photos_limit)],
-        photos / "photos.json",
-        log,
-    )
-    text = section(results, json.loads((photos / "photos.json").read_text()), log)
+        photos[tag] = json.loads((ev / "photos.json").read_text())
+    text = section(results, photos, log)
     replace_section(a.docs / "RESULTS.md", SECTION, text)
     print(f"\nwrote the {SECTION} section of {a.docs / 'RESULTS.md'}")
 
@@ -128,21 +139,41 @@ def _cell(t: dict, m: str, g: str, k: str, fmt: str = ".3f") -> str:
     return _f(t[m][g].get(k, float("nan")), fmt) if m in t else "n/a"
 
 
+G_ROWS = ("default", "telea@default", "ns@default")  # the rows G's own m̂ changes
+G_TAG = " (G's m̂)"
+
+
+def _merged(seg: dict, own: dict) -> dict:
+    """The segmenter run's table with G's-m̂ rows beside its m̂ rows (same samples)."""
+    t = {}
+    for m, groups in seg["table"].items():
+        t[m] = groups
+        if m in G_ROWS and m in own["table"]:
+            t[m + G_TAG] = own["table"][m]
+    return t
+
+
 def _reading(t: dict) -> list[str]:
     """The comparisons the numbers answer, as sentences (computed, not typed)."""
     a = {m: g["all"] for m, g in t.items()}
     best_id = min(a, key=lambda m: a[m].get("id_dist", 9.0))
+    d, g = a["default"], a.get("default" + G_TAG, {})
     return [
+        f"- As `deocc-infer photo.jpg` runs it (the segmenter's m̂): default "
+        f"{d['psnr']:.2f} dB / SSIM {d['ssim']:.3f} on the crop, {d['psnr_mask']:.2f} dB in "
+        f"the object, m̂ IoU {d['mask_iou']:.3f}, identity {d['id_dist']:.3f}; with G's own m̂ "
+        f"{g.get('psnr', float('nan')):.2f} dB / {g.get('ssim', float('nan')):.3f}, "
+        f"{g.get('psnr_mask', float('nan')):.2f} dB, m̂ IoU "
+        f"{g.get('mask_iou', float('nan')):.3f}, identity {g.get('id_dist', float('nan')):.3f}.",
         f"- The fill, judged apart from the mask (both in the true object mask): default@true "
         f"{a['default@true']['psnr_mask']:.2f} dB / SSIM {a['default@true']['ssim_mask']:.3f} vs "
         f"telea@true {a['telea@true']['psnr_mask']:.2f} dB / {a['telea@true']['ssim_mask']:.3f} "
         f"({a['default@true']['psnr_mask'] - a['telea@true']['psnr_mask']:+.2f} dB); identity "
         f"{a['default@true']['id_dist']:.3f} vs {a['telea@true']['id_dist']:.3f}.",
-        f"- What the mask costs: pasted where m̂ says, default "
-        f"{a['default']['psnr_mask']:.2f} dB in the object vs {a['default@true']['psnr_mask']:.2f}"
-        f" dB with the true mask; Telea inside m̂ {a['telea@default']['psnr_mask']:.2f} dB vs "
-        f"{a['telea@true']['psnr_mask']:.2f} dB in the true mask. m̂ IoU "
-        f"{a['default']['mask_iou']:.3f}.",
+        f"- What the mask costs: pasted where the segmenter's m̂ says, default "
+        f"{d['psnr_mask']:.2f} dB in the object vs {a['default@true']['psnr_mask']:.2f}"
+        f" dB with the true mask; Telea inside that m̂ {a['telea@default']['psnr_mask']:.2f} dB "
+        f"vs {a['telea@true']['psnr_mask']:.2f} dB in the true mask.",
         f"- Identity: the closest to the ground truth is `{best_id}` "
         f"({a[best_id]['id_dist']:.3f}); the occluded input itself scores "
         f"{a['input']['id_dist']:.3f} ({100 * a['input']['id_same']:.0f} % same person): dlib's "
@@ -150,8 +181,12 @@ def _reading(t: dict) -> list[str]:
     ]
 
 
-def section(results: dict[str, dict], photos: dict, log: list[str]) -> str:
-    """The RESULTS section: every method's row with every column, per test set."""
+def section(results: dict[str, dict], photos: dict[str, dict], log: list[str]) -> str:
+    """The RESULTS section: every method's row with every column, per test set.
+
+    ``results``: deocc-eval's results.json per set (``own``, ``held_out``) and per m̂
+    (suffix ``_gmask``: ``--segmenter none``); ``photos``: photos.json per m̂ suffix.
+    """
     out = [
         "## Evaluation of the default model: identity, masks given or predicted, held-out "
         "occluders, real photos",
@@ -159,19 +194,25 @@ def section(results: dict[str, dict], photos: dict, log: list[str]) -> str:
         "Written by `python -m tools.eval_default` (shared 2-core CPU). Test faces: the default "
         "model's test identities of RMFD without_mask (never trained on), 2 occluded copies "
         "each. `own`: the 3D occluders it trained on. `held_out`: only real cut-outs it never "
-        "saw. Rows: `default` pasted where m̂ says; `default@true` G's raw output pasted "
-        "exactly into the true occluder object's mask (as `deocc-infer --mask`), beside "
-        "`telea@true` / `ns@true` on the same pixels; `default:raw` every pixel redrawn; "
-        "`telea` / `ns` inpaint every pixel the composite changed (the earlier oracle: object, "
-        "shadow, noise and 16-px JPEG blocks, often most of the face); `telea@default` / "
-        "`ns@default` inpaint inside the model's m̂ (what the mask costs). Identity: dlib "
-        "ResNet descriptor distance to the ground truth on the sample's landmarks (lower is "
-        "better; same person < 0.6) and the share under 0.6. The real eyeglasses cut-out "
-        "(Face-Image-Occlusions glass.png) is a thin frame: at 128 px most of its samples have "
-        "no pixel of 50 % opacity, so its m̂ IoU says little.",
+        "saw. The default model is scored as `deocc-infer photo.jpg` runs it: `deocc-eval "
+        "--segmenter auto` (the shipped occlusion segmenter's m̂ with the shipped G, one policy "
+        "shared with deocc-infer), and beside it with G's own m̂ (`--segmenter none`, rows "
+        f"marked `{G_TAG.strip()}`). Rows: `default` G's raw output blended and pasted where "
+        "the segmenter's m̂ says; `default@true` G's raw output pasted exactly into the true "
+        "occluder object's mask (as `deocc-infer --mask`), beside `telea@true` / `ns@true` on "
+        "the same pixels; `default:raw` every pixel redrawn; `telea` / `ns` inpaint every "
+        "pixel the composite changed (the earlier oracle: object, shadow, noise and 16-px JPEG "
+        "blocks, often most of the face); `telea@default` / `ns@default` inpaint inside the "
+        "m̂ (what the mask costs). Identity: dlib ResNet descriptor distance to the ground "
+        "truth on the sample's landmarks (lower is better; same person < 0.6) and the share "
+        "under 0.6. The real eyeglasses cut-out (Face-Image-Occlusions glass.png) is a thin "
+        "frame: at 128 px most of its samples have no pixel of 50 % opacity, so its m̂ IoU "
+        "says little.",
         "",
     ]
-    for name, r in results.items():
+    for name in SETS:
+        r, rg = results[name], results[name + "_gmask"]
+        t = _merged(r, rg)
         p = r.get("protocol", {})
         held = p.get("held_out")
         out += [
@@ -179,13 +220,14 @@ def section(results: dict[str, dict], photos: dict, log: list[str]) -> str:
             "",
             f"Occluder families: {', '.join(p.get('test_families') or [])}. Held out (never in "
             f"the default model's training data): "
-            f"{'unknown' if held is None else ', '.join(held) or 'none'}.",
+            f"{'unknown' if held is None else ', '.join(held) or 'none'}. m̂ of `default`: "
+            f"{r.get('segmenter', {}).get('default', 'unknown')}.",
             "",
             "| method | PSNR | SSIM | PSNR in mask | SSIM in mask | identity dist | same person "
             "| m̂ IoU |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for m, groups in r["table"].items():
+        for m, groups in t.items():
             a = groups["all"]
             out.append(
                 f"| {m} | {_f(a['psnr'])} | {_f(a['ssim'], '.4f')} | {_f(a['psnr_mask'])} | "
@@ -193,47 +235,52 @@ def section(results: dict[str, dict], photos: dict, log: list[str]) -> str:
                 f"{_f(100 * a.get('id_same', float('nan')), '.0f')} % | "
                 f"{_f(a.get('mask_iou', float('nan')), '.3f')} |"
             )
-        classes = sorted(k[6:] for k in r["table"]["default"] if k.startswith("class:"))
+        classes = sorted(k[6:] for k in t["default"] if k.startswith("class:"))
+        gd = "default" + G_TAG
         out += [
             "",
-            "Per class (n): m̂ IoU | identity distance of default / default@true / input / "
-            "telea@true | PSNR in the object mask of default@true / telea@true (the same pixels)",
+            "Per class (n): m̂ IoU of the segmenter / of G | identity distance of default "
+            "(segmenter m̂) / default (G's m̂) / default@true / input / telea@true | PSNR in the "
+            "object mask of default (segmenter m̂) / default@true / telea@true",
             "",
-            "| class | n | m̂ IoU | id default | id default@true | id input | id telea@true | "
-            "PSNR default@true | PSNR telea@true |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| class | n | IoU segmenter | IoU G | id default | id default (G) | "
+            "id default@true | id input | id telea@true | PSNR default | PSNR default@true | "
+            "PSNR telea@true |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        t = r["table"]
         for c in classes:
             g = f"class:{c}"
             cells = [
                 _cell(t, "default", g, "mask_iou"),
+                _cell(t, gd, g, "mask_iou"),
                 *(
                     _cell(t, m, g, "id_dist")
-                    for m in ("default", "default@true", "input", "telea@true")
+                    for m in ("default", gd, "default@true", "input", "telea@true")
                 ),
-                *(_cell(t, m, g, "psnr_mask", ".2f") for m in ("default@true", "telea@true")),
+                *(
+                    _cell(t, m, g, "psnr_mask", ".2f")
+                    for m in ("default", "default@true", "telea@true")
+                ),
             ]
             out.append(f"| {c} | {t['default'][g]['n']} | " + " | ".join(cells) + " |")
         out += ["", *_reading(t), ""]
-    area = photos.get("mask_area_face") or []
-    share = photos["n_with_face"] / max(photos["n_photos"], 1)
     out += [
-        f"### Real masked photos (face_mask_detection/with_mask, {photos['n_photos']} photos, no "
-        "ground truth)",
+        "### Real masked photos (face_mask_detection/with_mask, "
+        f"{photos['']['n_photos']} photos, no ground truth)",
         "",
-        f"A face processed in {photos['n_with_face']} photos ({100 * share:.1f} %), "
-        f"{photos['n_faces']} faces; m̂ covers on average "
-        f"{100 * sum(area) / max(len(area), 1):.1f} % of the fitted face silhouette M. Skipped: "
-        + (", ".join(f"{k} ×{v}" for k, v in photos["skipped"].items()) or "none")
-        + ".",
-        "",
-        "Commands:",
-        "",
-        "```",
-        *log,
-        "```",
     ]
+    for tag, what in (("", "the segmenter's m̂ (as deocc-infer)"), ("_gmask", "G's own m̂")):
+        ph = photos[tag]
+        area = ph.get("mask_area_face") or []
+        share = ph["n_with_face"] / max(ph["n_photos"], 1)
+        skipped = ", ".join(f"{k} ×{v}" for k, v in ph["skipped"].items()) or "none"
+        out.append(
+            f"- {what}: a face processed in {ph['n_with_face']} photos ({100 * share:.1f} %), "
+            f"{ph['n_faces']} faces; m̂ covers on average "
+            f"{100 * sum(area) / max(len(area), 1):.1f} % of the fitted face silhouette M. "
+            f"Skipped: {skipped}."
+        )
+    out += ["", "Commands:", "", "```", *log, "```"]
     return "\n".join(out)
 
 

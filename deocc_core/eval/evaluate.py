@@ -48,8 +48,10 @@ from deocc_core.eval.report import (
 )
 from deocc_core.imageio import write_image
 from deocc_core.infer.paste import IDENTITY, paste_crop, paste_given, paste_region, replaced_pixels
+from deocc_core.infer.pipeline import segmented_output
 from deocc_core.nets.io import GeneratorSpec, prepare_generator, run_generator
 from deocc_core.nets.packaged import resolve_generator
+from deocc_core.nets.segmenter import SEGMENTER_HELP, resolve_segmenter, run_segmenter
 from deocc_core.occluders.classes import OccluderClass, Region
 from deocc_core.options import option
 from deocc_core.synth.manifest import read_manifest
@@ -121,6 +123,7 @@ class EvalConfig:
         "ns (inpainting every pixel the composite changed: an oracle) are always there.",
         choices=MASK_SOURCES,
     )
+    segmenter: str = option("auto", SEGMENTER_HELP + " Per --ckpt, as deocc-infer runs it.")
     identity: bool = option(
         True,
         "Identity columns: dlib's face descriptor distance of each output to the ground "
@@ -143,9 +146,11 @@ class EvalResult:
     n_samples: int = 0
     out: Path | None = None
     protocol: dict[str, Any] = field(default_factory=dict)
+    segmenters: dict[str, str] = field(default_factory=dict)
 
 
-Net = tuple[str, nn.Module, GeneratorSpec]  # method name, prepared G, its spec
+# method name, prepared G, its spec, the segmenter whose m̂ it pastes by (None: G's own)
+Net = tuple[str, nn.Module, GeneratorSpec, nn.Module | None]
 
 
 def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) -> EvalResult:
@@ -159,8 +164,8 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     folder = Path(config.shards)
     manifest = _check_config(config, folder)
     device = resolve_device(config.device)
-    nets, infos = _load_checkpoints(config, manifest["resolution"], device)
-    methods = method_names([n for n, _, _ in nets], config.baselines, config.mask_source)
+    nets, infos, segmenters = _load_checkpoints(config, manifest["resolution"], device)
+    methods = method_names([n[0] for n in nets], config.baselines, config.mask_source)
     if not methods:
         raise ConfigError("nothing to evaluate: give --ckpt and/or --baselines")
     protocol = occluder_protocol(manifest.get("config"), infos[0] if infos else None)
@@ -171,8 +176,9 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
     table = _aggregate(rows, methods)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_results_json(out / "results.json", config, table, rows, protocol)
-    _write_text(out / "results.md", markdown_report(table, methods, len(rows), protocol))
+    _write_results_json(out / "results.json", config, table, rows, protocol, segmenters)
+    md = markdown_report(table, methods, len(rows), protocol)
+    _write_text(out / "results.md", md + _segmenter_note(segmenters))
     # images only for the few samples shown: re-read and re-run them (memory stays O(batch))
     picks = _picks(rows, methods[0])
     first = list(range(min(8, len(rows))))
@@ -187,7 +193,16 @@ def evaluate(config: EvalConfig, progress: Callable[..., None] | None = None) ->
         for j, i in enumerate(first)
     ]
     write_image(out / "samples.png", image_grid(comparison_rows(images, first, methods), labels))
-    return EvalResult(table, len(rows), out, protocol)
+    return EvalResult(table, len(rows), out, protocol, segmenters)
+
+
+def _segmenter_note(segmenters: dict[str, str]) -> str:
+    """results.md: which m̂ each checkpoint's rows were pasted by."""
+    if not segmenters:
+        return ""
+    said = {"none": "G's own mask channel", "default": "the shipped occlusion segmenter"}
+    lines = [f"- `{n}`: {said.get(c, f'the segmenter {c}')}" for n, c in segmenters.items()]
+    return "\n## Occlusion mask m̂ (--segmenter)\n\n" + "\n".join(lines) + "\n"
 
 
 def method_names(nets: list[str], baselines: tuple[str, ...], mask_source: str) -> list[str]:
@@ -251,13 +266,16 @@ def _check_config(config: EvalConfig, folder: Path) -> dict[str, Any]:
 
 def _load_checkpoints(
     config: EvalConfig, resolution: int, device: torch.device
-) -> tuple[list[Net], list[dict[str, Any]]]:
-    """Every ``--ckpt`` as (name, prepared G, spec), and each one's info (its training data).
+) -> tuple[list[Net], list[dict[str, Any]], dict[str, str]]:
+    """Every ``--ckpt`` as (name, prepared G, spec, segmenter), with its info and m̂ choice.
+
+    The info holds its training data; the choice is what ``--segmenter`` resolved to for
+    it, by deocc-infer's policy (:func:`deocc_core.nets.segmenter.resolve_segmenter`).
 
     Raises:
         ConfigError: a checkpoint for another resolution.
     """
-    nets, infos = [], []
+    nets, infos, chosen = [], [], {}
     for name, path in config.checkpoints:
         G, spec, info = resolve_generator(path, device)
         infos.append(info)
@@ -266,8 +284,9 @@ def _load_checkpoints(
                 f"{path}: checkpoint is for {spec.size} px, shards {config.shards} are "
                 f"{resolution} px"
             )
-        nets.append((name, prepare_generator(G), spec))
-    return nets, infos
+        seg, chosen[name] = resolve_segmenter(config.segmenter, path, device)
+        nets.append((name, prepare_generator(G), spec, seg))
+    return nets, infos, chosen
 
 
 def _score_split(
@@ -332,8 +351,8 @@ def _score_batch(
             if identity:
                 row[m]["id_dist"] = float(dist[m][k])
                 row[m]["id_same"] = float(dist[m][k] < SAME_PERSON)
-        for name, _, spec in nets:
-            if spec.blend == "mask" and name in row:
+        for name, _, spec, seg in nets:
+            if (spec.blend == "mask" or seg is not None) and name in row:
                 row[name]["mask_iou"] = mask_iou(
                     batch[name + REGION_SUFFIX][k], batch[SCORE_MASK][k]
                 )
@@ -361,10 +380,12 @@ def _write_results_json(
     table: dict[str, Any],
     rows: list[dict[str, Any]],
     protocol: dict[str, Any],
+    segmenters: dict[str, str],
 ) -> None:
     results = {
         "config": asdict(config),
         "protocol": protocol,
+        "segmenter": segmenters,  # per checkpoint: default, none or a file (which m̂)
         "n_samples": len(rows),
         "table": table,
         "paper_table1": PAPER_TABLE1,
@@ -413,14 +434,20 @@ def _run_methods(
     # shadow / JPEG / noise pixels the oracle rows also get (changed_mask: often the whole face)
     true = ((b[TRUE_MASK] > 0) * 255).astype(np.uint8)
     n = stop - start
-    for name, G, spec in nets:
+    for name, G, spec, seg in nets:
         g = run_generator(G, b["occluded"], b["render"], spec, device)
         b[name + RAW_SUFFIX] = g.raw
-        regions = [paste_region(spec.blend, g.mask[k], b["face_mask"][k]) for k in range(n)]
+        if seg is None:
+            outputs = list(g.output)
+            regions = [paste_region(spec.blend, g.mask[k], b["face_mask"][k]) for k in range(n)]
+        else:  # the segmenter's m̂ replaces G's, exactly as deocc-infer does
+            pairs = [
+                segmented_output(b["occluded"][k], g.raw[k], m)
+                for k, m in enumerate(run_segmenter(seg, b["occluded"], device))
+            ]
+            outputs, regions = [p[0] for p in pairs], [p[1] for p in pairs]
         b[name + REGION_SUFFIX] = np.stack(regions)
-        b[name] = np.stack(
-            [paste_crop(b["occluded"][k], g.output[k], regions[k]) for k in range(n)]
-        )
+        b[name] = np.stack([paste_crop(b["occluded"][k], outputs[k], regions[k]) for k in range(n)])
         if name + TRUE_SUFFIX in methods:  # as deocc-infer --mask: exactly the given pixels
             b[name + TRUE_SUFFIX] = np.stack(
                 [paste_given(b["occluded"][k], g.raw[k], IDENTITY, true[k])[0] for k in range(n)]

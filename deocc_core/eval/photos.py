@@ -39,7 +39,8 @@ class PhotoEvalResult:
         n_faces: faces processed. skipped: reason → count (photos and faces).
         mask_area: per processed face, the share of the crop with m̂ ≥ 0.5.
         mask_area_face: per face, the share of the fitted face silhouette M with m̂ ≥ 0.5.
-        out: the report folder.
+        out: the report folder. model: which generator (and segmenter).
+        segmenter: what ``--segmenter`` resolved to (deocc-infer's policy).
     """
 
     n_photos: int = 0
@@ -50,6 +51,7 @@ class PhotoEvalResult:
     mask_area_face: list[float] = field(default_factory=list)
     out: Path | None = None
     model: str = ""
+    segmenter: str = "none"  # whose m̂: default (the shipped segmenter), none (G's) or a file
 
 
 def evaluate_photos(config: Any, progress: Callable[..., None] | None = None) -> PhotoEvalResult:
@@ -73,10 +75,14 @@ def evaluate_photos(config: Any, progress: Callable[..., None] | None = None) ->
         raise InputError(f"{config.photos}: no images found")
     paths = paths[: config.limit] if config.limit else paths
     ckpt = config.checkpoints[0][1] if config.checkpoints else None
-    run = _load(InferConfig(inputs=(config.photos,), ckpt=ckpt, device=config.device))
+    run = _load(
+        InferConfig(
+            inputs=(config.photos,), ckpt=ckpt, device=config.device, segmenter=config.segmenter
+        )
+    )
     if progress:
         progress(0, total=len(paths))
-    r = PhotoEvalResult(n_photos=len(paths), model=run.label)
+    r = PhotoEvalResult(n_photos=len(paths), model=run.label, segmenter=run.segmenter_choice)
     skipped: Counter[str] = Counter()
     per_photo, sheet = [], []
     for path in paths:
@@ -102,6 +108,7 @@ def evaluate_photos(config: Any, progress: Callable[..., None] | None = None) ->
                     run.model,
                     run.device,
                     config=run.face_config,
+                    segmenter=run.segmenter,  # m̂ as deocc-infer makes it
                 )
             except InputError as e:
                 reason = e.reason if isinstance(e, SkipInput) else str(e).split(" (")[0]

@@ -40,6 +40,7 @@ __all__ = [
     "deocclude_face",
     "expression_coefficients",
     "MIN_FACE_PX",
+    "segmented_output",
 ]
 
 log = logging.getLogger(__name__)
@@ -223,10 +224,29 @@ def _face_output(
     if seg_mask is None:
         mask = paste_region(spec.blend, g_mask, face.face_mask)
         return FaceOutput(face, output, raw, mask, paste_weight(mask, paste))
-    m = seg_mask[..., None]
-    output = np.round(m * raw + (1 - m) * face.crop).astype(np.uint8)
-    mask = paste_region("mask", seg_mask, face.face_mask)
+    output, mask = segmented_output(face.crop, raw, seg_mask)
     return FaceOutput(face, output, raw, mask, paste_weight(mask, paste))
+
+
+def segmented_output(
+    crop: npt.NDArray[np.uint8], raw: npt.NDArray[np.uint8], seg_mask: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """G's raw output blended by a segmenter's m̂, and the region it is pasted over.
+
+    Shared by deocc-infer and deocc-eval, so that eval scores what infer delivers.
+
+    Args:
+        crop: ``[S, S, 3]`` uint8, G's input crop.
+        raw: ``[S, S, 3]`` uint8, G's raw output.
+        seg_mask: ``[S, S]`` float32 in [0, 1], the segmenter's m̂.
+
+    Returns:
+        ``(m̂·raw + (1−m̂)·crop`` as ``[S, S, 3]`` uint8, m̂ as the ``[S, S]`` uint8 paste
+        region of :func:`deocc_core.infer.paste.paste_region`).
+    """
+    m = seg_mask[..., None]
+    output = np.round(m * raw + (1 - m) * crop).astype(np.uint8)
+    return output, paste_region("mask", seg_mask, np.zeros(seg_mask.shape, np.uint8))
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.nets.io import GeneratorSpec, prepare_generator
 from deocc_core.nets.packaged import resolve_generator
+from deocc_core.nets.segmenter import SEGMENTER_HELP, resolve_segmenter
 from deocc_core.options import option
 from deocc_core.recon.export import MeshConfig, write_face_meshes
 from deocc_core.synth.manifest import build_configs
@@ -83,13 +84,7 @@ class InferConfig:
         path="any",
         default_help="the shipped default model, assets/default_model.safetensors",
     )
-    segmenter: str = option(
-        "auto",
-        "Occlusion mask m̂: default (the shipped occlusion segmenter, "
-        "assets/segmenter.safetensors), none (G's own mask channel), a segmenter "
-        ".safetensors file, or auto (default with the shipped model, none with --ckpt). "
-        "G fills either way.",
-    )
+    segmenter: str = option("auto", SEGMENTER_HELP)
     out: str = option("infer_out", "Output folder.", path="out")
     model: str | None = option(
         None,
@@ -346,6 +341,7 @@ class _Loaded:
     device: torch.device
     label: str
     segmenter: nn.Module | None = None
+    segmenter_choice: str = "none"  # what --segmenter resolved to: default, none or a file
 
 
 def _load(config: InferConfig) -> _Loaded:
@@ -356,31 +352,13 @@ def _load(config: InferConfig) -> _Loaded:
     expression_coefficients(model, config.expression)  # fail early on a bad preset / file
     detector = None if config.landmarks_from in ("pts", "mat") else LazyDetector(config.backend)
     face_config = _face_config(spec, info.get("data_config") or {})
-    choice = config.segmenter
-    if choice == "auto":  # a user's checkpoint keeps its own m̂; the shipped G's is worse
-        choice = "default" if config.ckpt is None else "none"
-        try:
-            segmenter = _load_segmenter(choice, device)
-        except InputError as e:  # no segmenter shipped: G's own m̂, said once
-            log.warning("%s: using G's own occlusion mask", e)
-            segmenter, choice = None, "none"
-    else:
-        segmenter = _load_segmenter(choice, device)
+    segmenter, choice = resolve_segmenter(config.segmenter, config.ckpt, device)
     label = info["label"]
     if segmenter is not None:
         label += f" + segmenter {choice}"
     return _Loaded(
-        prepare_generator(G), spec, model, face_config, detector, device, label, segmenter
+        prepare_generator(G), spec, model, face_config, detector, device, label, segmenter, choice
     )
-
-
-def _load_segmenter(choice: str, device: torch.device) -> nn.Module | None:
-    """``--segmenter``: None for "none", else the default or the given file's net."""
-    from deocc_core.nets.segmenter import default_segmenter_path, load_segmenter
-
-    if choice == "none":
-        return None
-    return load_segmenter(default_segmenter_path() if choice == "default" else choice, device)[0]
 
 
 def _load_model(config: InferConfig, data_model: dict[str, Any], source: str) -> MorphableModel:

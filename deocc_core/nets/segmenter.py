@@ -11,6 +11,7 @@ is ``assets/segmenter.safetensors``.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,14 +29,24 @@ __all__ = [
     "SegmenterSpec",
     "Segmenter",
     "SEGMENTER_FORMAT",
+    "SEGMENTER_HELP",
     "default_segmenter_path",
     "load_segmenter",
+    "resolve_segmenter",
     "run_segmenter",
     "save_segmenter",
 ]
 
+log = logging.getLogger(__name__)
+
 SEGMENTER_FORMAT = "deocc-segmenter-1"  # the safetensors metadata "format" value
 DEFAULT_SEGMENTER = "segmenter.safetensors"
+SEGMENTER_HELP = (  # --segmenter of deocc-infer and deocc-eval (resolve_segmenter)
+    "Occlusion mask m̂: default (the shipped occlusion segmenter, "
+    "assets/segmenter.safetensors), none (G's own mask channel), a segmenter .safetensors "
+    "file, or auto (default with the shipped model, none with another --ckpt). G fills "
+    "either way."
+)
 
 
 @dataclass(frozen=True)
@@ -210,3 +221,46 @@ def default_segmenter_path() -> Path:
     except ModuleNotFoundError:
         pass
     raise InputError(f"{here}: the default segmenter is missing (put it there)")
+
+
+def resolve_segmenter(
+    choice: str, ckpt: str | Path | None, device: torch.device | None = None
+) -> tuple[Segmenter | None, str]:
+    """``--segmenter`` for the generator ``ckpt``: the one policy of deocc-infer and deocc-eval.
+
+    ``choice``: "default" (the shipped segmenter), "none" (G's own mask channel), a
+    segmenter file, or "auto": "default" with the shipped model (``ckpt`` None or the
+    shipped file itself), "none" with any other checkpoint (a user's G keeps its own m̂;
+    the shipped G's is worse than the segmenter's). With "auto" and no segmenter shipped:
+    "none", said once.
+
+    Returns:
+        ``(net or None, the choice made)``: "default", "none" or the file.
+
+    Raises:
+        InputError / FormatError: an explicit choice that cannot be loaded.
+    """
+    if choice == "auto":
+        choice = "default" if _is_shipped_model(ckpt) else "none"
+        if choice == "default":
+            try:
+                return load_segmenter(default_segmenter_path(), device)[0], choice
+            except InputError as e:
+                log.warning("%s: using G's own occlusion mask", e)
+                return None, "none"
+    if choice == "none":
+        return None, choice
+    path = default_segmenter_path() if choice == "default" else Path(choice)
+    return load_segmenter(path, device)[0], choice
+
+
+def _is_shipped_model(ckpt: str | Path | None) -> bool:
+    """Whether ``ckpt`` is the shipped default generator (None: it is)."""
+    from deocc_core.nets.packaged import default_model_path
+
+    if ckpt is None:
+        return True
+    try:
+        return Path(ckpt).resolve() == default_model_path().resolve()
+    except InputError:  # no default model shipped: ckpt cannot be it
+        return False

@@ -203,3 +203,70 @@ def test_damaged_manifest_or_shard_is_one_error_naming_the_file(tiny_shards, tmp
                 shards=str(copy), out=str(tmp_path / "e"), baselines=("input",), identity=False
             )
         )
+
+
+def test_segmenter_m_hat_is_what_infer_pastes(tiny_shards, generator_checkpoint, tmp_path):
+    """--segmenter: NAME's m̂, IoU and pasted output are deocc-infer's for the same crop."""
+    from types import SimpleNamespace
+
+    from deocc_core.eval.evaluate import mask_iou
+    from deocc_core.infer.paste import IDENTITY, paste_back
+    from deocc_core.infer.pipeline import _face_output
+    from deocc_core.nets.io import prepare_generator, run_generator
+    from deocc_core.nets.packaged import default_model_path, resolve_generator
+    from deocc_core.nets.segmenter import (
+        default_segmenter_path,
+        load_segmenter,
+        resolve_segmenter,
+        run_segmenter,
+    )
+    from deocc_core.synth.shards import ShardReader
+    from deocc_core.synth.verify import shard_paths
+
+    if not default_segmenter_path().is_file():
+        pytest.skip("assets/segmenter.safetensors is not in this checkout")
+    ckpt = generator_checkpoint("mask", 0.0)  # G's own m̂ ≡ 0.5 everywhere
+    runs = {}
+    for seg in ("none", "default"):
+        cfg = EvalConfig(
+            shards=str(tiny_shards),
+            out=str(tmp_path / seg),
+            checkpoints=(("g", str(ckpt)),),
+            baselines=("input",),
+            mask_source="predicted",
+            segmenter=seg,
+            identity=False,
+            limit=2,
+        )
+        r = evaluate(cfg)
+        assert r.segmenters == {"g": seg}
+        runs[seg] = json.loads((tmp_path / seg / "results.json").read_text())
+        assert runs[seg]["segmenter"] == {"g": seg}
+    assert "the shipped occlusion segmenter" in (tmp_path / "default" / "results.md").read_text()
+    # auto, deocc-infer's policy: a user's checkpoint keeps G's own m̂, the shipped G does not
+    assert resolve_segmenter("auto", ckpt)[1] == "none"
+    assert resolve_segmenter("auto", default_model_path())[1] == "default"
+
+    G, spec, _ = resolve_generator(ckpt, "cpu")
+    G = prepare_generator(G)
+    seg_net = load_segmenter(default_segmenter_path())[0]
+    path = shard_paths(tiny_shards, "test")[0]
+    with ShardReader(path) as rd:
+        b = {k: rd.dataset(k)[:2] for k in ("occluded", "render", "gt", "occ_mask", "face_mask")}
+    g = run_generator(G, b["occluded"], b["render"], spec, "cpu")
+    m_hat = run_segmenter(seg_net, b["occluded"])
+    for k, (sample, g_sample) in enumerate(
+        zip(runs["default"]["samples"], runs["none"]["samples"], strict=True)
+    ):
+        assert (sample["shard"], sample["index"]) == (path.name, k)
+        face = SimpleNamespace(crop=b["occluded"][k], face_mask=b["face_mask"][k])
+        fo = _face_output(face, g.output[k], g.raw[k], g.mask[k], spec, None, m_hat[k])
+        pasted = paste_back(b["occluded"][k], fo.output, IDENTITY, fo.weight)[0]
+        want = score(pasted, b["gt"][k], b["occ_mask"][k] > 0)
+        assert sample["g"]["psnr"] == pytest.approx(want.psnr)
+        assert sample["g"]["ssim"] == pytest.approx(want.ssim)
+        iou = mask_iou(fo.mask, b["occ_mask"][k])
+        assert sample["g"]["mask_iou"] == pytest.approx(iou, nan_ok=True)
+        # G's m̂ ≡ 0.5 is a different mask: its IoU and its pasted output differ
+        assert g_sample["g"]["mask_iou"] != pytest.approx(iou, nan_ok=True)
+        assert g_sample["g"]["psnr"] != pytest.approx(want.psnr)

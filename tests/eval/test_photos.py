@@ -34,3 +34,18 @@ def test_real_masked_photos_give_faces_found_skips_and_mask_areas(
     assert sum(len(p["faces"]) for p in data["photos"]) == r.n_faces
     html = (tmp_path / "report.html").read_text()
     assert "<img src='data:image/png;base64," in html and "with a face processed" in html
+    assert r.segmenter == "none"  # auto with a user's checkpoint: G's own m̂, as deocc-infer
+    # --segmenter default: the shipped segmenter's m̂ decides, not G's m̂ ≡ 1
+    s = evaluate_photos(
+        EvalConfig(
+            photos=str(folder),
+            out=str(tmp_path / "seg"),
+            checkpoints=(("g", str(generator_checkpoint("mask", 20.0))),),
+            segmenter="default",
+            limit=1,
+            device="cpu",
+        )
+    )
+    assert s.segmenter == "default" and "segmenter default" in s.model
+    # (at this test G's 64 px the 128-px segmenter marks little; ignored, m̂ would be 1)
+    assert s.n_faces == 1 and s.mask_area_face[0] < 0.9
