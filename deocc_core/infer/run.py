@@ -34,6 +34,7 @@ from deocc_core.errors import STOPS, ConfigError, InputError, Interrupted, SkipI
 from deocc_core.face.prepare import FaceInputConfig
 from deocc_core.fileio import FolderLock, output_names
 from deocc_core.imageio import IMAGE_SUFFIXES, read_image, write_image
+from deocc_core.infer.fill import FILLS
 from deocc_core.infer.grid import face_sheet
 from deocc_core.infer.pipeline import (
     MIN_FACE_PX,
@@ -89,6 +90,13 @@ class InferConfig:
         "assets/segmenter.safetensors), none (G's own mask channel), a segmenter "
         ".safetensors file, or auto (default with the shipped model, none with --ckpt). "
         "G fills either way.",
+    )
+    fill: str = option(
+        "auto",
+        "What fills m̂: g (G's output), render (the completed deocc-face render, colour-matched "
+        "to the skin around the mask; G outside the face), or auto (render with the shipped "
+        "model, g with --ckpt or an --expression edit).",
+        choices=("auto", *FILLS),
     )
     out: str = option("infer_out", "Output folder.", path="out")
     model: str | None = option(
@@ -346,6 +354,8 @@ class _Loaded:
     device: torch.device
     label: str
     segmenter: nn.Module | None = None
+    fill: str = "g"
+    fill_model: MorphableModel | None = None
 
 
 def _load(config: InferConfig) -> _Loaded:
@@ -369,8 +379,23 @@ def _load(config: InferConfig) -> _Loaded:
     label = info["label"]
     if segmenter is not None:
         label += f" + segmenter {choice}"
+    fill = config.fill
+    if fill == "auto":  # the completed render beats the shipped G's fill (docs/RESULTS.md)
+        fill = "render" if config.ckpt is None and config.expression == "keep" else "g"
+    fill_model = load_model("deocc-face") if fill == "render" else None
+    if fill == "render":
+        label += " + render fill"
     return _Loaded(
-        prepare_generator(G), spec, model, face_config, detector, device, label, segmenter
+        prepare_generator(G),
+        spec,
+        model,
+        face_config,
+        detector,
+        device,
+        label,
+        segmenter,
+        fill,
+        fill_model,
     )
 
 
@@ -515,6 +540,8 @@ def _process_image(
         config=run.face_config,
         segmenter=run.segmenter,
         mask=given,
+        fill=run.fill,
+        fill_model=run.fill_model,
     )
     skipped = [f"{path} {s}" for s in r.skipped]
     if not r.faces:
