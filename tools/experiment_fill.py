@@ -11,16 +11,19 @@ with the occlusion mask taken two ways:
 - ``pred``: the shipped segmenter's m̂ on the occluded crop (what ``deocc-infer`` uses).
 
 and the fill taken four ways: the shipped G's raw output (``g``), the completed deocc-face
-render (``render``; G outside its silhouette), the same colour-matched to the skin around the
-mask (``render_match``, :func:`deocc_core.infer.fill.match_render`: what ``--fill render``
-does), OpenCV Telea inpainting of the replaced pixels (``telea``). Scores: PSNR to the clean
-crop inside the true occluder (alpha > 0.5), and dlib's identity distance of the whole output
-crop to the clean crop (:mod:`deocc_core.eval.identity`; same person < 0.6).
+render (``render``; G outside its silhouette: what ``--fill render`` does), the same
+colour-matched to the skin around the mask (``render_match``,
+:func:`deocc_core.infer.fill.match_render`: measured, not used), OpenCV Telea inpainting
+of the replaced pixels (``telea``). Scores: PSNR to the clean crop inside the true occluder
+(alpha > 0.5), and dlib's identity distance of the whole output crop to the clean crop
+(:mod:`deocc_core.eval.identity`; same person < 0.6).
 
     python tools/experiment_fill.py --out /tmp/renderfill/exp [--n 60]
 
-Writes ``<out>/fill_eval.json``, and ``<out>/sheet_<occluder>.png`` (rows: faces; columns:
-clean | occluded | m̂ | g | render_match | telea, all with m̂).
+Writes ``<out>/fill_eval.json``, ``<out>/table.md`` (the docs/RESULTS.md table; ``--table``
+remakes it from an existing ``fill_eval.json`` without measuring again) and
+``<out>/sheet_<occluder>.png`` (rows: faces; columns: clean | occluded | m̂ | g | render
+| telea, all with m̂).
 """
 
 from __future__ import annotations
@@ -112,7 +115,7 @@ def _measure_face(ph, a, meshes, models, packs, cfg, index, sheets, nets) -> dic
                 r.setdefault("_id", []).append(f"{mk}_{k}")
             if mk == "pred" and len(sheets[kind]) < a.sheet_rows:
                 mv = np.repeat((pred * 255).astype(np.uint8)[..., None], 3, -1)
-                tiles = [clean, occ, mv, outs["g"], outs["render_match"], outs["telea"]]
+                tiles = [clean, occ, mv, outs["g"], outs["render"], outs["telea"]]
                 sheets[kind].append(np.concatenate(tiles, 1))
         crops.append(occ)
         lms.append(faces["starter"].landmarks)
@@ -147,6 +150,30 @@ def _summarise(rows: list[dict]) -> dict:
     return summary
 
 
+def _table(summary: dict) -> str:
+    """The RESULTS table: per occluder and mask, PSNR in the occluder and identity per fill."""
+    lines = [
+        "| occluder | faces | m̂ IoU | mask | "
+        + " | ".join(f"PSNR {f}" for f in FILLS)
+        + " | "
+        + " | ".join(f"id {f}" for f in FILLS)
+        + " | id input |",
+        "|---" * (5 + 2 * len(FILLS)) + "|",
+    ]
+    for kind in OCCLUDERS:
+        s = summary.get(kind)
+        if not s:
+            continue
+        for mk in MASKS:
+            psnr = " | ".join(f"{s[f'psnr_{mk}_{f}_mean']:.2f}" for f in FILLS)
+            ids = " | ".join(f"{s[f'id_{mk}_{f}_mean']:.3f}" for f in FILLS)
+            lines.append(
+                f"| {kind} | {s['faces']} | {s['pred_iou_mean']:.3f} | {mk} | {psnr} | {ids} "
+                f"| {s['id_input_mean']:.3f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     """Run the measurement and write its files."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -155,8 +182,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--sheet-rows", type=int, default=8)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/deocc_face_meshes.npz"))
+    ap.add_argument("--table", action="store_true", help="only remake table.md from the JSON")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.table:
+        summary = json.loads((a.out / "fill_eval.json").read_text())["summary"]
+        (a.out / "table.md").write_text(_table(summary))
+        return
     photos = collect_photos(a.data, lambda ident, t: assign_split(ident, test_fraction=t))
     test = [p for p in photos if p.split == "test"]
     meshes = detect_meshes(test, a.cache)
@@ -181,6 +213,7 @@ def main() -> None:
     summary = _summarise(rows)
     summary["seconds"] = time.perf_counter() - t0
     (a.out / "fill_eval.json").write_text(json.dumps({"summary": summary, "faces": rows}, indent=1))
+    (a.out / "table.md").write_text(_table(summary))
     for kind, tiles in sheets.items():
         if tiles:
             write_image(a.out / f"sheet_{kind}.png", np.concatenate(tiles, 0))

@@ -8,7 +8,10 @@ not cover a pixel of m̂ (an occluder beyond the face silhouette: the neck, a ha
 output fills it, as before.
 
 Optionally the render's brightness and colour are matched to the visible skin around the
-mask (:func:`match_render`): a smooth per-channel gain, nothing added.
+mask (:func:`match_render`): a smooth per-channel gain, nothing added. Measured on held-out
+real faces (tools/experiment_fill.py, docs/RESULTS.md) it changes the PSNR inside the
+occluder by -0.1 to +0.6 dB and the identity distance by < 0.003: ``deocc-infer`` does not
+use it (the render's albedo is already fitted to the visible skin, in the photo's light).
 
 Convention: crop pixels, ``[S, S]`` images, x right, y down.
 """
@@ -93,7 +96,7 @@ def render_fill(
     crop: npt.NDArray[np.uint8],
     region: npt.NDArray[np.bool_],
     *,
-    match: bool = True,
+    match: bool = False,
 ) -> npt.NDArray[np.uint8]:
     """The fill image for ``fill="render"``: the render where it covers the face, else G's.
 
@@ -111,7 +114,7 @@ def render_fill(
     Example:
         >>> r = np.full((32, 32, 3), 100, np.uint8); g = np.zeros_like(r)
         >>> cov = np.zeros((32, 32), bool); cov[4:28, 4:28] = True
-        >>> f = render_fill(r, cov, g, r, cov, match=False)
+        >>> f = render_fill(r, cov, g, r, cov)
         >>> int(f[16, 16, 0]), int(f[0, 0, 0])
         (100, 0)
     """

@@ -280,7 +280,8 @@ def _face_output(
     if filler is not None:
         region = given if given is not None else replaced_pixels(mask, paste)
         covered = filler.render_result.raster.covered
-        raw = render_fill(filler.render, covered, raw, face.crop, region)
+        # no colour match: measured neutral (-0.1..+0.6 dB, tools/experiment_fill.py)
+        raw = render_fill(filler.render, covered, raw, face.crop, region, match=False)
         output = raw if spec.blend == "none" and seg_mask is None else output
     if seg_mask is not None or (filler is not None and spec.blend != "none"):
         a = m[..., None]

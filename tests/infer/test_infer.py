@@ -293,16 +293,15 @@ def test_render_fill_replaces_only_the_given_mask_with_the_completed_render(ibug
     assert (mask[keep] == 0).all() and np.array_equal(r.image[keep], photo[keep])
     inside = mask == 255
     assert (r.image[inside] != g.image[inside]).any()
-    # in crop space: the fill is the deocc-face render (colour-matched: a smooth gain)
+    # in crop space: the fill is deocc-face's completed render where it covers the face
     fo = r.faces[0]
     face = prepare_face(photo, lm, run.fill_model, run.face_config)
     s = fo.raw.shape[0]
     held = cv2.warpAffine(mask, fo.face.matrix, (s, s)) == 255
-    cov = cv2.erode(face.render_result.raster.covered.astype(np.uint8), np.ones((5, 5))) > 0
+    cov = cv2.erode(face.render_result.raster.covered.astype(np.uint8), np.ones((9, 9))) > 0
     sel = held & cov
     assert sel.sum() > 50
-    diff_render = np.abs(fo.raw[sel].astype(float) - face.render[sel]).mean()
-    diff_g = np.abs(g.faces[0].raw[sel].astype(float) - face.render[sel]).mean()
-    assert diff_render < diff_g / 2  # measured 16 vs 44
+    assert np.abs(fo.raw[sel].astype(int) - face.render[sel]).max() <= 1
+    assert np.abs(g.faces[0].raw[sel].astype(float) - face.render[sel]).mean() > 10
     # G's conditioning is untouched: its own render is the starter's
     assert np.array_equal(fo.face.render, g.faces[0].face.render)
