@@ -39,6 +39,7 @@ from deocc_core.nets.segmenter import run_segmenter
 __all__ = [
     "FaceOutput",
     "PhotoOutput",
+    "check_fill",
     "deocclude",
     "deocclude_face",
     "expression_coefficients",
@@ -188,7 +189,7 @@ def deocclude_face(
             with an expression edit or a model without a completed texture.
     """
     config = config or FaceInputConfig(size=spec.size)
-    _check_fill(fill, fill_model or model, expression)
+    check_fill(fill, fill_model or model, expression)
     face = _face_input(image, landmarks, spec, model, expression, config)
     filler = _fill_face(image, landmarks, face, model, fill, fill_model, config)
     g = run_generator(G, face.crop, face.render, spec, device)
@@ -196,8 +197,17 @@ def deocclude_face(
     return _face_output(face, g.output, g.raw, g.mask, spec, paste, seg, filler)
 
 
-def _check_fill(fill: str, fill_model: MorphableModel, expression: str) -> None:
-    """Refuse a fill that cannot be made (before any face is processed)."""
+def check_fill(fill: str, fill_model: MorphableModel, expression: str) -> None:
+    """Refuse a fill that cannot be made (before any face is processed).
+
+    Raises:
+        ConfigError: an unknown ``fill``; ``"render"`` with a model without a completed
+            texture (not deocc-face) or with an expression edit (not ``"keep"``).
+
+    Example:
+        >>> from deocc_core.morphable.model import load_model
+        >>> check_fill("render", load_model("deocc-face"), "keep")
+    """
     if fill not in FILLS:
         raise ConfigError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
     if fill == "render" and fill_model.texture_mean is None:
@@ -364,7 +374,7 @@ def deocclude(
             raise ConfigError("deocclude: give a detector or the landmarks")
         landmarks = [f.landmarks for f in detector.detect(image)]  # type: ignore[attr-defined]
     config = config or FaceInputConfig(size=spec.size)
-    _check_fill(fill, fill_model or model, expression)
+    check_fill(fill, fill_model or model, expression)
     inputs, fillers, skipped = [], [], []
     for k, lm in enumerate(landmarks):
         try:

@@ -39,6 +39,7 @@ from deocc_core.infer.grid import face_sheet
 from deocc_core.infer.pipeline import (
     MIN_FACE_PX,
     FaceOutput,
+    check_fill,
     deocclude,
     expression_coefficients,
 )
@@ -382,6 +383,8 @@ def _load(config: InferConfig) -> _Loaded:
     if fill == "auto":  # the completed render beats the shipped G's fill (docs/RESULTS.md)
         fill = "render" if config.ckpt is None and config.expression == "keep" else "g"
     fill_model = load_model("deocc-face") if fill == "render" else None
+    if fill_model is not None:  # --fill render with --expression: one line before any photo
+        check_fill(fill, fill_model, config.expression)
     if fill == "render":
         label += " + render fill"
     return _Loaded(

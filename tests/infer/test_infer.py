@@ -305,3 +305,12 @@ def test_render_fill_replaces_only_the_given_mask_with_the_completed_render(ibug
     assert np.abs(g.faces[0].raw[sel].astype(float) - face.render[sel]).mean() > 10
     # G's conditioning is untouched: its own render is the starter's
     assert np.array_equal(fo.face.render, g.faces[0].face.render)
+
+
+def test_render_fill_with_an_expression_edit_is_refused_before_any_photo():
+    from deocc_core.infer.run import InferConfig, _load
+
+    cfg = InferConfig(inputs=("-",), landmarks_from="pts", device="cpu", expression="smile")
+    assert _load(cfg).fill == "g"  # auto: an expression edit keeps G's fill
+    with pytest.raises(ConfigError, match="fill g for expression edits"):
+        _load(InferConfig(**{**cfg.__dict__, "fill": "render"}))
