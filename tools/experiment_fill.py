@@ -2,10 +2,10 @@
 
 The protocol of :mod:`tools.experiment_render`: identity-disjoint test faces (the test split
 of ``face_mask_detection/without_mask``, ``deepface`` and ``celebamask_hq``), a real cut-out
-pasted on the aligned crop (MaskTheFace's blue surgical mask, Face-Image-Occlusions'
-sunglasses), each face's render re-made from the occluded crop (what inference computes).
-Then what a user gets (:func:`deocc_core.infer.paste.paste_crop`, the feathered paste-back)
-with the occlusion mask taken two ways:
+pasted on the aligned crop (MaskTheFace's blue surgical mask and white KN95,
+Face-Image-Occlusions' sunglasses), each face's render re-made from the occluded crop (what
+inference computes). Then what a user gets (:func:`deocc_core.infer.paste.paste_crop`, the
+feathered paste-back) with the occlusion mask taken two ways:
 
 - ``true``: the cut-out's own alpha;
 - ``pred``: the shipped segmenter's m̂ on the occluded crop (what ``deocc-infer`` uses).
@@ -54,7 +54,7 @@ from deocc_core.synth.splits import assign_split
 from tools.experiment_render import _paste
 
 REPO = Path(__file__).resolve().parents[1]
-OCCLUDERS = ("real_surgical_blue", "real_sunglass")
+OCCLUDERS = ("real_surgical_blue", "real_KN95", "real_sunglass")
 FILLS = ("g", "render", "render_match", "telea")
 MASKS = ("true", "pred")
 

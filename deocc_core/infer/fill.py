@@ -9,9 +9,9 @@ output fills it, as before.
 
 Optionally the render's brightness and colour are matched to the visible skin around the
 mask (:func:`match_render`): a smooth per-channel gain, nothing added. Measured on held-out
-real faces (tools/experiment_fill.py, docs/RESULTS.md) it changes the PSNR inside the
-occluder by -0.1 to +0.6 dB and the identity distance by < 0.003: ``deocc-infer`` does not
-use it (the render's albedo is already fitted to the visible skin, in the photo's light).
+real faces (tools/experiment_fill.py, docs/RESULTS.md) it gains 1.1-1.7 dB inside a white
+KN95 mask (whose brightness pulls the light estimate, so the plain render comes out pale)
+and -0.4 to +0.6 dB elsewhere: ``deocc-infer --fill render`` uses it.
 
 Convention: crop pixels, ``[S, S]`` images, x right, y down.
 """
@@ -96,7 +96,7 @@ def render_fill(
     crop: npt.NDArray[np.uint8],
     region: npt.NDArray[np.bool_],
     *,
-    match: bool = False,
+    match: bool = True,
 ) -> npt.NDArray[np.uint8]:
     """The fill image for ``fill="render"``: the render where it covers the face, else G's.
 
@@ -114,7 +114,7 @@ def render_fill(
     Example:
         >>> r = np.full((32, 32, 3), 100, np.uint8); g = np.zeros_like(r)
         >>> cov = np.zeros((32, 32), bool); cov[4:28, 4:28] = True
-        >>> f = render_fill(r, cov, g, r, cov)
+        >>> f = render_fill(r, cov, g, r, cov, match=False)
         >>> int(f[16, 16, 0]), int(f[0, 0, 0])
         (100, 0)
     """

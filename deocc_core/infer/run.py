@@ -94,8 +94,9 @@ class InferConfig:
     )
     fill: str = option(
         "auto",
-        "What fills m̂: g (G's output), render (the completed deocc-face render; G outside the "
-        "face), or auto (render with the shipped model, g with --ckpt or an --expression edit).",
+        "What fills m̂: g (G's output), render (the completed deocc-face render, colour-matched "
+        "to the skin around the mask; G outside the face), or auto (render with the shipped "
+        "model, g with --ckpt or an --expression edit).",
         choices=("auto", *FILLS),
     )
     out: str = option("infer_out", "Output folder.", path="out")
