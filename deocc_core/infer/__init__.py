@@ -1,5 +1,6 @@
-"""Inference: de-occlude faces in photos, paste back where G's mask says, expression edits."""
+"""Inference: de-occlude faces in photos, fill (G or the completed render), paste back."""
 
+from deocc_core.infer.fill import FILLS, match_render, render_fill
 from deocc_core.infer.grid import face_sheet
 from deocc_core.infer.paste import (
     PasteConfig,
@@ -13,6 +14,7 @@ from deocc_core.infer.pipeline import (
     MIN_FACE_PX,
     FaceOutput,
     PhotoOutput,
+    check_fill,
     deocclude,
     deocclude_face,
     expression_coefficients,
@@ -32,6 +34,10 @@ __all__ = [
     "deocclude",
     "deocclude_face",
     "expression_coefficients",
+    "check_fill",
+    "FILLS",
+    "match_render",
+    "render_fill",
     "PasteConfig",
     "paste_back",
     "paste_into",

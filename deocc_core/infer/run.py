@@ -34,10 +34,12 @@ from deocc_core.errors import STOPS, ConfigError, InputError, Interrupted, SkipI
 from deocc_core.face.prepare import FaceInputConfig
 from deocc_core.fileio import FolderLock, output_names
 from deocc_core.imageio import IMAGE_SUFFIXES, read_image, write_image
+from deocc_core.infer.fill import FILLS
 from deocc_core.infer.grid import face_sheet
 from deocc_core.infer.pipeline import (
     MIN_FACE_PX,
     FaceOutput,
+    check_fill,
     deocclude,
     expression_coefficients,
 )
@@ -48,7 +50,7 @@ from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.nets.io import GeneratorSpec, prepare_generator
 from deocc_core.nets.packaged import resolve_generator
-from deocc_core.nets.segmenter import SEGMENTER_HELP, resolve_segmenter
+from deocc_core.nets.segmenter import SEGMENTER_HELP, is_shipped_model, resolve_segmenter
 from deocc_core.options import option
 from deocc_core.recon.export import MeshConfig, write_face_meshes
 from deocc_core.synth.manifest import build_configs
@@ -85,6 +87,13 @@ class InferConfig:
         default_help="the shipped default model, assets/default_model.safetensors",
     )
     segmenter: str = option("auto", SEGMENTER_HELP)
+    fill: str = option(
+        "auto",
+        "What fills m̂: g (G's output), render (the completed deocc-face render, colour-matched "
+        "to the skin around the mask; G outside the face), or auto (render with the shipped "
+        "model, g with another --ckpt or an --expression edit).",
+        choices=("auto", *FILLS),
+    )
     out: str = option("infer_out", "Output folder.", path="out")
     model: str | None = option(
         None,
@@ -342,6 +351,8 @@ class _Loaded:
     label: str
     segmenter: nn.Module | None = None
     segmenter_choice: str = "none"  # what --segmenter resolved to: default, none or a file
+    fill: str = "g"
+    fill_model: MorphableModel | None = None
 
 
 def _load(config: InferConfig) -> _Loaded:
@@ -356,8 +367,27 @@ def _load(config: InferConfig) -> _Loaded:
     label = info["label"]
     if segmenter is not None:
         label += f" + segmenter {choice}"
+    fill = config.fill
+    if fill == "auto":  # the completed render beats the shipped G's fill (docs/RESULTS.md)
+        shipped = is_shipped_model(config.ckpt) and config.expression == "keep"
+        fill = "render" if shipped else "g"
+    fill_model = load_model("deocc-face") if fill == "render" else None
+    if fill_model is not None:  # --fill render with --expression: one line before any photo
+        check_fill(fill, fill_model, config.expression)
+    if fill == "render":
+        label += " + render fill"
     return _Loaded(
-        prepare_generator(G), spec, model, face_config, detector, device, label, segmenter, choice
+        prepare_generator(G),
+        spec,
+        model,
+        face_config,
+        detector,
+        device,
+        label,
+        segmenter,
+        choice,
+        fill,
+        fill_model,
     )
 
 
@@ -493,6 +523,8 @@ def _process_image(
         config=run.face_config,
         segmenter=run.segmenter,
         mask=given,
+        fill=run.fill,
+        fill_model=run.fill_model,
     )
     skipped = [f"{path} {s}" for s in r.skipped]
     if not r.faces:

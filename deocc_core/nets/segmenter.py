@@ -32,6 +32,7 @@ __all__ = [
     "SEGMENTER_HELP",
     "default_segmenter_path",
     "load_segmenter",
+    "is_shipped_model",
     "resolve_segmenter",
     "run_segmenter",
     "save_segmenter",
@@ -241,7 +242,7 @@ def resolve_segmenter(
         InputError / FormatError: an explicit choice that cannot be loaded.
     """
     if choice == "auto":
-        choice = "default" if _is_shipped_model(ckpt) else "none"
+        choice = "default" if is_shipped_model(ckpt) else "none"
         if choice == "default":
             try:
                 return load_segmenter(default_segmenter_path(), device)[0], choice
@@ -254,7 +255,7 @@ def resolve_segmenter(
     return load_segmenter(path, device)[0], choice
 
 
-def _is_shipped_model(ckpt: str | Path | None) -> bool:
+def is_shipped_model(ckpt: str | Path | None) -> bool:
     """Whether ``ckpt`` is the shipped default generator (None: it is)."""
     from deocc_core.nets.packaged import default_model_path
 

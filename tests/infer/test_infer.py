@@ -262,3 +262,59 @@ def test_faces_of_a_photo_share_one_generator_call_with_the_same_result(ibug_pts
         ref, a = paste_back(ref, fo.output, fo.face.inverse, fo.weight)
         weight = np.maximum(weight, a)
     assert np.array_equal(r.image, ref) and np.array_equal(r.weight, weight)
+
+
+def test_render_fill_replaces_only_the_given_mask_with_the_completed_render(ibug_pts_image):
+    """--fill render (shipped G, starter conditioning; fill from deocc-face): pixels outside
+    the user's mask stay bit-identical; inside it, the fill follows deocc-face's completed
+    render, not G's output; G's own output is the same as with --fill g."""
+    import cv2
+
+    from deocc_core.face.prepare import prepare_face
+    from deocc_core.infer.fill import match_render
+    from deocc_core.infer.run import InferConfig, _load
+
+    img_path, pts = ibug_pts_image
+    photo, lm = read_image(img_path), read_pts(pts)
+    mask = np.zeros(photo.shape[:2], np.uint8)
+    x0, y0 = lm[48:68].min(0).astype(int) - 4
+    x1, y1 = lm[48:68].max(0).astype(int) + 4
+    mask[y0:y1, x0:x1] = 255  # the mouth, given as occluded
+    out = {}
+    for fill in ("g", "render"):
+        run = _load(InferConfig(inputs=("-",), landmarks_from="pts", device="cpu", fill=fill))
+        assert run.fill == fill and (fill == "g") == (run.fill_model is None)
+        args = (run.G, run.spec, run.model, None, run.device)
+        out[fill] = deocclude(
+            photo, *args, landmarks=[lm], config=run.face_config, mask=mask,
+            fill=run.fill, fill_model=run.fill_model,
+        )  # fmt: skip
+    r, g = out["render"], out["g"]
+    keep = r.weight == 0
+    assert (mask[keep] == 0).all() and np.array_equal(r.image[keep], photo[keep])
+    inside = mask == 255
+    assert (r.image[inside] != g.image[inside]).any()
+    # in crop space: the fill is deocc-face's completed render where it covers the face,
+    # colour-matched to the skin around the mask (a smooth gain)
+    fo = r.faces[0]
+    face = prepare_face(photo, lm, run.fill_model, run.face_config)
+    s = fo.raw.shape[0]
+    held = cv2.warpAffine(mask, fo.face.matrix, (s, s)) >= 128
+    covered = face.render_result.raster.covered
+    render = match_render(face.render, fo.face.crop, held, covered)
+    cov = cv2.erode(covered.astype(np.uint8), np.ones((9, 9))) > 0
+    sel = held & cov
+    assert sel.sum() > 50
+    assert np.abs(fo.raw[sel].astype(int) - render[sel]).max() <= 1
+    assert np.abs(g.faces[0].raw[sel].astype(float) - render[sel]).mean() > 10
+    # G's conditioning is untouched: its own render is the starter's
+    assert np.array_equal(fo.face.render, g.faces[0].face.render)
+
+
+def test_render_fill_with_an_expression_edit_is_refused_before_any_photo():
+    from deocc_core.infer.run import InferConfig, _load
+
+    cfg = InferConfig(inputs=("-",), landmarks_from="pts", device="cpu", expression="smile")
+    assert _load(cfg).fill == "g"  # auto: an expression edit keeps G's fill
+    with pytest.raises(ConfigError, match="fill g for expression edits"):
+        _load(InferConfig(**{**cfg.__dict__, "fill": "render"}))

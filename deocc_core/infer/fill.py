@@ -1,0 +1,127 @@
+"""What fills the occluded pixels: G's raw output, or the completed deocc-face render.
+
+``fill="render"`` pastes the completed render of deocc-face's own face model
+(:mod:`deocc_core.render.complete`: the person's albedo fitted to the visible skin, hidden
+texels mirrored / completed by the model, shaded with the photo's light) inside the
+occlusion mask m̂, with the same feathered paste-back as G's output. Where the render does
+not cover a pixel of m̂ (an occluder beyond the face silhouette: the neck, a hand) G's raw
+output fills it, as before.
+
+Optionally the render's brightness and colour are matched to the visible skin around the
+mask (:func:`match_render`): a smooth per-channel gain, nothing added. Measured on held-out
+real faces (tools/experiment_fill.py, docs/RESULTS.md) it gains 1.1-1.7 dB inside a white
+KN95 mask (whose brightness pulls the light estimate, so the plain render comes out pale)
+and -0.4 to +0.6 dB elsewhere: ``deocc-infer --fill render`` uses it.
+
+Convention: crop pixels, ``[S, S]`` images, x right, y down.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from deocc_core.check import check_array
+
+__all__ = ["FILLS", "match_render", "render_fill"]
+
+FILLS = ("g", "render")  # what fills m̂ (``--fill``; ``auto`` is resolved by the CLI)
+_MIN_RING_PX = 20  # fewer visible skin pixels around the mask: no colour match
+_GAIN_RANGE = (0.5, 2.0)  # a gain outside this is a bad ring (hair, shadow), not skin
+
+
+def match_render(
+    render: npt.NDArray[np.uint8],
+    crop: npt.NDArray[np.uint8],
+    region: npt.NDArray[np.bool_],
+    covered: npt.NDArray[np.bool_],
+    ring: float = 0.08,
+    sigma: float = 0.12,
+) -> npt.NDArray[np.uint8]:
+    """The render times a smooth per-channel gain that matches it to the skin around ``region``.
+
+    The ring is the covered, unoccluded pixels within ``ring``·S of ``region``; the gain is a
+    normalised convolution (Gaussian, ``sigma``·S) of crop / render over the ring, falling
+    back to the ring's global gain far from it, clipped to [0.5, 2].
+
+    Args:
+        render: ``[S, S, 3]`` uint8 RGB, the completed render (0 where not covered).
+        crop: ``[S, S, 3]`` uint8 RGB, the occluded crop.
+        region: ``[S, S]`` bool, the pixels to fill.
+        covered: ``[S, S]`` bool, where the render has the face.
+        ring: ring width, fraction of S.
+        sigma: the gain's smoothness, fraction of S.
+
+    Returns:
+        ``[S, S, 3]`` uint8, the matched render (the render itself when the ring is too small).
+
+    Example:
+        >>> r = np.full((32, 32, 3), 100, np.uint8); c = np.full_like(r, 150)
+        >>> reg = np.zeros((32, 32), bool); reg[10:20, 10:20] = True
+        >>> int(match_render(r, c, reg, np.ones_like(reg))[15, 15, 0])
+        150
+    """
+    s = check_array(render, "render", (None, None, 3), np.uint8).shape[0]
+    check_array(crop, "crop", (s, s, 3), np.uint8)
+    dist = cv2.distanceTransform((~region).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    near = (dist > 0) & (dist <= max(ring * s, 2.0)) & covered
+    r = render.astype(np.float32)
+    c = crop.astype(np.float32)
+    near &= r.min(-1) > 8  # the render's black background is not skin
+    if near.sum() < _MIN_RING_PX:
+        return render
+    w = near.astype(np.float32)
+    g0 = np.clip(c[near].sum(0) / np.maximum(r[near].sum(0), 1e-3), *_GAIN_RANGE)
+    k = max(sigma * s, 1.0)
+
+    def blur(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        return cv2.GaussianBlur(x, (0, 0), k, borderType=cv2.BORDER_CONSTANT)
+
+    ws = blur(w)
+    # confidence of the local estimate: ~1 on the ring, -> 0 far from it (global gain there)
+    conf = ws / (ws + 0.05)
+    gain = np.empty_like(r)
+    for ch in range(3):
+        num, den = blur(w * c[..., ch]), blur(w * r[..., ch])
+        local = np.clip(num / np.maximum(den, 1e-3), *_GAIN_RANGE)
+        gain[..., ch] = conf * local + (1 - conf) * g0[ch]
+    return np.clip(r * gain + 0.5, 0, 255).astype(np.uint8)
+
+
+def render_fill(
+    render: npt.NDArray[np.uint8],
+    covered: npt.NDArray[np.bool_],
+    g_raw: npt.NDArray[np.uint8],
+    crop: npt.NDArray[np.uint8],
+    region: npt.NDArray[np.bool_],
+    *,
+    match: bool = True,
+) -> npt.NDArray[np.uint8]:
+    """The fill image for ``fill="render"``: the render where it covers the face, else G's.
+
+    Args:
+        render: ``[S, S, 3]`` uint8 RGB, deocc-face's completed render of the crop.
+        covered: ``[S, S]`` bool, its silhouette.
+        g_raw: ``[S, S, 3]`` uint8 RGB, G's raw output (used outside the silhouette).
+        crop: ``[S, S, 3]`` uint8 RGB, the occluded crop (for the colour match).
+        region: ``[S, S]`` bool, the pixels to be filled (for the colour match's ring).
+        match: match the render's colour to the skin around ``region`` (:func:`match_render`).
+
+    Returns:
+        ``[S, S, 3]`` uint8 RGB, every pixel redrawn (the paste-back decides where it goes).
+
+    Example:
+        >>> r = np.full((32, 32, 3), 100, np.uint8); g = np.zeros_like(r)
+        >>> cov = np.zeros((32, 32), bool); cov[4:28, 4:28] = True
+        >>> f = render_fill(r, cov, g, r, cov, match=False)
+        >>> int(f[16, 16, 0]), int(f[0, 0, 0])
+        (100, 0)
+    """
+    if match:
+        render = match_render(render, crop, region, covered)
+    # a soft edge (1 px) so the silhouette does not show as a step where G takes over
+    a = cv2.GaussianBlur(covered.astype(np.float32), (0, 0), 1.0)
+    a = np.where(covered, a, 0.0)[..., None]
+    out = a * render.astype(np.float32) + (1 - a) * g_raw.astype(np.float32)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
