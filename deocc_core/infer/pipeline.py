@@ -193,9 +193,7 @@ def deocclude_face(
     check_fill(fill, fill_model or model, expression)
     face = _face_input(image, landmarks, spec, model, expression, config)
     filler = _fill_face(image, landmarks, face, model, fill, fill_model, config)
-    g = run_generator(G, face.crop, face.render, spec, device)
-    seg = None if segmenter is None else run_segmenter(segmenter, face.crop, device)
-    return _face_output(face, g.output, g.raw, g.mask, spec, paste, seg, filler)
+    return _face_outputs([face], [filler], [None], G, spec, device, segmenter, paste)[0]
 
 
 def check_fill(fill: str, fill_model: MorphableModel, expression: str) -> None:
@@ -410,31 +408,13 @@ def deocclude(
             inputs.append(face)
         except InputError as e:
             skipped.append(f"face {k}: {e}")
-    faces: list[FaceOutput] = []
-    for i in range(0, len(inputs), G_BATCH):  # G once per batch of a photo's faces
-        chunk = inputs[i : i + G_BATCH]
-        g = run_generator(
-            G, np.stack([f.crop for f in chunk]), np.stack([f.render for f in chunk]), spec, device
-        )
-        seg = (
-            None
-            if segmenter is None or mask is not None
-            else run_segmenter(segmenter, np.stack([f.crop for f in chunk]), device)
-        )
-        faces += [
-            _face_output(
-                f,
-                g.output[j],
-                g.raw[j],
-                g.mask[j],
-                spec,
-                paste,
-                None if seg is None else seg[j],
-                fillers[i + j],
-                None if mask is None or fillers[i + j] is None else _crop_mask(mask, f),
-            )
-            for j, f in enumerate(chunk)
-        ]
+    givens = [
+        None if mask is None or fl is None else _crop_mask(mask, f)
+        for f, fl in zip(inputs, fillers, strict=True)
+    ]
+    # with the user's mask, a segmenter's m̂ is not used
+    seg_net = None if mask is not None else segmenter
+    faces = _face_outputs(inputs, fillers, givens, G, spec, device, seg_net, paste)
     weight = np.zeros(image.shape[:2], np.float32)
     if not faces:
         return PhotoOutput(image, weight, (), tuple(skipped))
@@ -446,6 +426,40 @@ def deocclude(
             result, a = paste_given(result, fo.raw, fo.face.inverse, mask)
             np.maximum(weight, a, out=weight)
     return PhotoOutput(result, weight, tuple(faces), tuple(skipped))
+
+
+def _face_outputs(
+    inputs: list[FaceInput],
+    fillers: list[FaceInput | None],
+    givens: list[npt.NDArray[np.bool_] | None],
+    G: nn.Module,
+    spec: GeneratorSpec,
+    device: torch.device,
+    segmenter: nn.Module | None,
+    paste: PasteConfig | None,
+) -> list[FaceOutput]:
+    """:func:`_face_output` of each prepared face, G and the segmenter run per ``G_BATCH``."""
+    faces: list[FaceOutput] = []
+    for i in range(0, len(inputs), G_BATCH):  # small layers run better batched
+        chunk = inputs[i : i + G_BATCH]
+        crops = np.stack([f.crop for f in chunk])
+        g = run_generator(G, crops, np.stack([f.render for f in chunk]), spec, device)
+        seg = None if segmenter is None else run_segmenter(segmenter, crops, device)
+        faces += [
+            _face_output(
+                f,
+                g.output[j],
+                g.raw[j],
+                g.mask[j],
+                spec,
+                paste,
+                None if seg is None else seg[j],
+                fillers[i + j],
+                givens[i + j],
+            )
+            for j, f in enumerate(chunk)
+        ]
+    return faces
 
 
 def _crop_mask(mask: npt.NDArray[np.uint8], face: FaceInput) -> npt.NDArray[np.bool_]:
