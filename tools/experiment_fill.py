@@ -39,19 +39,15 @@ import numpy as np
 from deocc_core.errors import DeoccError
 from deocc_core.eval.identity import descriptor_distance, face_descriptors
 from deocc_core.eval.metrics import masked_psnr
-from deocc_core.face.face_model import collect_photos, detect_meshes
 from deocc_core.face.prepare import FaceInputConfig, prepare_face, relight_face
-from deocc_core.imageio import read_image, write_image
+from deocc_core.imageio import read_image
 from deocc_core.infer.fill import render_fill
 from deocc_core.infer.paste import paste_crop, paste_region, replaced_pixels
 from deocc_core.landmarks.facemesh import mesh_to_ibug68
-from deocc_core.morphable.model import load_model
 from deocc_core.nets.io import prepare_generator, run_generator
 from deocc_core.nets.packaged import resolve_generator
 from deocc_core.nets.segmenter import default_segmenter_path, load_segmenter, run_segmenter
-from deocc_core.occluders.assets import load_asset_packs
-from deocc_core.synth.splits import assign_split
-from tools.experiment_render import _paste
+from tools.experiment_render import _paste, _summarise, _test_faces, _write_sheets
 
 REPO = Path(__file__).resolve().parents[1]
 OCCLUDERS = ("real_surgical_blue", "real_KN95", "real_sunglass")
@@ -133,23 +129,6 @@ def _measure_face(ph, a, meshes, models, packs, cfg, index, sheets, nets) -> dic
     return row
 
 
-def _summarise(rows: list[dict]) -> dict:
-    summary: dict = {}
-    for kind in OCCLUDERS:
-        rs = [r[kind] for r in rows if kind in r]
-        if not rs:
-            continue
-        s: dict = {"faces": len(rs)}
-        for k in rs[0]:
-            if k == "hole_px":
-                continue
-            v = np.array([x[k] for x in rs], np.float64)
-            v = v[np.isfinite(v)]
-            s[k + "_mean"] = float(v.mean())
-        summary[kind] = s
-    return summary
-
-
 def _table(summary: dict) -> str:
     """The RESULTS table: per occluder and mask, PSNR in the occluder and identity per fill."""
     lines = [
@@ -189,11 +168,7 @@ def main() -> None:
         summary = json.loads((a.out / "fill_eval.json").read_text())["summary"]
         (a.out / "table.md").write_text(_table(summary))
         return
-    photos = collect_photos(a.data, lambda ident, t: assign_split(ident, test_fraction=t))
-    test = [p for p in photos if p.split == "test"]
-    meshes = detect_meshes(test, a.cache)
-    models = {"starter": load_model("starter"), "deocc-face": load_model("deocc-face")}
-    packs = {p.name: p for p in load_asset_packs(a.data / "occluders")}
+    test, meshes, models, packs = _test_faces(a.data, a.cache)
     G, spec, _info = resolve_generator(None)
     seg = load_segmenter(default_segmenter_path())[0]
     cfg = FaceInputConfig(size=spec.size)
@@ -214,9 +189,7 @@ def main() -> None:
     summary["seconds"] = time.perf_counter() - t0
     (a.out / "fill_eval.json").write_text(json.dumps({"summary": summary, "faces": rows}, indent=1))
     (a.out / "table.md").write_text(_table(summary))
-    for kind, tiles in sheets.items():
-        if tiles:
-            write_image(a.out / f"sheet_{kind}.png", np.concatenate(tiles, 0))
+    _write_sheets(a.out, sheets)
     print(json.dumps(summary, indent=1))
 
 

@@ -116,6 +116,23 @@ def _measure_face(ph, a, meshes, models, packs, cfg, index, sheets, times, gen) 
     return row
 
 
+def _test_faces(data: Path, cache: Path) -> tuple[list, dict, dict, dict]:
+    """The identity-disjoint test photos, their face meshes, both models and the cut-outs."""
+    photos = collect_photos(data, lambda ident, t: assign_split(ident, test_fraction=t))
+    test = [p for p in photos if p.split == "test"]
+    meshes = detect_meshes(test, cache)
+    models = {"starter": load_model("starter"), "deocc-face": load_model("deocc-face")}
+    packs = {p.name: p for p in load_asset_packs(data / "occluders")}
+    return test, meshes, models, packs
+
+
+def _write_sheets(out: Path, sheets: dict[str, list[np.ndarray]]) -> None:
+    """One ``sheet_<occluder>.png`` per occluder: its rows of tiles, top to bottom."""
+    for kind, tiles in sheets.items():
+        if tiles:
+            write_image(out / f"sheet_{kind}.png", np.concatenate(tiles, 0))
+
+
 def _summarise(rows: list[dict]) -> dict:
     """Per occluder: faces, the 90th percentile (and median) of each colour shift, mean PSNRs."""
     summary: dict = {}
@@ -155,11 +172,7 @@ def main() -> None:
     )
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    photos = collect_photos(a.data, lambda ident, t: assign_split(ident, test_fraction=t))
-    test = [p for p in photos if p.split == "test"]
-    meshes = detect_meshes(test, a.cache)
-    models = {"starter": load_model("starter"), "deocc-face": load_model("deocc-face")}
-    packs = {p.name: p for p in load_asset_packs(a.data / "occluders")}
+    test, meshes, models, packs = _test_faces(a.data, a.cache)
     cfg = FaceInputConfig(size=a.size)
     gen = None
     if a.generator:
@@ -184,9 +197,7 @@ def main() -> None:
     (a.out / "render_eval.json").write_text(
         json.dumps({"summary": summary, "faces": rows}, indent=1)
     )
-    for kind, tiles in sheets.items():
-        if tiles:
-            write_image(a.out / f"sheet_{kind}.png", np.concatenate(tiles, 0))
+    _write_sheets(a.out, sheets)
     print(json.dumps(summary, indent=1))
 
 
