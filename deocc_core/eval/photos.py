@@ -66,7 +66,7 @@ def evaluate_photos(config: Any, progress: Callable[..., None] | None = None) ->
         InputError: the folder has no images.
         ConfigError: more than one checkpoint.
     """
-    from deocc_core.infer.run import InferConfig, _load, list_images
+    from deocc_core.infer.run import InferConfig, list_images, load_run
 
     if len(config.checkpoints) > 1:
         raise ConfigError("--photos evaluates one model: give at most one --ckpt")
@@ -75,7 +75,7 @@ def evaluate_photos(config: Any, progress: Callable[..., None] | None = None) ->
         raise InputError(f"{config.photos}: no images found")
     paths = paths[: config.limit] if config.limit else paths
     ckpt = config.checkpoints[0][1] if config.checkpoints else None
-    run = _load(
+    run = load_run(
         InferConfig(
             inputs=(config.photos,), ckpt=ckpt, device=config.device, segmenter=config.segmenter
         )

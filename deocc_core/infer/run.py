@@ -59,6 +59,8 @@ __all__ = [
     "InferConfig",
     "InferResult",
     "list_images",
+    "load_run",
+    "LoadedRun",
     "plan_outputs",
     "run_inference",
     "LANDMARK_SOURCES",
@@ -295,7 +297,7 @@ def _run_locked(
     progress: Callable[..., None] | None,
 ) -> InferResult:
     """:func:`run_inference` once ``out`` is locked."""
-    run = _load(config)
+    run = load_run(config)
     log.debug("model: %s", run.label)
     if progress:
         progress(0, total=len(plan))
@@ -335,7 +337,7 @@ def _run_locked(
 
 
 @dataclass(frozen=True)
-class _Loaded:
+class LoadedRun:
     """What every image of a run needs.
 
     G and its spec, the 3DMM, the face preparation the shards used, the detector (or
@@ -355,7 +357,7 @@ class _Loaded:
     fill_model: MorphableModel | None = None
 
 
-def _load(config: InferConfig) -> _Loaded:
+def load_run(config: InferConfig) -> LoadedRun:
     """Load the generator, the model its shards used, and the landmark detector."""
     device = resolve_device(config.device)
     G, spec, info = resolve_generator(config.ckpt, device)
@@ -376,7 +378,7 @@ def _load(config: InferConfig) -> _Loaded:
         check_fill(fill, fill_model, config.expression)
     if fill == "render":
         label += " + render fill"
-    return _Loaded(
+    return LoadedRun(
         prepare_generator(G),
         spec,
         model,
@@ -495,7 +497,7 @@ def _reason(e: OSError) -> str:
 
 
 def _process_image(
-    path: Path, name: str, run: _Loaded, config: InferConfig, out: Path, t: _Tally
+    path: Path, name: str, run: LoadedRun, config: InferConfig, out: Path, t: _Tally
 ) -> None:
     """De-occlude one photo, write its outputs and count them in ``t``.
 

@@ -232,7 +232,7 @@ def test_a_segmenter_s_mask_overrides_G_s_own(ibug_pts_image, generator_checkpoi
 def test_faces_of_a_photo_share_one_generator_call_with_the_same_result(ibug_pts_image):
     """deocclude runs G once on a photo's faces (batched): the same pixels and weights as
     each face through deocclude_face and paste_back in turn (the shipped model, 2 faces)."""
-    from deocc_core.infer.run import InferConfig, _load
+    from deocc_core.infer.run import InferConfig, load_run
     from deocc_core.landmarks.ibug import ibug_scheme
 
     img_path, pts = ibug_pts_image
@@ -241,7 +241,7 @@ def test_faces_of_a_photo_share_one_generator_call_with_the_same_result(ibug_pts
     w = photo.shape[1]
     two = np.ascontiguousarray(np.concatenate([photo, photo[:, ::-1]], 1))
     mirrored = lm[ibug_scheme().mirror] * [-1, 1] + [2 * w - 1, 0]  # the mirrored copy's face
-    run = _load(InferConfig(inputs=("-",), landmarks_from="pts", device="cpu"))
+    run = load_run(InferConfig(inputs=("-",), landmarks_from="pts", device="cpu"))
     args = (run.G, run.spec, run.model)
     r = deocclude(
         two,
@@ -272,7 +272,7 @@ def test_render_fill_replaces_only_the_given_mask_with_the_completed_render(ibug
 
     from deocc_core.face.prepare import prepare_face
     from deocc_core.infer.fill import match_render
-    from deocc_core.infer.run import InferConfig, _load
+    from deocc_core.infer.run import InferConfig, load_run
 
     img_path, pts = ibug_pts_image
     photo, lm = read_image(img_path), read_pts(pts)
@@ -282,7 +282,7 @@ def test_render_fill_replaces_only_the_given_mask_with_the_completed_render(ibug
     mask[y0:y1, x0:x1] = 255  # the mouth, given as occluded
     out = {}
     for fill in ("g", "render"):
-        run = _load(InferConfig(inputs=("-",), landmarks_from="pts", device="cpu", fill=fill))
+        run = load_run(InferConfig(inputs=("-",), landmarks_from="pts", device="cpu", fill=fill))
         assert run.fill == fill and (fill == "g") == (run.fill_model is None)
         args = (run.G, run.spec, run.model, None, run.device)
         out[fill] = deocclude(
@@ -312,9 +312,9 @@ def test_render_fill_replaces_only_the_given_mask_with_the_completed_render(ibug
 
 
 def test_render_fill_with_an_expression_edit_is_refused_before_any_photo():
-    from deocc_core.infer.run import InferConfig, _load
+    from deocc_core.infer.run import InferConfig, load_run
 
     cfg = InferConfig(inputs=("-",), landmarks_from="pts", device="cpu", expression="smile")
-    assert _load(cfg).fill == "g"  # auto: an expression edit keeps G's fill
+    assert load_run(cfg).fill == "g"  # auto: an expression edit keeps G's fill
     with pytest.raises(ConfigError, match="fill g for expression edits"):
-        _load(InferConfig(**{**cfg.__dict__, "fill": "render"}))
+        load_run(InferConfig(**{**cfg.__dict__, "fill": "render"}))

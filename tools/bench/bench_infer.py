@@ -143,12 +143,12 @@ def main() -> None:
     import torch
 
     from deocc_core.imageio import read_image
-    from deocc_core.infer.run import InferConfig, _load, run_inference
+    from deocc_core.infer.run import InferConfig, load_run, run_inference
 
     startup["library_import"] = (time.perf_counter() - t0) * 1e3
     cfg = InferConfig(inputs=("-",), device="cpu")
     t0 = time.perf_counter()
-    run = _load(cfg)
+    run = load_run(cfg)
     startup["load_G_and_3dmm"] = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
     run.detector.detect(np.zeros((64, 64, 3), np.uint8))
