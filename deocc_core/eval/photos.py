@@ -108,7 +108,9 @@ def evaluate_photos(config: Any, progress: Callable[..., None] | None = None) ->
                     run.model,
                     run.device,
                     config=run.face_config,
-                    segmenter=run.segmenter,  # m̂ as deocc-infer makes it
+                    segmenter=run.segmenter,  # m̂ and its fill as deocc-infer makes them
+                    fill=run.fill,
+                    fill_model=run.fill_model,
                 )
             except InputError as e:
                 reason = e.reason if isinstance(e, SkipInput) else str(e).split(" (")[0]
