@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from deocc_core.check import check_array
 
-__all__ = ["FILLS", "match_render", "render_fill"]
+__all__ = ["FILLS", "match_render", "render_fill", "prefill"]
 
 FILLS = ("g", "render")  # what fills m̂ (``--fill``; ``auto`` is resolved by the CLI)
 _MIN_RING_PX = 20  # fewer visible skin pixels around the mask: no colour match
@@ -124,4 +124,47 @@ def render_fill(
     a = cv2.GaussianBlur(covered.astype(np.float32), (0, 0), 1.0)
     a = np.where(covered, a, 0.0)[..., None]
     out = a * render.astype(np.float32) + (1 - a) * g_raw.astype(np.float32)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def prefill(
+    crop: npt.NDArray[np.uint8],
+    render: npt.NDArray[np.uint8],
+    covered: npt.NDArray[np.bool_],
+    mask: npt.NDArray[np.floating],
+) -> npt.NDArray[np.uint8]:
+    """A given-mask G's starting image: the crop with ``mask`` filled by the completed render.
+
+    Inside the mask: the render colour-matched to the skin around it (:func:`render_fill`)
+    where it covers the face, OpenCV's Telea inpainting of the crop where it does not (the
+    neck, a hand beyond the silhouette); outside: the crop. Training (the shard loader) and
+    inference build G's input with this one function.
+
+    Args:
+        crop: ``[S, S, 3]`` uint8 RGB, the occluded crop.
+        render: ``[S, S, 3]`` uint8 RGB, the completed render (a shard's ``render``).
+        covered: ``[S, S]`` bool, the render's silhouette.
+        mask: ``[S, S]`` float in [0, 1], the occlusion mask to fill (soft edges blend).
+
+    Returns:
+        ``[S, S, 3]`` uint8 RGB.
+
+    Example:
+        >>> crop = np.full((32, 32, 3), 200, np.uint8); r = np.full_like(crop, 100)
+        >>> cov = np.zeros((32, 32), bool); cov[:, :16] = True
+        >>> m = np.zeros((32, 32), np.float32); m[8:24, 8:24] = 1
+        >>> p = prefill(crop, r, cov, m)
+        >>> int(p[0, 0, 0]), int(p[16, 12, 0]), int(p[16, 20, 0])
+        (200, 200, 200)
+    """
+    s = check_array(crop, "crop", (None, None, 3), np.uint8).shape[0]
+    check_array(render, "render", (s, s, 3), np.uint8)
+    m = np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
+    region = m > 0.5
+    if not region.any():
+        return crop.copy()
+    hole = (m > 0).astype(np.uint8)
+    telea = cv2.inpaint(crop, hole, max(2.0, s / 64), cv2.INPAINT_TELEA)
+    fill = render_fill(render, covered, telea, crop, region, match=True)
+    out = m[..., None] * fill.astype(np.float32) + (1 - m[..., None]) * crop.astype(np.float32)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)

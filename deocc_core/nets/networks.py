@@ -10,6 +10,12 @@
   mask m̂; :func:`blend_output` turns G's output into m̂·G_rgb + (1 − m̂)·I_occluded, so
   pixels G thinks are not occluded come back as they were. ``blend="none"`` is the paper's
   G, which redraws every pixel.
+- Given-mask G (``blend="given"``): the mask comes from outside (the occlusion segmenter's
+  m̂, or the user's). G sees the prefill P (the crop with the mask filled by the completed
+  3DMM render, :func:`deocc_core.infer.fill.prefill`) ⊕ the render ⊕ the mask and adds a
+  residual to P (:func:`refine_output`); its last layer starts at zero, so an untrained G
+  returns the prefill. Upsampling is nearest + 3×3 convolution (no transposed-convolution
+  checkerboard).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ __all__ = [
     "BLENDS",
     "GeneratorOutput",
     "blend_output",
+    "refine_output",
+    "generator_in_channels",
     "UnetGenerator",
     "Discriminator",
     "define_generator",
@@ -32,7 +40,8 @@ __all__ = [
 ]
 
 
-BLENDS = ("mask", "none")  # mask-aware G (extra mask channel, blended output); the paper's G
+# mask-aware G (extra mask channel, blended output); the paper's G; G fills a given mask
+BLENDS = ("mask", "none", "given")
 
 
 class _RgbAndLogit(nn.Module):
@@ -40,6 +49,19 @@ class _RgbAndLogit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([torch.tanh(x[:, :3]), x[:, 3:]], 1)
+
+
+def _upsample(in_ch: int, out_ch: int, resize: bool, bias: bool) -> list[nn.Module]:
+    """×2 upsampling: a 4×4 transposed convolution, or nearest resize + 3×3 convolution.
+
+    The resize path gives every output pixel the same number of taps: no checkerboard.
+    """
+    if resize:
+        return [
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=bias),
+        ]
+    return [nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=bias)]
 
 
 class _UnetBlock(nn.Module):
@@ -53,6 +75,7 @@ class _UnetBlock(nn.Module):
         innermost: bool = False,
         dropout: bool = False,
         head: nn.Module | None = None,
+        resize: bool = False,
     ) -> None:
         super().__init__()
         self.outermost = outermost
@@ -60,19 +83,19 @@ class _UnetBlock(nn.Module):
         down = [nn.Conv2d(in_ch, inner, 4, 2, 1, bias=False)]
         if outermost:
             head = nn.Tanh() if head is None else head
-            up = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), head]
+            up = [nn.ReLU(True), *_upsample(inner * 2, outer, resize, bias=True), head]
             layers = down + [sub] + up
         elif innermost:
             up = [
                 nn.ReLU(True),
-                nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False),
+                *_upsample(inner, outer, resize, bias=False),
                 nn.BatchNorm2d(outer),
             ]
             layers = [nn.LeakyReLU(0.2, True)] + down + up
         else:
             up = [
                 nn.ReLU(True),
-                nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=False),
+                *_upsample(inner * 2, outer, resize, bias=False),
                 nn.BatchNorm2d(outer),
             ]
             layers = (
@@ -96,6 +119,8 @@ class UnetGenerator(nn.Module):
         num_downs: downsamplings (8 for 256 px: the bottleneck is 1×1). ngf: base width.
         dropout: dropout in the three innermost decoder blocks.
         mask_logit: one more output channel, the occlusion-mask logit (not squashed).
+        residual: a residual head (no tanh; the last layer starts at zero) with nearest +
+            3×3-conv upsampling, for a given-mask G (:func:`refine_output`).
 
     Shapes:
         ``[B, in_channels, S, S]`` → ``[B, out_channels, S, S]`` in [-1, 1], S = 2**num_downs·k;
@@ -115,16 +140,30 @@ class UnetGenerator(nn.Module):
         ngf: int = 64,
         dropout: bool = True,
         mask_logit: bool = False,
+        residual: bool = False,
     ) -> None:
         super().__init__()
-        block = _UnetBlock(ngf * 8, ngf * 8, innermost=True)
+        r = residual
+        block = _UnetBlock(ngf * 8, ngf * 8, innermost=True, resize=r)
         for _ in range(num_downs - 5):
-            block = _UnetBlock(ngf * 8, ngf * 8, sub=block, dropout=dropout)
-        block = _UnetBlock(ngf * 4, ngf * 8, sub=block)
-        block = _UnetBlock(ngf * 2, ngf * 4, sub=block)
-        block = _UnetBlock(ngf, ngf * 2, sub=block)
+            block = _UnetBlock(ngf * 8, ngf * 8, sub=block, dropout=dropout, resize=r)
+        block = _UnetBlock(ngf * 4, ngf * 8, sub=block, resize=r)
+        block = _UnetBlock(ngf * 2, ngf * 4, sub=block, resize=r)
+        block = _UnetBlock(ngf, ngf * 2, sub=block, resize=r)
         out, head = (out_channels + 1, _RgbAndLogit()) if mask_logit else (out_channels, None)
-        self.model = _UnetBlock(out, ngf, in_ch=in_channels, sub=block, outermost=True, head=head)
+        if residual:
+            head = nn.Identity()
+        self.model = _UnetBlock(
+            out, ngf, in_ch=in_channels, sub=block, outermost=True, head=head, resize=r
+        )
+        self.residual = residual
+
+    def zero_last_layer(self) -> None:
+        """Zero the output convolution: a residual G then returns its prefill unchanged."""
+        last = [m for m in self.model.model if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
+        nn.init.zeros_(last.weight)
+        if last.bias is not None:
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, in_channels, S, S]`` → ``[B, out_channels (+ 1), S, S]``."""
@@ -183,6 +222,18 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     return net.apply(fn)
 
 
+def generator_in_channels(no_render: bool, blend: str) -> int:
+    """G's input channels: occluded (3) ⊕ render (3); a given-mask G: prefill ⊕ render ⊕ mask.
+
+    Example:
+        >>> generator_in_channels(False, "mask"), generator_in_channels(False, "given")
+        (6, 7)
+        >>> generator_in_channels(True, "none"), generator_in_channels(True, "given")
+        (3, 4)
+    """
+    return (3 if no_render else 6) + (blend == "given")
+
+
 def define_generator(
     size: int, *, no_render: bool = False, ngf: int = 64, blend: str = "none"
 ) -> UnetGenerator:
@@ -194,25 +245,34 @@ def define_generator(
         ngf: base width.
         blend: ``"none"``: the paper's G, ``[B, 3, S, S]`` tanh output that redraws every
             pixel; ``"mask"``: ``[B, 4, S, S]``, RGB in [-1, 1] plus the occlusion-mask
-            logit, read with :func:`blend_output`.
+            logit, read with :func:`blend_output`; ``"given"``: input prefill ⊕ render ⊕
+            mask (``[B, 7, S, S]``, 4 with ``no_render``), output a ``[B, 3, S, S]`` residual
+            that starts at zero, read with :func:`refine_output`.
 
     Example:
         >>> define_generator(32, ngf=4)(torch.zeros(1, 6, 32, 32)).shape
         torch.Size([1, 3, 32, 32])
         >>> define_generator(32, ngf=4, blend="mask")(torch.zeros(1, 6, 32, 32)).shape
         torch.Size([1, 4, 32, 32])
+        >>> g = define_generator(32, ngf=4, blend="given")
+        >>> float(g(torch.randn(1, 7, 32, 32)).abs().max())
+        0.0
     """
     if blend not in BLENDS:
         raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {blend!r}")
-    return init_weights(
+    g = init_weights(
         UnetGenerator(
-            3 if no_render else 6,
+            generator_in_channels(no_render, blend),
             3,
             num_downs=int(math.log2(size)),
             ngf=ngf,
             mask_logit=blend == "mask",
+            residual=blend == "given",
         )
     )
+    if blend == "given":
+        g.zero_last_layer()
+    return g
 
 
 class GeneratorOutput(NamedTuple):
@@ -260,6 +320,33 @@ def blend_output(g_out: torch.Tensor, occluded: torch.Tensor) -> GeneratorOutput
     m = torch.sigmoid(logit.float())
     out = torch.lerp(occluded.float(), raw.float(), m)
     return GeneratorOutput(out, raw, m, logit)
+
+
+def refine_output(
+    g_out: torch.Tensor, prefill: torch.Tensor, occluded: torch.Tensor, mask: torch.Tensor
+) -> GeneratorOutput:
+    """A given-mask G's residual applied to the prefill, inside the given mask.
+
+    Args:
+        g_out: G's residual ``[B, 3, S, S]``.
+        prefill: ``[B, 3, S, S]`` in [-1, 1], the crop with the mask filled by the render.
+        occluded: ``[B, 3, S, S]`` in [-1, 1], the occluded crop.
+        mask: ``[B, 1, S, S]`` in [0, 1], the given occlusion mask.
+
+    Returns:
+        :class:`GeneratorOutput` with ``raw`` = clamp(prefill + residual) and ``output`` =
+        mask·raw + (1 − mask)·occluded (float32; a pixel with mask 0 is the input exactly);
+        ``mask`` is the given mask, ``mask_logit`` None.
+
+    Example:
+        >>> occ, pre = torch.zeros(1, 3, 1, 2), torch.full((1, 3, 1, 2), 0.5)
+        >>> m = torch.tensor([[[[0.0, 1.0]]]])
+        >>> refine_output(torch.full((1, 3, 1, 2), 0.25), pre, occ, m).output[0, 0].tolist()
+        [[0.0, 0.75]]
+    """
+    raw = (prefill.float() + g_out.float()).clamp(-1, 1)
+    m = mask.float()
+    return GeneratorOutput(torch.lerp(occluded.float(), raw, m), raw, m, None)
 
 
 def define_discriminator(size: int, *, ndf: int = 64) -> Discriminator:
