@@ -19,7 +19,7 @@ from torch import nn
 
 from deocc_core.errors import FormatError, ShapeError
 from deocc_core.nets.checkpoint import find_checkpoint, load_checkpoint
-from deocc_core.nets.networks import BLENDS, blend_output, define_generator
+from deocc_core.nets.networks import BLENDS, blend_output, define_generator, refine_output
 
 __all__ = [
     "GeneratorSpec",
@@ -131,14 +131,26 @@ def tensor_to_images(x: torch.Tensor) -> npt.NDArray[np.uint8]:
     return y.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def generator_input(batch: dict[str, torch.Tensor], no_render: bool) -> torch.Tensor:
+def generator_input(
+    batch: dict[str, torch.Tensor], no_render: bool, blend: str = "mask"
+) -> torch.Tensor:
     """Occluded ⊕ render ``[B, 6, S, S]`` (or occluded alone, ``[B, 3, S, S]``).
+
+    A given-mask G (``blend="given"``) reads ``prefill`` ⊕ ``render`` ⊕ ``given_mask``
+    (``[B, 7, S, S]``; ``[B, 4, S, S]`` without the render), ``given_mask`` ``[B, 1, S, S]``
+    in [0, 1] (see :func:`deocc_core.infer.fill.prefill`).
 
     Example:
         >>> b = {"occluded": torch.zeros(2, 3, 8, 8), "render": torch.ones(2, 3, 8, 8)}
         >>> generator_input(b, False).shape, generator_input(b, True).shape
         (torch.Size([2, 6, 8, 8]), torch.Size([2, 3, 8, 8]))
+        >>> b.update(prefill=torch.zeros(2, 3, 8, 8), given_mask=torch.zeros(2, 1, 8, 8))
+        >>> generator_input(b, False, "given").shape, generator_input(b, True, "given").shape
+        (torch.Size([2, 7, 8, 8]), torch.Size([2, 4, 8, 8]))
     """
+    if blend == "given":
+        parts = [batch["prefill"], *([] if no_render else [batch["render"]]), batch["given_mask"]]
+        return torch.cat(parts, 1)
     return batch["occluded"] if no_render else torch.cat([batch["occluded"], batch["render"]], 1)
 
 
@@ -148,6 +160,9 @@ def run_generator(
     render: npt.NDArray[np.uint8],
     spec: GeneratorSpec | bool,
     device: torch.device | str = "cpu",
+    *,
+    prefill: npt.NDArray[np.uint8] | None = None,
+    given_mask: npt.NDArray[np.floating] | None = None,
 ) -> GeneratorResult:
     """Run G on uint8 RGB crops (no gradients).
 
@@ -159,6 +174,9 @@ def run_generator(
         spec: G's :class:`GeneratorSpec`; a bool is read as the old ``no_render`` flag (the
             blend then follows G's output: 4 channels = ``"mask"``).
         device: where G runs.
+        prefill: for a given-mask G (blend ``"given"``, required there): the crops with the
+            mask filled (:func:`deocc_core.infer.fill.prefill`), shaped like ``occluded``.
+        given_mask: for a given-mask G: ``[B, S, S]`` (or ``[S, S]``) float in [0, 1].
 
     Returns:
         :class:`GeneratorResult`, arrays shaped like the input (one crop: no batch axis).
@@ -174,6 +192,9 @@ def run_generator(
         ((32, 32, 3), (32, 32, 3), (32, 32), dtype('float32'))
     """
     no_render = spec if isinstance(spec, bool) else spec.no_render
+    blend = "mask" if isinstance(spec, bool) else spec.blend
+    if blend == "given" and (prefill is None or given_mask is None):
+        raise ShapeError("a given-mask generator needs prefill and given_mask")
     single = occluded.ndim == 3
     if single:
         occluded, render = occluded[None], render[None]
@@ -182,15 +203,22 @@ def run_generator(
             "occluded": images_to_tensor(occluded, device),
             "render": images_to_tensor(render, device),
         }
-        x = generator_input(batch, no_render)
+        if blend == "given":
+            m = np.asarray(given_mask, np.float32).reshape(occluded.shape[:3])
+            batch["prefill"] = images_to_tensor(prefill.reshape(occluded.shape), device)
+            batch["given_mask"] = torch.from_numpy(m).to(device)[:, None]
+        x = generator_input(batch, no_render, blend)
         g_out = G(x.contiguous(memory_format=torch.channels_last))
         if not isinstance(spec, bool) and g_out.shape[1] != (4 if spec.blend == "mask" else 3):
             raise ShapeError(
                 f"generator returns {g_out.shape[1]} channels, its spec says blend={spec.blend!r}"
             )
-        b = blend_output(g_out, batch["occluded"])
+        if blend == "given":
+            b = refine_output(g_out, batch["prefill"], batch["occluded"], batch["given_mask"])
+        else:
+            b = blend_output(g_out, batch["occluded"])
         raw = tensor_to_images(b.raw)
-        out = raw if b.mask_logit is None else tensor_to_images(b.output)
+        out = raw if b.mask_logit is None and blend != "given" else tensor_to_images(b.output)
         mask = b.mask[:, 0].float().cpu().numpy()
     if single:
         return GeneratorResult(out[0], raw[0], mask[0])
