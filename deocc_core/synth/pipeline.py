@@ -109,8 +109,9 @@ FIT_LANDMARKS = ("detected", "annotated")
 #: the render's version, part of every build's content hash (2: the photo's colour and light,
 #: estimated from the occluded composite)
 RENDER_VERSION = 2
-#: default --max-padding: share of the crop window allowed outside the photo (measured on
-#: RMFD + CelebAMask-HQ: tools/bench/crop_padding.py)
+#: default --max-padding: share of the crop window allowed outside the photo. Measured at 128 px
+#: (tools/bench/crop_padding.py): RMFD without_mask is bimodal (11% of faces at 0, 75% above
+#: 0.3: tight face photos) and loses 77%; CelebAMask-HQ (median 0.05) loses 12%, deepface 1.5%
 MAX_PADDING = 0.1
 
 
