@@ -82,7 +82,8 @@ def reconstructed_commands(info: dict[str, Any]) -> list[str]:
     for k, b in enumerate(builds):
         out = "SHARDS" if len(builds) == 1 else f"SHARDS_{k}"
         words = ["synth-occ build", f"--source {b.get('source')}", f"--out {out}"]
-        words += _flags(b, _defaults(BuildConfig), {"source", "out"})
+        # a saved config without max_padding is a build from before --max-padding: every face
+        words += _flags({"max_padding": 1.0, **b}, _defaults(BuildConfig), {"source", "out"})
         lines.append(" ".join(words))
     if len(builds) > 1:
         lines.append(

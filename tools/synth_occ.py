@@ -248,6 +248,7 @@ def _check_source(values: dict[str, Any]) -> None:
             "size",
             "seed",
             "per_face",
+            "max_padding",
         ),
         defaults={"size": 128},
     )

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from deocc_core.check import check_array
 from deocc_core.landmarks.parts import part
 
-__all__ = ["AlignedFace", "align_face", "crop_matrix", "transform_points"]
+__all__ = ["AlignedFace", "align_face", "crop_matrix", "outside_share", "transform_points"]
 
 MARGIN = 1.6  # crop side / landmark box side: room for forehead, chin and occluders
 
@@ -102,3 +102,26 @@ def align_face(
         img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     return AlignedFace(crop, transform_points(landmarks, m), m, cv2.invertAffineTransform(m))
+
+
+def outside_share(matrix: npt.NDArray[np.floating], size: int, shape: tuple[int, int]) -> float:
+    """Share of a ``size × size`` crop whose pixels fall outside an ``[H, W]`` image.
+
+    ``align_face`` fills those pixels by edge replication (streaks that no photo shows), so a
+    build can skip faces whose crop window leaves the photo. Pixel centres of the crop are
+    mapped back through ``matrix`` (``[2, 3]`` source → crop); the image covers
+    ``[-0.5, W - 0.5] × [-0.5, H - 0.5]``.
+
+    Example:
+        >>> m = np.array([[1.0, 0, 10], [0, 1, 0]])  # the crop starts 10 px left of the image
+        >>> outside_share(m, 100, (100, 100))
+        0.1
+    """
+    inv = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    c = np.arange(size, dtype=np.float64)
+    pts = np.stack(np.meshgrid(c, c), -1).reshape(-1, 2)
+    src = pts @ inv[:, :2].T + inv[:, 2]
+    h, w = shape
+    inside = (src[:, 0] >= -0.5) & (src[:, 0] <= w - 0.5) & (src[:, 1] >= -0.5)
+    inside &= src[:, 1] <= h - 0.5
+    return float(np.count_nonzero(~inside) / inside.size)

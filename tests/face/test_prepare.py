@@ -45,7 +45,7 @@ def test_shard_sample_and_inference_input_are_identical(ibug_pts_image, tmp_path
 
     spec = GeneratorSpec(size=64, ngf=4)
     G = prepare_generator(spec.build())
-    model = load_model("starter")
+    model = load_model("deocc-face")  # photo builds' default model
     fo = deocclude_face(read_image(img_path), read_pts(pts), G, spec, model, torch.device("cpu"))
     face = fo.face
     assert face.crop.shape == (64, 64, 3) and face.face_mask.max() == 255
