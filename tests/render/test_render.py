@@ -158,3 +158,18 @@ def test_render_face_equals_the_composition_of_public_functions(sfm_dir, aflw_di
 
     np.testing.assert_array_equal(got.visible, vertex_visibility(r, proj))
     assert got.raster.bary.shape == img.shape[:2] + (3,)
+
+
+def test_render_face_on_the_bfm_mean_equals_the_composition(ddfa_dir):
+    # the vectorised shading of every vertex gives the pixels of the public functions
+    m = load_model(ddfa_dir)
+    for yaw in (0, 45):
+        s = 0.55 * 256 / float(np.ptp(m.mean[:, 0]))
+        pose = Pose(s, 0.1, np.radians(yaw), 0.0, 127.5, 127.5)
+        params = FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), pose)
+        got = render_face(m, params, 256, 256)
+        want, r, _ = _composed(m, params, 256, 256)
+        assert np.abs(got.image.astype(int) - want).max() <= 1
+        assert (got.image != want).any(-1).mean() < 1e-4
+        np.testing.assert_array_equal(got.tri_id, r.tri_id)
+        assert 10000 < (got.mask == 255).sum() < 0.5 * 256 * 256  # a face, not the frame
