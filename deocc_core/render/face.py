@@ -25,7 +25,7 @@ from deocc_core.morphable.params import FitParams
 from deocc_core.render.raster import Raster, _rasterize, vertex_visibility
 from deocc_core.render.shading import DEFAULT_SH, _unit_normals
 
-__all__ = ["RenderResult", "render_face", "SKIN_GREY"]
+__all__ = ["RenderResult", "render_face", "covered_to_uint8", "SKIN_GREY"]
 
 SKIN_GREY = np.array([0.78, 0.62, 0.54], np.float32)  # colour for models without albedo
 
@@ -162,6 +162,23 @@ def _write_pixel(y, x, t, bary, tris, colors, out):  # pragma: no cover - compil
     w0, w1, w2 = bary[y, x, 0], bary[y, x, 1], bary[y, x, 2]
     for k in range(3):
         out[y, x, k] = _to_uint8(_interp(w0, w1, w2, colors[a, k], colors[b, k], colors[c, k]))
+
+
+@numba.njit(cache=True, nogil=True)
+def covered_to_uint8(values, tri_id, out):  # pragma: no cover - compiled
+    """``out[covered] = uint8(clip(values * 255 + 0.5, 0, 255))`` in one pass.
+
+    Bit for bit the numpy expression, without its masks, gathers and temporaries.
+    ``values``: ``[H, W, 3]`` float32 in [0, 1] (e.g. :func:`~deocc_core.render.raster.
+    interpolate` of vertex colours); ``tri_id``: ``[H, W]`` the raster's (covered: >= 0);
+    ``out``: ``[H, W, 3]`` uint8, other pixels untouched.
+    """
+    h, w = tri_id.shape
+    for y in range(h):
+        for x in range(w):
+            if tri_id[y, x] >= 0:
+                for k in range(3):
+                    out[y, x, k] = _to_uint8(values[y, x, k])
 
 
 @numba.njit(cache=True, nogil=True)
