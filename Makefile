@@ -46,8 +46,9 @@ train-segmenter: install
 	$(BIN)/train-segmenter eval --faces $(SEG_OUT)/faces128.npz --segmenter assets/segmenter.safetensors \
 		--out $(SEG_OUT)/eval --results docs/RESULTS.md --card assets/segmenter.md
 
+# BENCH_ARGS=--quick: a smoke run of the headline benchmarks only (infer, render, synth)
 bench: install
-	$(BIN)/python tools/bench/run_all.py --out bench_out
+	$(BIN)/python tools/bench/run_all.py --out bench_out $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -35,7 +35,7 @@ from deocc_core.morphable.fit import FitConfig, FitResult, fit_landmarks, landma
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams, Pose
 from deocc_core.render.complete import CompletedTexture, complete_texture, render_textured
-from deocc_core.render.face import RenderResult, render_face
+from deocc_core.render.face import RenderResult, covered_to_uint8, render_face
 from deocc_core.render.light import (
     FaceSamples,
     LightConfig,
@@ -280,6 +280,7 @@ def _colour_render(
                         albedo_basis=samples.albedo_basis,
                         albedo_std=model.albedo_std if basis is not None else None,
                         config=config.light,
+                        basis=samples.sh_basis,
                     )
                 else:
                     light, samples = estimate_face_light(
@@ -311,8 +312,7 @@ def _colour_render(
         albedo = np.clip(albedo + (basis @ light.albedo_coef).reshape(-1, 3), 0.0, 1.0)
     colours = shade_sh(albedo * light.gain[None, :], normals, light.sh, rotation=rot)
     out = np.zeros((h, w, 3), np.uint8)
-    cov = rr.raster.covered
-    out[cov] = np.clip(interpolate(rr.raster, colours)[cov] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    covered_to_uint8(interpolate(rr.raster, colours), rr.raster.tri_id, out)
     return replace(rr, image=out), light, samples, None
 
 

@@ -78,19 +78,24 @@ def project(vertices: npt.NDArray[np.floating], pose: Pose) -> npt.NDArray[np.fl
         v = v.astype(np.float64)
     r = rotation_matrix(pose.pitch, pose.yaw, pose.roll) * float(pose.scale)
     out = np.empty((v.shape[0], 3), np.float32)
-    _project_kernel(v, r, float(pose.tx), float(pose.ty), out)
+    # flat views: numba vectorises the loop over 1-D arrays, not over [V, 3] rows
+    _project_kernel(np.ascontiguousarray(v).reshape(-1), r, float(pose.tx), float(pose.ty), out)
     return out
 
 
 # float64 arithmetic without FMA contraction (fastmath off), rounded once to float32
 @numba.njit(cache=True, nogil=True)
 def _project_kernel(v, sr, tx, ty, out):  # pragma: no cover - compiled
-    """``out = [(sR v)_x + tx, -(sR v)_y + ty, (sR v)_z]`` per vertex; ``sr`` = scale * R."""
-    for i in range(v.shape[0]):
-        x, y, z = np.float64(v[i, 0]), np.float64(v[i, 1]), np.float64(v[i, 2])
-        out[i, 0] = sr[0, 0] * x + sr[0, 1] * y + sr[0, 2] * z + tx
-        out[i, 1] = -(sr[1, 0] * x + sr[1, 1] * y + sr[1, 2] * z) + ty
-        out[i, 2] = sr[2, 0] * x + sr[2, 1] * y + sr[2, 2] * z
+    """``out = [(sR v)_x + tx, -(sR v)_y + ty, (sR v)_z]`` per vertex; ``sr`` = scale * R.
+
+    ``v``: ``[3V]`` xyz-interleaved (a flat view of ``[V, 3]``); ``out``: ``[V, 3]``.
+    """
+    o = out.reshape(-1)
+    for i in range(v.shape[0] // 3):
+        x, y, z = np.float64(v[3 * i]), np.float64(v[3 * i + 1]), np.float64(v[3 * i + 2])
+        o[3 * i] = sr[0, 0] * x + sr[0, 1] * y + sr[0, 2] * z + tx
+        o[3 * i + 1] = -(sr[1, 0] * x + sr[1, 1] * y + sr[1, 2] * z) + ty
+        o[3 * i + 2] = sr[2, 0] * x + sr[2, 1] * y + sr[2, 2] * z
 
 
 def estimate_pose(

@@ -1,11 +1,11 @@
 """Render a fitted 3DMM face: shaded image, silhouette mask M, visibility.
 
 ``render_face`` is the composition ``project → rasterize → vertex_normals → shade_sh →
-interpolate → uint8`` of the public functions, fused where it pays: the vertices are
-shaded lazily, only those of triangles that won a pixel (about half of the BFM mesh at
-256 px), inside the compositing loop that interpolates straight to uint8; vertex
-visibility is computed on first access. Numerically the image equals that composition to
-float rounding (a pixel may differ by one uint8 level; tests/render/test_render.py checks).
+interpolate → uint8`` of the public functions, fused where it pays: every vertex is
+shaded in one vectorised pass (cheaper than shading only the used ones one at a time), the
+compositing loop interpolates straight to uint8; vertex visibility is computed on first
+access. Numerically the image equals that composition to float rounding (a pixel may
+differ by one uint8 level; tests/render/test_render.py checks).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from deocc_core.morphable.camera import project, rotation_matrix
 from deocc_core.morphable.model import MorphableModel
 from deocc_core.morphable.params import FitParams
 from deocc_core.render.raster import Raster, _rasterize, vertex_visibility
-from deocc_core.render.shading import DEFAULT_SH, _shade_vertex, _shading_constants, _unit_normals
+from deocc_core.render.shading import DEFAULT_SH, _unit_normals
 
-__all__ = ["RenderResult", "render_face", "SKIN_GREY"]
+__all__ = ["RenderResult", "render_face", "covered_to_uint8", "SKIN_GREY"]
 
 SKIN_GREY = np.array([0.78, 0.62, 0.54], np.float32)  # colour for models without albedo
 
@@ -121,7 +121,7 @@ def render_face(
         _composite_kernel(raster.tri_id, raster.bary, raster.triangles, cols, out)
     else:
         albedo = model.albedo(albedo_coef)
-        albedo = np.broadcast_to(SKIN_GREY if albedo is None else albedo, verts.shape)
+        albedo = np.ascontiguousarray(SKIN_GREY if albedo is None else albedo, np.float32)
         light = np.asarray(DEFAULT_SH if sh is None else sh, np.float32)
         light = np.ascontiguousarray(
             check_array(light, "sh", (9,)).reshape(9, 1)
@@ -130,16 +130,16 @@ def render_face(
         )
         rot = rotation_matrix(params.pose.pitch, params.pose.yaw, params.pose.roll)
         normals, sign = _unit_normals(np.ascontiguousarray(verts, np.float32), raster.triangles)
-        _shade_composite_kernel(
-            raster.tri_id,
-            raster.bary,
-            raster.triangles,
-            normals,
-            albedo,
+        cols = np.empty_like(normals)
+        _shade_kernel(
+            normals.reshape(-1),
+            albedo.reshape(-1),
+            albedo.ndim == 2,
             rot.astype(np.float32) * np.float32(sign),  # R(-n) = -(R n) exactly
             light,
-            out,
+            cols.reshape(-1),
         )
+        _composite_kernel(raster.tri_id, raster.bary, raster.triangles, cols, out)
     return RenderResult(out, raster.mask, raster.depth, raster.tri_id, proj, raster)
 
 
@@ -165,6 +165,23 @@ def _write_pixel(y, x, t, bary, tris, colors, out):  # pragma: no cover - compil
 
 
 @numba.njit(cache=True, nogil=True)
+def covered_to_uint8(values, tri_id, out):  # pragma: no cover - compiled
+    """``out[covered] = uint8(clip(values * 255 + 0.5, 0, 255))`` in one pass.
+
+    Bit for bit the numpy expression, without its masks, gathers and temporaries.
+    ``values``: ``[H, W, 3]`` float32 in [0, 1] (e.g. :func:`~deocc_core.render.raster.
+    interpolate` of vertex colours); ``tri_id``: ``[H, W]`` the raster's (covered: >= 0);
+    ``out``: ``[H, W, 3]`` uint8, other pixels untouched.
+    """
+    h, w = tri_id.shape
+    for y in range(h):
+        for x in range(w):
+            if tri_id[y, x] >= 0:
+                for k in range(3):
+                    out[y, x, k] = _to_uint8(values[y, x, k])
+
+
+@numba.njit(cache=True, nogil=True)
 def _composite_kernel(tri_id, bary, tris, colors, out):  # pragma: no cover - compiled
     """``out[covered] = uint8(interpolated colours * 255 + 0.5)``; other pixels untouched."""
     h, w = tri_id.shape
@@ -175,23 +192,51 @@ def _composite_kernel(tri_id, bary, tris, colors, out):  # pragma: no cover - co
                 _write_pixel(y, x, t, bary, tris, colors, out)
 
 
-@numba.njit(cache=True, nogil=True)
-def _shade_composite_kernel(
-    tri_id, bary, tris, normals, albedo, rot, sh, out
-):  # pragma: no cover - compiled
-    """:func:`_composite_kernel` with vertex colours shaded on first use (SH, as shade_sh)."""
-    h, w = tri_id.shape
-    colors = np.empty(normals.shape, np.float32)
-    done = np.zeros(normals.shape[0], np.bool_)
-    rt, light = _shading_constants(rot, sh)
-    for y in range(h):
-        for x in range(w):
-            t = tri_id[y, x]
-            if t < 0:
-                continue
-            for j in range(3):
-                v = tris[t, j]
-                if not done[v]:
-                    _shade_vertex(albedo, normals, v, rt, light, colors)
-                    done[v] = True
-            _write_pixel(y, x, t, bary, tris, colors, out)
+# fastmath and flat [3V] views: the loop vectorises (shading every vertex costs less than
+# shading only the used ones one by one); colours may differ from shade_sh's in the last bit
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _shade_kernel(normals, albedo, per_vertex, rot, sh, out):  # pragma: no cover - compiled
+    """``out = clip(albedo * (sh_basis(rot n) @ sh), 0, 1)`` per vertex, as shade_sh computes it.
+
+    ``normals``, ``out``: ``[3V]`` xyz-interleaved; ``albedo``: ``[3V]`` (``per_vertex``) or
+    one colour ``[3]``; ``rot``: ``[3, 3]``; ``sh``: ``[9, 1]`` (grey) or ``[9, 3]``.
+    """
+    rt = (rot[0, 0], rot[0, 1], rot[0, 2], rot[1, 0], rot[1, 1], rot[1, 2], rot[2, 0])
+    rt = rt + (rot[2, 1], rot[2, 2])
+    g1 = 0 if sh.shape[1] == 1 else 1
+    g2 = 0 if sh.shape[1] == 1 else 2
+    lp = (sh[0, 0], sh[1, 0], sh[2, 0], sh[3, 0], sh[4, 0], sh[5, 0], sh[6, 0], sh[7, 0])
+    lq = (sh[0, g1], sh[1, g1], sh[2, g1], sh[3, g1], sh[4, g1], sh[5, g1], sh[6, g1])
+    lu = (sh[0, g2], sh[1, g2], sh[2, g2], sh[3, g2], sh[4, g2], sh[5, g2], sh[6, g2])
+    lp, lq, lu = lp + (sh[8, 0],), lq + (sh[7, g1], sh[8, g1]), lu + (sh[7, g2], sh[8, g2])
+    # two loops, each with a fixed albedo stride (a stride known only at run time keeps
+    # the loop scalar)
+    if per_vertex:
+        for i in range(normals.shape[0] // 3):
+            _shade_one(normals, albedo, 3 * i, i, rt, lp, lq, lu, out)
+    else:
+        for i in range(normals.shape[0] // 3):
+            _shade_one(normals, albedo, 0, i, rt, lp, lq, lu, out)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _shade_one(normals, albedo, a, i, rt, lp, lq, lu, out):  # pragma: no cover - compiled
+    """Vertex ``i`` of :func:`_shade_kernel`, its albedo at ``albedo[a : a + 3]``."""
+    c1 = np.float32(2.0 / 3.0)
+    c2 = np.float32(0.25)
+    half, three = np.float32(0.5), np.float32(3.0)
+    zero, one = np.float32(0.0), np.float32(1.0)
+    mx, my, mz = normals[3 * i], normals[3 * i + 1], normals[3 * i + 2]
+    x = rt[0] * mx + rt[1] * my + rt[2] * mz
+    y = rt[3] * mx + rt[4] * my + rt[5] * mz
+    z = rt[6] * mx + rt[7] * my + rt[8] * mz
+    b1, b2, b3 = c1 * y, c1 * z, c1 * x
+    b4, b5 = c2 * x * y, c2 * y * z
+    b6 = c2 * half * (three * z * z - one)
+    b7, b8 = c2 * x * z, c2 * half * (x * x - y * y)
+    for k, s in ((0, lp), (1, lq), (2, lu)):
+        lk = (
+            s[0] + b1 * s[1] + b2 * s[2] + b3 * s[3] + b4 * s[4]
+            + b5 * s[5] + b6 * s[6] + b7 * s[7] + b8 * s[8]
+        )  # fmt: skip
+        out[3 * i + k] = min(max(albedo[a + k] * lk, zero), one)

@@ -177,6 +177,9 @@ class FaceSamples:
         pixels: ``[N, 2]`` int32 (row, col) of each sample in the image.
         prior: ``[N]`` float32 likely-visible-skin preference, or None.
         albedo_basis: ``[N, 3, K]`` float32 albedo basis at the samples, or None.
+        sh_basis: ``[N, 9]`` float64 :func:`~deocc_core.render.shading.sh_basis` of
+            ``normals``, or None (then :func:`estimate_light` computes it); estimates from
+            other colours of the same samples (a face's occluded copies) share it.
     """
 
     colors: npt.NDArray[np.float32]
@@ -186,6 +189,7 @@ class FaceSamples:
     pixels: npt.NDArray[np.int32]
     prior: npt.NDArray[np.float32] | None = None
     albedo_basis: npt.NDArray[np.float32] | None = None
+    sh_basis: npt.NDArray[np.float64] | None = None
 
 
 def weighted_quantile(
@@ -555,6 +559,7 @@ def estimate_light(
     albedo_basis: npt.NDArray[np.floating] | None = None,
     albedo_std: npt.NDArray[np.floating] | None = None,
     config: LightConfig | None = None,
+    basis: npt.NDArray[np.float64] | None = None,
 ) -> LightEstimate:
     """Robust SH light + skin colour (and albedo coefficients) from face samples.
 
@@ -570,6 +575,8 @@ def estimate_light(
             columns), to also fit albedo coefficients; needs ``albedo_std`` ``[K]``.
         albedo_std: ``[K]`` prior std of the albedo coefficients.
         config: iterations, robust cut-off, ridges; default :class:`LightConfig`.
+        basis: ``[N, 9]`` float64 ``sh_basis(normals)`` when already computed
+            (:attr:`FaceSamples.sh_basis`); default computed here.
 
     Returns:
         :class:`LightEstimate`; ``albedo · (1 + basis coef)``-style refinements are in
@@ -625,7 +632,11 @@ def estimate_light(
         if prior is None
         else np.clip(check_array(np.asarray(prior), "prior", (len(y),)), 0.0, 1.0)[sel]
     )
-    basis_all = sh_basis(n).astype(np.float64)
+    basis_all = (
+        sh_basis(n).astype(np.float64)
+        if basis is None
+        else check_array(np.asarray(basis), "basis", (len(y), _ALL), np.float64)
+    )
     light, coef, scales, polish = _irls(
         y[sel],
         a[sel],
@@ -811,14 +822,16 @@ def face_samples(
     n = f[:, :3]
     n = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-6)
     w = np.clip(f[:, 6], 0.0, 1.0) * np.clip(n[:, 2] / max(grazing, 1e-6), 0.0, 1.0)
+    n = n.astype(np.float32)
     return FaceSamples(
         img[rows, cols].astype(np.float32) / 255.0,
-        n.astype(np.float32),
+        n,
         f[:, 3:6].astype(np.float32),
         w.astype(np.float32),
         np.stack([rows, cols], 1).astype(np.int32),
         None if vertex_prior is None else np.clip(f[:, 7], 0.0, 1.0).astype(np.float32),
         f[:, 8 : 8 + 3 * k].reshape(-1, 3, k) if k else None,
+        sh_basis(n).astype(np.float64),
     )
 
 
@@ -880,5 +893,6 @@ def estimate_face_light(
         albedo_basis=s.albedo_basis,
         albedo_std=albedo_std,
         config=config,
+        basis=s.sh_basis,
     )
     return est, s

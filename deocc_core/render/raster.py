@@ -68,20 +68,21 @@ class Raster:
 # no FMA contraction (fastmath off): the edge expressions must round identically in every triangle
 @numba.njit(cache=True, nogil=True)
 def _raster_kernel(p, tris, cull, depth, tri_id, bary):  # pragma: no cover - compiled
+    """``p``: ``[3V]`` xyz-interleaved, ``tris``: ``[3T]`` (flat views: cheaper addressing)."""
     h, w = depth.shape
     fw = np.float32(w - 1)
     fh = np.float32(h - 1)
     zero = np.float32(0.0)
-    for t in range(tris.shape[0]):
-        a = tris[t, 0]
-        b = tris[t, 1]
-        c = tris[t, 2]
-        x0 = p[a, 0]
-        y0 = p[a, 1]
-        x1 = p[b, 0]
-        y1 = p[b, 1]
-        x2 = p[c, 0]
-        y2 = p[c, 1]
+    for t in range(tris.shape[0] // 3):
+        a = tris[3 * t]
+        b = tris[3 * t + 1]
+        c = tris[3 * t + 2]
+        x0 = p[3 * a]
+        y0 = p[3 * a + 1]
+        x1 = p[3 * b]
+        y1 = p[3 * b + 1]
+        x2 = p[3 * c]
+        y2 = p[3 * c + 1]
         area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
         if not (area < zero or (area > zero and not cull)):  # back-facing, zero or NaN
             continue
@@ -104,9 +105,9 @@ def _raster_kernel(p, tris, cull, depth, tri_id, bary):  # pragma: no cover - co
             area = -area
         ib = c if swap else b
         ic = b if swap else c
-        z0 = p[a, 2]
-        z1 = p[ib, 2]
-        z2 = p[ic, 2]
+        z0 = p[3 * a + 2]
+        z1 = p[3 * ib + 2]
+        z2 = p[3 * ic + 2]
         inv = np.float32(1.0) / area
         # edge i is opposite vertex i, E_i = dx * (py - ys) - dy * (px - xs) >= 0 inside. It is
         # evaluated from its lower-id vertex and negated if needed, so the two triangles sharing
@@ -205,7 +206,7 @@ def _rasterize(p: np.ndarray, t: np.ndarray, height: int, width: int, cull: bool
     tri_id = np.full((height, width), -1, np.int32)
     bary = np.zeros((height, width, 3), np.float32)
     if t.size:
-        _raster_kernel(p, t, cull, depth, tri_id, bary)
+        _raster_kernel(p.reshape(-1), t.reshape(-1), cull, depth, tri_id, bary)
     return Raster(depth, tri_id, bary, t, len(p))
 
 

@@ -74,11 +74,14 @@ def _unit_normals(v, t):  # pragma: no cover - compiled
         n[c, 0] += cx
         n[c, 1] += cy
         n[c, 2] += cz
+    # flat views: numba vectorises loops over 1-D arrays, not over [V, 3] rows
+    vf = v.reshape(-1)
+    nf = n.reshape(-1)
     mx = my = mz = 0.0
     for i in range(v.shape[0]):
-        mx += v[i, 0]
-        my += v[i, 1]
-        mz += v[i, 2]
+        mx += vf[3 * i]
+        my += vf[3 * i + 1]
+        mz += vf[3 * i + 2]
     cnt = max(v.shape[0], 1)
     mx /= cnt
     my /= cnt
@@ -86,13 +89,17 @@ def _unit_normals(v, t):  # pragma: no cover - compiled
     outward = 0.0
     one = np.float32(1.0)
     for i in range(n.shape[0]):  # branch-free, so it vectorises; unused vertices stay zero
-        norm = np.sqrt(n[i, 0] * n[i, 0] + n[i, 1] * n[i, 1] + n[i, 2] * n[i, 2])
+        x, y, z = nf[3 * i], nf[3 * i + 1], nf[3 * i + 2]
+        norm = np.sqrt(x * x + y * y + z * z)
         used = norm > 1e-30
         inv = one / norm if used else one
-        n[i, 0] *= inv
-        n[i, 1] *= inv
-        n[i, 2] *= inv
-        d = n[i, 0] * (v[i, 0] - mx) + n[i, 1] * (v[i, 1] - my) + n[i, 2] * (v[i, 2] - mz)
+        x *= inv
+        y *= inv
+        z *= inv
+        nf[3 * i] = x
+        nf[3 * i + 1] = y
+        nf[3 * i + 2] = z
+        d = x * (vf[3 * i] - mx) + y * (vf[3 * i + 1] - my) + z * (vf[3 * i + 2] - mz)
         outward += d if used else 0.0
     return n, (-1.0 if outward < 0.0 else 1.0)
 

@@ -226,3 +226,21 @@ def test_face_samples_cardinality_and_erosion(fitted_faces):
     np.testing.assert_allclose(np.linalg.norm(s2.normals, axis=1), 1, atol=1e-5)
     assert s2.prior is None and s2.albedo_basis is None
     assert (s2.colors >= 0).all() and (s2.colors <= 1).all() and s2.pixels.dtype == np.int32
+
+
+def test_the_samples_shared_basis_gives_the_same_estimate(fitted_faces):
+    # an occluded copy re-estimates from the face's samples with their sh_basis computed once
+    m, faces = fitted_faces
+    field = skin_field(m)
+    _, crop, raster, normals = faces[1]
+    s = face_samples(crop.image, raster, normals, field.albedo, field.weights)
+    np.testing.assert_array_equal(s.sh_basis, sh_basis(s.normals).astype(np.float64))
+    copy = crop.image.copy()
+    copy[140:200, 60:200] = (40, 90, 200)  # a blue occluder over the lower face
+    colors = copy[s.pixels[:, 0], s.pixels[:, 1]].astype(np.float32) / 255.0
+    shared = estimate_light(colors, s.normals, s.albedo, s.weights, basis=s.sh_basis)
+    alone = estimate_light(colors, s.normals, s.albedo, s.weights)
+    np.testing.assert_array_equal(shared.sh, alone.sh)
+    np.testing.assert_array_equal(shared.weights, alone.weights)
+    with pytest.raises(ShapeError):
+        estimate_light(colors, s.normals, s.albedo, s.weights, basis=s.sh_basis[:-1])

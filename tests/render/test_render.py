@@ -158,3 +158,36 @@ def test_render_face_equals_the_composition_of_public_functions(sfm_dir, aflw_di
 
     np.testing.assert_array_equal(got.visible, vertex_visibility(r, proj))
     assert got.raster.bary.shape == img.shape[:2] + (3,)
+
+
+def test_render_face_on_the_bfm_mean_equals_the_composition(ddfa_dir):
+    # the vectorised shading of every vertex gives the pixels of the public functions
+    m = load_model(ddfa_dir)
+    for yaw in (0, 45):
+        s = 0.55 * 256 / float(np.ptp(m.mean[:, 0]))
+        pose = Pose(s, 0.1, np.radians(yaw), 0.0, 127.5, 127.5)
+        params = FitParams(np.zeros(m.n_id), np.zeros(m.n_exp), pose)
+        got = render_face(m, params, 256, 256)
+        want, r, _ = _composed(m, params, 256, 256)
+        assert np.abs(got.image.astype(int) - want).max() <= 1
+        assert (got.image != want).any(-1).mean() < 1e-4
+        np.testing.assert_array_equal(got.tri_id, r.tri_id)
+        assert 10000 < (got.mask == 255).sum() < 0.5 * 256 * 256  # a face, not the frame
+
+
+def test_covered_to_uint8_is_the_numpy_expression_bit_for_bit(ddfa_dir):
+    from deocc_core.morphable.camera import project
+    from deocc_core.render import interpolate, rasterize
+    from deocc_core.render.face import covered_to_uint8
+
+    m = load_model(ddfa_dir)
+    p = project(m.mean, Pose(0.55 * 128 / float(np.ptp(m.mean[:, 0])), 0, 0.3, 0, 64, 64))
+    r = rasterize(p, m.triangles, 128, 128)
+    cols = np.random.default_rng(0).uniform(-0.1, 1.1, (m.n_vertices, 3)).astype(np.float32)
+    cols[::7] = np.float32(254.5 / 255)  # halfway between two levels
+    values = interpolate(r, cols)
+    want = np.full((128, 128, 3), 7, np.uint8)
+    want[r.covered] = np.clip(values[r.covered] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    got = np.full((128, 128, 3), 7, np.uint8)
+    covered_to_uint8(values, r.tri_id, got)
+    np.testing.assert_array_equal(got, want)

@@ -2,7 +2,7 @@
 
 The BFM mean mesh (53,215 vertices / 105,840 triangles), frontal and 45-degree yaw, single
 thread, per stage: ``project``, ``rasterize``, vertex normals, the
-fused shade + composite (vertices shaded on first use, interpolated straight to uint8) and the
+vectorised shading of every vertex, the composite (interpolated straight to uint8) and the
 whole ``render_face``; the reference is the same render composed from the public functions
 (project, rasterize, vertex_normals, shade_sh, interpolate, uint8, vertex_visibility: what
 ``render_face`` did before it was fused). Prints JSON (ms per render, median and min over
@@ -64,21 +64,25 @@ def render_stages(m: MorphableModel, yaw_deg: float, size: int = 256, repeats: i
     r = rasterize(proj, m.triangles, size, size)
     normals, sign = _unit_normals(verts, r.triangles)
     rot = rotation_matrix(pose.pitch, pose.yaw, pose.roll).astype(np.float32) * np.float32(sign)
-    alb = np.broadcast_to(SKIN_GREY, verts.shape)
     light = np.ascontiguousarray(DEFAULT_SH.reshape(9, 1))
     out = np.zeros((size, size, 3), np.uint8)
+    cols = np.empty_like(normals)
     fused = render_face(m, params, size, size).image  # also the JIT warm-up of both paths
-    same = bool(np.array_equal(fused, composed_render(m, params, size)))
+    diff = np.abs(fused.astype(int) - composed_render(m, params, size)).max()
     return {
         "covered_px": int(r.covered.sum()),
         "stages": {
             "project": timeit_ms(lambda: project(verts, pose), repeats),
             "rasterize": timeit_ms(lambda: rasterize(proj, m.triangles, size, size), repeats),
             "vertex_normals": timeit_ms(lambda: _unit_normals(verts, r.triangles), repeats),
-            "shade_composite_uint8": timeit_ms(
-                lambda: face_module._shade_composite_kernel(
-                    r.tri_id, r.bary, r.triangles, normals, alb, rot, light, out
+            "shade_vertices": timeit_ms(
+                lambda: face_module._shade_kernel(
+                    normals.reshape(-1), SKIN_GREY, False, rot, light, cols.reshape(-1)
                 ),
+                repeats,
+            ),
+            "composite_uint8": timeit_ms(
+                lambda: face_module._composite_kernel(r.tri_id, r.bary, r.triangles, cols, out),
                 repeats,
             ),
             "vertex_visibility_on_access": timeit_ms(lambda: vertex_visibility(r, proj), repeats),
@@ -88,7 +92,8 @@ def render_stages(m: MorphableModel, yaw_deg: float, size: int = 256, repeats: i
             lambda: composed_render(m, params, size),
             repeats,
         ),
-        "render_face_equals_composition": same,
+        "render_face_equals_composition": bool(diff == 0),
+        "render_face_vs_composition_max_levels": int(diff),
     }
 
 

@@ -3,9 +3,14 @@
 Each ``bench_*.py`` prints one JSON object on stdout. This script runs them one after the
 other (never in parallel: they would share the two cores), adds the machine description and
 writes ``<out>/bench.json`` and ``<out>/bench.md`` (each figure beside the same figure of
-``--previous``, by default ``docs/bench.json``: the figures the README quotes).
+``--previous``, by default ``docs/bench.json``: the figures the README quotes). bench.md
+opens with the headline figures (:data:`HEADLINES`: issue 26's goals) beside their previous
+values and goals.
 
-    python tools/bench/run_all.py --out bench_out [--only render,synth]
+``--quick`` is a smoke run: only the benchmarks of the headline figures, each with its
+small settings (:data:`QUICK_ARGS`); its figures are rougher than a full run's.
+
+    python tools/bench/run_all.py --out bench_out [--only render,synth] [--quick]
 """
 
 from __future__ import annotations
@@ -20,6 +25,51 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+#: (figure, benchmark, flattened key in its result, goal): the figures issue 26 asks for
+HEADLINES = (
+    (
+        "deocc-infer ms per face, default settings, all photos",
+        "infer",
+        "infer_default_cpu.per_face_ms_all_photos",
+        "<= 100",
+    ),
+    (
+        "deocc-infer ms per face, photos up to 1 MP",
+        "infer",
+        "infer_default_cpu.per_face_ms_up_to_1mp",
+        "<= 100",
+    ),
+    *(
+        (
+            f"photo build samples/s, {layout}, 256 px, 3D occluders, 2 workers",
+            "synth",
+            f"photo_landmarks_given_surrey_256px_2_workers.{layout}.build_2_workers.samples_per_s",
+            ">= 40",
+        )
+        for layout in ("aflw2000-3d", "300w3d", "folder")
+    ),
+    (
+        "photo build CPU ms per sample, aflw2000-3d, one warm process",
+        "synth",
+        "photo_landmarks_given_surrey_256px_2_workers.aflw2000-3d.stages_one_process"
+        ".cpu_ms_per_sample",
+        "",
+    ),
+    (
+        "render_face ms, BFM mean, 256 px, 1 thread, yaw 0 (min)",
+        "render",
+        "yaw0.render_face.min_ms",
+        "<= 3",
+    ),
+    ("render_face ms, yaw 45 (min)", "render", "yaw45.render_face.min_ms", "<= 3"),
+)
+#: the smoke run's arguments per benchmark (``--quick``: only these benchmarks run)
+QUICK_ARGS = {
+    "infer": ["--repeat", "1"],
+    "render": ["--repeats", "10"],
+    "synth": ["--quick", "--skip", "detected,synthetic,compression"],
+}
 
 
 def machine() -> dict[str, object]:
@@ -73,6 +123,27 @@ def _previous(path: Path) -> dict[str, dict]:
         return {}
 
 
+def _figure(entries: dict, name: str, key: str) -> object:
+    """The flattened ``key`` of benchmark ``name``'s result, or "" when absent."""
+    flat: dict[str, object] = {}
+    _flatten("", entries.get(name, {}).get("result", {}), flat)
+    return flat.get(key, "")
+
+
+def _headlines(entries: dict, previous: dict, shown: str) -> list[str]:
+    """bench.md's opening table: each :data:`HEADLINES` figure, its previous value and goal."""
+    lines = [
+        "## Headline figures (issue 26)",
+        "",
+        f"| figure | this run | previous ({shown}) | goal |",
+        "|---|---|---|---|",
+    ]
+    for label, name, key, goal in HEADLINES:
+        now, before = _figure(entries, name, key), _figure(previous, name, key)
+        lines.append(f"| {label} | {_cell(now)} | {_cell(before)} | {goal} |")
+    return [*lines, "", "## All figures", ""]
+
+
 def main() -> int:
     """Run every benchmark and write their JSON to ``--out``."""
     ap = argparse.ArgumentParser(
@@ -88,6 +159,11 @@ def main() -> int:
         "--timeout", type=float, default=1800, help="seconds per benchmark (default: 1800)"
     )
     ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: only the headline benchmarks (infer, render, synth), small settings",
+    )
+    ap.add_argument(
         "--previous",
         type=Path,
         default=HERE.parents[1] / "docs" / "bench.json",
@@ -96,6 +172,8 @@ def main() -> int:
     )
     args = ap.parse_args()
     names = sorted(p.stem[len("bench_") :] for p in HERE.glob("bench_*.py"))
+    if args.quick:
+        names = [n for n in names if n in QUICK_ARGS]
     if args.only:
         wanted = set(args.only.split(","))
         unknown = wanted - set(names)
@@ -106,8 +184,9 @@ def main() -> int:
     results: dict[str, object] = {"machine": machine(), "benchmarks": {}}
     for name in names:
         t0 = time.perf_counter()
+        extra = QUICK_ARGS.get(name, []) if args.quick else []
         proc = subprocess.run(
-            [sys.executable, str(HERE / f"bench_{name}.py")],
+            [sys.executable, str(HERE / f"bench_{name}.py"), *extra],
             capture_output=True,
             text=True,
             timeout=args.timeout,
@@ -116,6 +195,8 @@ def main() -> int:
             "seconds": round(time.perf_counter() - t0, 1),
             "returncode": proc.returncode,
         }
+        if extra:
+            entry["args"] = extra
         parsed = _parse_json(proc.stdout)
         if parsed is None:
             entry["error"] = (proc.stderr or proc.stdout)[-2000:]
@@ -126,7 +207,8 @@ def main() -> int:
     (args.out / "bench.json").write_text(json.dumps(results, indent=2))
     previous = _previous(args.previous)
     shown = f"{args.previous.parent.name}/{args.previous.name}"
-    lines = [f"| benchmark | metric | value | previous ({shown}) |", "|---|---|---|---|"]
+    lines = _headlines(results["benchmarks"], previous, shown)  # type: ignore[arg-type]
+    lines += [f"| benchmark | metric | value | previous ({shown}) |", "|---|---|---|---|"]
     for name, entry in results["benchmarks"].items():  # type: ignore[union-attr]
         flat: dict[str, object] = {}
         _flatten("", entry.get("result", {"error": entry.get("error", "")[:80]}), flat)
