@@ -132,6 +132,7 @@ class SegReportConfig:
     n_real: int = 16
     with_default: bool = True
     seed: int = 0
+    occ_shards: Path | None = None
 
 
 def run_segmenter_eval(
@@ -155,6 +156,11 @@ def run_segmenter_eval(
 
         G, spec, _ = resolve_generator(None, "cpu")
         generator = (prepare_generator(G), spec, load_model("starter"), torch.device("cpu"))
+    occ3d = None
+    if config.occ_shards is not None:
+        from deocc_core.segment.occ3d import load_occ_samples
+
+        occ3d = load_occ_samples(config.occ_shards, crops, "test")
     real, tried = {}, {}
     if config.n_real:
         det = LazyDetector()
@@ -165,6 +171,7 @@ def run_segmenter_eval(
         ):
             real[name], n, missed = real_masked_crops(folder, det, config.n_real, config.seed)
             tried[name] = (n, missed)
+        real["real_glasses"] = list(crops.images[crops.split == "glasses"][: config.n_real])
     r = evaluate_masks(
         crops,
         config.shared_data / "occluders",
@@ -173,6 +180,7 @@ def run_segmenter_eval(
         n_faces=config.n_faces,
         seed=config.seed,
         real_photos=real,
+        occ3d=occ3d,
         out=config.out,
         progress=progress,
     )
@@ -189,7 +197,14 @@ def run_segmenter_eval(
         "family each, pasted on the aligned crop with the clean face's landmarks; both masks "
         "on the same crop. Real masked photos, no face found: "
         + ", ".join(f"{k} {m} of {n}" for k, (n, m) in tried.items())
-        + "."
+        + ". Real eyeglasses: the held-out half of CelebAMask-HQ's eyeglasses wearers."
+        + (
+            f" 3D rows: `synth-occ` samples of {len(occ3d.images)} crops of test photos "
+            f"({config.occ_shards.name}); eyeglasses scored as frame + lenses and as the "
+            "object alone."
+            if occ3d is not None
+            else ""
+        )
     )
     md = results_markdown(r, note)
     if config.results is not None:
