@@ -5,8 +5,11 @@
 face crops (matched by file name: the segmenter's identity-disjoint split, not the
 shards' own), so training takes train identities and the evaluation held-out ones.
 
-The target is the object at opacity > 0.5; for eyeglasses the lenses the frame encloses
-count too (the definition of CelebAMask-HQ's class 3 and of the held-out evaluation).
+The target is the object at opacity > 0.5; for eyeglasses frame and lenses (the definition
+of CelebAMask-HQ's class 3 and of the held-out evaluation): every pixel the glasses touch
+at all, holes filled. Their lenses carry a faint tint (opacity 1-64 of 255), and thin
+frames at opacity > 0.5 are often broken at 128 px, so filling the > 0.5 frame alone
+would leave most of them as outlines.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class OccSamples:
 
     Attributes:
         images: ``[N, S, S, 3]`` uint8 RGB occluded crops.
-        targets: ``[N, S, S]`` bool object masks (eyeglasses: frame + lenses).
+        targets: ``[N, S, S]`` bool object masks (eyeglasses: frame + lenses, see above).
         frames: ``[N, S, S]`` bool the object alone (opacity > 0.5, lenses not filled).
         landmarks: ``[N, 68, 2]`` float32 crop pixels.
         classes: ``[N]`` str occluder class names (``hand``, ``cup``, ...).
@@ -85,20 +88,24 @@ def load_occ_samples(folder: Path, crops: FaceCrops, split: str) -> OccSamples:
             if not keep.any():
                 continue
             parts["images"].append(r.arrays("occluded")[keep])
-            parts["occ"].append(r.arrays("occ_mask")[keep] > 127)
+            parts["occ"].append(r.arrays("occ_mask")[keep])
             parts["landmarks"].append(r.arrays("landmarks")[keep])
             parts["classes"].append([names[int(c)] for c in r.arrays("occluder_class")[keep]])
     if not parts["images"]:
         raise InputError(f"{folder}: no shard sample of a {split} photo of the face crops")
     occ = np.concatenate(parts["occ"])
     classes = np.array(sum(parts["classes"], []))
+    frames = occ > 127
     targets = np.array(
-        [fill_holes(m) if c == "eyeglasses" else m for m, c in zip(occ, classes, strict=True)]
+        [
+            fill_holes(m > 0) | f if c == "eyeglasses" else f
+            for m, f, c in zip(occ, frames, classes, strict=True)
+        ]
     )
     return OccSamples(
         np.concatenate(parts["images"]),
         targets,
-        occ,
+        frames,
         np.concatenate(parts["landmarks"]).astype(np.float32),
         classes,
     )

@@ -174,7 +174,10 @@ def test_3d_occluder_samples_follow_the_face_split_and_glasses_get_their_lenses(
     from deocc_core.segment.occ3d import load_occ_samples
 
     img, _ = real_crop
-    ring = cv2.circle(np.zeros((64, 64), np.uint8), (32, 32), 10, 255, 2)
+    # a faintly tinted lens in a frame broken at opacity > 0.5 (thin frames at 128 px)
+    ring = cv2.circle(np.full((64, 64), 0, np.uint8), (32, 32), 10, 30, -1)
+    ring = cv2.circle(ring, (32, 32), 10, 255, 2)
+    ring[20:26, 30:34] = 0
     hand = np.zeros((64, 64), np.uint8)
     hand[40:60, 10:30] = 200
     _write_shard(
