@@ -6,10 +6,11 @@ face crops (matched by file name: the segmenter's identity-disjoint split, not t
 shards' own), so training takes train identities and the evaluation held-out ones.
 
 The target is the object at opacity > 0.5; for eyeglasses frame and lenses (the definition
-of CelebAMask-HQ's class 3 and of the held-out evaluation): every pixel the glasses touch
-at all, holes filled. Their lenses carry a faint tint (opacity 1-64 of 255), and thin
-frames at opacity > 0.5 are often broken at 128 px, so filling the > 0.5 frame alone
-would leave most of them as outlines.
+of CelebAMask-HQ's class 3 and of the held-out evaluation): the frame at opacity > 0.5
+plus the tinted lenses, holes filled. The lenses carry a faint tint (opacity 1-64 of 255)
+and thin frames at opacity > 0.5 are often broken at 128 px, so filling the frame alone
+leaves most of them as outlines; the tint is taken one pixel in from its edge so the
+antialiased halo around the frame does not fatten the target.
 """
 
 from __future__ import annotations
@@ -47,12 +48,21 @@ class OccSamples:
     landmarks: npt.NDArray[np.float32]
     classes: npt.NDArray[np.str_]
 
+    def select(self, keep: npt.NDArray[np.bool_]) -> OccSamples:
+        """The samples where ``keep`` ([N] bool) is true."""
+        return OccSamples(**{k: getattr(self, k)[keep] for k in self.__dataclass_fields__})
+
 
 def fill_holes(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """``mask`` ([S, S] bool) plus every region it encloses (background flooded from a corner)."""
     m = np.pad(mask.astype(np.uint8), 1)
     cv2.floodFill(m, None, (0, 0), 1)
     return mask | (m[1:-1, 1:-1] == 0)
+
+
+def _inner(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """``mask`` ([S, S] bool) less its outer one-pixel rim (3x3 erosion)."""
+    return cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
 
 
 def _photo_splits(crops: FaceCrops) -> dict[str, str]:
@@ -98,7 +108,7 @@ def load_occ_samples(folder: Path, crops: FaceCrops, split: str) -> OccSamples:
     frames = occ > 127
     targets = np.array(
         [
-            fill_holes(m > 0) | f if c == "eyeglasses" else f
+            fill_holes(_inner(m > 0) | f) if c == "eyeglasses" else f
             for m, f, c in zip(occ, frames, classes, strict=True)
         ]
     )

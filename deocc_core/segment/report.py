@@ -38,11 +38,11 @@ that marks the occluded pixels of an aligned {size} px face crop. `deocc-infer` 
 in place of G's own mask channel (`--segmenter default`); G still fills.
 
 - **Data**: real, clean face photos of `../shared/data/faces_bulk` (CelebAMask-HQ minus its
-  29 eyeglasses wearers, Face-Mask-Detection `without_mask`, deepface), aligned like
+  eyeglasses wearers, Face-Mask-Detection `without_mask`, deepface), aligned like
   inference, identity-disjoint train split only; occluded on the fly by the project's own
   procedural occluders (masks, glasses, sunglasses, hands, scarves, cups) and random shapes,
   with their inside redrawn from other photos, fabric-like textures, the face's own skin
-  tone or flat colours (`deocc_core/segment/occlude.py`). No real cut-out of
+  tone or flat colours (`deocc_core/segment/occlude.py`).{extra_data} No real cut-out of
   `../shared/data/occluders` was used: they are the test.
 - **Terms**: research use only (the photos are CelebA-HQ / RMFD / web photos with
   non-commercial research terms).
@@ -94,9 +94,27 @@ def export_segmenter(run: Path, out: Path, note: str = "") -> SegExport:
             end=END,
             card_name=card.as_posix(),
             note=note,
+            extra_data=_extra_data(cfg),
         )
     )
     return SegExport(path, path.stat().st_size, int(state["step"]))
+
+
+def _extra_data(cfg: dict[str, str]) -> str:
+    """The card's words for the labelled crops a run mixed in (its config, as strings)."""
+    out = ""
+    if cfg.get("occ_shards") and float(cfg.get("occ_share", 0)) > 0:
+        out += (
+            f" {float(cfg['occ_share']):.0%} of each batch: deocc's 3D occluders "
+            "(`synth-occ build` on train photos only, `deocc_core/segment/occ3d.py`)."
+        )
+    if float(cfg.get("glasses_share", 0)) > 0:
+        out += (
+            f" {float(cfg['glasses_share']):.1%} of each batch: the `glasses_train` half of "
+            "CelebAMask-HQ's eyeglasses wearers with their pixel labels (class 3); the other "
+            "half is the real-glasses test."
+        )
+    return out
 
 
 def replace_section(path: Path, section: str) -> None:

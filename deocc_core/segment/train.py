@@ -75,6 +75,11 @@ class SegTrainConfig:
         "", "synth-occ shard folder: its samples of train photos are mixed in (3D occluders)"
     )
     occ_share: float = option(0.25, "share of each batch from --occ-shards", min=0.0, max=1.0)
+    occ_classes: str = option(
+        "",
+        "comma-separated 3D occluder classes kept from --occ-shards (e.g. hand,cup)",
+        default_help="all",
+    )
     glasses_share: float = option(
         0.0,
         "share of each batch from the real eyeglasses of the glasses_train faces (pixel labels)",
@@ -177,6 +182,10 @@ def _extra_sources(
         from deocc_core.segment.occ3d import load_occ_samples
 
         occ = load_occ_samples(Path(config.occ_shards), crops, "train")
+        if config.occ_classes:
+            occ = occ.select(np.isin(occ.classes, config.occ_classes.split(",")))
+            if not len(occ.images):
+                raise InputError(f"{config.occ_shards}: no sample of {config.occ_classes}")
         log.info("3D occluders: %d train samples", len(occ.images))
         out.append((config.occ_share, occ.images, occ.targets))
     if config.glasses_share > 0:
