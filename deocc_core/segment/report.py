@@ -105,7 +105,7 @@ def _extra_data(cfg: dict[str, str]) -> str:
     out = ""
     if cfg.get("occ_shards") and float(cfg.get("occ_share", 0)) > 0:
         out += (
-            f" {float(cfg['occ_share']):.0%} of each batch: deocc's 3D occluders "
+            f" {float(cfg['occ_share']):.1%} of each batch: deocc's 3D occluders "
             "(`synth-occ build` on train photos only, `deocc_core/segment/occ3d.py`)."
         )
     if float(cfg.get("glasses_share", 0)) > 0:
