@@ -40,6 +40,26 @@ def crops(
     stdout.print(f"{len(rows)} faces of {len(photos)} photos {splits} → {esc(out)}")
 
 
+@app.command("occ-photos")
+def occ_photos(
+    faces: Path = typer.Option(Path("faces128.npz"), help="face crop file (the crops command)"),
+    faces_bulk: Path = typer.Option(
+        Path("../shared/data/faces_bulk"), help="the faces_bulk folder of ../shared/data"
+    ),
+    split: str = typer.Option("train", help="split whose photos are linked: train or test"),
+    n: int = typer.Option(150, help="photos per source (CelebAMask-HQ, without_mask, deepface)"),
+    out: Path = typer.Option(Path("occ_photos"), help="folder of links for synth-occ --root"),
+    seed: int = typer.Option(0, help="seed of the draw"),
+) -> None:
+    """Link one split's photos for a `synth-occ build` of 3D-occluded training/test crops."""
+    from deocc_core.segment.faces import link_split_photos, load_face_crops
+
+    if split not in ("train", "test"):
+        raise typer.BadParameter("train or test", param_hint="--split")
+    k = link_split_photos(load_face_crops(faces), faces_bulk, split, n, out, seed)
+    stdout.print(f"{k} {split} photos → {esc(out)}")
+
+
 @app.command()
 @with_options(config_params(SegTrainConfig, exclude=("widths",)))
 def train(**values: Any) -> None:
@@ -94,13 +114,28 @@ def evaluate(
     n_real: int = typer.Option(16, help="real masked photos per folder for the sheets", min=0),
     with_default: bool = typer.Option(True, help="also score the default G's own m̂"),
     seed: int = typer.Option(0, help="seed of the draws"),
+    occ_shards: Path | None = typer.Option(
+        None,
+        help="synth-occ shard folder: its samples of test photos are scored per 3D class",
+        show_default="none: not scored",
+    ),
 ) -> None:
     """Score m̂ on held-out faces x held-out real occluders (and G's m̂), write sheets."""
     setup_logging(False)
     from deocc_core.segment.report import SegReportConfig, run_segmenter_eval
 
     cfg = SegReportConfig(
-        faces, segmenter, shared_data, out, results, card, n_faces, n_real, with_default, seed
+        faces,
+        segmenter,
+        shared_data,
+        out,
+        results,
+        card,
+        n_faces,
+        n_real,
+        with_default,
+        seed,
+        occ_shards,
     )
     with progress_bar("eval", unit="crop") as advance:
         r = run_segmenter_eval(cfg, progress=lambda n: advance(n))

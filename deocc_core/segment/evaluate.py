@@ -6,9 +6,13 @@ Everything here is kept out of training (:mod:`deocc_core.segment.occlude`):
 - the occluders: every real cut-out of ``../shared/data/occluders`` by family
   (MaskTheFace templates; the same shapes dressed in MaskTheFace's fabric textures or in
   insightface's mask images; Face-Image-Occlusions' mask, glasses and sunglasses);
-- the 29 CelebAMask-HQ faces wearing real eyeglasses, with their pixel labels (class 3: frame
+- the held-out half of the CelebAMask-HQ faces wearing real eyeglasses (split ``glasses``,
+  :func:`deocc_core.segment.faces.split_glasses`), with their pixel labels (class 3: frame
   and lenses; the Face-Image-Occlusions glasses, whose alpha is the frame only, are scored
   against the frame plus the lenses it encloses, the same definition);
+- deocc's own 3D occluders (optional): ``synth-occ`` shard samples of test photos
+  (:mod:`deocc_core.segment.occ3d`), scored per class; eyeglasses both as frame + lenses
+  and as the object alone (what ``tools/eval_default.py`` scores);
 - clean test faces (the share of the crop m̂ marks: should be ~0);
 - real masked photos (``with_mask``, ``rwmfd_part1``): no labels, a contact sheet to look at.
 
@@ -38,6 +42,7 @@ from deocc_core.occluders.assets import AssetPack, load_asset_packs, read_rgba
 from deocc_core.occluders.classes import OccluderClass
 from deocc_core.occluders.regions import face_hull_mask
 from deocc_core.segment.faces import GLASSES_CLASS, FaceCrops
+from deocc_core.segment.occ3d import OccSamples, fill_holes
 from deocc_core.viz import image_grid
 
 __all__ = ["FAMILIES", "SegEvalResult", "evaluate_masks", "heldout_layers", "results_markdown"]
@@ -140,13 +145,6 @@ def heldout_layers(occluders: Path) -> dict[str, list[Callable[[], AssetPack]]]:
     return out
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``mask`` plus every region it encloses (flood fill of the background from a corner)."""
-    m = np.pad(mask.astype(np.uint8), 1)
-    cv2.floodFill(m, None, (0, 0), 1)
-    return mask | (m[1:-1, 1:-1] == 0)
-
-
 def _iou(pred: np.ndarray, true: np.ndarray) -> float:
     u = (pred | true).sum()
     return float((pred & true).sum() / u) if u else 1.0
@@ -170,6 +168,7 @@ def evaluate_masks(  # noqa: C901 (one pass over every crop and both methods)
     n_faces: int = 50,
     seed: int = 0,
     real_photos: dict[str, list[npt.NDArray[np.uint8]]] | None = None,
+    occ3d: OccSamples | None = None,
     out: Path,
     progress: Callable[[int], None] | None = None,
 ) -> SegEvalResult:
@@ -183,6 +182,7 @@ def evaluate_masks(  # noqa: C901 (one pass over every crop and both methods)
         n_faces: test faces (each gets one occluder per family, and is scored clean).
         seed: draws of faces and occluders.
         real_photos: ``{name: [aligned crops]}`` of real masked photos (sheet only).
+        occ3d: 3D-occluded crops of test photos, scored per class (``3D: <class>``).
         out: folder for the sheets.
         progress: called once per scored crop.
 
@@ -210,11 +210,13 @@ def evaluate_masks(  # noqa: C901 (one pass over every crop and both methods)
             comp = img.astype(np.float32) / 255 * (1 - a) + layer[..., :3] * a
             true = a[..., 0] > 0.5
             if fam.startswith("eyeglasses"):  # frame + the lenses it encloses, as CelebAMask-HQ
-                true = _fill_holes(true)
+                true = fill_holes(true)
             items.append((fam, np.round(comp * 255).astype(np.uint8), lm, true))
     glasses = crops.select(crops.split == "glasses")
     for img, lm, lab in zip(glasses.images, glasses.landmarks, glasses.labels, strict=True):
         items.append(("real eyeglasses (CelebAMask-HQ)", img, lm, lab == GLASSES_CLASS))
+    if occ3d is not None:
+        items += _occ3d_items(occ3d)
 
     rows: dict[str, dict[str, list[float]]] = {"segmenter": {}, "default G": {}}
     sheet_rows: list[list[np.ndarray]] = []  # 16 held-out composites, 8 real glasses
@@ -252,6 +254,8 @@ def evaluate_masks(  # noqa: C901 (one pass over every crop and both methods)
                 )
                 continue
             r.setdefault(row, []).append(_iou(pred, true2))
+            if row.startswith("3D"):
+                continue
             if row.startswith("mask"):
                 eyes = _parts(lm2, (s, s), [range(36, 42), range(42, 48)])
                 r.setdefault("masks: eyes marked", []).append(float(pred[eyes].mean()))
@@ -290,6 +294,18 @@ def evaluate_masks(  # noqa: C901 (one pass over every crop and both methods)
     scores = {m: {k: float(np.mean(v)) for k, v in r.items()} for m, r in rows.items() if r}
     counts = {k: len(v) for k, v in rows["segmenter"].items()}
     return SegEvalResult(scores, counts, skipped, n_real, tuple(sheets))
+
+
+def _occ3d_items(occ: OccSamples) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """``(row, crop, landmarks, true mask)`` per 3D sample; eyeglasses twice (see module)."""
+    items = []
+    for img, lm, t, f, c in zip(
+        occ.images, occ.landmarks, occ.targets, occ.frames, occ.classes, strict=True
+    ):
+        items.append((f"3D: {c}", img, lm, t))
+        if c == "eyeglasses":
+            items.append(("3D: eyeglasses, object only", img, lm, f))
+    return items
 
 
 def _overlay(img: np.ndarray, prob: np.ndarray) -> np.ndarray:

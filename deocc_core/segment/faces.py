@@ -4,8 +4,9 @@ Each photo is detected (the default landmark backend), aligned with
 :func:`deocc_core.face.align.align_face` and kept with its identity, its split and, for
 CelebAMask-HQ, its face-parsing labels warped into the crop (nearest neighbour). Splits
 are identity-disjoint (:func:`deocc_core.synth.splits.assign_split`); the CelebAMask-HQ
-faces that wear real eyeglasses (class 3) form their own split ``glasses``: never trained
-on, they are the real-glasses test.
+faces that wear real eyeglasses (class 3) are split apart by a fixed rule (each image is
+its own identity; :func:`split_glasses`): ``glasses_train`` (trained on with their pixel
+labels) and ``glasses`` (never trained on: the real-glasses test).
 
 Crops whose alignment needs pixels outside the photo would carry replicate-padding
 streaks; their share of padded pixels is kept (``padded``) so training can skip them.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -30,11 +31,14 @@ from deocc_core.synth.splits import assign_split
 __all__ = [
     "FaceCrops",
     "GLASSES_CLASS",
+    "GLASSES_TRAIN",
     "collect_photos",
     "crop_faces",
+    "link_split_photos",
     "load_face_crops",
     "real_masked_crops",
     "save_face_crops",
+    "split_glasses",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,13 @@ GLASSES_CLASS = 3  # CelebAMask-HQ parsing label of eyeglasses
 GLASSES_MIN_PX = 400  # at 512 px: a face "wears glasses" above this many class-3 pixels
 SPLIT_SALT = "segmenter"
 TEST_FRACTION = 0.15
+GLASSES_TRAIN = "glasses_train"  # real-glasses faces trained on; the rest stay "glasses"
+GLASSES_SALT = "segmenter-glasses"  # 14 of the 29 train, 15 held out
+PHOTO_FOLDERS = {  # source → its photo folder under faces_bulk (as collect_photos reads it)
+    "celebamask_hq": "celebamask_hq/images",
+    "without_mask": "face_mask_detection/without_mask",
+    "deepface": "deepface",
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,8 @@ class FaceCrops:
         landmarks: ``[N, 68, 2]`` float32 crop pixels.
         labels: ``[N, S, S]`` uint8 parsing labels (255 = none: not a CelebAMask-HQ face).
         padded: ``[N]`` float32 share of the crop that lies outside the photo.
-        source, identity, split, name: ``[N]`` str (split: "train", "test" or "glasses").
+        source, identity, split, name: ``[N]`` str (split: "train", "test", "glasses" or
+            "glasses_train"; name: ``<source>/<file name>``).
     """
 
     images: npt.NDArray[np.uint8]
@@ -176,8 +188,21 @@ def save_face_crops(path: Path, rows: list[dict]) -> FaceCrops:
     return crops
 
 
+def split_glasses(crops: FaceCrops) -> FaceCrops:
+    """The crops with the real-glasses faces split: half ``glasses_train``, half ``glasses``.
+
+    The rule is fixed per image (a salted hash of its identity, each image its own
+    identity), so it does not depend on which other faces a crop file holds.
+    """
+    split = crops.split.tolist()
+    for i in np.nonzero(crops.split == "glasses")[0]:
+        if assign_split(str(crops.identity[i]), GLASSES_SALT, 0.5) == "train":
+            split[i] = GLASSES_TRAIN
+    return replace(crops, split=np.array(split, dtype=str))
+
+
 def load_face_crops(path: Path) -> FaceCrops:
-    """Read a :func:`save_face_crops` file.
+    """Read a :func:`save_face_crops` file, its real-glasses faces split (:func:`split_glasses`).
 
     Raises:
         InputError: missing or not a face-crop file.
@@ -188,7 +213,41 @@ def load_face_crops(path: Path) -> FaceCrops:
         missing = [k for k in FaceCrops.__dataclass_fields__ if k not in z]
         if missing:
             raise InputError(f"{path}: not a face crop file (missing {', '.join(missing)})")
-        return FaceCrops(**{k: z[k] for k in FaceCrops.__dataclass_fields__})
+        return split_glasses(FaceCrops(**{k: z[k] for k in FaceCrops.__dataclass_fields__}))
+
+
+def link_split_photos(
+    crops: FaceCrops, faces_bulk: Path, split: str, n: int, out: Path, seed: int = 0
+) -> int:
+    """Link up to ``n`` photos per source of one split into ``out/<source>/`` for ``synth-occ``.
+
+    Only crops padded at most 0.6 are drawn (as training uses). ``out/identities.tsv`` keeps
+    the crops' identities, so a ``synth-occ build --source folder --root out`` keeps them and
+    its ``source_key`` is the crop's ``name``.
+
+    Returns:
+        Photos linked.
+
+    Raises:
+        InputError: a photo of the crop file is missing under ``faces_bulk``.
+    """
+    rng = np.random.default_rng(seed)
+    rows = ["image\tidentity"]
+    for source, folder in PHOTO_FOLDERS.items():
+        idx = np.nonzero((crops.split == split) & (crops.source == source) & (crops.padded <= 0.6))
+        pick = np.sort(rng.choice(idx[0], size=min(n, len(idx[0])), replace=False))
+        (out / source).mkdir(parents=True, exist_ok=True)
+        for i in pick:
+            name = str(crops.name[i])
+            photo = faces_bulk / folder / name.split("/", 1)[1]
+            if not photo.is_file():
+                raise InputError(f"{photo}: photo of {name} not found")
+            link = out / name
+            if not link.is_symlink():
+                link.symlink_to(photo.resolve())
+            rows.append(f"{name}\t{crops.identity[i]}")
+    (out / "identities.tsv").write_text("\n".join(rows) + "\n")
+    return len(rows) - 1
 
 
 def real_masked_crops(

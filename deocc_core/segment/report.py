@@ -38,11 +38,11 @@ that marks the occluded pixels of an aligned {size} px face crop. `deocc-infer` 
 in place of G's own mask channel (`--segmenter default`); G still fills.
 
 - **Data**: real, clean face photos of `../shared/data/faces_bulk` (CelebAMask-HQ minus its
-  29 eyeglasses wearers, Face-Mask-Detection `without_mask`, deepface), aligned like
+  eyeglasses wearers, Face-Mask-Detection `without_mask`, deepface), aligned like
   inference, identity-disjoint train split only; occluded on the fly by the project's own
   procedural occluders (masks, glasses, sunglasses, hands, scarves, cups) and random shapes,
   with their inside redrawn from other photos, fabric-like textures, the face's own skin
-  tone or flat colours (`deocc_core/segment/occlude.py`). No real cut-out of
+  tone or flat colours (`deocc_core/segment/occlude.py`).{extra_data} No real cut-out of
   `../shared/data/occluders` was used: they are the test.
 - **Terms**: research use only (the photos are CelebA-HQ / RMFD / web photos with
   non-commercial research terms).
@@ -94,9 +94,27 @@ def export_segmenter(run: Path, out: Path, note: str = "") -> SegExport:
             end=END,
             card_name=card.as_posix(),
             note=note,
+            extra_data=_extra_data(cfg),
         )
     )
     return SegExport(path, path.stat().st_size, int(state["step"]))
+
+
+def _extra_data(cfg: dict[str, str]) -> str:
+    """The card's words for the labelled crops a run mixed in (its config, as strings)."""
+    out = ""
+    if cfg.get("occ_shards") and float(cfg.get("occ_share", 0)) > 0:
+        out += (
+            f" {float(cfg['occ_share']):.1%} of each batch: deocc's 3D occluders "
+            "(`synth-occ build` on train photos only, `deocc_core/segment/occ3d.py`)."
+        )
+    if float(cfg.get("glasses_share", 0)) > 0:
+        out += (
+            f" {float(cfg['glasses_share']):.1%} of each batch: the `glasses_train` half of "
+            "CelebAMask-HQ's eyeglasses wearers with their pixel labels (class 3); the other "
+            "half is the real-glasses test."
+        )
+    return out
 
 
 def replace_section(path: Path, section: str) -> None:
@@ -132,6 +150,7 @@ class SegReportConfig:
     n_real: int = 16
     with_default: bool = True
     seed: int = 0
+    occ_shards: Path | None = None
 
 
 def run_segmenter_eval(
@@ -155,6 +174,11 @@ def run_segmenter_eval(
 
         G, spec, _ = resolve_generator(None, "cpu")
         generator = (prepare_generator(G), spec, load_model("starter"), torch.device("cpu"))
+    occ3d = None
+    if config.occ_shards is not None:
+        from deocc_core.segment.occ3d import load_occ_samples
+
+        occ3d = load_occ_samples(config.occ_shards, crops, "test")
     real, tried = {}, {}
     if config.n_real:
         det = LazyDetector()
@@ -165,6 +189,7 @@ def run_segmenter_eval(
         ):
             real[name], n, missed = real_masked_crops(folder, det, config.n_real, config.seed)
             tried[name] = (n, missed)
+        real["real_glasses"] = list(crops.images[crops.split == "glasses"][: config.n_real])
     r = evaluate_masks(
         crops,
         config.shared_data / "occluders",
@@ -173,6 +198,7 @@ def run_segmenter_eval(
         n_faces=config.n_faces,
         seed=config.seed,
         real_photos=real,
+        occ3d=occ3d,
         out=config.out,
         progress=progress,
     )
@@ -189,7 +215,14 @@ def run_segmenter_eval(
         "family each, pasted on the aligned crop with the clean face's landmarks; both masks "
         "on the same crop. Real masked photos, no face found: "
         + ", ".join(f"{k} {m} of {n}" for k, (n, m) in tried.items())
-        + "."
+        + ". Real eyeglasses: the held-out half of CelebAMask-HQ's eyeglasses wearers."
+        + (
+            f" 3D rows: `synth-occ` samples of {len(occ3d.images)} crops of test photos "
+            f"({config.occ_shards.name}); eyeglasses scored as frame + lenses and as the "
+            "object alone."
+            if occ3d is not None
+            else ""
+        )
     )
     md = results_markdown(r, note)
     if config.results is not None:

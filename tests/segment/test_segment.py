@@ -117,3 +117,94 @@ def test_batches_are_a_function_of_the_step_and_resume_is_exact(real_crop, tmp_p
     wa = load_checkpoint(straight.checkpoint)["G"]
     wb = load_checkpoint(resumed.checkpoint)["G"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def _crops_named(names: list[str], splits: list[str], identities: list[str]) -> FaceCrops:
+    n = len(names)
+    return FaceCrops(
+        images=np.zeros((n, 8, 8, 3), np.uint8),
+        landmarks=np.zeros((n, 68, 2), np.float32),
+        labels=np.zeros((n, 8, 8), np.uint8),
+        padded=np.zeros(n, np.float32),
+        source=np.array(["celebamask_hq"] * n),
+        identity=np.array(identities),
+        split=np.array(splits),
+        name=np.array(names),
+    )
+
+
+def test_real_glasses_wearers_split_by_a_fixed_rule_per_image(shared_data):
+    from deocc_core.segment.faces import GLASSES_TRAIN, split_glasses
+
+    stems = sorted(p.stem for p in (shared_data / "faces_bulk/celebamask_hq/images").glob("*.jpg"))
+    if len(stems) < 60:
+        pytest.skip("CelebAMask-HQ subset absent from ../shared/data")
+    ids = [f"celeb_{s}" for s in stems[:60]]
+    splits = ["glasses"] * 40 + ["train"] * 20
+    c = split_glasses(_crops_named([f"celebamask_hq/{s}.jpg" for s in stems[:60]], splits, ids))
+    assert c.split[40:].tolist() == ["train"] * 20  # other faces untouched
+    halves = c.split[:40].tolist()
+    assert 10 <= halves.count(GLASSES_TRAIN) <= 30 and set(halves) == {"glasses", GLASSES_TRAIN}
+    # the rule is per image: the same faces in another crop file get the same halves
+    alone = split_glasses(_crops_named(c.name[:40:3].tolist(), ["glasses"] * 14, ids[:40:3]))
+    assert alone.split.tolist() == halves[::3]
+
+
+def _write_shard(path, img, rows):
+    """A shard of ``(occ_mask, class, source_key)`` rows on one real crop."""
+    from deocc_core.occluders.classes import OccluderClass
+    from deocc_core.synth.schema import Sample
+    from deocc_core.synth.shards import ShardWriter
+
+    s = img.shape[0]
+    with ShardWriter(path, s, 3, len(rows)) as w:
+        for occ, cls, key in rows:
+            full = np.full((s, s), 255, np.uint8)
+            w.add(
+                Sample(img, img, img, full, occ, full, np.zeros((68, 2), np.float32),
+                       np.zeros(3, np.float32), int(OccluderClass[cls]), 0, key, key + "#0")
+            )  # fmt: skip
+
+
+def test_3d_occluder_samples_follow_the_face_split_and_glasses_get_their_lenses(
+    real_crop, tmp_path
+):
+    import cv2
+
+    from deocc_core.segment.occ3d import load_occ_samples
+
+    img, _ = real_crop
+    # a faintly tinted lens in a frame broken at opacity > 0.5 (thin frames at 128 px)
+    ring = cv2.circle(np.full((64, 64), 0, np.uint8), (32, 32), 10, 30, -1)
+    ring = cv2.circle(ring, (32, 32), 10, 255, 2)
+    ring[20:26, 30:34] = 0
+    hand = np.zeros((64, 64), np.uint8)
+    hand[40:60, 10:30] = 200
+    _write_shard(
+        tmp_path / "train-00000.h5",
+        img,
+        [(ring, "EYEGLASSES", "a/p1.jpg"), (hand, "HAND", "b/p2.jpg"), (hand, "HAND", "a/p3.jpg")],
+    )
+    c = _crops_named(
+        ["x/p1.jpg", "x/p2.jpg", "x/p3.jpg"], ["train", "train", "test"], ["1", "2", "3"]
+    )
+    got = load_occ_samples(tmp_path, c, "train")
+    assert got.classes.tolist() == ["eyeglasses", "hand"]  # p3 is a test photo
+    assert got.images.dtype == np.uint8 and got.targets.shape == (2, 64, 64)
+    # the lenses inside the frame count for eyeglasses; other objects stay as they are
+    assert got.targets[0, 32, 32] and not got.frames[0, 32, 32] and got.frames[0, 32, 42]
+    assert (got.targets[1] == (hand > 127)).all()
+    assert load_occ_samples(tmp_path, c, "test").classes.tolist() == ["hand"]
+
+
+def test_a_batch_mixes_its_labelled_sources_by_share(real_crop, tmp_path):
+    from deocc_core.segment.train import labelled_batch
+
+    img, _ = real_crop
+    target = np.zeros(img.shape[:2], bool)
+    target[20:40, 10:50] = True
+    x, y = labelled_batch(img[None], target[None], np.random.default_rng(1), 5)
+    assert x.shape == (5, 64, 64, 3) and y.shape == (5, 64, 64) and y.dtype == np.float32
+    # jittered by a small similarity, so the box stays about where it was
+    assert all(abs(t.sum() / target.sum() - 1) < 0.3 for t in y)
+    assert (y[:, 30, 30] == 1).all() and (y[:, 5, 30] == 0).all()
