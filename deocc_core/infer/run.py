@@ -16,6 +16,7 @@ the path; nothing unwritten is counted.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -51,7 +52,12 @@ from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.nets.io import GeneratorSpec, prepare_generator
 from deocc_core.nets.packaged import resolve_generator
-from deocc_core.nets.segmenter import SEGMENTER_HELP, is_shipped_model, resolve_segmenter
+from deocc_core.nets.segmenter import (
+    SEGMENTER_HELP,
+    default_segmenter_path,
+    is_shipped_model,
+    resolve_segmenter,
+)
 from deocc_core.options import option
 from deocc_core.recon.export import MeshConfig, write_face_meshes
 from deocc_core.synth.manifest import build_configs
@@ -383,6 +389,8 @@ def load_run(config: InferConfig) -> LoadedRun:
             f"--segmenter {config.segmenter}: {info['label']} is a given-mask generator (blend "
             "given) and needs the occluded pixels: use --segmenter default (or a file) or --mask"
         )
+    if given and segmenter is not None:
+        _check_segmenter_match(info, choice)
     label = info["label"]
     if segmenter is not None:
         label += f" + segmenter {choice}"
@@ -406,6 +414,24 @@ def load_run(config: InferConfig) -> LoadedRun:
         fill,
         fill_model,
     )
+
+
+def _check_segmenter_match(info: dict[str, Any], choice: str) -> None:
+    """Warn when a given-mask G runs with another segmenter than the one it was exported with.
+
+    Its fill was trained on that segmenter's m̂ (the export records its sha256); another
+    one still runs, its masks just differ from those G saw.
+    """
+    want = (info.get("segmenter") or {}).get("sha256")
+    path = default_segmenter_path() if choice == "default" else Path(choice)
+    if want and hashlib.sha256(path.read_bytes()).hexdigest() != want:
+        log.warning(
+            "%s was exported with segmenter sha256 %s, not %s's: its masks may differ from "
+            "the ones it was made for",
+            info["label"],
+            want[:16],
+            path,
+        )
 
 
 def _resolve_fill(config: InferConfig, given: bool) -> str:

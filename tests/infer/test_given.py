@@ -138,3 +138,22 @@ def test_faces_of_a_photo_share_one_given_G_call(ibug_pts_image, generator_check
     )  # fmt: skip
     assert len(both.faces) == 2 and (both.faces[0].raw != both.faces[0].output).any()
     np.testing.assert_allclose(both.faces[0].raw, r.faces[0].raw, atol=1)
+
+
+def test_another_segmenter_than_the_exported_one_is_warned_about(
+    tmp_path, generator_checkpoint, caplog
+):
+    from deocc_core.nets.packaged import export_generator
+    from deocc_core.nets.segmenter import Segmenter, SegmenterSpec, save_segmenter
+
+    model = export_generator(generator_checkpoint("given"), tmp_path / "g.safetensors").path
+    other = save_segmenter(
+        Segmenter(SegmenterSpec(widths=(8, 8, 8, 8, 8), refine=4)), tmp_path / "s.safetensors"
+    )
+    with caplog.at_level("WARNING"):
+        _run(model, device="cpu")
+    assert not [r for r in caplog.records if "exported with segmenter" in r.getMessage()]
+    with caplog.at_level("WARNING"):
+        run = _run(model, device="cpu", segmenter=str(other))
+    assert run.segmenter_choice == str(other)
+    assert [r for r in caplog.records if "exported with segmenter" in r.getMessage()]
