@@ -419,15 +419,15 @@ def load_run(config: InferConfig) -> LoadedRun:
 def _check_segmenter_match(info: dict[str, Any], choice: str) -> None:
     """Warn when a given-mask G runs with another segmenter than the one it was exported with.
 
-    Its fill was trained on that segmenter's m̂ (the export records its sha256); another
-    one still runs, its masks just differ from those G saw.
+    The export records the shipped segmenter's sha256 (the m̂ its card and evaluation
+    describe); another one still runs, its masks just differ from those.
     """
     want = (info.get("segmenter") or {}).get("sha256")
     path = default_segmenter_path() if choice == "default" else Path(choice)
     if want and hashlib.sha256(path.read_bytes()).hexdigest() != want:
         log.warning(
             "%s was exported with segmenter sha256 %s, not %s's: its masks may differ from "
-            "the ones it was made for",
+            "the ones it was evaluated with",
             info["label"],
             want[:16],
             path,
