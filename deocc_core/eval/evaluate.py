@@ -53,7 +53,7 @@ from deocc_core.eval.report import (
     sheet_header,
 )
 from deocc_core.imageio import write_image
-from deocc_core.infer.fill import prefill
+from deocc_core.infer.fill import prefill, segmenter_mask
 from deocc_core.infer.paste import IDENTITY, paste_crop, paste_given, paste_region, replaced_pixels
 from deocc_core.infer.pipeline import segmented_output
 from deocc_core.nets.io import GeneratorSpec, prepare_generator, run_generator
@@ -512,7 +512,9 @@ def _run_given(
 ) -> None:
     """A given-mask G's rows into ``b``, as deocc-infer makes them.
 
-    ``name``: the segmenter's m̂ prefilled, refined, blended by m̂ and pasted over it;
+    ``name``: the segmenter's m̂ (shaped like G's training masks:
+    :func:`deocc_core.infer.fill.segmenter_mask`) prefilled, refined, blended by it and
+    pasted over it;
     ``name@true``: the true mask ``[B, S, S]`` uint8 (0 / 255) prefilled, refined, pasted
     exactly there (``deocc-infer --mask``); ``name:raw``: G's raw output for m̂ (for the true
     mask without a segmenter).
@@ -524,7 +526,7 @@ def _run_given(
         return run_generator(G, occ, b["render"], spec, device, prefill=pre, given_mask=masks).raw
 
     if seg is not None and name in methods:
-        m_hat = run_segmenter(seg, occ, device)
+        m_hat = np.stack([segmenter_mask(m) for m in run_segmenter(seg, occ, device)])
         raw = refine(m_hat)
         pairs = [segmented_output(occ[k], raw[k], m_hat[k]) for k in range(n)]
         b[name + REGION_SUFFIX] = np.stack([p[1] for p in pairs])

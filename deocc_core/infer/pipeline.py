@@ -25,7 +25,7 @@ from torch import nn
 from deocc_core.check import check_array
 from deocc_core.errors import ConfigError, InputError
 from deocc_core.face.prepare import FaceInput, FaceInputConfig, prepare_face, rerender_face
-from deocc_core.infer.fill import FILLS, prefill, render_fill
+from deocc_core.infer.fill import FILLS, prefill, render_fill, segmenter_mask
 from deocc_core.infer.paste import (
     PasteConfig,
     paste_given,
@@ -518,7 +518,8 @@ def _given_outputs(
 ) -> list[FaceOutput]:
     """A given-mask G's result per prepared face, G and the segmenter run per ``G_BATCH``.
 
-    The mask is the user's (``givens``, crop space) or else the segmenter's m̂; the prefill
+    The mask is the user's (``givens``, crop space) or else the segmenter's m̂ (shaped like
+    G's training masks: :func:`deocc_core.infer.fill.segmenter_mask`); the prefill
     fills it with the face's own completed render; G refines it (``fill="render"``: the
     prefill alone). The output is mask·raw + (1 − mask)·crop, pasted over the mask, as the
     segmenter path of the other generators (:func:`segmented_output`).
@@ -555,7 +556,11 @@ def _given_masks(
     segmenter: nn.Module | None,
     device: torch.device,
 ) -> npt.NDArray[np.float32]:
-    """``[B, S, S]`` float32 masks for a given-mask G: the user's, else the segmenter's m̂."""
+    """``[B, S, S]`` float32 masks for a given-mask G: the user's, else the segmenter's m̂.
+
+    The user's is used as given (binary); m̂ is shaped like G's training masks
+    (:func:`deocc_core.infer.fill.segmenter_mask`: ≥ 0.5, grown 2 px, ~1 px soft edge).
+    """
     if all(m is not None for m in givens):
         return np.stack(givens).astype(np.float32)
     if segmenter is None:
@@ -565,7 +570,10 @@ def _given_masks(
         )
     seg = run_segmenter(segmenter, crops, device)
     return np.stack(
-        [s if m is None else m.astype(np.float32) for s, m in zip(seg, givens, strict=True)]
+        [
+            segmenter_mask(s) if m is None else m.astype(np.float32)
+            for s, m in zip(seg, givens, strict=True)
+        ]
     )
 
 

@@ -12,7 +12,7 @@ import torch
 
 from deocc_core.errors import ConfigError
 from deocc_core.imageio import read_image
-from deocc_core.infer.fill import prefill
+from deocc_core.infer.fill import prefill, segmenter_mask
 from deocc_core.infer.pipeline import deocclude, deocclude_face
 from deocc_core.infer.run import InferConfig, load_run
 from tests._inproc import run_main
@@ -87,8 +87,11 @@ def test_fill_render_is_the_prefill_path_and_auto_uses_the_shipped_segmenter(
     g, rf = out["g"].faces[0], out["render"].faces[0]
     assert np.array_equal(g.raw, rf.raw) and np.array_equal(g.output, rf.output)
     assert np.array_equal(out["g"].image, out["render"].image)
-    m = run_segmenter(run.segmenter, g.face.crop)
+    m = segmenter_mask(run_segmenter(run.segmenter, g.face.crop))
     assert np.array_equal(g.mask, paste_region("mask", m, np.zeros(m.shape, np.uint8)))
+    pre = prefill(g.face.crop, g.face.render, g.face.render_result.raster.covered, m)
+    core = m == 1  # inside the mask's core: the prefill exactly
+    assert core.any() and np.array_equal(g.output[core], pre[core])
     assert 0 < (g.mask >= 128).mean() < 0.2  # the real segmenter finds the patch
     assert (g.output != g.face.crop).any()
     # deocclude_face (deocc-eval --photos) gives the same face as deocclude

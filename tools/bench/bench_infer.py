@@ -136,13 +136,13 @@ def _given_g(faces: list, run) -> list[tuple[np.ndarray, np.ndarray]]:
 
     The segmenter's m̂, the render prefill, one G call for the photo's faces.
     """
-    from deocc_core.infer.fill import prefill
+    from deocc_core.infer.fill import prefill, segmenter_mask
     from deocc_core.infer.pipeline import segmented_output
     from deocc_core.nets.io import run_generator
     from deocc_core.nets.segmenter import run_segmenter
 
     crops = np.stack([f.crop for f in faces])
-    masks = run_segmenter(run.segmenter, crops, run.device)
+    masks = np.stack([segmenter_mask(m) for m in run_segmenter(run.segmenter, crops, run.device)])
     pre = np.stack(
         [
             prefill(f.crop, f.render, f.render_result.raster.covered, m)
