@@ -73,3 +73,30 @@ def test_photos_with_a_given_G_fill_the_shipped_segmenter_s_mask(
                 photos=str(folder), out=str(tmp_path / "n"), checkpoints=ckpt, segmenter="none"
             )
         )
+
+
+def test_eval_default_reports_a_given_model_without_its_own_m_hat_rows(
+    tiny_shards, generator_checkpoint, tmp_path
+):
+    """tools.eval_default's RESULTS section from a real deocc-eval of a given G (one m̂ run)."""
+    import json
+
+    from tools.eval_default import _masks, section
+
+    ckpt = generator_checkpoint("given")
+    assert _masks(ckpt) == {"": "auto"}  # no --segmenter none run for a given-mask model
+    evaluate(
+        EvalConfig(
+            shards=str(tiny_shards),
+            out=str(tmp_path / "e"),
+            checkpoints=(("default", str(ckpt)),),
+            baselines=("input", "telea", "render"),
+            limit=1,
+        )
+    )
+    r = json.loads((tmp_path / "e" / "results.json").read_text())
+    photos = {"": {"n_photos": 1, "n_with_face": 1, "n_faces": 1, "skipped": {}}}
+    text = section({"own": r, "held_out": r}, photos, ["cmd"])
+    assert "given-mask G" in text and "(G's m̂) |" not in text
+    assert "G vs the render fill vs Telea, given the true mask" in text
+    assert "| render@default |" in text
