@@ -121,7 +121,8 @@ class EvalConfig:
         "occluder mask; render: the mask filled by the sample's render colour-matched to the "
         "skin around it, Telea beyond its silhouette, i.e. a given-mask G's prefill: "
         "deocc-face's completed render on shards built with --model deocc-face, that model's "
-        "render on others)",
+        "render on others; read render@true / render@NAME: its plain row fills every changed "
+        "pixel, often the whole crop, mostly beyond the render, where it is Telea of that hole)",
         choices=BASELINES,
     )
     mask_source: str = option(
