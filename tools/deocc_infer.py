@@ -60,6 +60,7 @@ def run(
             f"--landmarks-from must be one of {', '.join(LANDMARK_SOURCES)}, "
             f"got {values['landmarks_from']!r}"
         )
+    _check_segmenter(values)
     writable_dir(values["out"])
     cfg = build_config(InferConfig, values, inputs=tuple(map(str, inputs)))
     with progress_bar("deocc-infer", unit="img") as advance:
@@ -75,6 +76,24 @@ def run(
     if r.error:
         raise DeoccError(f"stopped: {r.error}")
     batch_exit(r.n_written, len(r.problems), cfg.strict, "image(s) or face(s)")
+
+
+def _check_segmenter(values: dict[str, Any]) -> None:
+    """``--segmenter none`` with a given-mask G and no ``--mask``: a usage error (exit 2).
+
+    Such a G has no mask channel: nothing would say where to fill. G is loaded here only
+    for this combination (to read its blend); the run itself loads it again.
+    """
+    if values["segmenter"] != "none" or values["mask"]:
+        return
+    from deocc_core.nets.packaged import resolve_generator
+
+    _, spec, info = resolve_generator(values["ckpt"])
+    if spec.blend == "given":
+        raise typer.BadParameter(
+            f"--segmenter none: {info['label']} is a given-mask generator (blend given) and "
+            "needs the occluded pixels: use --segmenter default (or a file) or --mask"
+        )
 
 
 def main() -> None:

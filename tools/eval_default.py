@@ -1,7 +1,7 @@
 """The shipped default model through the evaluation users care about; RESULTS section.
 
     python -m tools.eval_default [--data ../shared/data] [--out eval_default_out]
-        [--per-face 2] [--photos-limit 300]
+        [--per-face 2] [--photos-limit 300] [--model assets/default_model.safetensors]
 
 1. The default model's TEST identities (``face_mask_detection/without_mask``, the split
    ``tools.train_default`` made: ``assign_split(identity, test_fraction=0.1)``) linked into
@@ -13,9 +13,11 @@
 2. ``deocc-eval`` of the default model on both, ``--mask-source both`` (m̂ and the true
    mask), identity columns on; twice: ``--segmenter auto`` (as ``deocc-infer`` runs it: the
    shipped segmenter's m̂) into ``eval/NAME``, and ``--segmenter none`` (G's own m̂) into
-   ``eval/NAME_gmask``.
+   ``eval/NAME_gmask``. A given-mask model (blend given) has no m̂ of its own: only the
+   first, where its rows stand beside the ``render`` baseline (its prefill alone, the
+   completed-render fill) and Telea, each in the segmenter's m̂ and in the true mask.
 3. ``deocc-eval --photos`` on the 300 real masked photos (``face_mask_detection/with_mask``),
-   with the same two m̂.
+   with the same m̂ (two, or one for a given-mask model).
 4. The "evaluation" section of ``docs/RESULTS.md``.
 
 Every stage is a CLI command, echoed as it runs; a stage whose output exists is not redone.
@@ -42,6 +44,14 @@ SETS = ("own", "held_out")
 MASKS = {"": "auto", "_gmask": "none"}
 
 
+def _masks(model: Path) -> dict[str, str]:
+    """The ``--segmenter`` runs for ``model``: a given-mask G has no m̂ of its own."""
+    from deocc_core.nets.packaged import resolve_generator
+
+    blend = resolve_generator(model)[1].blend
+    return {"": "auto"} if blend == "given" else MASKS
+
+
 def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -51,6 +61,13 @@ def _args() -> argparse.Namespace:
         "--photos-limit", type=int, default=300, help="real masked photos [default: 300]"
     )
     ap.add_argument("--docs", type=Path, default=ROOT / "docs")
+    ap.add_argument(
+        "--model",
+        type=Path,
+        default=MODEL,
+        help="the model to evaluate (.safetensors, checkpoint or run folder) [default: the "
+        "shipped default model]",
+    )
     return ap.parse_args()
 
 
@@ -89,6 +106,7 @@ def main() -> None:
         "held_out": ["--occluders", "mask,eyeglasses,sunglasses", "--asset-share", "1.0"]
         + ["--occluder-assets", str(a.data / "occluders")],
     }
+    masks = _masks(a.model)
     results = {}
     for name in SETS:
         shards = a.out / "shards" / name
@@ -97,25 +115,25 @@ def main() -> None:
             shards / "manifest.json",
             log,
         )
-        for tag, seg in MASKS.items():  # as deocc-infer runs it, then G's own m̂
+        for tag, seg in masks.items():  # as deocc-infer runs it, then G's own m̂
             ev = a.out / "eval" / (name + tag)
             _stage(
                 cli("deocc_eval")
                 + ["--shards", str(shards), "--split", "test", "--out", str(ev)]
-                + ["--device", "cpu", "--ckpt", str(MODEL), "--name", "default"]
+                + ["--device", "cpu", "--ckpt", str(a.model), "--name", "default"]
                 + ["--mask-source", "both", "--segmenter", seg],
                 ev / "results.json",
                 log,
             )
             results[name + tag] = json.loads((ev / "results.json").read_text())
     photos = {}
-    for tag, seg in MASKS.items():
+    for tag, seg in masks.items():
         ev = a.out / "eval" / ("photos" + tag)
         _stage(
             cli("deocc_eval")
             + ["--photos", str(a.data / "faces_bulk" / "face_mask_detection" / "with_mask")]
             + ["--out", str(ev), "--device", "cpu", "--limit", str(a.photos_limit)]
-            + ["--segmenter", seg],
+            + ["--ckpt", str(a.model), "--segmenter", seg],
             ev / "photos.json",
             log,
         )
@@ -145,12 +163,15 @@ G_ROWS = ("default", "telea@default", "ns@default")  # the rows G's own m̂ chan
 G_TAG = " (G's m̂)"
 
 
-def _merged(seg: dict, own: dict) -> dict:
-    """The segmenter run's table with G's-m̂ rows beside its m̂ rows (same samples)."""
+def _merged(seg: dict, own: dict | None) -> dict:
+    """The segmenter run's table with G's-m̂ rows beside its m̂ rows (same samples).
+
+    ``own`` None (a given-mask model: no m̂ of its own): the segmenter run's table alone.
+    """
     t = {}
     for m, groups in seg["table"].items():
         t[m] = groups
-        if m in G_ROWS and m in own["table"]:
+        if own and m in G_ROWS and m in own["table"]:
             t[m + G_TAG] = own["table"][m]
     return t
 
@@ -159,14 +180,19 @@ def _reading(t: dict) -> list[str]:
     """The comparisons the numbers answer, as sentences (computed, not typed)."""
     a = {m: g["all"] for m, g in t.items()}
     best_id = min(a, key=lambda m: a[m].get("id_dist", 9.0))
-    d, g = a["default"], a.get("default" + G_TAG, {})
+    d, g = a["default"], a.get("default" + G_TAG)
+    own = (
+        f"; with G's own m̂ {g.get('psnr', float('nan')):.2f} dB / "
+        f"{g.get('ssim', float('nan')):.3f}, {g.get('psnr_mask', float('nan')):.2f} dB, m̂ IoU "
+        f"{g.get('mask_iou', float('nan')):.3f}, identity {g.get('id_dist', float('nan')):.3f}"
+        if g
+        else " (a given-mask model: no m̂ of its own)"
+    )
     return [
         f"- As `deocc-infer photo.jpg` runs it (the segmenter's m̂): default "
         f"{d['psnr']:.2f} dB / SSIM {d['ssim']:.3f} on the crop, {d['psnr_mask']:.2f} dB in "
-        f"the object, m̂ IoU {d['mask_iou']:.3f}, identity {d['id_dist']:.3f}; with G's own m̂ "
-        f"{g.get('psnr', float('nan')):.2f} dB / {g.get('ssim', float('nan')):.3f}, "
-        f"{g.get('psnr_mask', float('nan')):.2f} dB, m̂ IoU "
-        f"{g.get('mask_iou', float('nan')):.3f}, identity {g.get('id_dist', float('nan')):.3f}.",
+        f"the object, m̂ IoU {d['mask_iou']:.3f}, identity {d['id_dist']:.3f}{own}.",
+        *_render_reading(a),
         f"- The fill, judged apart from the mask (both in the true object mask): default@true "
         f"{a['default@true']['psnr_mask']:.2f} dB / SSIM {a['default@true']['ssim_mask']:.3f} vs "
         f"telea@true {a['telea@true']['psnr_mask']:.2f} dB / {a['telea@true']['ssim_mask']:.3f} "
@@ -180,6 +206,24 @@ def _reading(t: dict) -> list[str]:
         f"({a[best_id]['id_dist']:.3f}); the occluded input itself scores "
         f"{a['input']['id_dist']:.3f} ({100 * a['input']['id_same']:.0f} % same person): dlib's "
         "descriptor sees through these occluders, so a fill must beat the input, not only Telea.",
+    ]
+
+
+def _render_reading(a: dict) -> list[str]:
+    """G vs the completed-render fill (the ``render`` baseline) vs Telea, in each mask."""
+    if "render@true" not in a:
+        return []
+    return [
+        f"- G vs the render fill vs Telea, {where}: default{m} {a['default' + m]['psnr_mask']:.2f}"
+        f" dB, render{r} {a['render' + r]['psnr_mask']:.2f} dB, telea{r} "
+        f"{a['telea' + r]['psnr_mask']:.2f} dB in the object (identity "
+        f"{a['default' + m]['id_dist']:.3f} / {a['render' + r]['id_dist']:.3f} / "
+        f"{a['telea' + r]['id_dist']:.3f})."
+        for where, m, r in (
+            ("given the true mask", "@true", "@true"),
+            ("given the segmenter's m̂", "", "@default"),
+        )
+        if "render" + r in a
     ]
 
 
@@ -212,8 +256,18 @@ def section(results: dict[str, dict], photos: dict[str, dict], log: list[str]) -
         "says little.",
         "",
     ]
+    if not any(k.endswith("_gmask") for k in results):
+        out += [
+            "This default model is a given-mask G (blend given): it fills the segmenter's m̂ "
+            "(or the true mask) and has no m̂ of its own, so there are no "
+            f"`{G_TAG.strip()}` rows (n/a in the class table). `render` / `render@true` / "
+            "`render@default`: its prefill alone (the mask filled by the colour-matched "
+            "completed render of the shards' face model, Telea beyond the render), in the "
+            "same masks as Telea.",
+            "",
+        ]
     for name in SETS:
-        r, rg = results[name], results[name + "_gmask"]
+        r, rg = results[name], results.get(name + "_gmask")
         t = _merged(r, rg)
         p = r.get("protocol", {})
         held = p.get("held_out")
@@ -272,6 +326,8 @@ def section(results: dict[str, dict], photos: dict[str, dict], log: list[str]) -
         "",
     ]
     for tag, what in (("", "the segmenter's m̂ (as deocc-infer)"), ("_gmask", "G's own m̂")):
+        if tag not in photos:  # a given-mask model: no m̂ of its own
+            continue
         ph = photos[tag]
         area = ph.get("mask_area_face") or []
         share = ph["n_with_face"] / max(ph["n_photos"], 1)

@@ -6,7 +6,9 @@
 
 Writes ``<out>`` (fp16 weights, no pickle; what ``deocc-infer`` loads when no ``--ckpt`` is
 given) and ``<out stem>.md`` beside it (the model card: data and its terms, resolution,
-steps, scores, the commands). The same inputs give byte-identical files.
+steps, G's blend and input, for a given-mask G the segmenter it needs, scores, the
+commands). The same inputs give byte-identical files. A file over :data:`MAX_MB` MB is
+refused (the repository ships it).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if __name__ == "__main__" and __package__ in (None, ""):  # python tools/export_
 
 import typer  # noqa: E402
 
-from deocc_core.errors import InputError  # noqa: E402
+from deocc_core.errors import ConfigError, InputError  # noqa: E402
 from tools._cli import (  # noqa: E402
     VERBOSE_OPTION,
     VERSION_OPTION,
@@ -41,6 +43,7 @@ app = make_app(
 )
 
 DEFAULT_OUT = Path("assets") / "default_model.safetensors"
+MAX_MB = 25  # the shipped model lives in the repository
 
 
 def _flags(values: dict[str, Any], defaults: dict[str, Any], skip: set[str]) -> list[str]:
@@ -137,6 +140,12 @@ def run(
         raise typer.BadParameter(f"--out must end in {SAFETENSORS_SUFFIX}, got {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
     result = export_generator(source, out, half=not fp32)
+    if result.bytes > MAX_MB * 1e6:
+        result.path.unlink()
+        raise ConfigError(
+            f"{out}: {result.bytes / 1e6:.1f} MB is over the {MAX_MB} MB a shipped model may "
+            "take (train a smaller --ngf)"
+        )
     results = json.loads(scores.read_text()) if scores else None
     shards = Path(str(result.info["config"].get("shards", "")))
     try:

@@ -16,6 +16,12 @@ mask costs a classical fill). Identity: dlib's face descriptor distance between 
 and the ground truth on the sample's landmarks (:mod:`deocc_core.eval.identity`). The m̂ IoU
 with the occluder object's mask per checkpoint. The occluder families of the shards, and
 which of them the checkpoint never trained on (:mod:`deocc_core.eval.protocol`).
+
+A given-mask G (``blend="given"``) is told the mask: ``<name>`` fills the segmenter's m̂ of
+the occluded crop (as deocc-infer), ``<name>@true`` the true object mask; both prefill it
+with the sample's render (:func:`deocc_core.infer.fill.prefill`), which the ``render``
+baseline scores alone in the same masks as Telea (``render``, ``render@true``,
+``render@<name>``).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from deocc_core.eval.report import (
     sheet_header,
 )
 from deocc_core.imageio import write_image
+from deocc_core.infer.fill import prefill, segmenter_mask
 from deocc_core.infer.paste import IDENTITY, paste_crop, paste_given, paste_region, replaced_pixels
 from deocc_core.infer.pipeline import segmented_output
 from deocc_core.nets.io import GeneratorSpec, prepare_generator, run_generator
@@ -109,9 +116,13 @@ class EvalConfig:
         "NAME (pasted back, what deocc-infer writes) and NAME:raw (G's raw output).",
     )
     baselines: tuple[str, ...] = option(
-        ("input", "telea", "ns"),
+        ("input", "telea", "ns", "render"),
         "Baselines (input: the occluded image; telea, ns: OpenCV inpainting given the TRUE "
-        "occluder mask)",
+        "occluder mask; render: the mask filled by the sample's render colour-matched to the "
+        "skin around it, Telea beyond its silhouette, i.e. a given-mask G's prefill: "
+        "deocc-face's completed render on shards built with --model deocc-face, that model's "
+        "render on others; read render@true / render@NAME: its plain row fills every changed "
+        "pixel, often the whole crop, mostly beyond the render, where it is Telea of that hole)",
         choices=BASELINES,
     )
     mask_source: str = option(
@@ -123,7 +134,11 @@ class EvalConfig:
         "ns (inpainting every pixel the composite changed: an oracle) are always there.",
         choices=MASK_SOURCES,
     )
-    segmenter: str = option("auto", SEGMENTER_HELP + " Per --ckpt, as deocc-infer runs it.")
+    segmenter: str = option(
+        "auto",
+        SEGMENTER_HELP + " Per --ckpt, as deocc-infer runs it (none with a given-mask "
+        "generator: only --mask-source true).",
+    )
     identity: bool = option(
         True,
         "Identity columns: dlib's face descriptor distance of each output to the ground "
@@ -273,7 +288,8 @@ def _load_checkpoints(
     it, by deocc-infer's policy (:func:`deocc_core.nets.segmenter.resolve_segmenter`).
 
     Raises:
-        ConfigError: a checkpoint for another resolution.
+        ConfigError: a checkpoint for another resolution; a given-mask G without a segmenter
+            where a predicted mask is scored.
     """
     nets, infos, chosen = [], [], {}
     for name, path in config.checkpoints:
@@ -284,7 +300,14 @@ def _load_checkpoints(
                 f"{path}: checkpoint is for {spec.size} px, shards {config.shards} are "
                 f"{resolution} px"
             )
-        seg, chosen[name] = resolve_segmenter(config.segmenter, path, device)
+        given = spec.blend == "given"
+        seg, chosen[name] = resolve_segmenter(config.segmenter, path, device, given=given)
+        if given and seg is None and config.mask_source != "true":
+            raise ConfigError(
+                f"{path}: a given-mask generator (blend given) has no mask of its own: "
+                f"--segmenter {config.segmenter} leaves --mask-source {config.mask_source} "
+                "nothing to fill; use --segmenter default (or a file) or --mask-source true"
+            )
         nets.append((name, prepare_generator(G), spec, seg))
     return nets, infos, chosen
 
@@ -434,7 +457,11 @@ def _run_methods(
     # shadow / JPEG / noise pixels the oracle rows also get (changed_mask: often the whole face)
     true = ((b[TRUE_MASK] > 0) * 255).astype(np.uint8)
     n = stop - start
+    covered = b["face_mask"] > 0  # the render's silhouette
     for name, G, spec, seg in nets:
+        if spec.blend == "given":
+            _run_given(b, name, G, spec, seg, true, covered, methods, device)
+            continue
         g = run_generator(G, b["occluded"], b["render"], spec, device)
         b[name + RAW_SUFFIX] = g.raw
         if seg is None:
@@ -462,8 +489,56 @@ def _run_methods(
             masks = [(replaced_pixels(r) * 255).astype(np.uint8) for r in b[source + REGION_SUFFIX]]
         else:
             masks = list(oracle)
-        b[m] = np.stack([run_baseline(base, b["occluded"][k], masks[k]) for k in range(n)])
+        b[m] = np.stack(
+            [
+                run_baseline(
+                    base, b["occluded"][k], masks[k], render=b["render"][k], covered=covered[k]
+                )
+                for k in range(n)
+            ]
+        )
     return b
+
+
+def _run_given(
+    b: dict[str, np.ndarray],
+    name: str,
+    G: nn.Module,
+    spec: GeneratorSpec,
+    seg: nn.Module | None,
+    true: np.ndarray,
+    covered: np.ndarray,
+    methods: list[str],
+    device: torch.device,
+) -> None:
+    """A given-mask G's rows into ``b``, as deocc-infer makes them.
+
+    ``name``: the segmenter's m̂ (shaped like G's training masks:
+    :func:`deocc_core.infer.fill.segmenter_mask`) prefilled, refined, blended by it and
+    pasted over it;
+    ``name@true``: the true mask ``[B, S, S]`` uint8 (0 / 255) prefilled, refined, pasted
+    exactly there (``deocc-infer --mask``); ``name:raw``: G's raw output for m̂ (for the true
+    mask without a segmenter).
+    """
+    occ, n = b["occluded"], len(b["occluded"])
+
+    def refine(masks: np.ndarray) -> np.ndarray:
+        pre = np.stack([prefill(occ[k], b["render"][k], covered[k], masks[k]) for k in range(n)])
+        return run_generator(G, occ, b["render"], spec, device, prefill=pre, given_mask=masks).raw
+
+    if seg is not None and name in methods:
+        m_hat = np.stack([segmenter_mask(m) for m in run_segmenter(seg, occ, device)])
+        raw = refine(m_hat)
+        pairs = [segmented_output(occ[k], raw[k], m_hat[k]) for k in range(n)]
+        b[name + REGION_SUFFIX] = np.stack([p[1] for p in pairs])
+        b[name] = np.stack([paste_crop(occ[k], *pairs[k]) for k in range(n)])
+        b[name + RAW_SUFFIX] = raw
+    if name + TRUE_SUFFIX in methods:
+        raw_t = refine((true > 0).astype(np.float32))
+        b[name + TRUE_SUFFIX] = np.stack(
+            [paste_given(occ[k], raw_t[k], IDENTITY, true[k])[0] for k in range(n)]
+        )
+        b.setdefault(name + RAW_SUFFIX, raw_t)
 
 
 def _picks(rows: list[dict[str, Any]], ref: str) -> dict[str, list[int]]:

@@ -1,6 +1,6 @@
 """Inference: de-occlude faces in photos, fill (G or the completed render), paste back."""
 
-from deocc_core.infer.fill import FILLS, match_render, render_fill
+from deocc_core.infer.fill import FILLS, match_render, prefill, render_fill
 from deocc_core.infer.grid import face_sheet
 from deocc_core.infer.paste import (
     PasteConfig,
@@ -15,6 +15,7 @@ from deocc_core.infer.pipeline import (
     FaceOutput,
     PhotoOutput,
     check_fill,
+    check_given,
     deocclude,
     deocclude_face,
     expression_coefficients,
@@ -35,8 +36,10 @@ __all__ = [
     "deocclude_face",
     "expression_coefficients",
     "check_fill",
+    "check_given",
     "FILLS",
     "match_render",
+    "prefill",
     "render_fill",
     "PasteConfig",
     "paste_back",

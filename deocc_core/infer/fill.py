@@ -24,11 +24,15 @@ import numpy.typing as npt
 
 from deocc_core.check import check_array
 
-__all__ = ["FILLS", "match_render", "render_fill", "prefill"]
+__all__ = ["FILLS", "match_render", "render_fill", "prefill", "segmenter_mask", "SEGMENTER_GROW_PX"]
 
 FILLS = ("g", "render")  # what fills m̂ (``--fill``; ``auto`` is resolved by the CLI)
 _MIN_RING_PX = 20  # fewer visible skin pixels around the mask: no colour match
 _GAIN_RANGE = (0.5, 2.0)  # a gain outside this is a bad ring (hair, shadow), not skin
+# the segmenter's m̂ grown by this (px at 128 px, scaled): a given-mask G trains on occ_mask
+# dilated by 0-3 px (mean 1.5), and the segmenter under-covers edges
+SEGMENTER_GROW_PX = 2
+_EDGE_SIGMA_PX = 0.6  # the ~1 px soft edge of the training masks (px at 128 px, scaled)
 
 
 def match_render(
@@ -168,3 +172,42 @@ def prefill(
     fill = render_fill(render, covered, telea, crop, region, match=True)
     out = m[..., None] * fill.astype(np.float32) + (1 - m[..., None]) * crop.astype(np.float32)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def segmenter_mask(
+    m_hat: npt.NDArray[np.floating], grow_px: float = SEGMENTER_GROW_PX
+) -> npt.NDArray[np.float32]:
+    """The segmenter's m̂ as a given-mask G takes it: shaped like the masks it trains on.
+
+    The trainer gives G the true object mask binarised, dilated by 0-3 px and with a ~1 px
+    soft edge; m̂ is a probability with wide soft edges and a faint floor. So: m̂ ≥ 0.5,
+    dilated by ``grow_px`` (at 128 px, scaled with the side), a Gaussian edge of 0.6 px
+    whose far tails are snapped to 0 / 1. Fed raw instead, the soft m̂ blends the fill in
+    twice (prefill, then output): the untrained G's fill lost 0.8 dB inside the occluder on
+    96 deocc-face test samples (12.64 vs 13.44 dB).
+
+    Args:
+        m_hat: ``[S, S]`` float in [0, 1], the segmenter's occlusion probability.
+        grow_px: dilation, pixels at 128 px.
+
+    Returns:
+        ``[S, S]`` float32 in [0, 1].
+
+    Example:
+        >>> p = np.zeros((128, 128), np.float32); p[40:80, 40:80] = 0.6; p[0, 0] = 0.3
+        >>> g = segmenter_mask(p)  # grown 2 px: row 39 is in, 37 is the soft edge, 35 out
+        >>> float(g[60, 60]), float(g[0, 0]), float(g[39, 60]), float(g[35, 60])
+        (1.0, 0.0, 1.0, 0.0)
+        >>> bool(0 < g[37, 60] < 1)
+        True
+    """
+    s = np.asarray(m_hat).shape[0]
+    scale = s / 128
+    m = (np.asarray(m_hat) >= 0.5).astype(np.uint8)
+    r = round(grow_px * scale)
+    if r > 0:
+        m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    soft = cv2.GaussianBlur(m.astype(np.float32), (0, 0), _EDGE_SIGMA_PX * max(scale, 1.0))
+    soft[soft < 0.02] = 0.0
+    soft[soft > 0.98] = 1.0
+    return soft

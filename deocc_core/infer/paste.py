@@ -67,20 +67,21 @@ def paste_region(
     """The region a generator's output is pasted over, uint8 ``[S, S]`` 0..255.
 
     Args:
-        blend: the generator's ``blend`` (``"mask"`` or ``"none"``).
-        mask: ``[S, S]`` float in [0, 1], G's occlusion mask m̂ (ignored for ``"none"``).
+        blend: the generator's ``blend`` (``"mask"``, ``"given"`` or ``"none"``).
+        mask: ``[S, S]`` float in [0, 1], G's occlusion mask m̂, or the mask a given-mask G
+            was told (ignored for ``"none"``).
         face_mask: ``[S, S]`` uint8 0/255, the fitted face's silhouette M.
 
     Returns:
-        m̂ as uint8 for a mask-aware G; M for the paper's G, which redraws every pixel and
-        so has no opinion on where the occluder is.
+        the mask as uint8 for a mask-aware or given-mask G; M for the paper's G, which
+        redraws every pixel and so has no opinion on where the occluder is.
 
     Example:
         >>> m = np.full((4, 4), 0.5, np.float32); face = np.zeros((4, 4), np.uint8)
         >>> int(paste_region("mask", m, face)[0, 0]), int(paste_region("none", m, face).max())
         (128, 0)
     """
-    if blend == "mask":
+    if blend in ("mask", "given"):
         return np.clip(np.asarray(mask, np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
     return np.asarray(face_mask, np.uint8)
 

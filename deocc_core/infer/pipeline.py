@@ -1,6 +1,9 @@
 """Photo in, de-occluded photo out: detect → align → fit the 3DMM → render → G → paste back.
 
 G's occlusion mask m̂ says where the output replaces the photo (:mod:`deocc_core.infer.paste`).
+A given-mask G (``blend="given"``) is told the mask instead: the segmenter's m̂ or the
+user's; the mask is prefilled with the completed render of the face G was prepared with
+(:func:`deocc_core.infer.fill.prefill`) and G refines it.
 
 Also: the fitted mesh coloured by the de-occluded face (OBJ), and expression editing (change
 the 3DMM expression, re-render, re-run G: the paper's attribute manipulation).
@@ -22,7 +25,7 @@ from torch import nn
 from deocc_core.check import check_array
 from deocc_core.errors import ConfigError, InputError
 from deocc_core.face.prepare import FaceInput, FaceInputConfig, prepare_face, rerender_face
-from deocc_core.infer.fill import FILLS, render_fill
+from deocc_core.infer.fill import FILLS, prefill, render_fill, segmenter_mask
 from deocc_core.infer.paste import (
     PasteConfig,
     paste_given,
@@ -40,6 +43,7 @@ __all__ = [
     "FaceOutput",
     "PhotoOutput",
     "check_fill",
+    "check_given",
     "deocclude",
     "deocclude_face",
     "expression_coefficients",
@@ -58,13 +62,14 @@ class FaceOutput:
 
     Attributes:
         face: G's input: the aligned crop, its inverse transform, the fit, the render, M.
-        output: ``[S, S, 3]`` uint8 de-occluded crop: m̂·G + (1−m̂)·crop (a mask-aware G),
-            else G's output.
+        output: ``[S, S, 3]`` uint8 de-occluded crop: m̂·G + (1−m̂)·crop (a mask-aware or
+            given-mask G), else G's output.
         raw: ``[S, S, 3]`` uint8, the fill: G's raw output (equals ``output`` for
             ``blend="none"``), or for ``fill="render"`` deocc-face's completed render
-            (colour-matched; G's raw output outside the render's silhouette).
+            (colour-matched; G's raw output outside the render's silhouette); for a
+            given-mask G its prefill refined by G (``fill="render"``: the prefill).
         mask: ``[S, S]`` uint8 0..255, the region pasted back from: m̂ for a mask-aware G,
-            the face silhouette M for ``blend="none"``.
+            the face silhouette M for ``blend="none"``, the given mask for a given-mask G.
         weight: ``[S, S]`` float32 in [0, 1], the paste-back weight (see
             :func:`deocc_core.infer.paste.paste_weight`).
     """
@@ -177,9 +182,11 @@ def deocclude_face(
             ``spec.size``.
         paste: the paste-back region's threshold and feathering.
         segmenter: an occlusion segmenter (:mod:`deocc_core.nets.segmenter`) whose m̂
-            replaces G's own mask: output = m̂·G_raw + (1−m̂)·crop, pasted over m̂.
+            replaces G's own mask: output = m̂·G_raw + (1−m̂)·crop, pasted over m̂. A
+            given-mask G (``spec.blend == "given"``) needs it: G refines the prefilled m̂.
         fill: what fills m̂: ``"g"`` (G's raw output) or ``"render"`` (the completed render
-            of ``fill_model``, :mod:`deocc_core.infer.fill`).
+            of ``fill_model``, :mod:`deocc_core.infer.fill`; for a given-mask G the prefill
+            alone, G not run).
         fill_model: the face model whose completed render fills (deocc-face); ``model``
             itself when None.
 
@@ -187,21 +194,28 @@ def deocclude_face(
         InputError: the face is smaller than :data:`MIN_FACE_PX`, or its landmarks are not
             finite (SkipInput: ``fill_model`` cannot fit it).
         ConfigError: ``config.size`` is not G's size; an unknown ``fill``; ``fill="render"``
-            with an expression edit or a model without a completed texture.
+            with an expression edit or a model without a completed texture; a given-mask G
+            with an expression edit or without a segmenter.
     """
     config = config or FaceInputConfig(size=spec.size)
-    check_fill(fill, fill_model or model, expression)
+    check_fill(fill, fill_model or model, expression, spec.blend)
     face = _face_input(image, landmarks, spec, model, expression, config)
+    if spec.blend == "given":
+        return _given_outputs([face], [None], G, spec, device, segmenter, paste, fill)[0]
     filler = _fill_face(image, landmarks, face, model, fill, fill_model, config)
     return _face_outputs([face], [filler], [None], G, spec, device, segmenter, paste)[0]
 
 
-def check_fill(fill: str, fill_model: MorphableModel, expression: str) -> None:
+def check_fill(fill: str, fill_model: MorphableModel, expression: str, blend: str = "mask") -> None:
     """Refuse a fill that cannot be made (before any face is processed).
+
+    For a given-mask G (``blend="given"``) ``"render"`` is its prefill alone, made from the
+    render of the face G was prepared with (no second model): only the expression is checked.
 
     Raises:
         ConfigError: an unknown ``fill``; ``"render"`` with a model without a completed
-            texture (not deocc-face) or with an expression edit (not ``"keep"``).
+            texture (not deocc-face) or with an expression edit (not ``"keep"``); a given-mask
+            G with an expression edit (:func:`check_given`).
 
     Example:
         >>> from deocc_core.morphable.model import load_model
@@ -209,6 +223,9 @@ def check_fill(fill: str, fill_model: MorphableModel, expression: str) -> None:
     """
     if fill not in FILLS:
         raise ConfigError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
+    if blend == "given":
+        check_given(expression)
+        return
     if fill == "render" and fill_model.texture_mean is None:
         raise ConfigError(
             f"fill render needs a face model with a completed texture (deocc-face), "
@@ -216,6 +233,26 @@ def check_fill(fill: str, fill_model: MorphableModel, expression: str) -> None:
         )
     if fill == "render" and expression != "keep":
         raise ConfigError("fill render shows the face as fitted: use fill g for expression edits")
+
+
+def check_given(expression: str) -> None:
+    """Refuse an expression edit for a given-mask G (before any face is processed).
+
+    Such a G only redraws the masked pixels of the photo as it is: a changed expression
+    would show inside the mask and not around it (a smiling mouth under a mask edge, the
+    old mouth beside it), so it is refused rather than half made.
+
+    Raises:
+        ConfigError: ``expression`` is not ``"keep"``.
+
+    Example:
+        >>> check_given("keep")
+    """
+    if expression != "keep":
+        raise ConfigError(
+            "a given-mask generator (blend given) redraws only the occluded pixels: expression "
+            "edits need a generator that redraws the face (blend mask or none)"
+        )
 
 
 def _fill_face(
@@ -378,7 +415,8 @@ def deocclude(
             (:func:`deocc_core.infer.paste.paste_given`) instead of where m̂ says, and every
             pixel outside it stays bit-identical.
         fill: see :func:`deocclude_face` (the render fills the user's ``mask`` too).
-        fill_model: see :func:`deocclude_face`.
+        fill_model: see :func:`deocclude_face` (unused for a given-mask G: its own face's
+            render fills).
 
     Returns:
         PhotoOutput; a photo without faces comes back unchanged with no faces (not an error).
@@ -399,22 +437,28 @@ def deocclude(
             raise ConfigError("deocclude: give a detector or the landmarks")
         landmarks = [f.landmarks for f in detector.detect(image)]  # type: ignore[attr-defined]
     config = config or FaceInputConfig(size=spec.size)
-    check_fill(fill, fill_model or model, expression)
+    check_fill(fill, fill_model or model, expression, spec.blend)
+    given_g = spec.blend == "given"
     inputs, fillers, skipped = [], [], []
     for k, lm in enumerate(landmarks):
         try:
             face = _face_input(image, lm, spec, model, expression, config)
-            fillers.append(_fill_face(image, lm, face, model, fill, fill_model, config))
+            if not given_g:
+                fillers.append(_fill_face(image, lm, face, model, fill, fill_model, config))
             inputs.append(face)
         except InputError as e:
             skipped.append(f"face {k}: {e}")
-    givens = [
-        None if mask is None or fl is None else _crop_mask(mask, f)
-        for f, fl in zip(inputs, fillers, strict=True)
-    ]
     # with the user's mask, a segmenter's m̂ is not used
     seg_net = None if mask is not None else segmenter
-    faces = _face_outputs(inputs, fillers, givens, G, spec, device, seg_net, paste)
+    if given_g:
+        givens = [None if mask is None else _crop_mask(mask, f, 1) for f in inputs]
+        faces = _given_outputs(inputs, givens, G, spec, device, seg_net, paste, fill)
+    else:
+        givens = [
+            None if mask is None or fl is None else _crop_mask(mask, f)
+            for f, fl in zip(inputs, fillers, strict=True)
+        ]
+        faces = _face_outputs(inputs, fillers, givens, G, spec, device, seg_net, paste)
     weight = np.zeros(image.shape[:2], np.float32)
     if not faces:
         return PhotoOutput(image, weight, (), tuple(skipped))
@@ -462,7 +506,84 @@ def _face_outputs(
     return faces
 
 
-def _crop_mask(mask: npt.NDArray[np.uint8], face: FaceInput) -> npt.NDArray[np.bool_]:
-    """The user's ``[H, W]`` photo mask in the face's crop, ``[S, S]`` bool (≥ 128)."""
+def _given_outputs(
+    inputs: list[FaceInput],
+    givens: list[npt.NDArray[np.bool_] | None],
+    G: nn.Module,
+    spec: GeneratorSpec,
+    device: torch.device,
+    segmenter: nn.Module | None,
+    paste: PasteConfig | None,
+    fill: str,
+) -> list[FaceOutput]:
+    """A given-mask G's result per prepared face, G and the segmenter run per ``G_BATCH``.
+
+    The mask is the user's (``givens``, crop space) or else the segmenter's m̂ (shaped like
+    G's training masks: :func:`deocc_core.infer.fill.segmenter_mask`); the prefill
+    fills it with the face's own completed render; G refines it (``fill="render"``: the
+    prefill alone). The output is mask·raw + (1 − mask)·crop, pasted over the mask, as the
+    segmenter path of the other generators (:func:`segmented_output`).
+
+    Raises:
+        ConfigError: no user mask and no segmenter (nothing says where to fill).
+    """
+    faces: list[FaceOutput] = []
+    for i in range(0, len(inputs), G_BATCH):
+        chunk = inputs[i : i + G_BATCH]
+        crops = np.stack([f.crop for f in chunk])
+        masks = _given_masks(crops, givens[i : i + len(chunk)], segmenter, device)
+        pre = np.stack(
+            [
+                prefill(f.crop, f.render, f.render_result.raster.covered, m)
+                for f, m in zip(chunk, masks, strict=True)
+            ]
+        )
+        if fill == "render":  # the completed-render fill alone
+            raw = pre
+        else:
+            renders = np.stack([f.render for f in chunk])
+            g = run_generator(G, crops, renders, spec, device, prefill=pre, given_mask=masks)
+            raw = g.raw
+        for j, f in enumerate(chunk):
+            output, region = segmented_output(f.crop, raw[j], masks[j])
+            faces.append(FaceOutput(f, output, raw[j], region, paste_weight(region, paste)))
+    return faces
+
+
+def _given_masks(
+    crops: npt.NDArray[np.uint8],
+    givens: list[npt.NDArray[np.bool_] | None],
+    segmenter: nn.Module | None,
+    device: torch.device,
+) -> npt.NDArray[np.float32]:
+    """``[B, S, S]`` float32 masks for a given-mask G: the user's, else the segmenter's m̂.
+
+    The user's is used as given (binary); m̂ is shaped like G's training masks
+    (:func:`deocc_core.infer.fill.segmenter_mask`: ≥ 0.5, grown 2 px, ~1 px soft edge).
+    """
+    if all(m is not None for m in givens):
+        return np.stack(givens).astype(np.float32)
+    if segmenter is None:
+        raise ConfigError(
+            "a given-mask generator (blend given) needs the occluded pixels: a segmenter "
+            "(--segmenter default or a file) or --mask"
+        )
+    seg = run_segmenter(segmenter, crops, device)
+    return np.stack(
+        [
+            segmenter_mask(s) if m is None else m.astype(np.float32)
+            for s, m in zip(seg, givens, strict=True)
+        ]
+    )
+
+
+def _crop_mask(
+    mask: npt.NDArray[np.uint8], face: FaceInput, level: int = 128
+) -> npt.NDArray[np.bool_]:
+    """The user's ``[H, W]`` photo mask in the face's crop, ``[S, S]`` bool (≥ ``level``).
+
+    ``level`` 1 keeps every crop pixel the mask touches (a given-mask G's fill then covers
+    all of the photo pixels :func:`deocc_core.infer.paste.paste_given` replaces).
+    """
     s = face.crop.shape[0]
-    return cv2.warpAffine(mask, face.matrix, (s, s), flags=cv2.INTER_LINEAR) >= 128
+    return cv2.warpAffine(mask, face.matrix, (s, s), flags=cv2.INTER_LINEAR) >= level

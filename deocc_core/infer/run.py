@@ -16,6 +16,7 @@ the path; nothing unwritten is counted.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -40,6 +41,7 @@ from deocc_core.infer.pipeline import (
     MIN_FACE_PX,
     FaceOutput,
     check_fill,
+    check_given,
     deocclude,
     expression_coefficients,
 )
@@ -50,7 +52,12 @@ from deocc_core.morphable.fit import FitConfig
 from deocc_core.morphable.model import MorphableModel, load_model
 from deocc_core.nets.io import GeneratorSpec, prepare_generator
 from deocc_core.nets.packaged import resolve_generator
-from deocc_core.nets.segmenter import SEGMENTER_HELP, is_shipped_model, resolve_segmenter
+from deocc_core.nets.segmenter import (
+    SEGMENTER_HELP,
+    default_segmenter_path,
+    is_shipped_model,
+    resolve_segmenter,
+)
 from deocc_core.options import option
 from deocc_core.recon.export import MeshConfig, write_face_meshes
 from deocc_core.synth.manifest import build_configs
@@ -92,8 +99,10 @@ class InferConfig:
     fill: str = option(
         "auto",
         "What fills m̂: g (G's output), render (the completed deocc-face render, colour-matched "
-        "to the skin around the mask; G outside the face), or auto (render with the shipped "
-        "model, g with another --ckpt or an --expression edit).",
+        "to the skin around the mask; G outside the face), or auto (g with a given-mask "
+        "generator; else render with the shipped model, g with another --ckpt or an "
+        "--expression edit). A given-mask generator (blend given) refines that render fill: "
+        "render gives the fill alone, without G.",
         choices=("auto", *FILLS),
     )
     out: str = option("infer_out", "Output folder.", path="out")
@@ -124,7 +133,8 @@ class InferConfig:
     expression: str = option(
         "keep",
         "Expression edit: keep | neutral | smile | open | surprise | FILE.json ({mode: std "
-        "units} or a list of n_exp std units).",
+        "units} or a list of n_exp std units). Refused for a given-mask generator (it redraws "
+        "only the occluded pixels).",
     )
     mask: str | None = option(
         None,
@@ -358,26 +368,39 @@ class LoadedRun:
 
 
 def load_run(config: InferConfig) -> LoadedRun:
-    """Load the generator, the model its shards used, and the landmark detector."""
+    """Load the generator, the model its shards used, and the landmark detector.
+
+    Raises:
+        ConfigError: see :func:`run_inference`; for a given-mask G also an expression edit,
+            or ``--segmenter none`` without ``--mask`` (nothing says where to fill).
+    """
     device = resolve_device(config.device)
     G, spec, info = resolve_generator(config.ckpt, device)
+    given = spec.blend == "given"
+    if given:  # one line before the 3DMM and the detector load
+        check_given(config.expression)
     model = _load_model(config, info.get("data_model") or {}, info["path"])
     expression_coefficients(model, config.expression)  # fail early on a bad preset / file
     detector = None if config.landmarks_from in ("pts", "mat") else LazyDetector(config.backend)
     face_config = _face_config(spec, info.get("data_config") or {})
-    segmenter, choice = resolve_segmenter(config.segmenter, config.ckpt, device)
+    segmenter, choice = resolve_segmenter(config.segmenter, config.ckpt, device, given=given)
+    if given and segmenter is None and not config.mask:
+        raise ConfigError(
+            f"--segmenter {config.segmenter}: {info['label']} is a given-mask generator (blend "
+            "given) and needs the occluded pixels: use --segmenter default (or a file) or --mask"
+        )
+    if given and segmenter is not None:
+        _check_segmenter_match(info, choice)
     label = info["label"]
     if segmenter is not None:
         label += f" + segmenter {choice}"
-    fill = config.fill
-    if fill == "auto":  # the completed render beats the shipped G's fill (docs/RESULTS.md)
-        shipped = is_shipped_model(config.ckpt) and config.expression == "keep"
-        fill = "render" if shipped else "g"
-    fill_model = load_model("deocc-face") if fill == "render" else None
+    fill = _resolve_fill(config, given)
+    # a given-mask G is prepared with deocc-face already: its prefill needs no second model
+    fill_model = load_model("deocc-face") if fill == "render" and not given else None
     if fill_model is not None:  # --fill render with --expression: one line before any photo
         check_fill(fill, fill_model, config.expression)
     if fill == "render":
-        label += " + render fill"
+        label += " + render fill only (G not run)" if given else " + render fill"
     return LoadedRun(
         prepare_generator(G),
         spec,
@@ -391,6 +414,39 @@ def load_run(config: InferConfig) -> LoadedRun:
         fill,
         fill_model,
     )
+
+
+def _check_segmenter_match(info: dict[str, Any], choice: str) -> None:
+    """Warn when a given-mask G runs with another segmenter than the one it was exported with.
+
+    The export records the shipped segmenter's sha256 (the m̂ its card and evaluation
+    describe); another one still runs, its masks just differ from those.
+    """
+    want = (info.get("segmenter") or {}).get("sha256")
+    path = default_segmenter_path() if choice == "default" else Path(choice)
+    if want and hashlib.sha256(path.read_bytes()).hexdigest() != want:
+        log.warning(
+            "%s was exported with segmenter sha256 %s, not %s's: its masks may differ from "
+            "the ones it was evaluated with",
+            info["label"],
+            want[:16],
+            path,
+        )
+
+
+def _resolve_fill(config: InferConfig, given: bool) -> str:
+    """``--fill``, with ``auto`` made concrete.
+
+    auto: G for a given-mask G (it refines the render fill); for the shipped mask-aware G
+    the completed render (it beats that G's fill, docs/RESULTS.md) unless the expression is
+    edited; G otherwise.
+    """
+    if config.fill != "auto":
+        return config.fill
+    if given:
+        return "g"
+    shipped = is_shipped_model(config.ckpt) and config.expression == "keep"
+    return "render" if shipped else "g"
 
 
 def _load_model(config: InferConfig, data_model: dict[str, Any], source: str) -> MorphableModel:

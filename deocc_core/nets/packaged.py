@@ -12,8 +12,11 @@ reader and writer here are small and strict (dtype allow-list, offsets that tile
 exactly); the files they write load with the ``safetensors`` library and vice versa.
 
 ``__metadata__["deocc"]`` (JSON) holds what inference needs: the training config (G's
-shape: size, ngf, no_render, blend), the step and stage, the shards' 3DMM
-(``data_model``) and build config (``data_config``: inference fits faces as the build did).
+shape: size, ngf, no_render, blend), G's input channels, the step and stage, the shards' 3DMM
+(``data_model``: the face model G's renders come from) and build config (``data_config``:
+inference fits faces as the build did). A given-mask G (``blend="given"``) also records the
+occlusion segmenter whose m̂ it fills (``segmenter``: file name and sha256 of the shipped one
+at export time).
 
 Trust: every file :func:`write_safetensors` writes carries ``__metadata__["deocc_sha256"]``,
 the sha256 of its tensors (names, dtypes, shapes, bytes) and other metadata, checked on
@@ -43,6 +46,7 @@ from torch import nn
 from deocc_core.errors import FormatError, InputError
 from deocc_core.nets.checkpoint import find_checkpoint, load_checkpoint
 from deocc_core.nets.io import GeneratorSpec, load_generator
+from deocc_core.nets.networks import generator_in_channels
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -292,18 +296,32 @@ def export_generator(src: str | Path, dst: str | Path, *, half: bool = True) -> 
     }
     info = {
         "config": state["config"],
+        "in_channels": generator_in_channels(spec.no_render, spec.blend),
         "step": state["step"],
         "stage": state["stage"],
         "data_model": state.get("data_model", {}),
         "data_config": state.get("data_config", {}),
         "package_version": state.get("package_version"),
     }
+    if spec.blend == "given":
+        info["segmenter"] = _shipped_segmenter()
     meta = {"format": PACKAGE_FORMAT, "deocc": json.dumps(info, sort_keys=True)}
     path = write_safetensors(dst, tensors, meta)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     n_params = sum(p.numel() for p in G.parameters())
     dtype = "float16" if half else "float32"
     return ExportResult(path, digest, n_params, path.stat().st_size, src_file, info, dtype)
+
+
+def _shipped_segmenter() -> dict[str, str]:
+    """The shipped occlusion segmenter's file name and sha256 (empty when none is shipped)."""
+    from deocc_core.nets.segmenter import default_segmenter_path
+
+    try:
+        p = default_segmenter_path()
+    except InputError:
+        return {}
+    return {"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
 
 
 def load_packaged_generator(
@@ -317,7 +335,7 @@ def load_packaged_generator(
     Returns:
         ``(G, spec, info)`` like :func:`deocc_core.nets.io.load_generator` (``step``,
         ``stage``, ``data_model``, ``data_config``, ``path``, ``config``, and ``verified``:
-        ``"content hash"``, ``"model card"`` or ``""``).
+        ``"content hash"``, ``"model card"`` or ``""``; a given-mask G's ``segmenter``).
 
     Raises:
         InputError: missing file. FormatError: not a safetensors file, not a deocc
@@ -336,6 +354,12 @@ def load_packaged_generator(
         spec = GeneratorSpec.from_config(info["config"])
     except (KeyError, ValueError, TypeError):
         raise FormatError(f"{path}: deocc metadata missing or unreadable") from None
+    channels = generator_in_channels(spec.no_render, spec.blend)
+    if info.get("in_channels", channels) != channels:
+        raise FormatError(
+            f"{path}: records {info['in_channels']} input channels, blend {spec.blend!r} "
+            f"takes {channels}"
+        )
     G = spec.build()
     ref = G.state_dict()
     state = {k: v.to(ref[k].dtype) if k in ref else v for k, v in tensors.items()}
@@ -349,6 +373,8 @@ def load_packaged_generator(
     out.update(step=info.get("step"), stage=info.get("stage"), path=str(path))
     out["config"] = info["config"]
     out["verified"] = verified
+    if spec.blend == "given":
+        out["segmenter"] = info.get("segmenter", {})
     return G, spec, out
 
 
@@ -483,6 +509,34 @@ def _score_table(scores: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _input_text(no_render: bool, blend: str) -> str:
+    """What G reads, in words (the card's generator row)."""
+    n = generator_in_channels(no_render, blend)
+    if blend == "given":
+        parts = "prefill" + ("" if no_render else " + 3DMM render") + " + mask"
+        return f"input {parts} ({n} channels)"
+    return "no render channel" if no_render else f"occluded + 3DMM render input ({n} channels)"
+
+
+def _mask_rows(blend: str, segmenter: dict[str, str]) -> list[str]:
+    """A given-mask G's card rows: where its mask comes from and what fills it first."""
+    if blend != "given":
+        return []
+    seg = (
+        f"`{segmenter['name']}` (sha256 `{segmenter['sha256'][:16]}`)"
+        if segmenter.get("sha256")
+        else "an occlusion segmenter (none was shipped at export)"
+    )
+    return [
+        f"| mask | given, not predicted: the occlusion segmenter's m̂ ({seg}; deocc-infer "
+        "--segmenter auto / default) or the user's --mask; with --segmenter none and no "
+        "--mask it refuses to run |",
+        "| prefill | the mask filled by the completed render of the face G was prepared with "
+        "(colour-matched to the skin around it; Telea beyond the render's silhouette); G adds "
+        "a residual there; --fill render gives the prefill alone |",
+    ]
+
+
 def model_card(
     result: ExportResult,
     *,
@@ -509,6 +563,7 @@ def model_card(
     build = (info.get("data_config") or {}).get("config") or {}
     builds = [build] if isinstance(build, dict) else list(build)  # a merged folder: a list
     dm = info.get("data_model") or {}
+    blend = cfg.get("blend", "none")
     lines = [
         "# deocc default de-occlusion model",
         "",
@@ -516,10 +571,9 @@ def model_card(
         "|---|---|",
         f"| file | `{result.path.name}`: {result.bytes:,} bytes, sha256 `{result.sha256}` |",
         f"| format | safetensors ({PACKAGE_FORMAT}; {result.dtype} weights, no pickle) |",
-        f"| generator | U-Net, {cfg['size']} px crops, ngf {cfg['ngf']}, blend "
-        f"`{cfg.get('blend', 'none')}`, "
-        f"{'no render channel' if cfg.get('no_render') else 'occluded + 3DMM render input'}, "
-        f"{result.n_params:,} parameters |",
+        f"| generator | U-Net, {cfg['size']} px crops, ngf {cfg['ngf']}, blend `{blend}`, "
+        f"{_input_text(bool(cfg.get('no_render')), blend)}, {result.n_params:,} parameters |",
+        *_mask_rows(blend, info.get("segmenter") or {}),
         f"| training | {info['step']} steps, stage {info['stage']}, batch {cfg.get('batch_size')}, "
         f"seed {cfg.get('seed')}, deocc {info.get('package_version')} |",
         f"| 3DMM | {dm.get('name', 'unknown')} (sha256 `{str(dm.get('sha256', ''))[:16]}`) |",
@@ -550,7 +604,9 @@ def model_card(
             f"{scores.get('n_samples', '?')} samples (identities disjoint from training). "
             "`<name>` is what deocc-infer writes (pasted back where the model's mask says), "
             "`<name>:raw` G's raw output; `telea` / `ns` are OpenCV inpainting given the true "
-            "mask (an oracle); `input` is the occluded crop."
+            "mask (an oracle); `render` is the mask filled by the colour-matched render (a "
+            "given-mask G's prefill); `@true` rows fill the true object mask; `input` is the "
+            "occluded crop."
         )
         lines += ["", *_score_table(scores), ""]
     else:

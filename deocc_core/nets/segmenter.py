@@ -45,8 +45,9 @@ DEFAULT_SEGMENTER = "segmenter.safetensors"
 SEGMENTER_HELP = (  # --segmenter of deocc-infer and deocc-eval (resolve_segmenter)
     "Occlusion mask m̂: default (the shipped occlusion segmenter, "
     "assets/segmenter.safetensors), none (G's own mask channel), a segmenter .safetensors "
-    "file, or auto (default with the shipped model, none with another --ckpt). G fills "
-    "either way."
+    "file, or auto (default with the shipped model or a given-mask generator, none with "
+    "another --ckpt). G fills either way; a given-mask generator (blend given) has no mask "
+    "channel and needs a segmenter (or --mask)."
 )
 
 
@@ -225,15 +226,19 @@ def default_segmenter_path() -> Path:
 
 
 def resolve_segmenter(
-    choice: str, ckpt: str | Path | None, device: torch.device | None = None
+    choice: str,
+    ckpt: str | Path | None,
+    device: torch.device | None = None,
+    *,
+    given: bool = False,
 ) -> tuple[Segmenter | None, str]:
     """``--segmenter`` for the generator ``ckpt``: the one policy of deocc-infer and deocc-eval.
 
     ``choice``: "default" (the shipped segmenter), "none" (G's own mask channel), a
     segmenter file, or "auto": "default" with the shipped model (``ckpt`` None or the
-    shipped file itself), "none" with any other checkpoint (a user's G keeps its own m̂;
-    the shipped G's is worse than the segmenter's). With "auto" and no segmenter shipped:
-    "none", said once.
+    shipped file itself) or a given-mask G (``given``: it has no mask channel), "none" with
+    any other checkpoint (a user's G keeps its own m̂; the shipped G's is worse than the
+    segmenter's). With "auto", no segmenter shipped and a mask-aware G: "none", said once.
 
     Returns:
         ``(net or None, the choice made)``: "default", "none" or the file.
@@ -242,8 +247,8 @@ def resolve_segmenter(
         InputError / FormatError: an explicit choice that cannot be loaded.
     """
     if choice == "auto":
-        choice = "default" if is_shipped_model(ckpt) else "none"
-        if choice == "default":
+        choice = "default" if given or is_shipped_model(ckpt) else "none"
+        if choice == "default" and not given:
             try:
                 return load_segmenter(default_segmenter_path(), device)[0], choice
             except InputError as e:

@@ -193,3 +193,37 @@ def test_export_tool_writes_weights_and_card_deterministically(tmp_path, generat
     assert "deocc-train" in card  # the training command, rebuilt from the run's config
     r = export(tmp_path / "a" / "m.pt")
     assert r.exit_code == 2 and "must end in .safetensors" in r.output
+
+
+def test_a_given_mask_generator_exports_and_loads_back_with_its_blend(
+    tmp_path, generator_checkpoint
+):
+    """blend given: 7 input channels, the segmenter it fills recorded, the card says both;
+    the fp16 round trip keeps G's outputs (a trained-like G: random last layer)."""
+    from deocc_core.nets.checkpoint import load_checkpoint, save_checkpoint
+    from deocc_core.nets.segmenter import default_segmenter_path
+
+    state = load_checkpoint(generator_checkpoint("given"), "cpu")
+    last = [k for k in state["G"] if k.endswith("weight")][-1]
+    state["G"][last] = torch.randn_like(state["G"][last]) * 0.02
+    ckpt = save_checkpoint(tmp_path / "given.pt", state)
+    r = export_generator(ckpt, tmp_path / "g.safetensors")
+    assert r.info["in_channels"] == 7 and r.info["config"]["blend"] == "given"
+    seg_sha = hashlib.sha256(default_segmenter_path().read_bytes()).hexdigest()
+    assert r.info["segmenter"] == {"name": "segmenter.safetensors", "sha256": seg_sha}
+    G16, spec, info = resolve_generator(r.path)
+    assert spec.blend == "given" and info["segmenter"]["sha256"] == seg_sha
+    assert info["data_model"]["name"] == "deocc-starter"
+    G32, spec32, _ = load_generator(ckpt)
+    rng = np.random.default_rng(0)
+    occ, ren, pre = (rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8) for _ in range(3))
+    m = (rng.random((2, 64, 64)) > 0.5).astype(np.float32)
+    a, b = (
+        run_generator(prepare_generator(g), occ, ren, s, prefill=pre, given_mask=m)
+        for g, s in ((G32, spec32), (G16, spec))
+    )
+    assert (a.raw != pre).any() and np.abs(a.raw.astype(int) - b.raw).max() <= 3
+    assert np.array_equal(a.output[m == 0], occ[m == 0])
+    card = model_card(r)
+    for text in ("blend `given`", "prefill + 3DMM render + mask (7 channels)", seg_sha[:16]):
+        assert text in card

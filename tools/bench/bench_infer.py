@@ -8,6 +8,8 @@ up, then ``REPEAT`` times, median):
 - read: decode the photo; detect: BlazeFace + face mesh → 68 landmarks (all faces);
 - prepare: align + fit + colour render (every face); G: the generator (one call for the
   photo's faces, as `deocclude` runs it; on an older tree, once per face);
+  A given-mask G (``--ckpt`` of one): the segmenter's m̂ and the render prefill are part of
+  the G stage;
 - paste: m̂ → weight → blend into the photo (per face);
 - write: the PNGs ``deocc-infer`` writes (4 per face, the de-occluded photo and its mask).
 
@@ -17,7 +19,7 @@ graphs, the first face (JIT caches): what a one-photo run waits for before its p
 ``folder``: ``run_inference`` over all the photos in one call (start-up included), and per
 face once the start-up measured here is taken off.
 
-    python tools/bench/bench_infer.py [--repeat 3]
+    python tools/bench/bench_infer.py [--repeat 3] [--ckpt MODEL]
 """
 
 from __future__ import annotations
@@ -96,7 +98,9 @@ def _photo_ms(path: Path, run, out: Path) -> tuple[dict[str, float], int]:
     lap("prepare")
     image, weight, outs = None, np.zeros(photo.shape[:2], np.float32), []
     if faces:
-        if batched:  # as deocclude: one G call for the photo's faces
+        if run.spec.blend == "given":
+            gs = _given_g(faces, run)
+        elif batched:  # as deocclude: one G call for the photo's faces
             g = run_generator(
                 run.G,
                 np.stack([f.crop for f in faces]),
@@ -127,11 +131,37 @@ def _photo_ms(path: Path, run, out: Path) -> tuple[dict[str, float], int]:
     return t, len(found)
 
 
+def _given_g(faces: list, run) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A given-mask G's ``(output, mask)`` per face, as deocclude makes them.
+
+    The segmenter's m̂, the render prefill, one G call for the photo's faces.
+    """
+    from deocc_core.infer.fill import prefill, segmenter_mask
+    from deocc_core.infer.pipeline import segmented_output
+    from deocc_core.nets.io import run_generator
+    from deocc_core.nets.segmenter import run_segmenter
+
+    crops = np.stack([f.crop for f in faces])
+    masks = np.stack([segmenter_mask(m) for m in run_segmenter(run.segmenter, crops, run.device)])
+    pre = np.stack(
+        [
+            prefill(f.crop, f.render, f.render_result.raster.covered, m)
+            for f, m in zip(faces, masks, strict=True)
+        ]
+    )
+    renders = np.stack([f.render for f in faces])
+    g = run_generator(run.G, crops, renders, run.spec, run.device, prefill=pre, given_mask=masks)
+    return [
+        (segmented_output(f.crop, g.raw[k], masks[k])[0], masks[k]) for k, f in enumerate(faces)
+    ]
+
+
 def main() -> None:
     """Print the start-up and per-face figures as JSON."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per photo (default: 3)")
     ap.add_argument("--spin", action="store_true", help="OpenMP's default wait (spin, then sleep)")
+    ap.add_argument("--ckpt", default=None, help="the model (default: the shipped default model)")
     args = ap.parse_args()
     load_before = load_average()
     startup = {"cli_import": _cli_import_ms()}
@@ -146,7 +176,7 @@ def main() -> None:
     from deocc_core.infer.run import InferConfig, load_run, run_inference
 
     startup["library_import"] = (time.perf_counter() - t0) * 1e3
-    cfg = InferConfig(inputs=("-",), device="cpu")
+    cfg = InferConfig(inputs=("-",), device="cpu", ckpt=args.ckpt)
     t0 = time.perf_counter()
     run = load_run(cfg)
     startup["load_G_and_3dmm"] = (time.perf_counter() - t0) * 1e3
@@ -182,7 +212,9 @@ def main() -> None:
         for rel in PHOTOS:
             shutil.copy(SHARED / rel, folder / Path(rel).name)
         t0 = time.perf_counter()
-        r = run_inference(InferConfig(inputs=(str(folder),), out=str(tmp / "out"), device="cpu"))
+        r = run_inference(
+            InferConfig(inputs=(str(folder),), out=str(tmp / "out"), device="cpu", ckpt=args.ckpt)
+        )
         folder_ms = (time.perf_counter() - t0) * 1e3
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
