@@ -131,3 +131,10 @@ def test_init_loads_matching_weights_records_the_file_and_refuses_bad_uses(
         train(
             _cfg(tiny_shards, tmp_path / "d", max_steps=1, ngf=12, blend="mask", init=str(a.latest))
         )
+
+
+def test_no_render_given_run_reads_prefill_and_mask_only(tiny_shards, tmp_path):
+    r = train(_cfg(tiny_shards, tmp_path / "nr", max_steps=2, stage2_steps=0, no_render=True))
+    G = load_checkpoint(r.latest)["G"]
+    first = next(k for k in G if k.endswith("weight"))
+    assert G[first].shape[1] == 4  # prefill (Telea) ⊕ mask: the render never enters
