@@ -1,23 +1,38 @@
-"""The shipped default model's recipe: real faces in, safetensors + card + RESULTS out.
+"""The shipped default model's recipe (v2, a given-mask G): real faces in, safetensors + card out.
 
     python -m tools.train_default [--data ../shared/data] [--out train_default_out]
-        [--steps 6000] [--ngf 24] [--no-ablations] [--no-export]
+        [--steps 2200] [--ngf 24] [--ndf 16] [--init FILE] [--ablation] [--no-export]
 
 1. ``synth-occ build`` identity-disjoint 128 px shards from the real photos in
-   ``../shared/data/faces_bulk`` (``face_mask_detection/without_mask``: 1,505 faces with an
-   identity table; ``deepface``: 64 photos) with the default pipeline (MediaPipe landmarks,
-   colour render fitted to the landmarks found on each occluded copy, 3D occluders matched to
-   the photo), merged into one folder;
-2. ``deocc-train`` the default model (mask-aware G) and, with the same steps and seed, the
-   paper's G (``--blend none``) and the ``--no-render`` ablation;
-3. ``deocc-eval`` all three with the occluded input and oracle Telea / NS on the test split;
+   ``../shared/data/faces_bulk`` with deocc's own face model (``--model deocc-face``: the
+   completed render) and the default pipeline (MediaPipe landmarks, render fitted to the
+   landmarks found on each occluded copy, 3D occluders matched to the photo):
+   ``celebamask_hq/images`` (971 photos, 4 copies each, seed 2, 10 % test),
+   ``face_mask_detection/without_mask`` (1,505 faces, 2 copies, seed 0, 10 % test; 2, not 3:
+   its small photos are padded heavily, see DATA_NOTE) and ``deepface`` (64 photos, 6 copies,
+   seed 1, 15 % test), merged into one folder;
+2. ``deocc-train --blend given`` the default model: G refines the prefill (the occluder's
+   mask, jittered like the segmenter's m̂, filled by the colour-matched completed render)
+   with a residual that starts at zero, so step 0 is the render fill and training adds
+   detail, colour and seams (L1 on the crop + 10 × L1 inside the mask, D_g / D_l at 0.3,
+   lr 1e-4, the last 490 steps at 5e-5 with D_l; 2,200 steps of batch 8 took about 1.5 h on
+   2 shared, loaded CPU cores; the shipped run was stopped and resumed to fit its time
+   slot, which gave about this schedule: stage 2 from step 1,710, 13 stage-1 steps at
+   1,900-1,913).
+   With ``--ablation``, also the ``--no-render`` ablation (Telea prefill, no render channel) at
+   the same budget;
+3. ``deocc-eval`` the runs with the occluded input and oracle Telea / NS on the test split;
 4. ``tools.export_default_model``: ``assets/default_model.safetensors`` + its card;
 5. ``deocc-infer`` with the new default model on the real masked photos
    (``face_mask_detection/with_mask``: real occlusion, no ground truth, the paper's Fig. 6);
 6. the "Default model" section of ``docs/RESULTS.md``.
 
-Every stage is a CLI command, echoed as it runs; builds and trainings resume when rerun
-(a finished build is not redone; a finished run is kept unless ``--retrain``).
+Warm start: the default run passes ``--init`` the shipped ``assets/default_model.safetensors``
+when every tensor of it fits the v2 G (names and shapes): the v1 model (a mask-aware G) does
+not, so the first v2 run starts from scratch; once a v2 model is shipped, a rerun adds to it
+(or pass ``--init FILE`` / ``--no-init``). Every stage is a CLI command, echoed as it runs;
+builds and trainings resume when rerun (a finished build is not redone; a finished run is
+kept unless ``--retrain``).
 """
 
 from __future__ import annotations
@@ -35,21 +50,30 @@ if __name__ == "__main__" and __package__ in (None, ""):  # python tools/train_d
 from tools.experiment_small import ROOT, cli, replace_section, sh  # noqa: E402
 
 SECTION = "default-model"
+GIVEN = ["--blend", "given", "--l1-hole", "10", "--adv-g", "0.3", "--adv-l", "0.3"]
 RUNS = (  # name, extra deocc-train flags
-    ("default", []),
-    ("paper_blend_none", ["--blend", "none"]),
-    ("no_render", ["--no-render"]),
+    ("default", GIVEN),
+    ("no_render", [*GIVEN, "--no-render"]),  # the honest ablation of the 3DMM prior
+)
+BUILDS = (  # name, folder under faces_bulk, copies per face, seed, test share of identities
+    ("celeba", "celebamask_hq/images", 4, 2, 0.1),
+    ("rmfd", "face_mask_detection/without_mask", 2, 0, 0.1),
+    ("deepface", "deepface", 6, 1, 0.15),
 )
 DATA_NOTE = (
-    "Real faces only: faces_bulk/face_mask_detection/without_mask (1,505 photos from "
-    "chandrikadeb7/Face-Mask-Detection: third-party photos from Kaggle sets and the Real-World "
-    "Masked Face Dataset (RMFD), tests and research only; identities from its identities.tsv) "
-    "and faces_bulk/deepface (64 photos from serengil/deepface's unit-test set, third-party "
-    "celebrity photos, tests and research only), each face occluded {per_face} times "
-    "(deepface: {per_face_deepface}) by deocc's 3D occluders on the fitted head (masks, "
-    "eyeglasses, sunglasses, cups, scarves, hands), colour render fitted to MediaPipe landmarks "
-    "found on each occluded copy; test identities disjoint from training. Photos where no face "
-    "was found, or the fit was implausible, are skipped by the build."
+    "Real faces only: faces_bulk/celebamask_hq/images (971 photos from "
+    "anamikakolady/CelebAMask-Face-Parsing, a CelebAMask-HQ subset: CelebA-HQ, non-commercial "
+    "research only; no identity table, so each photo is its own identity and a person with "
+    "several photos may be on both sides of the split), faces_bulk/face_mask_detection/"
+    "without_mask (1,505 photos from chandrikadeb7/Face-Mask-Detection: third-party photos "
+    "from Kaggle sets and the Real-World Masked Face Dataset (RMFD), tests and research only; "
+    "identities from its identities.tsv; small photos, whose crops are mostly edge-padded, "
+    "hence only 2 copies each) and faces_bulk/deepface (64 photos from serengil/deepface's "
+    "unit-test set, third-party celebrity photos, tests and research only), each face occluded "
+    "{copies} times by deocc's 3D occluders on the fitted head (masks, eyeglasses, sunglasses, "
+    "cups, scarves, hands), deocc-face's completed render fitted to MediaPipe landmarks found "
+    "on each occluded copy. Photos where no face was found, or the fit was implausible, are "
+    "skipped by the build."
 )
 
 
@@ -58,15 +82,34 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=ROOT / "train_default_out")
     ap.add_argument("--size", type=int, default=128, help="crop side (px) [default: 128]")
-    ap.add_argument("--per-face", type=int, default=6, help="copies per RMFD face [default: 6]")
     ap.add_argument(
-        "--per-face-deepface", type=int, default=12, help="copies per deepface face [default: 12]"
+        "--steps", type=int, default=2200, help="steps of batch 8 per model [default: 2200]"
     )
-    ap.add_argument("--steps", type=int, default=6000, help="steps per model [default: 6000]")
-    ap.add_argument("--ngf", type=int, default=24, help="G and D width [default: 24]")
+    ap.add_argument(
+        "--stage2-steps",
+        type=int,
+        default=490,
+        help="of which the last N at lr 5e-5 with D_l (stage 2) [default: 490]",
+    )
+    ap.add_argument("--ngf", type=int, default=24, help="G width [default: 24]")
+    ap.add_argument("--ndf", type=int, default=16, help="D_g and D_l width [default: 16]")
     ap.add_argument("--workers", type=int, default=2, help="build workers [default: 2]")
     ap.add_argument(
-        "--no-ablations", action="store_true", help="train only the default model [default: off]"
+        "--init",
+        type=Path,
+        default=None,
+        help="start the default model from this model or run [default: the shipped model if "
+        "it fits the v2 G, else from scratch]",
+    )
+    ap.add_argument(
+        "--no-init",
+        action="store_true",
+        help="train from scratch whatever is shipped [default: off]",
+    )
+    ap.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also train the --no-render ablation at the same budget [default: off, for time]",
     )
     ap.add_argument(
         "--no-export", action="store_true", help="leave assets/ and docs/ alone [default: off]"
@@ -85,8 +128,12 @@ def main() -> None:
     log: list[str] = []
     times: dict[str, float] = {}
     shards = build(a, log, times)
-    names = [RUNS[0]] if a.no_ablations else list(RUNS)
-    runs = {name: train(a, shards, name, extra, log, times) for name, extra in names}
+    names = list(RUNS) if a.ablation else [RUNS[0]]
+    init = _init_flags(a)
+    runs = {
+        name: train(a, shards, name, extra, log, times, init if name == "default" else [])
+        for name, extra in names
+    }
     eval_dir = a.out / "eval"
     times["eval"] = sh(
         cli("deocc_eval")
@@ -120,26 +167,21 @@ def _keep_first_times(path: Path, times: dict[str, float]) -> dict[str, float]:
 
 
 def build(a: argparse.Namespace, log: list[str], times: dict[str, float]) -> Path:
-    """The two real-face builds (resumed when rerun) merged into ``shards/all``."""
-    root = a.data / "faces_bulk"
-    parts = (  # name, folder, copies per face, seed, test share of the identities
-        ("rmfd", root / "face_mask_detection" / "without_mask", a.per_face, 0, 0.1),
-        ("deepface", root / "deepface", a.per_face_deepface, 1, 0.15),
-    )
-    for name, folder, per_face, seed, test in parts:
+    """The three real-face builds (resumed when rerun) merged into ``shards/all``."""
+    for name, folder, per_face, seed, test in BUILDS:
         times[f"build_{name}"] = sh(
             cli("synth_occ")
-            + ["build", "--source", "folder", "--root", str(folder)]
+            + ["build", "--source", "folder", "--root", str(a.data / "faces_bulk" / folder)]
             + ["--out", str(a.out / "shards" / name), "--size", str(a.size)]
-            + ["--per-face", str(per_face), "--per-shard", "512", "--workers", str(a.workers)]
-            + ["--seed", str(seed), "--test-fraction", str(test)],
+            + ["--model", "deocc-face", "--per-face", str(per_face), "--per-shard", "512"]
+            + ["--workers", str(a.workers), "--seed", str(seed), "--test-fraction", str(test)],
             log,
         )
     merged = a.out / "shards" / "all"
     shutil.rmtree(merged, ignore_errors=True)
     sh(
         cli("synth_occ")
-        + ["merge", *(str(a.out / "shards" / p[0]) for p in parts), "--out", str(merged)],
+        + ["merge", *(str(a.out / "shards" / b[0]) for b in BUILDS), "--out", str(merged)],
         log,
     )
     sh(
@@ -157,8 +199,12 @@ def train(
     extra: list[str],
     log: list[str],
     times: dict[str, float],
+    init: list[str],
 ) -> Path:
-    """One ``deocc-train`` run of the recipe; a finished run is kept unless ``--retrain``."""
+    """One ``deocc-train`` run of the recipe; a finished run is kept unless ``--retrain``.
+
+    ``init`` (``--init FILE`` or nothing) applies to a new run only: a rerun resumes.
+    """
     run = a.out / "runs" / name
     done = run / "checkpoints" / "latest.pt"
     if a.retrain:
@@ -167,17 +213,42 @@ def train(
     times[f"train_{name}"] = sh(
         cli("deocc_train")
         + ["--shards", str(shards), "--out", str(run), "--size", str(a.size)]
-        + ["--ngf", str(a.ngf), "--ndf", str(a.ngf), "--seed", "0", "--workers", "1"]
-        + ["--max-steps", str(a.steps), "--val-every", "1000", "--checkpoint-every", "500"]
-        + ["--log-every", "50", "--sample-every", "1000", "--device", "cpu", *extra, *resume],
+        + ["--ngf", str(a.ngf), "--ndf", str(a.ndf), "--seed", "0", "--workers", "1"]
+        + ["--batch-size", "8", "--lr-stage1", "1e-4", "--lr-stage2", "5e-5"]
+        + ["--max-steps", str(a.steps), "--stage2-steps", str(a.stage2_steps)]
+        + ["--checkpoint-every", "250", "--val-every", "500"]
+        + ["--log-every", "25", "--sample-every", "500", "--device", "cpu"]
+        + [*extra, *(resume or init)],
         log,
     )
     return run
 
 
+def _init_flags(a: argparse.Namespace) -> list[str]:
+    """``--init FILE`` for the default run: ``--init``, else the shipped model if it fits."""
+    if a.no_init:
+        return []
+    if a.init is not None:
+        return ["--init", str(a.init)]
+    shipped = a.assets / "default_model.safetensors"
+    if not shipped.is_file():
+        return []
+    from deocc_core.nets.networks import define_generator
+    from deocc_core.nets.packaged import read_safetensors
+
+    have = {k: tuple(v.shape) for k, v in read_safetensors(shipped)[0].items()}
+    G = define_generator(a.size, ngf=a.ngf, blend="given")
+    want = {k: tuple(v.shape) for k, v in G.state_dict().items()}
+    if have != want:  # v1 (a mask-aware G) → v2: from scratch
+        print(f"train_default: {shipped} does not fit the v2 G: training from scratch")
+        return []
+    return ["--init", str(shipped)]
+
+
 def export(a: argparse.Namespace, run: Path, eval_dir: Path, log: list[str]) -> None:
     """The default run as ``assets/default_model.safetensors`` + card (commands from ``log``)."""
-    note = DATA_NOTE.format(per_face=a.per_face, per_face_deepface=a.per_face_deepface)
+    copies = ", ".join(f"{b[2]} ({b[0]})" for b in BUILDS)
+    note = DATA_NOTE.format(copies=copies)
     recipe = "python -m tools.train_default " + " ".join(sys.argv[1:])
     sh(
         cli("export_default_model")
@@ -213,8 +284,9 @@ def results_section(
         "## Default model: de-occlusion of real faces (issue 17)",
         "",
         f"Generated by `python -m tools.train_default {' '.join(sys.argv[1:])}` "
-        f"({os.cpu_count()} CPU cores, no GPU): {a.size} px, ngf {a.ngf}, "
-        f"{a.steps} steps of batch 5 per model (the last 10 % in stage 2), seed 0.",
+        f"({os.cpu_count()} CPU cores, no GPU): {a.size} px, ngf {a.ngf}, ndf {a.ndf}, "
+        f"{a.steps} steps of batch 8 per model (the last {a.stage2_steps} in stage 2), seed 0, "
+        "given-mask G (`--blend given`: the render-filled prefill refined inside the mask).",
         "",
         "| split | samples | identities |",
         "|---|---|---|",
@@ -226,8 +298,8 @@ def results_section(
         "",
         "### Scores (`deocc-eval`, PSNR dB / SSIM)",
         "",
-        "Rows: `NAME` is what `deocc-infer` writes (G's output pasted back where its mask says;",
-        "for `--blend none` inside the 3DMM face region), `NAME:raw` is G's raw output;",
+        "Rows: `NAME` is what `deocc-infer` writes (G's output pasted back inside the mask),",
+        "`NAME:raw` is G's raw output;",
         "`input` the occluded crop; `telea` / `ns` OpenCV inpainting given the true mask (an",
         "oracle the models do not get). *In the mask* = the occluder object's pixels.",
         "",

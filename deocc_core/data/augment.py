@@ -10,7 +10,7 @@ import numpy as np
 from deocc_core.landmarks.ibug import ibug_scheme
 from deocc_core.options import option
 
-__all__ = ["AugmentConfig", "augment_pair"]
+__all__ = ["AugmentConfig", "augment_pair", "jitter_mask"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +69,40 @@ def augment_pair(
             lm = lm[ibug_scheme().mirror]
         out["landmarks"] = np.ascontiguousarray(lm, dtype=np.float32)
     return out
+
+
+def jitter_mask(occ_mask: np.ndarray, rng: np.random.Generator, erode_p: float = 0.2) -> np.ndarray:
+    """A shard's occlusion mask made to look like the segmenter's m̂ (a given-mask G's input).
+
+    m̂ is off by a few pixels at the edges and sometimes misses thin parts: the mask is
+    binarised, then mostly dilated by 0-3 px (at 128 px, scaled with the side), sometimes
+    (``erode_p``) eroded by 1 px, and given a ~1 px soft edge.
+
+    Args:
+        occ_mask: ``[S, S]`` uint8 (0-255; soft after a bilinear resize).
+        rng: the sample's augmentation generator (one or two draws).
+        erode_p: probability of the 1 px erosion instead of a dilation.
+
+    Returns:
+        ``[S, S]`` float32 in [0, 1].
+
+    Example:
+        >>> m = np.zeros((128, 128), np.uint8); m[40:80, 40:80] = 255
+        >>> g = jitter_mask(m, np.random.default_rng(0))
+        >>> g.dtype, bool(g[60, 60] == 1.0), bool(g[10, 10] == 0.0)
+        (dtype('float32'), True, True)
+    """
+    s = occ_mask.shape[0]
+    scale = s / 128
+    m = (occ_mask > 127).astype(np.uint8)
+    if rng.random() < erode_p:
+        r, op = max(1, round(scale)), cv2.erode
+    else:
+        r, op = round(int(rng.integers(0, 4)) * scale), cv2.dilate
+    if r > 0 and m.any():
+        m = op(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    soft = cv2.GaussianBlur(m.astype(np.float32), (0, 0), 0.6 * max(scale, 1.0))
+    # the blur's far tails snapped: the edge is ~1 px each side, the core exactly 1
+    soft[soft < 0.02] = 0.0
+    soft[soft > 0.98] = 1.0
+    return soft

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from deocc_core.data.augment import AugmentConfig, augment_pair
+from deocc_core.data.augment import AugmentConfig, augment_pair, jitter_mask
 from deocc_core.errors import BadSample, ConfigError, DeoccError, FormatError
 from deocc_core.nets.io import images_to_tensor
 from deocc_core.synth.schema import ARRAY_KEYS, ENUMS, IMAGE_KEYS, MASK_KEYS
@@ -68,13 +68,19 @@ class ShardDataset(IterableDataset):
     Yields ``occluded``, ``render``, ``gt`` ``[3, S, S]`` in [-1, 1], ``face_mask``,
     ``occ_mask`` ``[1, S, S]`` in [0, 1], ``landmarks`` ``[68, 2]`` float32 crop pixels
     (moved and mirrored with the images), ``region``, ``occluder_class`` (int64), ``item``
-    (shard, index) ``[2]``.
+    (shard, index) ``[2]``. With ``given_mask`` (a given-mask G's run) also ``given_mask``
+    ``[1, S, S]`` in [0, 1] (``occ_mask`` jittered like the segmenter's m̂:
+    :func:`~deocc_core.data.augment.jitter_mask`) and ``prefill`` ``[3, S, S]`` in [-1, 1]
+    (:func:`deocc_core.infer.fill.prefill` of the augmented uint8 images: the render fill,
+    or Telea alone with ``prefill_render=False``, the no-render ablation).
 
     Args:
         folder: shard folder (with manifest.json). split: "train" or "test".
         subset: "all", or "train"/"val" to hold out ``val_fraction`` of identities.
         augment: paired jitter (training) or None. seed: order seed. rank, world_size: DDP.
         skip_bad: skip corrupt samples (logged, counted) instead of raising :class:`BadSample`.
+        given_mask: also yield ``given_mask`` and ``prefill``. prefill_render: fill with the
+            render (else Telea only).
     """
 
     def __init__(
@@ -91,8 +97,11 @@ class ShardDataset(IterableDataset):
         shuffle: bool = True,
         limit: int | None = None,
         skip_bad: bool = False,
+        given_mask: bool = False,
+        prefill_render: bool = True,
     ) -> None:
         super().__init__()
+        self.given_mask, self.prefill_render = given_mask, prefill_render
         self._files: dict[int, h5py.File] = {}
         self.folder = Path(folder)
         self.paths = shard_paths(self.folder, split)
@@ -191,6 +200,9 @@ class ShardDataset(IterableDataset):
         if self.augment is not None and rng is not None:
             arrays = augment_pair(arrays, self.size, rng, self.augment)
         out = {k: images_to_tensor(arrays[k]) for k in IMAGE_KEYS}
+        if self.given_mask:
+            # unaugmented (validation): a fixed jitter per sample, the same every time
+            out.update(self._given(arrays, rng or np.random.default_rng([self.seed, si, i])))
         for k in MASK_KEYS:
             out[k] = torch.from_numpy(arrays[k].astype(np.float32) / 255.0)[None]
         out["landmarks"] = torch.from_numpy(
@@ -200,6 +212,19 @@ class ShardDataset(IterableDataset):
             out[k] = torch.tensor(v)
         out["item"] = torch.tensor([si, i])  # (shard, index): where the sample came from
         return out
+
+    def _given(self, arrays: dict[str, np.ndarray], rng: np.random.Generator) -> dict:
+        """``given_mask`` ``[1, S, S]`` and ``prefill`` ``[3, S, S]`` of uint8 ``arrays``."""
+        from deocc_core.infer.fill import prefill  # deocc_core.infer's package pulls in inference
+
+        m = jitter_mask(arrays["occ_mask"], rng)
+        if self.prefill_render:
+            render, covered = arrays["render"], arrays["face_mask"] > 0
+        else:  # nothing covered: Telea fills the whole mask (the render never enters)
+            render = np.zeros_like(arrays["render"])
+            covered = np.zeros(m.shape, bool)
+        filled = prefill(arrays["occluded"], render, covered, m)
+        return {"given_mask": torch.from_numpy(m)[None], "prefill": images_to_tensor(filled)}
 
     def __iter__(self):
         """This stream's samples of the epoch (after the batches already consumed)."""

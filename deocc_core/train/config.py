@@ -34,7 +34,13 @@ class TrainConfig:
     size: int = option(256, "Crop side; must equal the shards' resolution.", units="px", min=32)
     ngf: int = option(64, "Generator base width.", units="channels", min=4)
     ndf: int = option(64, "Discriminator base width.", units="channels", min=4)
-    l1: float = option(10.0, "Weight of the L1 reconstruction loss.")
+    l1: float = option(10.0, "Weight of the L1 reconstruction loss (whole crop).")
+    l1_hole: float = option(
+        0.0,
+        "Weight of an extra L1 inside the given mask (--blend given, where the whole-crop "
+        "L1 is diluted by the unchanged pixels; v2 recipe: 10). 0: off, as before.",
+        min=0.0,
+    )
     tv: float = option(1e-5, "Weight of the total-variation loss (stage 1).")
     adv_g: float = option(1.0, "Weight of D_g's adversarial term in G's loss.")
     adv_l: float = option(1.0, "Weight of D_l's adversarial term in G's loss (stage 2).")
@@ -68,8 +74,17 @@ class TrainConfig:
     blend: str = option(
         "mask",
         "mask: G also predicts the occlusion mask m̂ and outputs m̂·G + (1−m̂)·input (the "
-        "losses and both Ds judge that); none: the paper's G, which redraws every pixel",
+        "losses and both Ds judge that); none: the paper's G, which redraws every pixel; "
+        "given: G refines the render-filled prefill inside a given mask (occ_mask jittered "
+        "like the segmenter's m̂), output mask·(prefill + G) + (1−mask)·input",
         choices=BLENDS,
+    )
+    init: str | None = option(
+        None,
+        "Start from these weights (a run folder or .pt checkpoint: G, D_g, D_l; a "
+        ".safetensors model: G), where names and shapes match; new optimizers, step 0.",
+        path="any",
+        default_help="off: random init",
     )
     mask_bce: float = option(
         1.0, "Weight of m̂'s BCE loss against the shard's occ_mask (--blend mask).", min=0.0

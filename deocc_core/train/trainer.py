@@ -4,7 +4,12 @@ Stage 1 trains G with L1 + D_g + TV at ``lr_stage1``; stage 2 adds D_l on the fa
 (M ⊙ image), drops TV and continues at ``lr_stage2``. One optimizer per network; D sees
 ``fake.detach()``; D's parameters are frozen during G's step. With ``blend="mask"`` "fake"
 is the blended output m̂·G + (1 − m̂)·I (L1, TV, D_g and D_l all judge it) and m̂ is
-supervised by ``occ_mask`` (:class:`~deocc_core.train.losses.MaskLoss`).
+supervised by ``occ_mask`` (:class:`~deocc_core.train.losses.MaskLoss`). With
+``blend="given"`` G refines the loader's ``prefill`` inside its ``given_mask`` (occ_mask
+jittered like the segmenter's m̂): "fake" is mask·(prefill + G) + (1 − mask)·I, judged by
+the whole-crop L1, ``l1_hole`` × the L1 inside the mask, D_g and D_l; no mask loss. Its
+step 0 is the prefill itself, so a given run validates once before its first step (the
+baseline it must beat).
 
 Validation runs on the whole held-out split (shared out over ranks, sums all-reduced, so
 every rank takes the same ``best.pt`` decision)::
@@ -21,6 +26,7 @@ boundary with an exact checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -48,6 +54,7 @@ from deocc_core.nets.checkpoint import (
     BEST,
     CHECKPOINT_DIR,
     LATEST,
+    find_checkpoint,
     link_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -58,14 +65,16 @@ from deocc_core.nets.networks import (
     blend_output,
     define_discriminator,
     define_generator,
+    refine_output,
 )
+from deocc_core.nets.packaged import SAFETENSORS_SUFFIX, read_safetensors
 from deocc_core.synth.manifest import read_manifest
 from deocc_core.synth.schema import FORMAT_VERSION as SHARD_FORMAT_VERSION
 from deocc_core.train.amp import amp_dtype, device_caps
 from deocc_core.train.checkpoint import rng_state, set_rng_state
 from deocc_core.train.config import ARCH_FIELDS, TrainConfig
 from deocc_core.train.guards import RunLock, StopSignals
-from deocc_core.train.losses import GANLoss, MaskLoss, TVLoss
+from deocc_core.train.losses import GANLoss, MaskLoss, TVLoss, masked_l1
 from deocc_core.train.parallel import all_reduce_sum, any_rank, dist_env, unwrap, wrap
 from deocc_core.viz import image_grid
 
@@ -75,6 +84,7 @@ log = logging.getLogger(__name__)
 
 NETWORKS = ("G", "Dg", "Dl")  # one optimizer each; checkpoint keys G, opt_G, ...
 STEP_KEYS = ("occluded", "render", "gt", "face_mask", "occ_mask")  # what a step copies to device
+GIVEN_KEYS = ("prefill", "given_mask")  # and for a given-mask G
 
 
 @dataclass
@@ -144,6 +154,33 @@ def _worker_init(_: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _load_matching(net: nn.Module, src: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """Load the float tensors of ``src`` whose name and shape ``net`` has.
+
+    Integer buffers (BatchNorm's 0-d step counters, which every network shares) are left
+    alone: they would make any two networks "match".
+
+    Returns:
+        ``(loaded, net's float tensors)``.
+    """
+    own = {k: v for k, v in net.state_dict().items() if v.is_floating_point()}
+    match = {
+        k: v.to(own[k].dtype)
+        for k, v in src.items()
+        if k in own and tuple(own[k].shape) == tuple(v.shape)
+    }
+    net.load_state_dict(match, strict=False)
+    return len(match), len(own)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _face_only(x: torch.Tensor, face_mask: torch.Tensor) -> torch.Tensor:
     """M ⊙ image in the [-1, 1] domain (black outside the face)."""
     return (x + 1) * face_mask - 1
@@ -157,7 +194,13 @@ class _Run:
     """One training run (one per rank): built in named steps, driven by :meth:`run`."""
 
     def __init__(self, cfg: TrainConfig, resume: bool) -> None:
+        if resume and cfg.init:
+            raise ConfigError(
+                f"--init {cfg.init} starts a new run from weights; --resume continues "
+                f"{cfg.out}: give one of them"
+            )
         self.cfg = cfg
+        self.step_keys = STEP_KEYS + (GIVEN_KEYS if cfg.blend == "given" else ())
         self._setup_process()
         self.run_dir = Path(cfg.out)
         self.ckpt_dir = self.run_dir / CHECKPOINT_DIR
@@ -169,6 +212,7 @@ class _Run:
         np.random.seed(cfg.seed)
         self.train_set, self.val_set = self._make_datasets()
         self._make_networks()
+        self.init_info = self._load_init(cfg.init) if cfg.init else {}
         self._plan_steps()
         self.step, self.epoch, self.batches_in_epoch, self.best = 0, 0, 0, -math.inf
         self.best_step: int | None = None
@@ -218,6 +262,7 @@ class _Run:
     def _make_datasets(self) -> tuple[ShardDataset, ShardDataset | None]:
         """This rank's training stream and the held-out validation identities (or None)."""
         cfg = self.cfg
+        given = {"given_mask": cfg.blend == "given", "prefill_render": not cfg.no_render}
         train_set = ShardDataset(
             cfg.shards,
             "train",
@@ -228,6 +273,7 @@ class _Run:
             rank=self.rank,
             world_size=self.world,
             skip_bad=cfg.skip_bad,
+            **given,
         )
         try:  # the whole held-out split, shared out over the ranks
             val_set = ShardDataset(
@@ -241,6 +287,7 @@ class _Run:
                 rank=self.rank,
                 world_size=self.world,
                 skip_bad=cfg.skip_bad,
+                **given,
             )
         except ConfigError:
             val_set = None
@@ -274,6 +321,32 @@ class _Run:
         )
         self.gan, self.tv = GANLoss().to(self.device), TVLoss()
         self.mask_loss = MaskLoss(cfg.mask_bce, cfg.mask_dice)
+
+    def _load_init(self, path: str) -> dict[str, str]:
+        """Weights from ``path`` where names and shapes match (G; D_g / D_l from a checkpoint).
+
+        Returns:
+            ``{"path", "sha256"}`` of the file read (saved in config.json and checkpoints).
+
+        Raises:
+            ConfigError: no generator tensor matches. InputError / FormatError: unreadable.
+        """
+        p = Path(path)
+        if p.suffix == SAFETENSORS_SUFFIX:
+            sources = {"G": read_safetensors(p)[0]}
+        else:
+            p = find_checkpoint(p)
+            state = load_checkpoint(p, "cpu")
+            sources = {k: state[k] for k in NETWORKS if isinstance(state.get(k), dict)}
+        counts = {k: _load_matching(self.nets[k], v) for k, v in sources.items()}
+        n, total = counts.get("G", (0, len(self.nets["G"].state_dict())))
+        if not n:
+            raise ConfigError(
+                f"{p}: no generator tensor matches this run's G (other names or shapes): "
+                "nothing to --init from"
+            )
+        log.info("init: %d of %d generator tensors from %s", n, total, p)
+        return {"path": str(p), "sha256": _file_sha256(p)}
 
     def _plan_steps(self) -> None:
         """Steps per epoch, the total step count and the first step of stage 2."""
@@ -316,7 +389,11 @@ class _Run:
         if self.main:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "samples").mkdir(exist_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+            saved = {
+                **self.cfg.to_dict(),
+                **({"init_sha256": self.init_info["sha256"]} if self.init_info else {}),
+            }
+            (self.run_dir / "config.json").write_text(json.dumps(saved, indent=1))
 
     def _wrap_networks(self) -> None:
         """DDP over ranks, then torch.compile of G on CUDA if asked (:func:`parallel.wrap`)."""
@@ -374,6 +451,8 @@ class _Run:
             "data_config": self.data_config,
             "shard_format_version": SHARD_FORMAT_VERSION,
         }
+        if self.init_info:
+            s["init"] = self.init_info
         for k in NETWORKS:  # the bare networks: no "module." / "_orig_mod." in the keys
             s[k] = self.nets[k].state_dict()
             s[f"opt_{k}"] = self.opt[k].state_dict()
@@ -428,7 +507,9 @@ class _Run:
             if self.device.type == "cuda" and self.cfg.channels_last
             else torch.contiguous_format
         )
-        return {k: batch[k].to(self.device, non_blocking=True, memory_format=mf) for k in STEP_KEYS}
+        return {
+            k: batch[k].to(self.device, non_blocking=True, memory_format=mf) for k in self.step_keys
+        }
 
     def _set_lr(self) -> None:
         lr = self.cfg.lr_stage1 if self.stage == 1 else self.cfg.lr_stage2
@@ -466,11 +547,15 @@ class _Run:
     def backward_G(
         self, b: dict[str, torch.Tensor], gen: GeneratorOutput
     ) -> dict[str, torch.Tensor]:
-        """Update G: L1 + adversarial terms (D frozen) + TV in stage 1 (+ m̂'s mask loss).
+        """Update G: L1 + adversarial terms (D frozen) + TV in stage 1 + the blend's own term.
+
+        The blend's term: m̂'s mask loss (``mask``), ``l1_hole`` × the L1 inside the given
+        mask (``given``).
 
         Returns:
             the terms (``loss_G_adv_g``, ``loss_G_adv_l``, ``loss_tv``, ``loss_mask``,
-            ``loss_l1``) and their weighted sum ``loss_G``, detached, on the device.
+            ``loss_l1_hole``, ``loss_l1``) and their weighted sum ``loss_G``, detached, on
+            the device.
         """
         cfg = self.cfg
         fake = gen.output
@@ -480,6 +565,9 @@ class _Run:
         with self._autocast():
             loss_l1 = (fake.float() - b["gt"]).abs().mean()
             loss_g = cfg.l1 * loss_l1
+            if cfg.l1_hole and gen.mask_logit is None and "given_mask" in b:
+                losses["loss_l1_hole"] = masked_l1(fake.float(), b["gt"], b["given_mask"])
+                loss_g = loss_g + cfg.l1_hole * losses["loss_l1_hole"]
             if not cfg.no_dg:
                 losses["loss_G_adv_g"] = self.gan(self.Dg(fake), True)
                 loss_g = loss_g + cfg.adv_g * losses["loss_G_adv_g"]
@@ -511,14 +599,21 @@ class _Run:
         """
         self._set_lr()
         b = self._to(batch)
-        with self._autocast():
-            g_out = self.G(generator_input(b, self.cfg.no_render))
-        gen = blend_output(g_out, b["occluded"])  # blend "none": gen.output is g_out
+        gen = self._generate(self.G, b)
         losses = self.backward_D(b, gen.output)
         losses.update(self.backward_G(b, gen))
         self.scaler.update()
         self.last_batch = (b, GeneratorOutput(*(t.detach() if t is not None else t for t in gen)))
         return losses
+
+    def _generate(self, G: nn.Module, b: dict[str, torch.Tensor]) -> GeneratorOutput:
+        """G's output: m̂-blended (``mask``), refined prefill (``given``) or G's own (``none``)."""
+        blend = self.cfg.blend
+        with self._autocast():
+            g_out = G(generator_input(b, self.cfg.no_render, blend))
+        if blend == "given":
+            return refine_output(g_out, b["prefill"], b["occluded"], b["given_mask"])
+        return blend_output(g_out, b["occluded"])
 
     # --- validation and logging -------------------------------------------------------------
 
@@ -540,9 +635,7 @@ class _Run:
         )
         for batch in self._batches(loader):
             b = self._to(batch)
-            with self._autocast():
-                g_out = G(generator_input(b, self.cfg.no_render)).float()
-            gen = blend_output(g_out, b["occluded"])
+            gen = self._generate(G, b)
             sums += validation_sums(gen, b["gt"], b["occ_mask"])
             if first is None:
                 first = (b, gen)
@@ -563,11 +656,16 @@ class _Run:
         """PNG ``samples/<tag>_step_NNNNNNN.png`` (rank 0), one row per sample.
 
         Columns: occluded | render | output | gt, and for a mask-aware G occluded | render |
-        G | m̂ | output | gt (G's own RGB, the predicted mask, the blended output).
+        G | m̂ | output | gt (G's own RGB, the predicted mask, the blended output); for a
+        given-mask G occluded | render | prefill | given mask | output | gt.
         """
         if not self.main:
             return
-        if gen.mask_logit is None:
+        if "given_mask" in b:
+            m = b["given_mask"].expand(-1, 3, -1, -1) * 2 - 1
+            cols = (b["occluded"], b["render"], b["prefill"], m, gen.output, b["gt"])
+            names = "prefill | given mask | output"
+        elif gen.mask_logit is None:
             cols, names = (b["occluded"], b["render"], gen.output, b["gt"]), "output"
         else:
             m = gen.mask.expand(-1, 3, -1, -1) * 2 - 1
@@ -700,6 +798,9 @@ class _Run:
         if progress:
             progress(self.step, total=self.total)
         interrupted = ""
+        if self.step == 0 and self.cfg.blend == "given":
+            self.last_val = self.validate()  # the prefill: the baseline (logged, not saved)
+            self.log(self.last_val)
         try:
             with self.stop:
                 while self.step < self.total:
