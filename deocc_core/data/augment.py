@@ -92,17 +92,11 @@ def jitter_mask(occ_mask: np.ndarray, rng: np.random.Generator, erode_p: float =
         >>> g.dtype, bool(g[60, 60] == 1.0), bool(g[10, 10] == 0.0)
         (dtype('float32'), True, True)
     """
-    s = occ_mask.shape[0]
-    scale = s / 128
+    # deocc_core.infer's package pulls in inference: imported when a given-mask run needs it
+    from deocc_core.infer.fill import given_mask_edge
+
+    scale = occ_mask.shape[0] / 128
     m = (occ_mask > 127).astype(np.uint8)
-    if rng.random() < erode_p:
-        r, op = max(1, round(scale)), cv2.erode
-    else:
-        r, op = round(int(rng.integers(0, 4)) * scale), cv2.dilate
-    if r > 0 and m.any():
-        m = op(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    soft = cv2.GaussianBlur(m.astype(np.float32), (0, 0), 0.6 * max(scale, 1.0))
-    # the blur's far tails snapped: the edge is ~1 px each side, the core exactly 1
-    soft[soft < 0.02] = 0.0
-    soft[soft > 0.98] = 1.0
-    return soft
+    erode = rng.random() < erode_p
+    r = max(1, round(scale)) if erode else round(int(rng.integers(0, 4)) * scale)
+    return given_mask_edge(m, r, erode)

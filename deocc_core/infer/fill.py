@@ -24,7 +24,15 @@ import numpy.typing as npt
 
 from deocc_core.check import check_array
 
-__all__ = ["FILLS", "match_render", "render_fill", "prefill", "segmenter_mask", "SEGMENTER_GROW_PX"]
+__all__ = [
+    "FILLS",
+    "match_render",
+    "render_fill",
+    "prefill",
+    "segmenter_mask",
+    "given_mask_edge",
+    "SEGMENTER_GROW_PX",
+]
 
 FILLS = ("g", "render")  # what fills m̂ (``--fill``; ``auto`` is resolved by the CLI)
 _MIN_RING_PX = 20  # fewer visible skin pixels around the mask: no colour match
@@ -202,12 +210,40 @@ def segmenter_mask(
         True
     """
     s = np.asarray(m_hat).shape[0]
-    scale = s / 128
     m = (np.asarray(m_hat) >= 0.5).astype(np.uint8)
-    r = round(grow_px * scale)
-    if r > 0:
-        m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    soft = cv2.GaussianBlur(m.astype(np.float32), (0, 0), _EDGE_SIGMA_PX * max(scale, 1.0))
+    return given_mask_edge(m, round(grow_px * s / 128))
+
+
+def given_mask_edge(
+    binary: npt.NDArray[np.uint8], radius: int, erode: bool = False
+) -> npt.NDArray[np.float32]:
+    """A binary mask grown (or shrunk) by ``radius`` px with the given-mask G's ~1 px soft edge.
+
+    The one shape of the masks a given-mask G sees: the trainer's jittered true masks
+    (:func:`deocc_core.data.augment.jitter_mask`) and the segmenter's m̂ at inference
+    (:func:`segmenter_mask`) both end here.
+
+    Args:
+        binary: ``[S, S]`` uint8 0/1.
+        radius: dilation (``erode``: erosion) radius, pixels of this crop; 0: none.
+        erode: shrink instead of grow.
+
+    Returns:
+        ``[S, S]`` float32 in [0, 1]: a Gaussian edge (0.6 px at 128 px, scaled with the side)
+        whose far tails are snapped to 0 / 1, so the core is exactly 1.
+
+    Example:
+        >>> m = np.zeros((128, 128), np.uint8); m[40:80, 40:80] = 1
+        >>> g = given_mask_edge(m, 2)
+        >>> float(g[39, 60]), float(g[35, 60]), bool(0 < g[37, 60] < 1)
+        (1.0, 0.0, True)
+    """
+    scale = binary.shape[0] / 128
+    if radius > 0 and binary.any():
+        op = cv2.erode if erode else cv2.dilate
+        k = 2 * radius + 1
+        binary = op(binary, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    soft = cv2.GaussianBlur(binary.astype(np.float32), (0, 0), _EDGE_SIGMA_PX * max(scale, 1.0))
     soft[soft < 0.02] = 0.0
     soft[soft > 0.98] = 1.0
     return soft
