@@ -53,9 +53,9 @@ from deocc_core.eval.report import (
     sheet_header,
 )
 from deocc_core.imageio import write_image
-from deocc_core.infer.fill import prefill, segmenter_mask
+from deocc_core.infer.fill import segmenter_mask
 from deocc_core.infer.paste import IDENTITY, paste_crop, paste_given, paste_region, replaced_pixels
-from deocc_core.infer.pipeline import segmented_output
+from deocc_core.infer.pipeline import given_fill, segmented_output
 from deocc_core.nets.io import GeneratorSpec, prepare_generator, run_generator
 from deocc_core.nets.packaged import resolve_generator
 from deocc_core.nets.segmenter import SEGMENTER_HELP, resolve_segmenter, run_segmenter
@@ -523,8 +523,7 @@ def _run_given(
     occ, n = b["occluded"], len(b["occluded"])
 
     def refine(masks: np.ndarray) -> np.ndarray:
-        pre = np.stack([prefill(occ[k], b["render"][k], covered[k], masks[k]) for k in range(n)])
-        return run_generator(G, occ, b["render"], spec, device, prefill=pre, given_mask=masks).raw
+        return given_fill(occ, b["render"], covered, masks, G, spec, device)
 
     if seg is not None and name in methods:
         m_hat = np.stack([segmenter_mask(m) for m in run_segmenter(seg, occ, device)])

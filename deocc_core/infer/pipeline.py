@@ -47,6 +47,7 @@ __all__ = [
     "deocclude",
     "deocclude_face",
     "expression_coefficients",
+    "given_fill",
     "MIN_FACE_PX",
     "segmented_output",
 ]
@@ -532,22 +533,45 @@ def _given_outputs(
         chunk = inputs[i : i + G_BATCH]
         crops = np.stack([f.crop for f in chunk])
         masks = _given_masks(crops, givens[i : i + len(chunk)], segmenter, device)
-        pre = np.stack(
-            [
-                prefill(f.crop, f.render, f.render_result.raster.covered, m)
-                for f, m in zip(chunk, masks, strict=True)
-            ]
-        )
-        if fill == "render":  # the completed-render fill alone
-            raw = pre
-        else:
-            renders = np.stack([f.render for f in chunk])
-            g = run_generator(G, crops, renders, spec, device, prefill=pre, given_mask=masks)
-            raw = g.raw
+        renders = np.stack([f.render for f in chunk])
+        covered = np.stack([f.render_result.raster.covered for f in chunk])
+        # fill "render": the completed-render fill alone
+        raw = given_fill(crops, renders, covered, masks, G, spec, device, fill != "render")
         for j, f in enumerate(chunk):
             output, region = segmented_output(f.crop, raw[j], masks[j])
             faces.append(FaceOutput(f, output, raw[j], region, paste_weight(region, paste)))
     return faces
+
+
+def given_fill(
+    crops: npt.NDArray[np.uint8],
+    renders: npt.NDArray[np.uint8],
+    covered: npt.NDArray[np.bool_],
+    masks: npt.NDArray[np.floating],
+    G: nn.Module,
+    spec: GeneratorSpec,
+    device: torch.device | str,
+    refine: bool = True,
+) -> npt.NDArray[np.uint8]:
+    """A given-mask G's fill of a batch: each crop prefilled in its mask, then refined by G.
+
+    Args:
+        crops: ``[B, S, S, 3]`` uint8 RGB occluded crops.
+        renders: ``[B, S, S, 3]`` uint8 RGB their completed renders.
+        covered: ``[B, S, S]`` bool the renders' silhouettes.
+        masks: ``[B, S, S]`` float in [0, 1], what to fill.
+        G: the given-mask generator (run by :func:`deocc_core.nets.io.run_generator`).
+        spec: its spec.
+        device: where it runs.
+        refine: False: the prefill alone (``fill="render"``), G is not run.
+
+    Returns:
+        ``[B, S, S, 3]`` uint8 RGB, G's raw output (every pixel; the mask decides where it goes).
+    """
+    pre = np.stack([prefill(*a) for a in zip(crops, renders, covered, masks, strict=True)])
+    if not refine:
+        return pre
+    return run_generator(G, crops, renders, spec, device, prefill=pre, given_mask=masks).raw
 
 
 def _given_masks(

@@ -136,24 +136,16 @@ def _given_g(faces: list, run) -> list[tuple[np.ndarray, np.ndarray]]:
 
     The segmenter's m̂, the render prefill, one G call for the photo's faces.
     """
-    from deocc_core.infer.fill import prefill, segmenter_mask
-    from deocc_core.infer.pipeline import segmented_output
-    from deocc_core.nets.io import run_generator
+    from deocc_core.infer.fill import segmenter_mask
+    from deocc_core.infer.pipeline import given_fill, segmented_output
     from deocc_core.nets.segmenter import run_segmenter
 
     crops = np.stack([f.crop for f in faces])
     masks = np.stack([segmenter_mask(m) for m in run_segmenter(run.segmenter, crops, run.device)])
-    pre = np.stack(
-        [
-            prefill(f.crop, f.render, f.render_result.raster.covered, m)
-            for f, m in zip(faces, masks, strict=True)
-        ]
-    )
     renders = np.stack([f.render for f in faces])
-    g = run_generator(run.G, crops, renders, run.spec, run.device, prefill=pre, given_mask=masks)
-    return [
-        (segmented_output(f.crop, g.raw[k], masks[k])[0], masks[k]) for k, f in enumerate(faces)
-    ]
+    covered = np.stack([f.render_result.raster.covered for f in faces])
+    raw = given_fill(crops, renders, covered, masks, run.G, run.spec, run.device)
+    return [(segmented_output(f.crop, raw[k], masks[k])[0], masks[k]) for k, f in enumerate(faces)]
 
 
 def main() -> None:
