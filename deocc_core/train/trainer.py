@@ -70,6 +70,7 @@ from deocc_core.nets.networks import (
 from deocc_core.nets.packaged import SAFETENSORS_SUFFIX, read_safetensors
 from deocc_core.synth.manifest import read_manifest
 from deocc_core.synth.schema import FORMAT_VERSION as SHARD_FORMAT_VERSION
+from deocc_core.synth.shards import file_sha256
 from deocc_core.train.amp import amp_dtype, device_caps
 from deocc_core.train.checkpoint import rng_state, set_rng_state
 from deocc_core.train.config import ARCH_FIELDS, TrainConfig
@@ -171,14 +172,6 @@ def _load_matching(net: nn.Module, src: dict[str, torch.Tensor]) -> tuple[int, i
     }
     net.load_state_dict(match, strict=False)
     return len(match), len(own)
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _face_only(x: torch.Tensor, face_mask: torch.Tensor) -> torch.Tensor:
@@ -346,7 +339,7 @@ class _Run:
                 "nothing to --init from"
             )
         log.info("init: %d of %d generator tensors from %s", n, total, p)
-        return {"path": str(p), "sha256": _file_sha256(p)}
+        return {"path": str(p), "sha256": file_sha256(p)}
 
     def _plan_steps(self) -> None:
         """Steps per epoch, the total step count and the first step of stage 2."""
@@ -854,8 +847,6 @@ def weights_sha256(net: nn.Module) -> str:
         >>> len(weights_sha256(torch.nn.Linear(2, 1)))
         64
     """
-    import hashlib
-
     h = hashlib.sha256()
     for k, v in sorted(net.named_parameters()):
         h.update(k.encode())
