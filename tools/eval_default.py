@@ -193,6 +193,7 @@ def _reading(t: dict, infer_row: str = "default") -> list[str]:
     a = {m: g["all"] for m, g in t.items()}
     best_id = min(a, key=lambda m: a[m].get("id_dist", 9.0))
     d, g = a[infer_row], a.get("default" + G_TAG)
+    true_row = infer_row.replace("@default", "@true") if "@" in infer_row else "default@true"
     own = (
         f"; with G's own m̂ {g.get('psnr', float('nan')):.2f} dB / "
         f"{g.get('ssim', float('nan')):.3f}, {g.get('psnr_mask', float('nan')):.2f} dB, m̂ IoU "
@@ -203,17 +204,18 @@ def _reading(t: dict, infer_row: str = "default") -> list[str]:
     return [
         f"- As `deocc-infer photo.jpg` runs it (the segmenter's m̂): {infer_row} "
         f"{d['psnr']:.2f} dB / SSIM {d['ssim']:.3f} on the crop, {d['psnr_mask']:.2f} dB in "
-        f"the object, m̂ IoU {d['mask_iou']:.3f}, identity {d['id_dist']:.3f}{own}.",
+        f"the object, m̂ IoU {a['default']['mask_iou']:.3f}, identity {d['id_dist']:.3f}{own}.",
         *_render_reading(a),
         f"- The fill, judged apart from the mask (both in the true object mask): default@true "
         f"{a['default@true']['psnr_mask']:.2f} dB / SSIM {a['default@true']['ssim_mask']:.3f} vs "
         f"telea@true {a['telea@true']['psnr_mask']:.2f} dB / {a['telea@true']['ssim_mask']:.3f} "
         f"({a['default@true']['psnr_mask'] - a['telea@true']['psnr_mask']:+.2f} dB); identity "
         f"{a['default@true']['id_dist']:.3f} vs {a['telea@true']['id_dist']:.3f}.",
-        f"- What the mask costs: pasted where the segmenter's m̂ says, default "
-        f"{d['psnr_mask']:.2f} dB in the object vs {a['default@true']['psnr_mask']:.2f}"
-        f" dB with the true mask; Telea inside that m̂ {a['telea@default']['psnr_mask']:.2f} dB "
-        f"vs {a['telea@true']['psnr_mask']:.2f} dB in the true mask.",
+        f"- What the mask costs: pasted where the segmenter's m̂ says, {infer_row} "
+        f"{d['psnr_mask']:.2f} dB in the object vs {a[true_row]['psnr_mask']:.2f}"
+        f" dB with the true mask ({true_row}); Telea inside that m̂ "
+        f"{a['telea@default']['psnr_mask']:.2f} dB vs {a['telea@true']['psnr_mask']:.2f} dB "
+        "in the true mask.",
         f"- Identity: the closest to the ground truth is `{best_id}` "
         f"({a[best_id]['id_dist']:.3f}); the occluded input itself scores "
         f"{a['input']['id_dist']:.3f} ({100 * a['input']['id_same']:.0f} % same person): dlib's "
