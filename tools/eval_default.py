@@ -52,6 +52,14 @@ def _masks(model: Path) -> dict[str, str]:
     return {"": "auto"} if blend == "given" else MASKS
 
 
+def _infer_row(model: Path) -> str:
+    """The eval row ``deocc-infer photo.jpg`` makes with ``model`` (see ``infer.run``'s fill)."""
+    from deocc_core.nets.segmenter import is_shipped_model
+
+    given = _masks(model) == {"": "auto"}
+    return "render@default" if given and is_shipped_model(model) else "default"
+
+
 def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -138,7 +146,7 @@ def main() -> None:
             log,
         )
         photos[tag] = json.loads((ev / "photos.json").read_text())
-    text = section(results, photos, log)
+    text = section(results, photos, log, _infer_row(a.model))
     replace_section(a.docs / "RESULTS.md", SECTION, text)
     print(f"\nwrote the {SECTION} section of {a.docs / 'RESULTS.md'}")
 
@@ -176,11 +184,16 @@ def _merged(seg: dict, own: dict | None) -> dict:
     return t
 
 
-def _reading(t: dict) -> list[str]:
-    """The comparisons the numbers answer, as sentences (computed, not typed)."""
+def _reading(t: dict, infer_row: str = "default") -> list[str]:
+    """The comparisons the numbers answer, as sentences (computed, not typed).
+
+    ``infer_row``: the row ``deocc-infer photo.jpg`` makes (``render@default`` for the shipped
+    given-mask G, whose default fill is its prefill alone).
+    """
     a = {m: g["all"] for m, g in t.items()}
     best_id = min(a, key=lambda m: a[m].get("id_dist", 9.0))
-    d, g = a["default"], a.get("default" + G_TAG)
+    d, g = a[infer_row], a.get("default" + G_TAG)
+    true_row = infer_row.replace("@default", "@true") if "@" in infer_row else "default@true"
     own = (
         f"; with G's own m̂ {g.get('psnr', float('nan')):.2f} dB / "
         f"{g.get('ssim', float('nan')):.3f}, {g.get('psnr_mask', float('nan')):.2f} dB, m̂ IoU "
@@ -189,19 +202,20 @@ def _reading(t: dict) -> list[str]:
         else " (a given-mask model: no m̂ of its own)"
     )
     return [
-        f"- As `deocc-infer photo.jpg` runs it (the segmenter's m̂): default "
+        f"- As `deocc-infer photo.jpg` runs it (the segmenter's m̂): {infer_row} "
         f"{d['psnr']:.2f} dB / SSIM {d['ssim']:.3f} on the crop, {d['psnr_mask']:.2f} dB in "
-        f"the object, m̂ IoU {d['mask_iou']:.3f}, identity {d['id_dist']:.3f}{own}.",
+        f"the object, m̂ IoU {a['default']['mask_iou']:.3f}, identity {d['id_dist']:.3f}{own}.",
         *_render_reading(a),
         f"- The fill, judged apart from the mask (both in the true object mask): default@true "
         f"{a['default@true']['psnr_mask']:.2f} dB / SSIM {a['default@true']['ssim_mask']:.3f} vs "
         f"telea@true {a['telea@true']['psnr_mask']:.2f} dB / {a['telea@true']['ssim_mask']:.3f} "
         f"({a['default@true']['psnr_mask'] - a['telea@true']['psnr_mask']:+.2f} dB); identity "
         f"{a['default@true']['id_dist']:.3f} vs {a['telea@true']['id_dist']:.3f}.",
-        f"- What the mask costs: pasted where the segmenter's m̂ says, default "
-        f"{d['psnr_mask']:.2f} dB in the object vs {a['default@true']['psnr_mask']:.2f}"
-        f" dB with the true mask; Telea inside that m̂ {a['telea@default']['psnr_mask']:.2f} dB "
-        f"vs {a['telea@true']['psnr_mask']:.2f} dB in the true mask.",
+        f"- What the mask costs: pasted where the segmenter's m̂ says, {infer_row} "
+        f"{d['psnr_mask']:.2f} dB in the object vs {a[true_row]['psnr_mask']:.2f}"
+        f" dB with the true mask ({true_row}); Telea inside that m̂ "
+        f"{a['telea@default']['psnr_mask']:.2f} dB vs {a['telea@true']['psnr_mask']:.2f} dB "
+        "in the true mask.",
         f"- Identity: the closest to the ground truth is `{best_id}` "
         f"({a[best_id]['id_dist']:.3f}); the occluded input itself scores "
         f"{a['input']['id_dist']:.3f} ({100 * a['input']['id_same']:.0f} % same person): dlib's "
@@ -227,7 +241,9 @@ def _render_reading(a: dict) -> list[str]:
     ]
 
 
-def section(results: dict[str, dict], photos: dict[str, dict], log: list[str]) -> str:
+def section(
+    results: dict[str, dict], photos: dict[str, dict], log: list[str], infer_row: str = "default"
+) -> str:
     """The RESULTS section: every method's row with every column, per test set.
 
     ``results``: deocc-eval's results.json per set (``own``, ``held_out``) and per m̂
@@ -319,7 +335,7 @@ def section(results: dict[str, dict], photos: dict[str, dict], log: list[str]) -
                 ),
             ]
             out.append(f"| {c} | {t['default'][g]['n']} | " + " | ".join(cells) + " |")
-        out += ["", *_reading(t), ""]
+        out += ["", *_reading(t, infer_row), ""]
     out += [
         "### Real masked photos (face_mask_detection/with_mask, "
         f"{photos['']['n_photos']} photos, no ground truth)",

@@ -8,9 +8,12 @@
    completed render) and the default pipeline (MediaPipe landmarks, render fitted to the
    landmarks found on each occluded copy, 3D occluders matched to the photo):
    ``celebamask_hq/images`` (971 photos, 4 copies each, seed 2, 10 % test),
-   ``face_mask_detection/without_mask`` (1,505 faces, 2 copies, seed 0, 10 % test; 2, not 3:
-   its small photos are padded heavily, see DATA_NOTE) and ``deepface`` (64 photos, 6 copies,
-   seed 1, 15 % test), merged into one folder;
+   ``face_mask_detection/without_mask`` (1,505 faces, 2 copies, seed 0, 10 % test) and
+   ``deepface`` (64 photos, 6 copies, seed 1, 15 % test), merged into one folder. The
+   build's ``--max-padding 0.1`` default keeps only faces whose crop lies at most 10 % outside
+   the photo: ~23 % of the small, tight RMFD photos, ~88 % of CelebAMask-HQ, ~98 % of
+   deepface (``tools/bench/crop_padding.py``); edge-replicate padding taught an earlier G
+   horizontal stripes;
 2. ``deocc-train --blend given`` the default model: G refines the prefill (the occluder's
    mask, jittered like the segmenter's m̂, filled by the colour-matched completed render)
    with a residual that starts at zero, so step 0 is the render fill and training adds
@@ -26,6 +29,11 @@
 5. ``deocc-infer`` with the new default model on the real masked photos
    (``face_mask_detection/with_mask``: real occlusion, no ground truth, the paper's Fig. 6);
 6. the "Default model" section of ``docs/RESULTS.md``.
+
+The shipped v2 weights were made in two runs of this recipe's G (see the card): 2,200 steps
+on a build that predates ``--max-padding`` (RMFD's streaks included), then ``--init`` from it
+1,100 steps at adversarial weight 0.1 on its CelebAMask-HQ + deepface part only (best step
+500); a rebuild today gets streak-free data from the start.
 
 Warm start: the default run passes ``--init`` the shipped ``assets/default_model.safetensors``
 when every tensor of it fits the v2 G (names and shapes): the v1 model (a mask-aware G) does
@@ -67,12 +75,13 @@ DATA_NOTE = (
     "several photos may be on both sides of the split), faces_bulk/face_mask_detection/"
     "without_mask (1,505 photos from chandrikadeb7/Face-Mask-Detection: third-party photos "
     "from Kaggle sets and the Real-World Masked Face Dataset (RMFD), tests and research only; "
-    "identities from its identities.tsv; small photos, whose crops are mostly edge-padded, "
-    "hence only 2 copies each) and faces_bulk/deepface (64 photos from serengil/deepface's "
-    "unit-test set, third-party celebrity photos, tests and research only), each face occluded "
-    "{copies} times by deocc's 3D occluders on the fitted head (masks, eyeglasses, sunglasses, "
-    "cups, scarves, hands), deocc-face's completed render fitted to MediaPipe landmarks found "
-    "on each occluded copy. Photos where no face was found, or the fit was implausible, are "
+    "identities from its identities.tsv; small, tight photos: faces whose crop would lie over "
+    "10 % outside the photo are skipped) and faces_bulk/deepface (64 photos from "
+    "serengil/deepface's unit-test set, third-party celebrity photos, tests and research "
+    "only), each face occluded {copies} times by deocc's 3D occluders on the fitted head "
+    "(masks, eyeglasses, sunglasses, cups, scarves, hands), deocc-face's completed render "
+    "fitted to MediaPipe landmarks found on each occluded copy. Photos where no face was "
+    "found, or the fit was implausible, are "
     "skipped by the build."
 )
 

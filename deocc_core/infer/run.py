@@ -99,10 +99,10 @@ class InferConfig:
     fill: str = option(
         "auto",
         "What fills m̂: g (G's output), render (the completed deocc-face render, colour-matched "
-        "to the skin around the mask; G outside the face), or auto (g with a given-mask "
-        "generator; else render with the shipped model, g with another --ckpt or an "
-        "--expression edit). A given-mask generator (blend given) refines that render fill: "
-        "render gives the fill alone, without G.",
+        "to the skin around the mask; G outside the face), or auto (render with the shipped "
+        "model, g with another --ckpt or an --expression edit). A given-mask generator (blend "
+        "given, the shipped v2 model) refines that render fill with g; render gives the fill "
+        "alone, without G.",
         choices=("auto", *FILLS),
     )
     out: str = option("infer_out", "Output folder.", path="out")
@@ -394,7 +394,7 @@ def load_run(config: InferConfig) -> LoadedRun:
     label = info["label"]
     if segmenter is not None:
         label += f" + segmenter {choice}"
-    fill = _resolve_fill(config, given)
+    fill = _resolve_fill(config)
     # a given-mask G is prepared with deocc-face already: its prefill needs no second model
     fill_model = load_model("deocc-face") if fill == "render" and not given else None
     if fill_model is not None:  # --fill render with --expression: one line before any photo
@@ -434,17 +434,16 @@ def _check_segmenter_match(info: dict[str, Any], choice: str) -> None:
         )
 
 
-def _resolve_fill(config: InferConfig, given: bool) -> str:
+def _resolve_fill(config: InferConfig) -> str:
     """``--fill``, with ``auto`` made concrete.
 
-    auto: G for a given-mask G (it refines the render fill); for the shipped mask-aware G
-    the completed render (it beats that G's fill, docs/RESULTS.md) unless the expression is
-    edited; G otherwise.
+    auto: with the shipped model the completed render (for the given-mask v2 G its prefill
+    alone: on real masked photos G's residual draws a light seam along the jaw that the
+    prefill does not have, docs/RESULTS.md) unless the expression is edited; G otherwise
+    (``--ckpt``: the user's own G).
     """
     if config.fill != "auto":
         return config.fill
-    if given:
-        return "g"
     shipped = is_shipped_model(config.ckpt) and config.expression == "keep"
     return "render" if shipped else "g"
 

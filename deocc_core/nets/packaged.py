@@ -533,7 +533,8 @@ def _mask_rows(blend: str, segmenter: dict[str, str]) -> list[str]:
         "--mask it refuses to run |",
         "| prefill | the mask filled by the completed render of the face G was prepared with "
         "(colour-matched to the skin around it; Telea beyond the render's silhouette); G adds "
-        "a residual there; --fill render gives the prefill alone |",
+        "a residual there (--fill g); --fill render gives the prefill alone, which is what "
+        "deocc-infer's --fill auto uses when this file is the shipped default model |",
     ]
 
 

@@ -264,8 +264,10 @@ def test_faces_of_a_photo_share_one_generator_call_with_the_same_result(ibug_pts
     assert np.array_equal(r.image, ref) and np.array_equal(r.weight, weight)
 
 
-def test_render_fill_replaces_only_the_given_mask_with_the_completed_render(ibug_pts_image):
-    """--fill render (shipped G, starter conditioning; fill from deocc-face): pixels outside
+def test_render_fill_replaces_only_the_given_mask_with_the_completed_render(
+    ibug_pts_image, tiny_run
+):
+    """--fill render (a mask-blend G, starter conditioning; fill from deocc-face): pixels outside
     the user's mask stay bit-identical; inside it, the fill follows deocc-face's completed
     render, not G's output; G's own output is the same as with --fill g."""
     import cv2
@@ -282,7 +284,8 @@ def test_render_fill_replaces_only_the_given_mask_with_the_completed_render(ibug
     mask[y0:y1, x0:x1] = 255  # the mouth, given as occluded
     out = {}
     for fill in ("g", "render"):
-        run = load_run(InferConfig(inputs=("-",), landmarks_from="pts", device="cpu", fill=fill))
+        cfg = InferConfig(inputs=("-",), ckpt=str(tiny_run), landmarks_from="pts", fill=fill)
+        run = load_run(cfg)
         assert run.fill == fill and (fill == "g") == (run.fill_model is None)
         args = (run.G, run.spec, run.model, None, run.device)
         out[fill] = deocclude(
@@ -311,10 +314,10 @@ def test_render_fill_replaces_only_the_given_mask_with_the_completed_render(ibug
     assert np.array_equal(fo.face.render, g.faces[0].face.render)
 
 
-def test_render_fill_with_an_expression_edit_is_refused_before_any_photo():
+def test_render_fill_with_an_expression_edit_is_refused_before_any_photo(tiny_run):
     from deocc_core.infer.run import InferConfig, load_run
 
-    cfg = InferConfig(inputs=("-",), landmarks_from="pts", device="cpu", expression="smile")
+    cfg = InferConfig(inputs=("-",), ckpt=str(tiny_run), landmarks_from="pts", expression="smile")
     assert load_run(cfg).fill == "g"  # auto: an expression edit keeps G's fill
     with pytest.raises(ConfigError, match="fill g for expression edits"):
         load_run(InferConfig(**{**cfg.__dict__, "fill": "render"}))

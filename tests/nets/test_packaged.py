@@ -149,7 +149,7 @@ def test_the_shipped_default_model_de_occludes_a_real_masked_photo(shared_data, 
     except InputError:
         pytest.skip("no default model in assets/ yet")
     G, spec, info = resolve_generator(None)
-    assert info["label"].startswith("default model") and spec.blend in ("mask", "none")
+    assert info["label"].startswith("default model") and spec.blend in ("mask", "none", "given")
     photos = shared_data / "faces" / "eos_examples"
     r = run_inference(
         InferConfig(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import struct
 
 import pytest
@@ -39,14 +38,6 @@ def shipped():
     return path, card
 
 
-def _copy(shipped, folder, name="m"):
-    model, card = shipped
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(model, folder / f"{name}.safetensors")
-    shutil.copy(card, folder / f"{name}.md")
-    return folder / f"{name}.safetensors"
-
-
 def _body_start(path) -> int:
     (n,) = struct.unpack("<Q", path.read_bytes()[:8])
     return 8 + n
@@ -71,13 +62,32 @@ def _strip_hash(src, dst) -> None:
     dst.write_bytes(struct.pack("<Q", len(head)) + head + raw[8 + n :])
 
 
-def test_the_shipped_model_is_checked_against_its_card(shipped):
+def test_the_shipped_model_is_verified_and_its_card_records_its_sha256(shipped):
+    import hashlib
+
+    model, card = shipped
     G, _, info = resolve_generator(None)
-    assert info["verified"] == "model card"
+    assert info["verified"] in ("content hash", "model card")
+    assert hashlib.sha256(model.read_bytes()).hexdigest() in card.read_text()
 
 
-def test_a_flipped_weight_in_a_model_with_a_card_is_refused(shipped, tmp_path):
-    m = _copy(shipped, tmp_path)  # the intact model loads: see the test above
+def _card_only_copy(shipped, folder):
+    """The shipped model without its content hash, with a card recording the new sha256."""
+    import hashlib
+
+    model, card = shipped
+    folder.mkdir(parents=True, exist_ok=True)
+    m = folder / "m.safetensors"
+    _strip_hash(model, m)
+    old = hashlib.sha256(model.read_bytes()).hexdigest()
+    new = hashlib.sha256(m.read_bytes()).hexdigest()
+    (folder / "m.md").write_text(card.read_text().replace(old, new))
+    return m
+
+
+def test_a_model_without_a_content_hash_is_checked_against_its_card(shipped, tmp_path):
+    m = _card_only_copy(shipped, tmp_path)
+    assert load_packaged_generator(m)[2]["verified"] == "model card"
     _flip_high_byte(m)
     with pytest.raises(FormatError, match="model card m.md") as e:
         load_packaged_generator(m)

@@ -134,7 +134,8 @@ def _photo_ms(path: Path, run, out: Path) -> tuple[dict[str, float], int]:
 def _given_g(faces: list, run) -> list[tuple[np.ndarray, np.ndarray]]:
     """A given-mask G's ``(output, mask)`` per face, as deocclude makes them.
 
-    The segmenter's m̂, the render prefill, one G call for the photo's faces.
+    The segmenter's m̂, the render prefill, one G call for the photo's faces (none with the
+    shipped model's default ``--fill render``: the prefill alone).
     """
     from deocc_core.infer.fill import segmenter_mask
     from deocc_core.infer.pipeline import given_fill, segmented_output
@@ -144,7 +145,8 @@ def _given_g(faces: list, run) -> list[tuple[np.ndarray, np.ndarray]]:
     masks = np.stack([segmenter_mask(m) for m in run_segmenter(run.segmenter, crops, run.device)])
     renders = np.stack([f.render for f in faces])
     covered = np.stack([f.render_result.raster.covered for f in faces])
-    raw = given_fill(crops, renders, covered, masks, run.G, run.spec, run.device)
+    refine = getattr(run, "fill", "g") != "render"
+    raw = given_fill(crops, renders, covered, masks, run.G, run.spec, run.device, refine=refine)
     return [(segmented_output(f.crop, raw[k], masks[k])[0], masks[k]) for k, f in enumerate(faces)]
 
 
