@@ -5,8 +5,11 @@ Each (ngf, ndf) trains stage-2 steps (G + D_g + D_l) on one fixed batch of real 
 load hits every setting alike; the JSON has the median wall and CPU seconds per step (the
 first round, warm-up, left out) and the load average before and after.
 
-    python tools/bench/bench_train_given.py SHARDS [--widths 24:24,24:16,32:32] [--rounds 6]
-        [--batch 8] [--threads 2] [--out bench_train_given.json]
+    python tools/bench/bench_train_given.py [SHARDS] [--widths 24:24,24:16,32:32] [--rounds 6]
+        [--batch 8] [--threads 2] [--out FILE]
+
+Without SHARDS (as ``make bench`` runs it) a small real build is made first in a temporary
+folder: ``../shared/data/faces_bulk/deepface``, one occluded copy per face, 128 px, deocc-face.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ import time
 from pathlib import Path
 
 try:
-    import _common  # noqa: F401  (puts the repository on sys.path)
+    import _common  # (puts the repository on sys.path)
 except ImportError:  # imported as tools.bench.bench_train_given
-    from tools.bench import _common  # noqa: F401
+    from tools.bench import _common
 
 import torch
 from torch.utils.data import DataLoader
@@ -52,21 +55,43 @@ def _setting(shards: Path, out: Path, ngf: int, ndf: int, batch: int) -> tuple[_
     return run, next(iter(DataLoader(run.train_set, batch_size=batch)))
 
 
+def _real_shards(out: Path) -> Path:
+    """A small real-face build (deepface photos, one copy each, 128 px, deocc-face) in ``out``."""
+    from deocc_core.synth.pipeline import BuildConfig, build
+
+    photos = _common.SHARED / "faces_bulk" / "deepface"
+    if not photos.is_dir():
+        raise SystemExit(f"bench_train_given: {photos}: not found (pass SHARDS)")
+    build(
+        BuildConfig(
+            source="folder",
+            root=str(photos),
+            out=str(out),
+            size=128,
+            model="deocc-face",
+            workers=2,
+            test_fraction=0.1,
+        )
+    )
+    return out
+
+
 def main() -> None:
     """Time the settings and print (and write) the JSON."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("shards", type=Path)
+    ap.add_argument("shards", type=Path, nargs="?", help="[default: a small real build]")
     ap.add_argument("--widths", default="24:24,24:16,32:32", help="ngf:ndf,...")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=Path("bench_train_given.json"))
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     widths = [tuple(int(x) for x in w.split(":")) for w in a.widths.split(",")]
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {w: _setting(a.shards, Path(tmp) / f"{w[0]}_{w[1]}", *w, a.batch) for w in widths}
+        shards = a.shards or _real_shards(Path(tmp) / "shards")
+        runs = {w: _setting(shards, Path(tmp) / f"{w[0]}_{w[1]}", *w, a.batch) for w in widths}
         times: dict[tuple[int, int], list[tuple[float, float]]] = {w: [] for w in widths}
         for _ in range(a.rounds):
             for w, (run, batch) in runs.items():
@@ -75,7 +100,7 @@ def main() -> None:
                 times[w].append((time.perf_counter() - t, time.process_time() - c))
     result = {
         "what": "given-mask training step (stage 2: G + D_g + D_l), CPU, fixed batch",
-        "shards": str(a.shards),
+        "shards": str(a.shards or "deepface, 1 copy per face, 128 px (built here)"),
         "batch": a.batch,
         "threads": a.threads,
         "rounds": a.rounds,
@@ -91,7 +116,8 @@ def main() -> None:
         },
     }
     text = json.dumps(result, indent=1)
-    a.out.write_text(text + "\n")
+    if a.out is not None:
+        a.out.write_text(text + "\n")
     print(text)
 
 
