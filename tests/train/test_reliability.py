@@ -16,11 +16,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from _train_config import tiny_train_config
 
 from deocc_core.data.dataset import BadSample, ShardDataset
 from deocc_core.errors import ConfigError, FormatError
 from deocc_core.nets.checkpoint import load_checkpoint, save_checkpoint
-from deocc_core.train import TrainConfig, train
+from deocc_core.train import train
 from deocc_core.train.guards import RunLock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,24 +54,10 @@ print(json.dumps({"steps": r.steps, "interrupted": r.interrupted}))
 
 
 def _cfg(shards, out, **kw):
-    base = dict(
-        shards=str(shards),
-        out=str(out),
-        size=64,
-        ngf=8,
-        ndf=8,
-        workers=0,
-        val_every=1000,
-        checkpoint_every=1000,
-        log_every=1,
-        sample_every=1000,
-        val_fraction=0.2,
-        deterministic=True,
-        seed=3,
-        max_steps=6,
-        stage2_steps=2,
+    extra = dict(
+        log_every=1, sample_every=1000, deterministic=True, seed=3, max_steps=6, stage2_steps=2
     )
-    return TrainConfig(**{**base, **kw})
+    return tiny_train_config(shards, out, **{**extra, **kw})
 
 
 def _env():

@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import cv2
 import pytest
+from _train_config import tiny_train_config
 
 from deocc_core.errors import FormatError
 from deocc_core.nets.checkpoint import load_checkpoint, save_checkpoint
-from deocc_core.train import TrainConfig, train
+from deocc_core.train import train
 
 
 def _cfg(shards, out, **kw):
-    return TrainConfig(
-        shards=str(shards),
-        out=str(out),
-        size=64,
-        ngf=8,
-        ndf=8,
-        workers=0,
-        val_every=1000,
-        checkpoint_every=1000,
-        log_every=1000,
-        val_fraction=0.2,
-        deterministic=True,
-        seed=7,
-        **kw,
+    return tiny_train_config(
+        shards, out, **{**dict(log_every=1000, deterministic=True, seed=7), **kw}
     )
 
 

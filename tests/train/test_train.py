@@ -8,6 +8,7 @@ import socket
 
 import pytest
 import torch
+from _train_config import tiny_train_config
 from torch.utils.data import DataLoader
 
 from deocc_core.data.dataset import ShardDataset
@@ -16,27 +17,13 @@ from deocc_core.nets import Discriminator, UnetGenerator, define_generator, load
 from deocc_core.nets.checkpoint import load_checkpoint
 from deocc_core.nets.io import generator_input
 from deocc_core.nets.networks import blend_output
-from deocc_core.train import TrainConfig, train
+from deocc_core.train import train
 from deocc_core.train.losses import MaskLoss, TVLoss
 from deocc_core.train.parallel import unwrap, wrap
 
 
 def _cfg(shards, out, **kw):
-    base = dict(
-        shards=str(shards),
-        out=str(out),
-        size=64,
-        ngf=8,
-        ndf=8,
-        workers=0,
-        val_every=1000,
-        checkpoint_every=1000,
-        log_every=1,
-        val_fraction=0.2,
-        deterministic=True,
-        seed=1,
-    )
-    return TrainConfig(**{**base, **kw})
+    return tiny_train_config(shards, out, **{**dict(log_every=1, deterministic=True, seed=1), **kw})
 
 
 def test_two_workers_yield_every_sample_once_per_epoch(tiny_shards):

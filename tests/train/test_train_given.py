@@ -7,32 +7,20 @@ import json
 import numpy as np
 import pytest
 import torch
+from _train_config import tiny_train_config
 
 from deocc_core.data.augment import jitter_mask
 from deocc_core.data.dataset import ShardDataset
 from deocc_core.errors import ConfigError
 from deocc_core.nets.checkpoint import load_checkpoint
 from deocc_core.nets.packaged import export_generator
-from deocc_core.train import TrainConfig, train
+from deocc_core.train import train
 
 
 def _cfg(shards, out, **kw):
-    base = dict(
-        shards=str(shards),
-        out=str(out),
-        size=64,
-        ngf=8,
-        ndf=8,
-        workers=0,
-        blend="given",
-        l1_hole=10.0,
-        val_every=1000,
-        checkpoint_every=1000,
-        log_every=1,
-        val_fraction=0.2,
-        seed=1,
+    return tiny_train_config(
+        shards, out, **{**dict(blend="given", l1_hole=10.0, log_every=1, seed=1), **kw}
     )
-    return TrainConfig(**{**base, **kw})
 
 
 def _samples(shards, n=8, **kw):
