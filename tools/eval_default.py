@@ -52,11 +52,15 @@ def _masks(model: Path) -> dict[str, str]:
     return {"": "auto"} if blend == "given" else MASKS
 
 
-def _infer_row(model: Path) -> str:
-    """The eval row ``deocc-infer photo.jpg`` makes with ``model`` (see ``infer.run``'s fill)."""
+def _infer_row(model: Path, masks: dict[str, str]) -> str:
+    """The eval row ``deocc-infer photo.jpg`` makes with ``model`` (see ``infer.run``'s fill).
+
+    ``masks``: :func:`_masks` of it (one m̂ run: a given-mask G, which as the shipped model
+    fills with its prefill alone).
+    """
     from deocc_core.nets.segmenter import is_shipped_model
 
-    given = _masks(model) == {"": "auto"}
+    given = "_gmask" not in masks
     return "render@default" if given and is_shipped_model(model) else "default"
 
 
@@ -146,7 +150,7 @@ def main() -> None:
             log,
         )
         photos[tag] = json.loads((ev / "photos.json").read_text())
-    text = section(results, photos, log, _infer_row(a.model))
+    text = section(results, photos, log, _infer_row(a.model, masks))
     replace_section(a.docs / "RESULTS.md", SECTION, text)
     print(f"\nwrote the {SECTION} section of {a.docs / 'RESULTS.md'}")
 
