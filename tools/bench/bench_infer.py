@@ -145,7 +145,7 @@ def _given_g(faces: list, run) -> list[tuple[np.ndarray, np.ndarray]]:
     masks = np.stack([segmenter_mask(m) for m in run_segmenter(run.segmenter, crops, run.device)])
     renders = np.stack([f.render for f in faces])
     covered = np.stack([f.render_result.raster.covered for f in faces])
-    refine = getattr(run, "fill", "g") != "render"
+    refine = run.fill != "render"  # every tree with a given-mask G has LoadedRun.fill
     raw = given_fill(crops, renders, covered, masks, run.G, run.spec, run.device, refine=refine)
     return [(segmented_output(f.crop, raw[k], masks[k])[0], masks[k]) for k, f in enumerate(faces)]
 
