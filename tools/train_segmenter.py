@@ -40,6 +40,48 @@ def crops(
     stdout.print(f"{len(rows)} faces of {len(photos)} photos {splits} → {esc(out)}")
 
 
+@app.command()
+def pseudo(
+    faces_bulk: Path = typer.Option(
+        Path("../shared/data/faces_bulk"), help="the faces_bulk folder of ../shared/data"
+    ),
+    segmenter: Path = typer.Option(
+        Path("assets/segmenter.safetensors"), help="segmenter whose m̂ seeds the labels"
+    ),
+    out: Path = typer.Option(Path("real_masks.npz"), help="pseudo-label file to write"),
+    sheet: Path | None = typer.Option(
+        None, help="contact sheet PNG of the labels (red frame: rejected)", show_default="none"
+    ),
+    size: int = typer.Option(128, help="crop side, px", min=32),
+) -> None:
+    """Pseudo-label the real face masks of with_mask and rwmfd_part1 (GrabCut, checked)."""
+    from deocc_core.landmarks.find import LazyDetector
+    from deocc_core.nets.segmenter import load_segmenter, run_segmenter
+    from deocc_core.segment.pseudo import real_mask_photos, real_mask_rows, save_real_masks
+
+    net, _ = load_segmenter(segmenter)
+    photos = real_mask_photos(faces_bulk)
+    with progress_bar("labels", total=len(photos), unit="img") as advance:
+        rows = list(
+            real_mask_rows(
+                photos, LazyDetector(), lambda c: run_segmenter(net, c), size, lambda n: advance(n)
+            )
+        )
+    m = save_real_masks(out, rows)
+    t = m.split == "train"
+    stdout.print(
+        f"{len(rows)} faces of {len(photos)} photos; labels kept: train {int((m.ok & t).sum())} "
+        f"of {int(t.sum())}, test {int((m.ok & ~t).sum())} of {int((~t).sum())} → {esc(out)}"
+    )
+    if sheet is not None:
+        from deocc_core.imageio import write_image
+        from deocc_core.segment.pseudo import RealMasks, label_sheet
+
+        first = RealMasks(*(getattr(m, k)[:120] for k in RealMasks.__dataclass_fields__))
+        write_image(sheet, label_sheet(first))
+        stdout.print(f"sheet: {esc(sheet)}")
+
+
 @app.command("occ-photos")
 def occ_photos(
     faces: Path = typer.Option(Path("faces128.npz"), help="face crop file (the crops command)"),
@@ -119,6 +161,11 @@ def evaluate(
         help="synth-occ shard folder: its samples of test photos are scored per 3D class",
         show_default="none: not scored",
     ),
+    real_masks: Path | None = typer.Option(
+        None,
+        help="pseudo-label file (the pseudo command): m̂'s IoU with its held-out photos' labels",
+        show_default="none: not scored",
+    ),
 ) -> None:
     """Score m̂ on held-out faces x held-out real occluders (and G's m̂), write sheets."""
     setup_logging(False)
@@ -136,6 +183,7 @@ def evaluate(
         with_default,
         seed,
         occ_shards,
+        real_masks,
     )
     with progress_bar("eval", unit="crop") as advance:
         r = run_segmenter_eval(cfg, progress=lambda n: advance(n))

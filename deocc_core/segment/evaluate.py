@@ -45,7 +45,14 @@ from deocc_core.segment.faces import GLASSES_CLASS, FaceCrops
 from deocc_core.segment.occ3d import OccSamples, fill_holes
 from deocc_core.viz import image_grid
 
-__all__ = ["FAMILIES", "SegEvalResult", "evaluate_masks", "heldout_layers", "results_markdown"]
+__all__ = [
+    "FAMILIES",
+    "SegEvalResult",
+    "binary_iou",
+    "evaluate_masks",
+    "heldout_layers",
+    "results_markdown",
+]
 
 log = logging.getLogger(__name__)
 FAMILIES = (
@@ -145,7 +152,8 @@ def heldout_layers(occluders: Path) -> dict[str, list[Callable[[], AssetPack]]]:
     return out
 
 
-def _iou(pred: np.ndarray, true: np.ndarray) -> float:
+def binary_iou(pred: np.ndarray, true: np.ndarray) -> float:
+    """IoU of two ``[S, S]`` bool masks; 1 when both are empty."""
     u = (pred | true).sum()
     return float((pred & true).sum() / u) if u else 1.0
 
@@ -253,7 +261,7 @@ def evaluate_masks(  # noqa: C901 (one pass over every crop and both methods)
                     float(pred[face_hull_mask(lm2, (s, s))].mean())
                 )
                 continue
-            r.setdefault(row, []).append(_iou(pred, true2))
+            r.setdefault(row, []).append(binary_iou(pred, true2))
             if row.startswith("3D"):
                 continue
             if row.startswith("mask"):

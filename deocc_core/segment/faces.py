@@ -251,19 +251,18 @@ def link_split_photos(
 
 
 def real_masked_crops(
-    folder: Path, detector: object, n: int, seed: int = 0, size: int = 128
+    photos: list[Path], detector: object, n: int, seed: int = 0, size: int = 128
 ) -> tuple[list[npt.NDArray[np.uint8]], int, int]:
-    """Aligned crops of ``n`` random photos of a folder of real masked faces (no labels).
+    """Aligned crops of ``n`` random photos of real masked faces (no labels).
 
     Returns:
         ``(crops [S, S, 3] uint8, photos tried, photos where no face was found)``.
 
     Raises:
-        InputError: the folder is missing.
+        InputError: no photo given.
     """
-    if not folder.is_dir():
-        raise InputError(f"{folder}: photo folder not found")
-    photos = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not photos:
+        raise InputError("no real masked photo to crop")
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(photos), size=min(n, len(photos)), replace=False)
     out, missed = [], 0

@@ -4,9 +4,10 @@ A batch mixes three kinds of crops: train faces occluded on the fly by the proce
 occluders (:mod:`deocc_core.segment.occlude`); optionally deocc's 3D occluders from
 ``synth-occ`` shards of train photos (:mod:`deocc_core.segment.occ3d`, ``occ_share`` of
 the batch); optionally the real eyeglasses of the ``glasses_train`` CelebAMask-HQ faces
-with their pixel labels (``glasses_share``). Each step's batch is drawn from
-``np.random.default_rng([seed, step])``, so a run resumed from a checkpoint draws exactly
-the batches it would have drawn straight through. Loss:
+with their pixel labels (``glasses_share``); optionally real face masks of real masked photos
+with their checked pseudo-labels (:mod:`deocc_core.segment.pseudo`, ``real_share``). Each
+step's batch is drawn from ``np.random.default_rng([seed, step])``, so a run resumed from a
+checkpoint draws exactly the batches it would have drawn straight through. Loss:
 BCE + soft Dice on the object mask. Checkpoints: ``<out>/latest.pt`` (net, optimizer,
 step, config), written atomically every ``save_every`` steps and at the end.
 """
@@ -86,6 +87,10 @@ class SegTrainConfig:
         min=0.0,
         max=1.0,
     )
+    real_masks: str = option(
+        "", "pseudo-label file of real face masks (train-segmenter pseudo): its train labels"
+    )
+    real_share: float = option(0.25, "share of each batch from --real-masks", min=0.0, max=1.0)
     widths: tuple[int, ...] = field(default=SegmenterSpec().widths)
 
 
@@ -193,6 +198,14 @@ def _extra_sources(
         if not len(g.images):
             raise InputError(f"{config.faces}: no {GLASSES_TRAIN} crops for --glasses-share")
         out.append((config.glasses_share, g.images, g.labels == GLASSES_CLASS))
+    if config.real_masks and config.real_share > 0:
+        from deocc_core.segment.pseudo import load_real_masks
+
+        real = load_real_masks(Path(config.real_masks)).trainable()
+        if not len(real.images):
+            raise InputError(f"{config.real_masks}: no train label passed its checks")
+        log.info("real face masks: %d pseudo-labelled train crops", len(real.images))
+        out.append((config.real_share, real.images, real.targets))
     return out
 
 
