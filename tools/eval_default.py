@@ -208,7 +208,9 @@ def _reading(t: dict, infer_row: str = "default") -> list[str]:
     return [
         f"- As `deocc-infer photo.jpg` runs it (the segmenter's m̂): {infer_row} "
         f"{d['psnr']:.2f} dB / SSIM {d['ssim']:.3f} on the crop, {d['psnr_mask']:.2f} dB in "
-        f"the object, m̂ IoU {a['default']['mask_iou']:.3f}, identity {d['id_dist']:.3f}{own}.",
+        f"the object, m̂ IoU {a['default']['mask_iou']:.3f} as pasted (the segmenter's m̂ as "
+        f"predicted: {a['default'].get('seg_iou', float('nan')):.3f}), identity "
+        f"{d['id_dist']:.3f}{own}.",
         *_render_reading(a),
         f"- The fill, judged apart from the mask (both in the true object mask): default@true "
         f"{a['default@true']['psnr_mask']:.2f} dB / SSIM {a['default@true']['ssim_mask']:.3f} vs "
@@ -315,18 +317,20 @@ def section(
         gd = "default" + G_TAG
         out += [
             "",
-            "Per class (n): m̂ IoU of the segmenter / of G | identity distance of default "
+            "Per class (n): m̂ IoU of the segmenter as predicted / as pasted (grown for the "
+            "fill) / of G | identity distance of default "
             "(segmenter m̂) / default (G's m̂) / default@true / input / telea@true | PSNR in the "
             "object mask of default (segmenter m̂) / default@true / telea@true",
             "",
-            "| class | n | IoU segmenter | IoU G | id default | id default (G) | "
+            "| class | n | IoU m̂ | IoU pasted | IoU G | id default | id default (G) | "
             "id default@true | id input | id telea@true | PSNR default | PSNR default@true | "
             "PSNR telea@true |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for c in classes:
             g = f"class:{c}"
             cells = [
+                _cell(t, "default", g, "seg_iou"),
                 _cell(t, "default", g, "mask_iou"),
                 _cell(t, gd, g, "mask_iou"),
                 *(

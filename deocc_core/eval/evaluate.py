@@ -84,6 +84,7 @@ log = logging.getLogger(__name__)
 METRICS = ("psnr", "ssim", "psnr_mask", "ssim_mask")
 RAW_SUFFIX = ":raw"  # the second row of each checkpoint: G's raw output
 REGION_SUFFIX = ":region"  # (batch key) where a checkpoint pastes: m̂, or M for blend none
+SEG_SUFFIX = ":seg"  # (batch key) the segmenter's m̂ as predicted, before the fill grows it
 TRUE_SUFFIX = "@true"  # G's raw output pasted into the true mask
 MASK_SOURCES = ("predicted", "true", "both")
 # "inside the occluder" = the occluder object's mask (occ_mask); the oracle baselines inpaint
@@ -379,6 +380,8 @@ def _score_batch(
                 row[name]["mask_iou"] = mask_iou(
                     batch[name + REGION_SUFFIX][k], batch[SCORE_MASK][k]
                 )
+            if name + SEG_SUFFIX in batch and name in row:
+                row[name]["seg_iou"] = mask_iou(batch[name + SEG_SUFFIX][k], batch[SCORE_MASK][k])
         rows.append(row)
     return rows
 
@@ -468,10 +471,9 @@ def _run_methods(
             outputs = list(g.output)
             regions = [paste_region(spec.blend, g.mask[k], b["face_mask"][k]) for k in range(n)]
         else:  # the segmenter's m̂ replaces G's, exactly as deocc-infer does
-            pairs = [
-                segmented_output(b["occluded"][k], g.raw[k], m)
-                for k, m in enumerate(run_segmenter(seg, b["occluded"], device))
-            ]
+            probs = run_segmenter(seg, b["occluded"], device)
+            b[name + SEG_SUFFIX] = np.round(probs * 255).astype(np.uint8)
+            pairs = [segmented_output(b["occluded"][k], g.raw[k], m) for k, m in enumerate(probs)]
             outputs, regions = [p[0] for p in pairs], [p[1] for p in pairs]
         b[name + REGION_SUFFIX] = np.stack(regions)
         b[name] = np.stack([paste_crop(b["occluded"][k], outputs[k], regions[k]) for k in range(n)])
@@ -526,7 +528,9 @@ def _run_given(
         return given_fill(occ, b["render"], covered, masks, G, spec, device)
 
     if seg is not None and name in methods:
-        m_hat = np.stack([segmenter_mask(m) for m in run_segmenter(seg, occ, device)])
+        probs = run_segmenter(seg, occ, device)
+        b[name + SEG_SUFFIX] = np.round(probs * 255).astype(np.uint8)
+        m_hat = np.stack([segmenter_mask(m) for m in probs])
         raw = refine(m_hat)
         pairs = [segmented_output(occ[k], raw[k], m_hat[k]) for k in range(n)]
         b[name + REGION_SUFFIX] = np.stack([p[1] for p in pairs])

@@ -33,7 +33,10 @@ def test_a_given_G_is_scored_in_m_hat_and_the_true_mask_beside_render_and_telea(
     for m in r.table:  # identity columns for every row
         assert 0 <= r.table[m]["all"]["id_dist"] < 2 and "id_same" in r.table[m]["all"]
     assert 0 <= r.table["g"]["all"]["mask_iou"] <= 1
-    assert "render@true" in (tmp_path / "e" / "results.md").read_text()
+    # the segmenter's m̂ as predicted is scored beside the grown region the fill pastes over
+    assert 0 <= r.table["g"]["all"]["seg_iou"] <= 1
+    md = (tmp_path / "e" / "results.md").read_text()
+    assert "render@true" in md and "| g (m̂ as predicted) |" in md
 
 
 def test_segmenter_none_is_refused_for_a_given_G_unless_only_the_true_mask_is_scored(
