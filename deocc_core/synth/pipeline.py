@@ -113,6 +113,9 @@ RENDER_VERSION = 2
 #: (tools/bench/crop_padding.py): RMFD without_mask is bimodal (11% of faces at 0, 75% above
 #: 0.3: tight face photos) and loses 77%; CelebAMask-HQ (median 0.05) loses 12%, deepface 1.5%
 MAX_PADDING = 0.1
+#: skip reason of one occluded copy whose composite shows no face while another copy of the
+#: face was kept (counted per copy; the whole face failing is one skipped input)
+COPY_NOT_FOUND = "no face detected on one occluded copy (copies)"
 
 
 def default_model(source: str) -> str:
@@ -757,13 +760,16 @@ def _add_samples(
         for f_idx, rec in enumerate(records):
             seed = [cfg.seed, SPLITS.index(task.split), task.index, pos, f_idx]
             rng = np.random.default_rng(seed)
-            for s in make_samples(
+            samples = make_samples(
                 rec, cfg, _WORKER["model"], rng, _WORKER["assets"], _WORKER["detector"]
-            ):
+            )
+            for s in samples:
                 with stage("write"):
                     writer.add(s)
                 tally.add(s)
                 made += 1
+            if len(samples) < cfg.per_face:  # the face's other copies were found
+                tally.skipped[COPY_NOT_FOUND] += cfg.per_face - len(samples)
     except SkipInput as e:
         tally.skipped[e.reason] += 1
     except InputError as e:  # a broken annotation: count it, keep building
