@@ -37,10 +37,11 @@ train-default: install
 	$(BIN)/python -m tools.train_default --out train_default_out
 
 # the shipped occlusion segmenter (assets/segmenter.safetensors + card) and its RESULTS section:
-# the first segmenter (1,600 steps from scratch, procedural occluders), then the shipped
-# fine-tune from it with deocc's 3D occluders (synth-occ shards of train photos; test photos
-# for the evaluation) and half of CelebAMask-HQ's real glasses wearers; ~60 min of training,
-# ~10 min of shards and ~5 min of evaluation on 2 shared CPU cores. The shipped fine-tune
+# the first segmenter (1,600 steps from scratch, procedural occluders), a fine-tune from it with
+# deocc's 3D occluders (synth-occ shards of train photos; test photos for the evaluation) and
+# half of CelebAMask-HQ's real glasses wearers, then the shipped fine-tune that adds the real
+# face masks of with_mask / rwmfd_part1 with pseudo-labels seeded by that fine-tune's m̂;
+# ~70 min of training, ~15 min of shards and labels, ~5 min of evaluation on 2 CPU cores. The shipped fine-tune
 # started from the previously shipped weights (commit e605a20), which the first train makes
 # up to its learning-rate schedule (re-targeted during that run).
 SEG_OUT ?= segmenter_out
@@ -60,11 +61,17 @@ train-segmenter: install
 	nice -n 10 $(BIN)/train-segmenter train --faces $(SEG_OUT)/faces128.npz --out $(SEG_OUT)/run_ft \
 		--init $(SEG_OUT)/run/latest.pt --steps 900 --lr 1.5e-4 --occ-shards $(SEG_OUT)/occ_train \
 		--occ-share 0.125 --glasses-share 0.125
-	$(BIN)/train-segmenter export --run $(SEG_OUT)/run_ft --out assets/segmenter.safetensors \
-		--note "Fine-tuned from the first segmenter ($(SEG_OUT)/run)."
+	$(BIN)/train-segmenter export --run $(SEG_OUT)/run_ft --out $(SEG_OUT)/ft.safetensors
+	nice -n 10 $(BIN)/train-segmenter pseudo --segmenter $(SEG_OUT)/ft.safetensors \
+		--out $(SEG_OUT)/real_masks.npz --sheet $(SEG_OUT)/real_masks.png
+	nice -n 10 $(BIN)/train-segmenter train --faces $(SEG_OUT)/faces128.npz --out $(SEG_OUT)/run_real \
+		--init $(SEG_OUT)/run_ft/latest.pt --steps 900 --lr 1.5e-4 --occ-shards $(SEG_OUT)/occ_train \
+		--occ-share 0.125 --glasses-share 0.125 --real-masks $(SEG_OUT)/real_masks.npz --real-share 0.25
+	$(BIN)/train-segmenter export --run $(SEG_OUT)/run_real --out assets/segmenter.safetensors \
+		--note "Fine-tuned from $(SEG_OUT)/run_ft, itself fine-tuned from the first segmenter."
 	$(BIN)/train-segmenter eval --faces $(SEG_OUT)/faces128.npz --segmenter assets/segmenter.safetensors \
 		--occ-shards $(SEG_OUT)/occ_test --out $(SEG_OUT)/eval --results docs/RESULTS.md \
-		--card assets/segmenter.md
+		--card assets/segmenter.md --real-masks $(SEG_OUT)/real_masks.npz
 
 # BENCH_ARGS=--quick: a smoke run of the headline benchmarks only (infer, render, synth)
 bench: install

@@ -48,8 +48,8 @@ BEGIN, END = "<!-- segmenter:begin -->", "<!-- segmenter:end -->"
 _CARD = """# Occlusion segmenter (deocc, issue 24 part 1)
 
 A compact U-Net (`deocc_core/nets/segmenter.py`, {n_params:,} parameters, fp16 safetensors)
-that marks the occluded pixels of an aligned {size} px face crop. `deocc-infer` uses its m̂
-in place of G's own mask channel (`--segmenter default`); G still fills.
+that marks the occluded pixels of an aligned {size} px face crop. `deocc-infer` fills its m̂
+(`--segmenter default`; a generator with a mask channel: in place of G's own m̂).
 
 - **Data**: real, clean face photos of `../shared/data/faces_bulk` (CelebAMask-HQ minus its
   eyeglasses wearers, Face-Mask-Detection `without_mask`, deepface), aligned like
@@ -213,7 +213,10 @@ def run_segmenter_eval(
         from deocc_core.nets.packaged import resolve_generator
 
         G, spec, _ = resolve_generator(None, "cpu")
-        generator = (prepare_generator(G), spec, load_model("starter"), torch.device("cpu"))
+        if spec.blend == "given":  # the default model fills a given mask: no m̂ of its own
+            log.info("the default model is a given-mask G: no 'default G' column")
+        else:
+            generator = (prepare_generator(G), spec, load_model("starter"), torch.device("cpu"))
     occ3d = None
     if config.occ_shards is not None:
         from deocc_core.segment.occ3d import load_occ_samples
