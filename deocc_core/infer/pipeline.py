@@ -294,8 +294,9 @@ def _face_input(
     lm = check_array(np.asarray(landmarks, np.float32), "landmarks", (68, 2))
     if not np.isfinite(lm).all():
         raise InputError("landmarks are not finite numbers")
-    if np.ptp(lm, axis=0).max() < MIN_FACE_PX:
-        raise InputError(f"face too small ({np.ptp(lm, axis=0).max():.0f} px < {MIN_FACE_PX} px)")
+    side = float(np.ptp(lm, axis=0).max())
+    if side < MIN_FACE_PX:  # one decimal: "24 px < 24 px" read as a bug for 23.7
+        raise InputError(f"face too small ({side:.1f} px < {MIN_FACE_PX} px)")
     face = prepare_face(image, lm, model, config)
     exp = expression_coefficients(model, expression)
     if exp is not None:
