@@ -440,11 +440,11 @@ def _done(p: _Pending) -> bool:
 class LoadedRun:
     """What every image of a run needs.
 
-    G and its spec, the 3DMM, the face preparation the shards used, the detector (or
-    None), the device, and which model it is.
+    G (None: a given-mask G whose fill never runs it) and its spec, the 3DMM, the face
+    preparation the shards used, the detector (or None), the device, and which model it is.
     """
 
-    G: nn.Module
+    G: nn.Module | None
     spec: GeneratorSpec
     model: MorphableModel
     face_config: FaceInputConfig
@@ -465,7 +465,9 @@ def load_run(config: InferConfig) -> LoadedRun:
             or ``--segmenter none`` without ``--mask`` (nothing says where to fill).
     """
     device = resolve_device(config.device)
-    G, spec, info = resolve_generator(config.ckpt, device)
+    fill = _resolve_fill(config)
+    # a given-mask G's render fill is its prefill alone: G is never run, so not built
+    G, spec, info = resolve_generator(config.ckpt, device, given_g=fill != "render")
     given = spec.blend == "given"
     if given:  # one line before the 3DMM and the detector load
         check_given(config.expression)
@@ -484,7 +486,6 @@ def load_run(config: InferConfig) -> LoadedRun:
     label = info["label"]
     if segmenter is not None:
         label += f" + segmenter {choice}"
-    fill = _resolve_fill(config)
     # a given-mask G is prepared with deocc-face already: its prefill needs no second model
     fill_model = load_model("deocc-face") if fill == "render" and not given else None
     if fill_model is not None:  # --fill render with --expression: one line before any photo
@@ -492,7 +493,7 @@ def load_run(config: InferConfig) -> LoadedRun:
     if fill == "render":
         label += " + render fill only (G not run)" if given else " + render fill"
     return LoadedRun(
-        prepare_generator(G),
+        None if G is None else prepare_generator(G),
         spec,
         model,
         face_config,
