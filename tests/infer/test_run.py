@@ -162,8 +162,9 @@ def test_tiny_images_bad_names_and_exit_codes_through_the_cli(
 def test_a_full_disk_stops_with_one_line_and_counts_nothing_unwritten(
     tmp_path, ibug_pts_image, generator_checkpoint
 ):
-    # per-file size limit (RLIMIT_FSIZE) between a's and b's de-occluded photo sizes
-    photos = _photos(tmp_path, ibug_pts_image, ["a.png", "b.png"], big=("b.png",))
+    # per-file size limit (RLIMIT_FSIZE) between a's and b's de-occluded photo sizes; c, as
+    # small as a, is processed while b is written, yet the run stops at b: c is never written
+    photos = _photos(tmp_path, ibug_pts_image, ["a.png", "b.png", "c.png"], big=("b.png",))
     sizes = [(photos / n).stat().st_size for n in ("a.png", "b.png")]
     limit = int(sizes[0] * 1.5)
     assert sizes[1] > 2 * limit
@@ -174,8 +175,9 @@ def test_a_full_disk_stops_with_one_line_and_counts_nothing_unwritten(
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     err = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(err) == 1 and "file too large" in err[0] and str(out / "b_") in err[0], err
-    assert "1 face(s) de-occluded in 1 of 2 image(s)" in r.stdout
+    assert "1 face(s) de-occluded in 1 of 3 image(s)" in r.stdout
     assert not list(out.glob("b_*"))  # b's partial outputs were removed
+    assert not list(out.glob("c_*"))
     assert read_image(out / "a_deoccluded.png").shape == (256, 320, 3)
 
 
