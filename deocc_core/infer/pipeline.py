@@ -157,7 +157,7 @@ def expression_coefficients(model: MorphableModel, spec: str) -> npt.NDArray[np.
 def deocclude_face(
     image: npt.NDArray[np.uint8],
     landmarks: npt.NDArray[np.floating],
-    G: nn.Module,
+    G: nn.Module | None,
     spec: GeneratorSpec,
     model: MorphableModel,
     device: torch.device,
@@ -174,7 +174,7 @@ def deocclude_face(
     Args:
         image: ``[H, W, 3]`` uint8 RGB photo.
         landmarks: ``[68, 2]`` photo pixels.
-        G: the generator (eval mode).
+        G: the generator (eval mode); None only for a given-mask G with ``fill="render"``.
         spec: its spec (crop size, render channel or not, blend).
         model: the 3DMM the training shards were built with.
         device: where G runs.
@@ -383,7 +383,7 @@ class PhotoOutput:
 
 def deocclude(
     image: npt.NDArray[np.uint8],
-    G: nn.Module,
+    G: nn.Module | None,
     spec: GeneratorSpec,
     model: MorphableModel,
     detector: object | None,
@@ -402,7 +402,7 @@ def deocclude(
 
     Args:
         image: ``[H, W, 3]`` uint8 RGB photo.
-        G: the generator (eval mode).
+        G: the generator (eval mode); None only for a given-mask G with ``fill="render"``.
         spec: its spec (from load_generator).
         model: the shards' 3DMM.
         detector: a :func:`deocc_core.landmarks.detect.make_detector` detector; unused when
@@ -511,7 +511,7 @@ def _face_outputs(
 def _given_outputs(
     inputs: list[FaceInput],
     givens: list[npt.NDArray[np.bool_] | None],
-    G: nn.Module,
+    G: nn.Module | None,
     spec: GeneratorSpec,
     device: torch.device,
     segmenter: nn.Module | None,
@@ -549,7 +549,7 @@ def given_fill(
     renders: npt.NDArray[np.uint8],
     covered: npt.NDArray[np.bool_],
     masks: npt.NDArray[np.floating],
-    G: nn.Module,
+    G: nn.Module | None,
     spec: GeneratorSpec,
     device: torch.device | str,
     refine: bool = True,
@@ -561,7 +561,8 @@ def given_fill(
         renders: ``[B, S, S, 3]`` uint8 RGB their completed renders.
         covered: ``[B, S, S]`` bool the renders' silhouettes.
         masks: ``[B, S, S]`` float in [0, 1], what to fill.
-        G: the given-mask generator (run by :func:`deocc_core.nets.io.run_generator`).
+        G: the given-mask generator (run by :func:`deocc_core.nets.io.run_generator`;
+            None: ``refine`` False).
         spec: its spec.
         device: where it runs.
         refine: False: the prefill alone (``fill="render"``), G is not run.

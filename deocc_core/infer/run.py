@@ -12,6 +12,12 @@ Images that yield nothing (unreadable, too small, no face, missing sidecar) are 
 in :class:`InferResult` and the run goes on. A failed write (disk full, permission denied)
 stops the run: the image's partial outputs are removed and :attr:`InferResult.error` names
 the path; nothing unwritten is counted.
+
+A folder run overlaps the I/O with the face work (:class:`_PhotoIO`): the next photo is
+decoded and the outputs of up to :data:`IO_DEPTH` earlier photos are written, each in its
+own thread (OpenCV's decode and PNG encode release the GIL), while one photo is processed.
+Photos are counted in their order, so the result, the files and their bytes are those of a
+photo-by-photo run.
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -40,6 +49,7 @@ from deocc_core.infer.grid import face_sheet
 from deocc_core.infer.pipeline import (
     MIN_FACE_PX,
     FaceOutput,
+    PhotoOutput,
     check_fill,
     check_given,
     deocclude,
@@ -78,7 +88,10 @@ log = logging.getLogger(__name__)
 _MESH = {f.name: f for f in fields(MeshConfig)}  # mesh options, declared once in recon
 GRID_NAME = "grid.png"  # the --grid sheet, in the output folder
 LOCK_NAME = ".lock"  # held in --out while a run writes there (as build and train do)
-# the names run_inference writes (see _process_image / _write_face): never read back as photos
+# photos whose outputs may wait for the writer while the next is processed: bounds memory
+# (a 12 MP photo's outputs hold ~130 MB) yet absorbs a slow write behind a fast photo
+IO_DEPTH = 2
+# the names run_inference writes (see _write_photo / _write_face): never read back as photos
 _OUTPUT_STEM = re.compile(r"(_deoccluded|_mask|_side_by_side|_face\d+(_[a-z_]+)?)$|^grid$")
 
 
@@ -307,27 +320,22 @@ def _run_locked(
     progress: Callable[..., None] | None,
 ) -> InferResult:
     """:func:`run_inference` once ``out`` is locked."""
-    run = load_run(config)
-    log.debug("model: %s", run.label)
-    if progress:
-        progress(0, total=len(plan))
-    t, error, grid = _Tally(), None, None
-    try:
-        for path, name in plan:
-            try:
-                _process_image(path, name, run, config, out, t)
-            except SkipInput as e:  # unreadable or tiny image, missing or broken sidecar
-                t.problems.append(str(e) if str(path) in str(e) else f"{path}: {e}")
-            except _WriteFailed as e:
-                error = str(e)
-                break
-            if progress:
-                progress(1)
-    except STOPS as e:  # the current image's outputs are already removed
-        raise Interrupted.of(e).with_message(
-            f"{out}: the outputs of {t.n_written} of {len(plan)} image(s) are complete "
-            "(none half-written); rerun the same command to do them all"
-        ) from None
+    t, grid = _Tally(), None
+    pending: deque[_Pending] = deque()  # processed, not yet counted (their writes queued)
+    with _PhotoIO(plan, out) as io:  # the first photo decodes while the models load
+        run = load_run(config)
+        log.debug("model: %s", run.label)
+        if progress:
+            progress(0, total=len(plan))
+        try:
+            error = _process_all(io, run, config, t, pending, progress)
+        except STOPS as e:  # count what the writer finished; it removes what it had begun
+            io.stop()
+            _settle(pending, t, config, None, keep=0)
+            raise Interrupted.of(e).with_message(
+                f"{out}: the outputs of {t.n_written} of {len(plan)} image(s) are complete "
+                "(none half-written); rerun the same command to do them all"
+            ) from None
     if error is None and t.sheet:
         try:
             grid = write_image(out / GRID_NAME, face_sheet(t.sheet))
@@ -346,15 +354,97 @@ def _run_locked(
     )
 
 
+def _process_all(
+    io: _PhotoIO,
+    run: LoadedRun,
+    config: InferConfig,
+    t: _Tally,
+    pending: deque[_Pending],
+    progress: Callable[..., None] | None,
+) -> str | None:
+    """Every photo of the plan, counted in ``t`` in order; the write failure that stopped it."""
+    for path, name, decoded in io.reads():
+        try:
+            photo = decoded.result()
+            r = _deocclude_photo(photo, path, name, run, config)
+        except SkipInput as e:  # unreadable or tiny image, missing or broken sidecar
+            pending.append(_Pending([str(e) if str(path) in str(e) else f"{path}: {e}"]))
+        else:
+            skipped = [f"{path} {s}" for s in r.skipped]
+            if r.faces:
+                written = io.write(name, r, photo, run.model, config)
+                pending.append(_Pending(skipped, name, r.faces, written))
+            else:
+                pending.append(_Pending(skipped or [f"{path}: no face found"]))
+        error = _settle(pending, t, config, progress, keep=IO_DEPTH)
+        if error:
+            return error
+    return _settle(pending, t, config, progress, keep=0)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A processed photo, counted once its outputs are written.
+
+    ``written``: the writer's future of its de-occluded photo; None for a photo that yields
+    nothing (``problems`` says why).
+    """
+
+    problems: list[str]
+    name: str = ""
+    faces: tuple[FaceOutput, ...] = ()
+    written: Future[Path] | None = None
+
+
+def _settle(
+    pending: deque[_Pending],
+    t: _Tally,
+    config: InferConfig,
+    progress: Callable[..., None] | None,
+    keep: int,
+) -> str | None:
+    """Count the photos at the front of ``pending`` that are done, in order.
+
+    Waits for the writer while more than ``keep`` photos are pending. Returns the write
+    failure that stops the run (nothing after it is counted), else None.
+    """
+    while pending and (len(pending) > keep or _done(pending[0])):
+        p, dst = pending[0], None
+        if p.written is not None:
+            try:  # a stop signal while waiting leaves p pending: the stop handler counts it
+                dst = p.written.result()
+            except _WriteFailed as e:
+                return str(e)
+            except _Stopped:  # a stop signal: nothing from here on was written
+                return None
+        pending.popleft()
+        t.problems += p.problems
+        if dst is not None:
+            t.n_written += 1
+            t.n_faces += len(p.faces)
+            t.outputs.append(dst)
+            for k, fo in enumerate(p.faces):
+                if len(t.sheet) < config.grid:
+                    t.sheet.append((f"{p.name} face {k}", fo.face.crop, fo.mask, fo.output))
+        if progress:
+            progress(1)
+    return None
+
+
+def _done(p: _Pending) -> bool:
+    """Whether ``p`` can be counted without waiting."""
+    return p.written is None or p.written.done()
+
+
 @dataclass(frozen=True)
 class LoadedRun:
     """What every image of a run needs.
 
-    G and its spec, the 3DMM, the face preparation the shards used, the detector (or
-    None), the device, and which model it is.
+    G (None: a given-mask G whose fill never runs it) and its spec, the 3DMM, the face
+    preparation the shards used, the detector (or None), the device, and which model it is.
     """
 
-    G: nn.Module
+    G: nn.Module | None
     spec: GeneratorSpec
     model: MorphableModel
     face_config: FaceInputConfig
@@ -375,7 +465,9 @@ def load_run(config: InferConfig) -> LoadedRun:
             or ``--segmenter none`` without ``--mask`` (nothing says where to fill).
     """
     device = resolve_device(config.device)
-    G, spec, info = resolve_generator(config.ckpt, device)
+    fill = _resolve_fill(config)
+    # a given-mask G's render fill is its prefill alone: G is never run, so not built
+    G, spec, info = resolve_generator(config.ckpt, device, given_g=fill != "render")
     given = spec.blend == "given"
     if given:  # one line before the 3DMM and the detector load
         check_given(config.expression)
@@ -394,7 +486,6 @@ def load_run(config: InferConfig) -> LoadedRun:
     label = info["label"]
     if segmenter is not None:
         label += f" + segmenter {choice}"
-    fill = _resolve_fill(config)
     # a given-mask G is prepared with deocc-face already: its prefill needs no second model
     fill_model = load_model("deocc-face") if fill == "render" and not given else None
     if fill_model is not None:  # --fill render with --expression: one line before any photo
@@ -402,7 +493,7 @@ def load_run(config: InferConfig) -> LoadedRun:
     if fill == "render":
         label += " + render fill only (G not run)" if given else " + render fill"
     return LoadedRun(
-        prepare_generator(G),
+        None if G is None else prepare_generator(G),
         spec,
         model,
         face_config,
@@ -489,15 +580,96 @@ def _face_config(spec: GeneratorSpec, data_config: dict[str, Any]) -> FaceInputC
     )
 
 
-class _Writer:
-    """Writes one image's outputs; on a failure removes what it wrote and raises _WriteFailed."""
+class _Stopped(Exception):
+    """The writer was stopped (a stop signal, or an earlier photo's failed write)."""
 
-    def __init__(self, out: Path, name: str) -> None:
+
+class _PhotoIO:
+    """Decodes photos ahead and writes outputs behind the photo being processed.
+
+    One reader thread decodes the next photo of the plan; one writer thread writes photos'
+    outputs in the order given. After a failed write, or :meth:`stop`, the writer removes
+    what it had written of its current photo and writes no further one, so each photo's
+    outputs are all there or none, as in a photo-by-photo run. Leaving the ``with`` block
+    joins both threads (the writer first finishes what it was given, unless stopped).
+    """
+
+    def __init__(self, plan: list[tuple[Path, str]], out: Path) -> None:
+        self.plan, self.out = plan, out
+        self._stop = threading.Event()
+        self._reader = ThreadPoolExecutor(1, "deocc-read")
+        self._writer = ThreadPoolExecutor(1, "deocc-write")
+        self._first = self._reader.submit(read_image, plan[0][0])
+
+    def __enter__(self) -> _PhotoIO:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._reader.shutdown(cancel_futures=True)
+        self._writer.shutdown()
+
+    def reads(self) -> Iterator[tuple[Path, str, Future[npt.NDArray[np.uint8]]]]:
+        """``(path, name, decoding)`` per photo of the plan, the next one already decoding.
+
+        ``decoding.result()``: ``[H, W, 3]`` uint8 RGB, or :class:`SkipInput` (unreadable).
+        """
+        decoding = self._first
+        for i, (path, name) in enumerate(self.plan):
+            current = decoding
+            if i + 1 < len(self.plan):
+                decoding = self._reader.submit(read_image, self.plan[i + 1][0])
+            yield path, name, current
+
+    def write(
+        self,
+        name: str,
+        r: PhotoOutput,
+        photo: npt.NDArray[np.uint8],
+        model: MorphableModel,
+        config: InferConfig,
+    ) -> Future[Path]:
+        """Queue one photo's outputs.
+
+        Returns:
+            A future of its de-occluded photo's path; it raises :class:`_WriteFailed` (the
+            photo's outputs removed) or :class:`_Stopped`.
+        """
+        return self._writer.submit(self._write, name, r, photo, model, config)
+
+    def stop(self) -> None:
+        """Stop the writer at its next file (what it began of a photo is removed)."""
+        self._stop.set()
+
+    def _write(
+        self,
+        name: str,
+        r: PhotoOutput,
+        photo: npt.NDArray[np.uint8],
+        model: MorphableModel,
+        config: InferConfig,
+    ) -> Path:
+        """:func:`_write_photo` in the writer thread."""
+        try:
+            return _write_photo(_Writer(self.out, name, self._stop), r, photo, model, config)
+        except _WriteFailed:  # the run stops at this photo: write none after it
+            self._stop.set()
+            raise
+
+
+class _Writer:
+    """Writes one image's outputs; on a failure removes what it wrote and raises _WriteFailed.
+
+    Before each file it checks ``stop``: once set, it removes what it wrote and raises
+    :class:`_Stopped`.
+    """
+
+    def __init__(self, out: Path, name: str, stop: threading.Event) -> None:
         self.base = out / name
+        self.stop = stop
         self.written: list[Path] = []
 
     def discard(self) -> None:
-        """Remove what this image wrote (a failed write, or a stop signal)."""
+        """Remove what this image wrote (a failed write, or a stop)."""
         for p in self.written:
             try:
                 p.unlink(missing_ok=True)
@@ -510,7 +682,14 @@ class _Writer:
         raise _WriteFailed(message)
 
     def path(self, suffix: str) -> Path:
-        """``<out>/<name><suffix>``, its folder created."""
+        """``<out>/<name><suffix>``, its folder created.
+
+        Raises:
+            _Stopped: ``stop`` is set (this image's outputs removed).
+        """
+        if self.stop.is_set():
+            self.discard()
+            raise _Stopped
         p = Path(f"{self.base}{suffix}")
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -525,10 +704,6 @@ class _Writer:
             write_image(p, img)
         except InputError as e:
             self._fail(str(e))
-        except STOPS:  # a stop signal mid-write: no half image stays
-            self.written.append(p)
-            self.discard()
-            raise
         self.written.append(p)
         return p
 
@@ -538,11 +713,8 @@ class _Writer:
         before = set(stem.parent.glob(f"{stem.name}*"))
         try:
             self.written += write_face_meshes(stem, fo.face, fo.output, model, mesh)
-        except (InputError, OSError, *STOPS) as e:
+        except (InputError, OSError) as e:
             self.written += sorted(set(stem.parent.glob(f"{stem.name}*")) - before)
-            if isinstance(e, STOPS):
-                self.discard()
-                raise
             self._fail(str(e) if isinstance(e, InputError) else f"{stem}: {_reason(e)}")
 
 
@@ -551,16 +723,15 @@ def _reason(e: OSError) -> str:
     return (e.strerror or str(e)).lower()
 
 
-def _process_image(
-    path: Path, name: str, run: LoadedRun, config: InferConfig, out: Path, t: _Tally
-) -> None:
-    """De-occlude one photo, write its outputs and count them in ``t``.
+def _deocclude_photo(
+    photo: npt.NDArray[np.uint8], path: Path, name: str, run: LoadedRun, config: InferConfig
+) -> PhotoOutput:
+    """De-occlude the faces of one decoded ``[H, W, 3]`` uint8 RGB photo.
 
     Raises:
-        SkipInput: unreadable or too small image, or no sidecar for ``pts`` / ``mat``.
-        _WriteFailed: an output could not be written (this image's outputs removed).
+        SkipInput: too small an image, no user mask for it, or no sidecar for ``pts`` /
+            ``mat``.
     """
-    photo = read_image(path)
     h, w = photo.shape[:2]
     if min(h, w) < MIN_FACE_PX:
         raise SkipInput("too small", f"{path}: {w}x{h} px image, a face needs {MIN_FACE_PX} px")
@@ -568,7 +739,7 @@ def _process_image(
     if config.mask:  # the user's mask (before the detector: a missing one skips the photo)
         given = read_user_mask(find_user_mask(config.mask, name), (h, w))
     found = landmarks_for(path, photo, config.landmarks_from, run.detector)
-    r = deocclude(
+    return deocclude(
         photo,
         run.G,
         run.spec,
@@ -583,28 +754,28 @@ def _process_image(
         fill=run.fill,
         fill_model=run.fill_model,
     )
-    skipped = [f"{path} {s}" for s in r.skipped]
-    if not r.faces:
-        t.problems += skipped or [f"{path}: no face found"]
-        return
-    wr = _Writer(out, name)
-    try:
-        for k, fo in enumerate(r.faces):
-            _write_face(wr, f"_face{k}", fo, run.model, config)
-        dst = wr.image("_deoccluded.png", r.image)
-        wr.image("_mask.png", np.clip(r.weight * 255 + 0.5, 0, 255).astype(np.uint8))
-        if config.side_by_side:
-            wr.image("_side_by_side.png", np.concatenate([photo, r.image], 1))
-    except STOPS:  # a stop signal: an image's outputs are all there or none
-        wr.discard()
-        raise
-    t.problems += skipped
-    t.n_written += 1
-    t.n_faces += len(r.faces)
-    t.outputs.append(dst)
+
+
+def _write_photo(
+    wr: _Writer,
+    r: PhotoOutput,
+    photo: npt.NDArray[np.uint8],
+    model: MorphableModel,
+    config: InferConfig,
+) -> Path:
+    """Write one photo's outputs; returns its de-occluded photo's path.
+
+    Raises:
+        _WriteFailed: an output could not be written (this photo's outputs removed).
+        _Stopped: the writer was stopped (this photo's outputs removed).
+    """
     for k, fo in enumerate(r.faces):
-        if len(t.sheet) < config.grid:
-            t.sheet.append((f"{name} face {k}", fo.face.crop, fo.mask, fo.output))
+        _write_face(wr, f"_face{k}", fo, model, config)
+    dst = wr.image("_deoccluded.png", r.image)
+    wr.image("_mask.png", np.clip(r.weight * 255 + 0.5, 0, 255).astype(np.uint8))
+    if config.side_by_side:
+        wr.image("_side_by_side.png", np.concatenate([photo, r.image], 1))
+    return dst
 
 
 def _write_face(

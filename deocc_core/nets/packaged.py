@@ -325,12 +325,19 @@ def _shipped_segmenter() -> dict[str, str]:
 
 
 def load_packaged_generator(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, GeneratorSpec, dict[str, Any]]:
+    path: str | Path, device: str | torch.device = "cpu", *, given_g: bool = True
+) -> tuple[nn.Module | None, GeneratorSpec, dict[str, Any]]:
     """Generator in eval mode (float32) from a packaged ``.safetensors`` file.
 
     The file is verified first (see the module docstring): its content hash, else the
     sha256 in its model card; with neither, one warning says it could not be verified.
+
+    Args:
+        path: the file.
+        device: where G goes.
+        given_g: False: a given-mask G (``blend="given"``) is not built (``None``; its
+            weights not read into a module nor checked for NaN), for a caller whose fill
+            never runs it; its metadata is still verified, the card and info need it.
 
     Returns:
         ``(G, spec, info)`` like :func:`deocc_core.nets.io.load_generator` (``step``,
@@ -343,7 +350,7 @@ def load_packaged_generator(
             infinite weight, or weights that do not match the recorded config.
     """
     path = Path(path)
-    tensors, meta, verified = read_verified(path)
+    tensors, meta, verified = _read_trusted(path)
     if meta.get("format") != PACKAGE_FORMAT:
         raise FormatError(
             f"{path}: not a deocc generator (format {meta.get('format')!r}, "
@@ -360,6 +367,15 @@ def load_packaged_generator(
             f"{path}: records {info['in_channels']} input channels, blend {spec.blend!r} "
             f"takes {channels}"
         )
+    out = {k: info.get(k, {}) for k in ("data_model", "data_config")}
+    out.update(step=info.get("step"), stage=info.get("stage"), path=str(path))
+    out["config"] = info["config"]
+    out["verified"] = verified
+    if spec.blend == "given":
+        out["segmenter"] = info.get("segmenter", {})
+        if not given_g:  # building G is most of the load (~60 of ~80 ms, default model)
+            return None, spec, out
+    _check_finite(path, tensors)
     G = spec.build()
     ref = G.state_dict()
     state = {k: v.to(ref[k].dtype) if k in ref else v for k, v in tensors.items()}
@@ -368,14 +384,7 @@ def load_packaged_generator(
     except RuntimeError as e:
         msg = str(e).splitlines()[0][:100]
         raise FormatError(f"{path}: weights do not match the recorded config ({msg})") from None
-    G.to(device).eval()
-    out = {k: info.get(k, {}) for k in ("data_model", "data_config")}
-    out.update(step=info.get("step"), stage=info.get("stage"), path=str(path))
-    out["config"] = info["config"]
-    out["verified"] = verified
-    if spec.blend == "given":
-        out["segmenter"] = info.get("segmenter", {})
-    return G, spec, out
+    return G.to(device).eval(), spec, out
 
 
 def read_verified(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str], str]:
@@ -389,13 +398,23 @@ def read_verified(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, 
         InputError: missing file. FormatError: not a safetensors file, damaged or altered
             (content hash or model card mismatch), a NaN or infinite weight.
     """
+    tensors, meta, verified = _read_trusted(path)
+    _check_finite(Path(path), tensors)
+    return tensors, meta, verified
+
+
+def _read_trusted(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str], str]:
+    """:func:`read_safetensors` verified by its content hash, else its card (not for NaN)."""
     path = Path(path)
     tensors, meta, hashed = _read_checked(path)
-    verified = "content hash" if hashed else _check_card(path)
+    return tensors, meta, "content hash" if hashed else _check_card(path)
+
+
+def _check_finite(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Refuse a NaN or infinite weight (FormatError naming it)."""
     for name, t in tensors.items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise FormatError(f"{path}: weight {name!r} holds NaN or infinite values")
-    return tensors, meta, verified
 
 
 def card_path(model: str | Path) -> Path:
@@ -461,12 +480,13 @@ def default_model_path() -> Path:
 
 
 def resolve_generator(
-    ckpt: str | Path | None, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, GeneratorSpec, dict[str, Any]]:
+    ckpt: str | Path | None, device: str | torch.device = "cpu", *, given_g: bool = True
+) -> tuple[nn.Module | None, GeneratorSpec, dict[str, Any]]:
     """The generator a user asked for.
 
     ``ckpt``: None → the default model; a ``.safetensors`` file → that packaged model; else
-    a checkpoint file or run folder.
+    a checkpoint file or run folder. ``given_g``: see :func:`load_packaged_generator` (a
+    checkpoint's G is always loaded: its spec comes with its weights).
 
     Returns:
         ``(G, spec, info)``; ``info["label"]`` says which model it is (for the CLI).
@@ -476,10 +496,10 @@ def resolve_generator(
         FormatError: unreadable file.
     """
     if ckpt is None:
-        G, spec, info = load_packaged_generator(default_model_path(), device)
+        G, spec, info = load_packaged_generator(default_model_path(), device, given_g=given_g)
         info["label"] = f"default model ({info['path']})"
     elif Path(ckpt).suffix == SAFETENSORS_SUFFIX:
-        G, spec, info = load_packaged_generator(ckpt, device)
+        G, spec, info = load_packaged_generator(ckpt, device, given_g=given_g)
         info["label"] = f"{info['path']} (packaged)"
     else:
         G, spec, info = load_generator(ckpt, device)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from deocc_core.errors import ConfigError
+from deocc_core.errors import ConfigError, FormatError
 from deocc_core.imageio import read_image
 from deocc_core.infer.fill import prefill, segmenter_mask
 from deocc_core.infer.pipeline import deocclude, deocclude_face
@@ -100,6 +100,24 @@ def test_fill_render_is_the_prefill_path_and_auto_uses_the_shipped_segmenter(
         segmenter=run.segmenter, fill="g",
     )  # fmt: skip
     assert np.array_equal(fo.output, g.output)
+
+
+def test_the_shipped_models_render_fill_leaves_its_G_unbuilt_yet_verified(tmp_path):
+    """--fill auto with the shipped given-mask G is its prefill alone: G is never run, so
+    not built; its file is still verified (its metadata says how faces are prepared)."""
+    from deocc_core.nets.packaged import default_model_path
+
+    run = load_run(InferConfig(inputs=("-",), landmarks_from="pts", device="cpu"))
+    if run.spec.blend != "given":
+        pytest.skip("the shipped default model is not a given-mask G")
+    assert run.fill == "render" and run.G is None and "G not run" in run.label
+    assert _run(default_model_path(), device="cpu", fill="g").G is not None
+    damaged = bytearray(default_model_path().read_bytes())
+    damaged[-1] ^= 1  # one bit of the last weight
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(damaged)
+    with pytest.raises(FormatError, match="does not match its sha256"):
+        _run(bad, device="cpu", fill="render")
 
 
 def test_segmenter_none_without_a_mask_and_expression_edits_are_refused(

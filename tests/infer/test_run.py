@@ -112,6 +112,27 @@ def test_same_file_names_do_not_overwrite_each_other(
     assert r.grid == out / "grid.png" and read_image(r.grid).shape[1] > 6 * 64
 
 
+def test_a_folder_run_writes_the_bytes_of_photo_by_photo_runs(tmp_path, ibug_pts_image):
+    # a folder run decodes the next photo and writes the last ones while one is processed;
+    # a run of one photo has nothing to overlap: same files, same bytes, same table
+    names = ["a.png", "b/c.png", "d.png"]
+    photos = _photos(tmp_path, ibug_pts_image, names, big=("b/c.png",))
+    write_image(photos / "b/dot.png", np.zeros((1, 1, 3), np.uint8))  # skipped between two
+    args = {"landmarks_from": "pts", "device": "cpu"}  # the shipped model, its default fill
+    r = run_inference(InferConfig(inputs=(str(photos),), out=str(tmp_path / "all"), **args))
+    assert (r.n_images, r.n_written, r.n_faces, r.error) == (4, 3, 3, None)
+    assert len(r.problems) == 1 and "dot.png" in r.problems[0] and "too small" in r.problems[0]
+    stems = [Path(n).with_suffix("").as_posix() for n in names]
+    assert r.outputs == tuple(tmp_path / "all" / f"{s}_deoccluded.png" for s in stems)
+    for name, stem in zip(names, stems, strict=True):
+        one = tmp_path / "one" / stem
+        run_inference(InferConfig(inputs=(str(photos / name),), out=str(one), **args))
+        files = sorted(p.name for p in one.glob("*.png"))
+        assert len(files) == 6, files  # 4 per face, the photo and its mask
+        for f in files:
+            assert (tmp_path / "all" / Path(stem).parent / f).read_bytes() == (one / f).read_bytes()
+
+
 def test_tiny_images_bad_names_and_exit_codes_through_the_cli(
     tmp_path, ibug_pts_image, generator_checkpoint
 ):
@@ -141,8 +162,9 @@ def test_tiny_images_bad_names_and_exit_codes_through_the_cli(
 def test_a_full_disk_stops_with_one_line_and_counts_nothing_unwritten(
     tmp_path, ibug_pts_image, generator_checkpoint
 ):
-    # per-file size limit (RLIMIT_FSIZE) between a's and b's de-occluded photo sizes
-    photos = _photos(tmp_path, ibug_pts_image, ["a.png", "b.png"], big=("b.png",))
+    # per-file size limit (RLIMIT_FSIZE) between a's and b's de-occluded photo sizes; c, as
+    # small as a, is processed while b is written, yet the run stops at b: c is never written
+    photos = _photos(tmp_path, ibug_pts_image, ["a.png", "b.png", "c.png"], big=("b.png",))
     sizes = [(photos / n).stat().st_size for n in ("a.png", "b.png")]
     limit = int(sizes[0] * 1.5)
     assert sizes[1] > 2 * limit
@@ -153,8 +175,9 @@ def test_a_full_disk_stops_with_one_line_and_counts_nothing_unwritten(
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     err = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(err) == 1 and "file too large" in err[0] and str(out / "b_") in err[0], err
-    assert "1 face(s) de-occluded in 1 of 2 image(s)" in r.stdout
+    assert "1 face(s) de-occluded in 1 of 3 image(s)" in r.stdout
     assert not list(out.glob("b_*"))  # b's partial outputs were removed
+    assert not list(out.glob("c_*"))
     assert read_image(out / "a_deoccluded.png").shape == (256, 320, 3)
 
 
