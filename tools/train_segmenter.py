@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from deocc_core.segment.train import SegTrainConfig
-from tools._cli import esc, make_app, progress_bar, run_app, setup_logging, stdout
+from tools._cli import esc, make_app, progress_bar, run_app, setup_logging, stdout, writable_dir
 from tools._options import build_config, config_params, with_options
 
 app = make_app(
@@ -59,6 +59,9 @@ def pseudo(
     from deocc_core.nets.segmenter import load_segmenter, run_segmenter
     from deocc_core.segment.pseudo import real_mask_photos, real_mask_rows, save_real_masks
 
+    writable_dir(out.parent)  # before minutes of labelling, not after
+    if sheet is not None:
+        writable_dir(sheet.parent)
     net, _ = load_segmenter(segmenter)
     photos = real_mask_photos(faces_bulk)
     with progress_bar("labels", total=len(photos), unit="img") as advance:

@@ -102,3 +102,20 @@ def test_only_checked_train_labels_are_trained_on(tmp_path):
         _extra_sources(cfg, load_face_crops(faces))
     with pytest.raises(InputError, match="not found"):
         load_real_masks(tmp_path / "missing.npz")
+
+
+def test_pseudo_refuses_an_output_it_cannot_write_before_any_work(tmp_path, shared_data):
+    from _inproc import run_main
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    r = run_main(
+        "train_segmenter",
+        "pseudo",
+        "--faces-bulk",
+        shared_data / "faces_bulk",
+        "--out",
+        blocker / "labels.npz",
+    )
+    assert r.returncode == 2 and "cannot create output directory" in r.stderr
+    assert "Traceback" not in r.stderr and not list(tmp_path.glob("**/*.npz"))
