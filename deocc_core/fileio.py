@@ -18,10 +18,13 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import numpy as np
 
 from deocc_core.errors import ConfigError, FormatError, InputError
 
@@ -34,6 +37,8 @@ __all__ = [
     "write_json_atomic",
     "link_or_copy_atomic",
     "read_json",
+    "write_arrays_atomic",
+    "read_arrays",
     "plain_name",
     "inside",
     "output_names",
@@ -201,6 +206,36 @@ def read_json(path: str | Path, what: str = "JSON file", *, hint: str = "") -> A
         raise FormatError(
             f"{path}: {what} is not valid JSON (line {e.lineno}: {e.msg}){tail}"
         ) from None
+
+
+def write_arrays_atomic(
+    path: str | Path, arrays: dict[str, np.ndarray], *, compressed: bool = False
+) -> Path:
+    """Write named arrays as one ``.npz`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path) as f:
+        (np.savez_compressed if compressed else np.savez)(f, **arrays)
+    return Path(path)
+
+
+def read_arrays(path: str | Path, names: Iterable[str], what: str, hint: str = "") -> dict:
+    """The arrays ``names`` of an ``.npz`` file (all read into memory).
+
+    Raises:
+        InputError: the file is missing (``hint``: how to make it).
+        FormatError: not an ``.npz`` file, damaged, or without one of ``names``.
+    """
+    path, names = Path(path), list(names)
+    tail = f" ({hint})" if hint else ""
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found{tail}")
+    try:
+        with np.load(path) as z:
+            missing = [k for k in names if k not in z]
+            if missing:
+                raise FormatError(f"{path}: not a {what} (missing {', '.join(missing)})")
+            return {k: z[k] for k in names}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise FormatError(f"{path}: not a readable {what} ({type(e).__name__})") from None
 
 
 def plain_name(name: object, what: str, source: str | Path) -> str:

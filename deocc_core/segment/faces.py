@@ -24,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from deocc_core.errors import InputError
-from deocc_core.face.align import align_face
+from deocc_core.face.align import AlignedFace, align_face
+from deocc_core.fileio import read_arrays, write_arrays_atomic
 from deocc_core.imageio import read_image
 from deocc_core.synth.splits import assign_split
 
@@ -34,6 +35,7 @@ __all__ = [
     "GLASSES_TRAIN",
     "collect_photos",
     "crop_faces",
+    "largest_face_crop",
     "link_split_photos",
     "load_face_crops",
     "real_masked_crops",
@@ -132,6 +134,28 @@ def _labels_in_crop(path: Path, shape: tuple[int, int], matrix: np.ndarray, size
     )
 
 
+def largest_face_crop(
+    path: Path, detector: object, size: int
+) -> tuple[AlignedFace, npt.NDArray[np.bool_], tuple[int, int]] | None:
+    """A photo's largest detected face aligned as inference does; None: unreadable or no face.
+
+    Returns:
+        ``(aligned crop, [S, S] bool: crop pixels that lie inside the photo, photo (H, W))``.
+    """
+    try:
+        image = read_image(path)
+    except InputError as e:
+        log.info("%s: %s", path, e)
+        return None
+    faces = detector.detect(image)  # type: ignore[attr-defined]
+    if not faces:
+        return None
+    lm = max(faces, key=lambda f: float(np.ptp(f.landmarks, 0).prod())).landmarks
+    al = align_face(image, lm, size)
+    inside = cv2.warpAffine(np.ones(image.shape[:2], np.uint8), al.matrix, (size, size)) > 0
+    return al, inside, image.shape[:2]
+
+
 def crop_faces(
     photos: list[tuple[str, Path, str, Path | None]],
     detector: object,
@@ -146,22 +170,13 @@ def crop_faces(
     for source, path, identity, label_path in photos:
         if progress is not None:
             progress(1)
-        try:
-            image = read_image(path)
-        except InputError as e:
-            log.info("%s: %s", path, e)
+        found = largest_face_crop(path, detector, size)
+        if found is None:
             continue
-        faces = detector.detect(image)  # type: ignore[attr-defined]
-        if not faces:
-            continue
-        lm = max(faces, key=lambda f: float(np.ptp(f.landmarks, 0).prod())).landmarks
-        al = align_face(image, lm, size)
-        inside = cv2.warpAffine(
-            np.ones(image.shape[:2], np.uint8), al.matrix, (size, size), borderValue=0
-        )
+        al, inside, shape = found
         labels, n_glasses = np.full((size, size), 255, np.uint8), 0
         if label_path is not None:
-            labels, n_glasses = _labels_in_crop(label_path, image.shape[:2], al.matrix, size)
+            labels, n_glasses = _labels_in_crop(label_path, shape, al.matrix, size)
         split = (
             "glasses"
             if n_glasses > GLASSES_MIN_PX
@@ -180,11 +195,9 @@ def crop_faces(
 
 
 def save_face_crops(path: Path, rows: list[dict]) -> FaceCrops:
-    """Stack crop dicts and write them as one ``.npz`` (temp file + rename)."""
+    """Stack crop dicts and write them as one ``.npz`` (atomically)."""
     crops = FaceCrops(**{k: np.stack([r[k] for r in rows]) for k in FaceCrops.__dataclass_fields__})
-    tmp = path.with_name(path.name + ".partial.npz")
-    np.savez(tmp, **{k: getattr(crops, k) for k in FaceCrops.__dataclass_fields__})
-    tmp.replace(path)
+    write_arrays_atomic(path, {k: getattr(crops, k) for k in FaceCrops.__dataclass_fields__})
     return crops
 
 
@@ -205,15 +218,12 @@ def load_face_crops(path: Path) -> FaceCrops:
     """Read a :func:`save_face_crops` file, its real-glasses faces split (:func:`split_glasses`).
 
     Raises:
-        InputError: missing or not a face-crop file.
+        InputError: missing. FormatError: not a face-crop file.
     """
-    if not Path(path).is_file():
-        raise InputError(f"{path}: face crop file not found (make it with --faces-bulk)")
-    with np.load(path) as z:
-        missing = [k for k in FaceCrops.__dataclass_fields__ if k not in z]
-        if missing:
-            raise InputError(f"{path}: not a face crop file (missing {', '.join(missing)})")
-        return split_glasses(FaceCrops(**{k: z[k] for k in FaceCrops.__dataclass_fields__}))
+    arrays = read_arrays(
+        path, FaceCrops.__dataclass_fields__, "face crop file", "make it with --faces-bulk"
+    )
+    return split_glasses(FaceCrops(**arrays))
 
 
 def link_split_photos(
@@ -265,17 +275,9 @@ def real_masked_crops(
         raise InputError("no real masked photo to crop")
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(photos), size=min(n, len(photos)), replace=False)
-    out, missed = [], 0
+    out = []
     for i in pick:
-        try:
-            image = read_image(photos[i])
-        except InputError:
-            missed += 1
-            continue
-        faces = detector.detect(image)  # type: ignore[attr-defined]
-        if not faces:
-            missed += 1
-            continue
-        lm = max(faces, key=lambda f: float(np.ptp(f.landmarks, 0).prod())).landmarks
-        out.append(align_face(image, lm, size).image)
-    return out, len(pick), missed
+        found = largest_face_crop(photos[i], detector, size)
+        if found is not None:
+            out.append(found[0].image)
+    return out, len(pick), len(pick) - len(out)

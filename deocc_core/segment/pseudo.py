@@ -23,8 +23,9 @@ import numpy as np
 import numpy.typing as npt
 
 from deocc_core.errors import InputError
-from deocc_core.face.align import align_face
-from deocc_core.imageio import IMAGE_SUFFIXES, read_image
+from deocc_core.fileio import read_arrays, write_arrays_atomic
+from deocc_core.imageio import IMAGE_SUFFIXES
+from deocc_core.segment.faces import largest_face_crop
 from deocc_core.segment.occ3d import fill_holes
 from deocc_core.synth.splits import assign_split
 from deocc_core.viz import image_grid
@@ -215,16 +216,10 @@ def real_mask_rows(
     for name, path, split in photos:
         if progress is not None:
             progress(1)
-        try:
-            image = read_image(path)
-        except InputError:
+        found = largest_face_crop(path, detector, size)
+        if found is None:
             continue
-        faces = detector.detect(image)  # type: ignore[attr-defined]
-        if not faces:
-            continue
-        lm = max(faces, key=lambda f: float(np.ptp(f.landmarks, 0).prod())).landmarks
-        al = align_face(image, lm, size)
-        inside = cv2.warpAffine(np.ones(image.shape[:2], np.uint8), al.matrix, (size, size)) > 0
+        al, inside, _ = found
         label = mask_pseudo_label(al.image, al.landmarks, inside, segment(al.image))
         yield {
             "images": al.image,
@@ -236,13 +231,12 @@ def real_mask_rows(
 
 
 def save_real_masks(path: Path, rows: list[dict]) -> RealMasks:
-    """Stack :func:`real_mask_rows` dicts into one ``.npz`` (temp file + rename)."""
+    """Stack :func:`real_mask_rows` dicts into one ``.npz`` (atomically)."""
     if not rows:
         raise InputError(f"{path}: no face found in any real masked photo")
     masks = RealMasks(**{k: np.stack([r[k] for r in rows]) for k in RealMasks.__dataclass_fields__})
-    tmp = path.with_name(path.name + ".partial.npz")
-    np.savez_compressed(tmp, **{k: getattr(masks, k) for k in RealMasks.__dataclass_fields__})
-    tmp.replace(path)
+    arrays = {k: getattr(masks, k) for k in RealMasks.__dataclass_fields__}
+    write_arrays_atomic(path, arrays, compressed=True)
     return masks
 
 
@@ -250,15 +244,10 @@ def load_real_masks(path: Path) -> RealMasks:
     """Read a :func:`save_real_masks` file.
 
     Raises:
-        InputError: missing or not a pseudo-label file.
+        InputError: missing. FormatError: not a pseudo-label file.
     """
-    if not Path(path).is_file():
-        raise InputError(f"{path}: real-mask label file not found (train-segmenter pseudo)")
-    with np.load(path) as z:
-        missing = [k for k in RealMasks.__dataclass_fields__ if k not in z]
-        if missing:
-            raise InputError(f"{path}: not a real-mask label file (missing {', '.join(missing)})")
-        return RealMasks(**{k: z[k] for k in RealMasks.__dataclass_fields__})
+    fields = RealMasks.__dataclass_fields__
+    return RealMasks(**read_arrays(path, fields, "real-mask label file", "train-segmenter pseudo"))
 
 
 def label_sheet(masks: RealMasks, cols: int = 10) -> npt.NDArray[np.uint8]:
