@@ -359,7 +359,7 @@ def build_cmd(
     **values: Any,
 ) -> None:
     """Synthesize occluded-face tuples into sharded HDF5 (resumable, deterministic, multi-rank)."""
-    from deocc_core.synth.pipeline import COPY_NOT_FOUND, build, parse_classes
+    from deocc_core.synth.pipeline import COPY_REASONS, build, parse_classes
 
     _check_source(values)
     writable_dir(values["out"])
@@ -377,7 +377,8 @@ def build_cmd(
     if r.written or r.skipped_existing:  # a rank with no shard of its own has nothing to make
         # a resumed build whose shards were all done already: not a failure
         made = sum(r.samples.values()) + len(r.skipped_existing)
-        what = "input(s) or occluded copies" if COPY_NOT_FOUND in r.skipped_inputs else "input(s)"
+        copies = any(k in r.skipped_inputs for k in COPY_REASONS)
+        what = "input(s) or occluded copies" if copies else "input(s)"
         batch_exit(made, sum(r.skipped_inputs.values()), strict, what)
 
 

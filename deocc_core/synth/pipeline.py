@@ -113,9 +113,11 @@ RENDER_VERSION = 2
 #: (tools/bench/crop_padding.py): RMFD without_mask is bimodal (11% of faces at 0, 75% above
 #: 0.3: tight face photos) and loses 77%; CelebAMask-HQ (median 0.05) loses 12%, deepface 1.5%
 MAX_PADDING = 0.1
-#: skip reason of one occluded copy whose composite shows no face while another copy of the
-#: face was kept (counted per copy; the whole face failing is one skipped input)
+#: skip reasons of one occluded copy left out while another copy of the face was kept
+#: (counted per copy; the whole face failing is one skipped input)
 COPY_NOT_FOUND = "no face detected on one occluded copy (copies)"
+COPY_NO_OCCLUDER = "no occluder could be placed on one copy (copies)"
+COPY_REASONS = (COPY_NOT_FOUND, COPY_NO_OCCLUDER)
 
 
 def default_model(source: str) -> str:
@@ -361,6 +363,7 @@ def make_samples(
     rng: np.random.Generator,
     assets: OccluderAssets | None = None,
     detector: LandmarkDetector | None = None,
+    dropped: Counter | None = None,
 ) -> list[Sample]:
     """Turn one face into ``per_face`` training tuples (the preview uses this too).
 
@@ -372,6 +375,9 @@ def make_samples(
     ``detector`` finds on it (``config.fit_landmarks == "detected"``, the default; else the
     source's), coloured and lit from it (:func:`deocc_core.face.relight_face`), so the
     render never shows the skin the occluder hides.
+
+    A copy on which no occluder could be placed, or (``detected``) whose composite shows no
+    face, is left out; with another copy kept, its reason is counted in ``dropped``.
 
     Raises:
         SkipInput: yaw beyond ``max_yaw`` (the source's yaw, or the fit's beyond
@@ -389,19 +395,29 @@ def make_samples(
     if config.fit_landmarks == "detected" and detector is None:
         detector = make_detector(config.backend)
     occlude = _copy_occluder(face, record, model, face_cfg, config, assets)
-    out = []
+    out, lost = [], Counter()
     for _ in range(config.per_face):
         with stage("occlude"):
             occ = occlude(rng)
+        if not occ.occ_mask.any():  # every draw failed (a thin cut-out's warp): not a sample
+            lost[COPY_NO_OCCLUDER] += 1
+            continue
         if config.fit_landmarks == "detected":
             rendered = _fit_detected(face, occ.image, model, face_cfg, detector)
             if rendered is None:
+                lost[COPY_NOT_FOUND] += 1
                 continue
         else:
             rendered = relight_face(face, occ.image, model, face_cfg)
         out.append(_sample(record, face, occ, rendered))
     if not out:
-        raise SkipInput("no face detected on the occluded composite")
+        raise SkipInput(
+            "no occluder could be placed on the face"
+            if COPY_NOT_FOUND not in lost
+            else "no face detected on the occluded composite"
+        )
+    if dropped is not None:
+        dropped.update(lost)
     return out
 
 
@@ -761,15 +777,19 @@ def _add_samples(
             seed = [cfg.seed, SPLITS.index(task.split), task.index, pos, f_idx]
             rng = np.random.default_rng(seed)
             samples = make_samples(
-                rec, cfg, _WORKER["model"], rng, _WORKER["assets"], _WORKER["detector"]
+                rec,
+                cfg,
+                _WORKER["model"],
+                rng,
+                _WORKER["assets"],
+                _WORKER["detector"],
+                dropped=tally.skipped,
             )
             for s in samples:
                 with stage("write"):
                     writer.add(s)
                 tally.add(s)
                 made += 1
-            if len(samples) < cfg.per_face:  # the face's other copies were found
-                tally.skipped[COPY_NOT_FOUND] += cfg.per_face - len(samples)
     except SkipInput as e:
         tally.skipped[e.reason] += 1
     except InputError as e:  # a broken annotation: count it, keep building
