@@ -358,8 +358,11 @@ class _GuardedFile:
     def close(self) -> None:
         self._guard(self.f.close)
         if not self.f.closed:  # close failed (its flush did): release the descriptor
+            # through the raw file, which then counts as closed: an os.close of the number
+            # left the buffered file open, and at garbage collection it flushed its stale
+            # bytes into, and closed, whatever file had reused that number since
             try:
-                os.close(self.f.fileno())
+                self.f.raw.close()
             except OSError:
                 pass
 

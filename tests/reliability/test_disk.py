@@ -180,3 +180,15 @@ def test_a_shard_on_a_full_disk_names_its_path(tmp_path):
         signal.signal(signal.SIGXFSZ, old_sig)
     assert str(e.value) == f"{path}: cannot write: file too large", e.value
     assert not list(tmp_path.iterdir())
+    # no file object of the shard is left open over a released descriptor: collected later,
+    # it would flush into and close whatever file reused that number (it closed deocc-infer's
+    # lock in a later test)
+    import gc
+    import io
+
+    stale = [
+        f
+        for f in gc.get_objects()
+        if isinstance(f, io.BufferedRandom) and str(f.name).startswith(str(path))
+    ]
+    assert all(f.closed for f in stale), stale
