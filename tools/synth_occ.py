@@ -359,7 +359,7 @@ def build_cmd(
     **values: Any,
 ) -> None:
     """Synthesize occluded-face tuples into sharded HDF5 (resumable, deterministic, multi-rank)."""
-    from deocc_core.synth.pipeline import COPY_REASONS, build, parse_classes
+    from deocc_core.synth.pipeline import COPY_REASONS, FACE_LOST, build, parse_classes
 
     _check_source(values)
     writable_dir(values["out"])
@@ -379,7 +379,9 @@ def build_cmd(
         made = sum(r.samples.values()) + len(r.skipped_existing)
         copies = any(k in r.skipped_inputs for k in COPY_REASONS)
         what = "input(s) or occluded copies" if copies else "input(s)"
-        batch_exit(made, sum(r.skipped_inputs.values()), strict, what)
+        # a face that lost every copy is in its copies' counts already
+        skipped = sum(r.skipped_inputs.values()) - r.skipped_inputs.get(FACE_LOST, 0)
+        batch_exit(made, skipped, strict, what)
 
 
 def _report_build(r: Any, out: Path) -> None:

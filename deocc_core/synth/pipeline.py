@@ -113,11 +113,12 @@ RENDER_VERSION = 2
 #: (tools/bench/crop_padding.py): RMFD without_mask is bimodal (11% of faces at 0, 75% above
 #: 0.3: tight face photos) and loses 77%; CelebAMask-HQ (median 0.05) loses 12%, deepface 1.5%
 MAX_PADDING = 0.1
-#: skip reasons of one occluded copy left out while another copy of the face was kept
-#: (counted per copy; the whole face failing is one skipped input)
+#: skip reasons of one occluded copy left out (counted per copy; a face that keeps no copy
+#: is also one skipped input, FACE_LOST)
 COPY_NOT_FOUND = "no face detected on one occluded copy (copies)"
 COPY_NO_OCCLUDER = "no occluder could be placed on one copy (copies)"
 COPY_REASONS = (COPY_NOT_FOUND, COPY_NO_OCCLUDER)
+FACE_LOST = "every occluded copy left out (faces; their copies counted as above)"
 
 
 def default_model(source: str) -> str:
@@ -377,12 +378,11 @@ def make_samples(
     render never shows the skin the occluder hides.
 
     A copy on which no occluder could be placed, or (``detected``) whose composite shows no
-    face, is left out; with another copy kept, its reason is counted in ``dropped``.
+    face, is left out and its reason counted in ``dropped``.
 
     Raises:
         SkipInput: yaw beyond ``max_yaw`` (the source's yaw, or the fit's beyond
-            ``max_yaw`` + 10 degrees); implausible landmarks; with ``detected``, no copy
-            whose composite the detector finds the face in.
+            ``max_yaw`` + 10 degrees); implausible landmarks; every copy left out.
         ConfigError: an unknown ``occluder_mode`` or a bad ``region_mix``.
     """
     face_cfg = config.face_input()
@@ -410,14 +410,10 @@ def make_samples(
         else:
             rendered = relight_face(face, occ.image, model, face_cfg)
         out.append(_sample(record, face, occ, rendered))
-    if not out:
-        raise SkipInput(
-            "no occluder could be placed on the face"
-            if COPY_NOT_FOUND not in lost
-            else "no face detected on the occluded composite"
-        )
     if dropped is not None:
         dropped.update(lost)
+    if not out:  # the face is one skipped input besides its copies' reasons
+        raise SkipInput(FACE_LOST)
     return out
 
 
