@@ -5,8 +5,9 @@ The real masked photos of ``faces_bulk`` (``face_mask_detection/with_mask``,
 its mask is cut by GrabCut, seeded from what a face mask is (the mouth covered, the eyes,
 brows and forehead not; the lower face between the jaw line and the nose bridge likely) and
 from the current segmenter's m̂; pixels outside the photo (replicate padding) and far outside
-the face never count. A label is kept only when it covers the mouth, misses the eyes and
-covers most of the lower face; the rest are marked ``ok = False`` (kept for the sheet).
+the face never count. A label is kept only when it covers the mouth, misses the eyes,
+covers most of the lower face and is not the skin's colour (a bare lower face parts from the
+background too); the rest are marked ``ok = False`` (kept for the sheet).
 
 Photos split by a salted hash of their identity (rwmfd_part1: its person folder; with_mask:
 the file): ``train`` labels are trained on, ``test`` photos are only looked at.
