@@ -262,6 +262,9 @@ def occlude_face(
 
     Returns:
         :class:`Occlusion3D`; ``changed_mask`` is 0 exactly where the image is unchanged.
+        When nothing could be drawn (real cut-outs only whose warp failed every try) the
+        image is the face unchanged and ``occ_mask`` empty: callers check ``occ_mask``
+        (``synth.make_samples`` leaves such a copy out).
 
     Raises:
         ConfigError: no recipe of the region mix fits the allowed classes.
@@ -318,4 +321,4 @@ def occlude_face(
     fallback = OccluderClass(items[0][0])
     return Occlusion3D(
         image, occ, changed_mask, first or fallback, region, tuple(names)
-    )  # pragma: no cover - only when nothing could be drawn
+    )  # nothing could be drawn: no occluder (seen with --asset-share 1 and thin frames)
