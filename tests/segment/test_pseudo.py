@@ -8,15 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from deocc_core.errors import InputError
-from deocc_core.face.align import align_face
-from deocc_core.imageio import read_image
 from deocc_core.landmarks.detect import make_detector
+from deocc_core.segment.faces import largest_face_crop
 from deocc_core.segment.pseudo import (
-    load_real_masks,
     mask_pseudo_label,
     real_mask_photos,
-    save_real_masks,
 )
 
 
@@ -31,11 +27,9 @@ def detector():
 
 
 def _label(path, detector):
-    image = read_image(path)
-    faces = detector.detect(image)
-    assert faces, f"{path}: no face found"
-    al = align_face(image, faces[0].landmarks, 128)
-    inside = cv2.warpAffine(np.ones(image.shape[:2], np.uint8), al.matrix, (128, 128)) > 0
+    found = largest_face_crop(path, detector, 128)
+    assert found is not None, f"{path}: no face found"
+    al, inside, _ = found
     # no segmenter seed: the face-mask prior alone must find the mask
     return al, mask_pseudo_label(al.image, al.landmarks, inside, np.zeros((128, 128), np.float32))
 
@@ -66,42 +60,6 @@ def test_a_real_face_mask_is_labelled_and_a_bare_face_is_rejected(bulk, detector
     bare = bulk / "face_mask_detection/without_mask/0_0_aidai_0043.jpg"
     _, lab = _label(bare, detector)
     assert not lab.ok and lab.reason == "skin-coloured"
-
-
-def test_only_checked_train_labels_are_trained_on(tmp_path):
-    from deocc_core.segment.faces import load_face_crops, save_face_crops
-    from deocc_core.segment.train import SegTrainConfig, _extra_sources
-
-    img = np.full((32, 32, 3), 120, np.uint8)
-    t = np.zeros((32, 32), bool)
-    t[16:] = True
-    rows = [
-        {"images": img, "targets": t, "ok": ok, "split": split, "name": f"with_mask/{k}.jpg"}
-        for k, (ok, split) in enumerate([(True, "train"), (False, "train"), (True, "test")])
-    ]
-    path = tmp_path / "real.npz"
-    save_real_masks(path, rows)
-    assert load_real_masks(path).trainable().name.tolist() == ["with_mask/0.jpg"]
-    face = {
-        "images": img,
-        "landmarks": np.zeros((68, 2), np.float32),
-        "labels": np.full((32, 32), 255, np.uint8),
-        "padded": np.float32(0),
-        "source": "deepface",
-        "identity": "a",
-        "split": "train",
-        "name": "deepface/a.jpg",
-    }
-    faces = tmp_path / "faces.npz"
-    save_face_crops(faces, [face])
-    cfg = SegTrainConfig(faces=faces, real_masks=str(path), real_share=0.5)
-    ((share, images, targets),) = _extra_sources(cfg, load_face_crops(faces))
-    assert share == 0.5 and images.shape == (1, 32, 32, 3) and targets[0].sum() == 16 * 32
-    save_real_masks(path, rows[1:2])
-    with pytest.raises(InputError, match="no train label passed"):
-        _extra_sources(cfg, load_face_crops(faces))
-    with pytest.raises(InputError, match="not found"):
-        load_real_masks(tmp_path / "missing.npz")
 
 
 def test_pseudo_refuses_an_output_it_cannot_write_before_any_work(tmp_path, shared_data):

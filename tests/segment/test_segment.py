@@ -208,3 +208,29 @@ def test_a_batch_mixes_its_labelled_sources_by_share(real_crop, tmp_path):
     # jittered by a small similarity, so the box stays about where it was
     assert all(abs(t.sum() / target.sum() - 1) < 0.3 for t in y)
     assert (y[:, 30, 30] == 1).all() and (y[:, 5, 30] == 0).all()
+
+
+def test_only_checked_train_labels_of_real_masks_are_trained_on(real_crop, tmp_path):
+    from deocc_core.errors import InputError
+    from deocc_core.segment.pseudo import load_real_masks, save_real_masks
+    from deocc_core.segment.train import _extra_sources
+
+    img, _ = real_crop
+    t = np.zeros(img.shape[:2], bool)
+    t[32:] = True
+    rows = [
+        {"images": img, "targets": t, "ok": ok, "split": split, "name": f"with_mask/{k}.jpg"}
+        for k, (ok, split) in enumerate([(True, "train"), (False, "train"), (True, "test")])
+    ]
+    path = tmp_path / "real.npz"
+    save_real_masks(path, rows)
+    assert load_real_masks(path).trainable().name.tolist() == ["with_mask/0.jpg"]
+    faces = _tiny_crops(real_crop, tmp_path)
+    cfg = SegTrainConfig(faces=faces, real_masks=str(path), real_share=0.5)
+    ((share, images, targets),) = _extra_sources(cfg, load_face_crops(faces))
+    assert share == 0.5 and images.shape == (1, 64, 64, 3) and targets[0].sum() == 32 * 64
+    save_real_masks(path, rows[1:2])
+    with pytest.raises(InputError, match="no train label passed"):
+        _extra_sources(cfg, load_face_crops(faces))
+    with pytest.raises(InputError, match="not found"):
+        load_real_masks(tmp_path / "missing.npz")
