@@ -53,15 +53,17 @@ def _masks(model: Path) -> dict[str, str]:
 
 
 def _infer_row(model: Path, masks: dict[str, str]) -> str:
-    """The eval row ``deocc-infer photo.jpg`` makes with ``model`` (see ``infer.run``'s fill).
+    """The eval row ``deocc-infer photo.jpg`` makes with ``model``.
 
-    ``masks``: :func:`_masks` of it (one m̂ run: a given-mask G, which as the shipped model
-    fills with its prefill alone).
+    ``masks``: :func:`_masks` of it (one m̂ run: a given-mask G). A given-mask G whose fill
+    deocc-infer resolves to ``render`` (:func:`deocc_core.infer.run.resolve_fill`: the shipped
+    model) fills with its prefill alone: the ``render@default`` row.
     """
-    from deocc_core.nets.segmenter import is_shipped_model
+    from deocc_core.infer.run import InferConfig, resolve_fill
 
     given = "_gmask" not in masks
-    return "render@default" if given and is_shipped_model(model) else "default"
+    fill = resolve_fill(InferConfig(inputs=("-",), ckpt=str(model)))
+    return "render@default" if given and fill == "render" else "default"
 
 
 def _args() -> argparse.Namespace:

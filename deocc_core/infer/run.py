@@ -78,6 +78,7 @@ __all__ = [
     "list_images",
     "load_run",
     "LoadedRun",
+    "resolve_fill",
     "plan_outputs",
     "run_inference",
     "LANDMARK_SOURCES",
@@ -465,7 +466,7 @@ def load_run(config: InferConfig) -> LoadedRun:
             or ``--segmenter none`` without ``--mask`` (nothing says where to fill).
     """
     device = resolve_device(config.device)
-    fill = _resolve_fill(config)
+    fill = resolve_fill(config)
     # a given-mask G's render fill is its prefill alone: G is never run, so not built
     G, spec, info = resolve_generator(config.ckpt, device, given_g=fill != "render")
     given = spec.blend == "given"
@@ -525,7 +526,7 @@ def _check_segmenter_match(info: dict[str, Any], choice: str) -> None:
         )
 
 
-def _resolve_fill(config: InferConfig) -> str:
+def resolve_fill(config: InferConfig) -> str:
     """``--fill``, with ``auto`` made concrete.
 
     auto: with the shipped model the completed render (for the given-mask v2 G its prefill
