@@ -129,23 +129,20 @@ def tiny_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tiny_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run folder with a tiny trained generator (64 px, ngf 8, 6 steps)."""
-    from deocc_core.train import TrainConfig, train
+    from _train_config import tiny_train_config
+
+    from deocc_core.train import train
 
     out = tmp_path_factory.mktemp("run")
     train(
-        TrainConfig(
-            shards=str(tiny_shards),
-            out=str(out),
-            size=64,
-            ngf=8,
-            ndf=8,
+        tiny_train_config(
+            tiny_shards,
+            out,
             max_steps=6,
             stage2_steps=2,
-            workers=0,
             val_every=3,
             checkpoint_every=3,
             log_every=1,
-            val_fraction=0.2,
         )
     )
     return out

@@ -1,4 +1,4 @@
-"""The tiny trainer configuration the trainer tests share (imported as a module, not a fixture)."""
+"""The tiny trainer configuration the tests share (imported as a module, not a fixture)."""
 
 from __future__ import annotations
 
